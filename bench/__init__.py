@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of learnloop against peer systems."""

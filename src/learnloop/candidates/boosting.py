@@ -1,0 +1,131 @@
+"""LightGBM gradient-boosted trees: one boosting round is one step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from learnloop.candidates._base import Candidate, FitContext
+from learnloop.estimators import BoosterClassifier, BoosterRegressor
+from learnloop.metrics import Prediction
+
+MAX_ROUNDS = 5000
+
+
+class LightGBMCandidate(Candidate):
+    name = "lightgbm"
+    preprocessing = "tree"
+
+    def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
+        small = n_rows < 2000
+        return [
+            {
+                "learning_rate": 0.1,
+                "num_leaves": 15 if small else 31,
+                "min_child_samples": 10 if small else 20,
+                "feature_fraction": 0.9,
+                "bagging_fraction": 1.0,
+                "lambda_l2": 0.1,
+            },
+            {
+                "learning_rate": 0.05,
+                "num_leaves": 63,
+                "min_child_samples": 5 if small else 20,
+                "feature_fraction": 0.6,
+                "bagging_fraction": 0.8,
+                "lambda_l2": 1.0,
+            },
+            {
+                "learning_rate": 0.2,
+                "num_leaves": 7,
+                "min_child_samples": 20,
+                "feature_fraction": 0.8,
+                "bagging_fraction": 0.9,
+                "lambda_l2": 3.0,
+            },
+        ]
+
+    def search_space(self, trial: Any, task: str, n_rows: int) -> dict[str, Any]:
+        k = self.key
+        return {
+            "learning_rate": trial.suggest_float(k("learning_rate"), 0.01, 0.3, log=True),
+            "num_leaves": trial.suggest_int(k("num_leaves"), 4, 256, log=True),
+            "min_child_samples": trial.suggest_int(k("min_child_samples"), 2, 100, log=True),
+            "feature_fraction": trial.suggest_float(k("feature_fraction"), 0.4, 1.0),
+            "bagging_fraction": trial.suggest_float(k("bagging_fraction"), 0.5, 1.0),
+            "lambda_l2": trial.suggest_float(k("lambda_l2"), 1e-3, 10.0, log=True),
+        }
+
+    def fit(
+        self,
+        params: dict[str, Any],
+        X: np.ndarray,
+        y: np.ndarray,
+        X_val: np.ndarray,
+        ctx: FitContext,
+    ) -> Any:
+        lgb_params: dict[str, Any] = {
+            **params,
+            "bagging_freq": 1 if params.get("bagging_fraction", 1.0) < 1.0 else 0,
+            "verbosity": -1,
+            "seed": ctx.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": ctx.n_jobs,
+            "metric": "None",
+        }
+        if ctx.task == "classification":
+            if ctx.n_classes > 2:
+                lgb_params.update(objective="multiclass", num_class=ctx.n_classes)
+            else:
+                lgb_params.update(objective="binary")
+        else:
+            lgb_params.update(objective="regression")
+        cat = ctx.categorical or "auto"
+        train_set = lgb.Dataset(X, y, categorical_feature=cat, free_raw_data=True)
+        # The validation labels are never used by LightGBM here: only its predictions are read.
+        valid_set = lgb.Dataset(X_val, np.zeros(len(X_val)), reference=train_set)
+        state = {"round": 0, "latest": None}
+
+        def capture(preds: np.ndarray, _: Any) -> tuple[str, float, bool]:
+            state["round"] += 1
+            if ctx.monitor.wants(state["round"]):
+                state["latest"] = preds
+            return "learnloop", 0.0, True
+
+        def callback(env: Any) -> None:
+            step = env.iteration + 1
+            latest = state.pop("latest", None)
+            state["latest"] = None
+            if latest is None:
+                return
+            if not ctx.monitor(step, _as_prediction(latest, ctx)):
+                best = ctx.monitor.best_step
+                raise lgb.callback.EarlyStopException(best - 1, [("valid", "learnloop", 0.0, True)])
+
+        booster = lgb.train(
+            lgb_params,
+            train_set,
+            num_boost_round=MAX_ROUNDS,
+            valid_sets=[valid_set],
+            valid_names=["valid"],
+            feval=capture,
+            callbacks=[callback],
+        )
+        best = max(ctx.monitor.best_step, 1)
+        if ctx.task == "classification":
+            return BoosterClassifier(n_classes=max(ctx.n_classes, 2)).set_booster(booster, best)
+        return BoosterRegressor().set_booster(booster, best)
+
+
+def _as_prediction(preds: np.ndarray, ctx: FitContext) -> Prediction:
+    preds = np.asarray(preds, dtype=float)
+    if ctx.task != "classification":
+        return Prediction(preds)
+    if preds.ndim == 1:
+        proba = np.column_stack([1.0 - preds, preds])
+    else:
+        proba = preds
+    return Prediction(np.argmax(proba, axis=1), proba)

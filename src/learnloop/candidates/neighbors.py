@@ -1,0 +1,39 @@
+"""k-nearest neighbours: a single step (it stores the training rows)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+from learnloop.candidates._base import Candidate, FitContext, predict_with
+
+
+class KNeighborsCandidate(Candidate):
+    name = "knn"
+    preprocessing = "dense"
+    max_rows = 20_000  # prediction cost grows with the rows kept
+
+    def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
+        return [{"n_neighbors": 15, "weights": "distance"}]
+
+    def search_space(self, trial: Any, task: str, n_rows: int) -> dict[str, Any]:
+        return {
+            "n_neighbors": trial.suggest_int(self.key("n_neighbors"), 1, 60, log=True),
+            "weights": trial.suggest_categorical(self.key("weights"), ["uniform", "distance"]),
+        }
+
+    def fit(
+        self,
+        params: dict[str, Any],
+        X: np.ndarray,
+        y: np.ndarray,
+        X_val: np.ndarray,
+        ctx: FitContext,
+    ) -> Any:
+        cls = KNeighborsClassifier if ctx.task == "classification" else KNeighborsRegressor
+        k = int(min(params["n_neighbors"], len(X)))
+        model = cls(n_neighbors=k, weights=params["weights"], n_jobs=ctx.n_jobs).fit(X, y)
+        ctx.monitor(1, predict_with(model, X_val, ctx.task))
+        return model

@@ -1,0 +1,151 @@
+"""The certificate: one honest look at the held-out test split.
+
+For metrics that are a share of rows judged right (accuracy) the bound is the exact
+one-sided Clopper-Pearson bound; for every other metric it is a one-sided percentile
+bootstrap bound. Looking at the test split more than once spends the error rate
+``alpha = 1 - confidence`` across looks (Bonferroni): look k uses ``alpha * LOOK_SHARES[k]``,
+and the shares sum to one, so the chance that *any* "met" claim is wrong stays <= alpha.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from learnloop.metrics import Metric, Prediction
+
+__all__ = [
+    "Certificate",
+    "LOOK_SHARES",
+    "look_alpha",
+    "certify",
+    "clopper_pearson_bound",
+    "bootstrap_bound",
+    "aim_margin",
+]
+
+LOOK_SHARES = (0.6, 0.25, 0.15)
+BOOTSTRAP_RESAMPLES = 1000
+
+
+@dataclass
+class Certificate:
+    """The test score of one model, its one-sided bound, and whether the threshold is met."""
+
+    metric: str
+    test_score: float
+    test_bound: float
+    confidence: float
+    alpha_used: float
+    look: int
+    n_test: int
+    method: str
+    threshold: float | None
+    met: bool | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def look_alpha(alpha: float, look: int, planned_looks: int) -> float:
+    """The error rate spent on look number ``look`` (1-based) of ``planned_looks``."""
+    if planned_looks <= 1:
+        return alpha
+    shares = LOOK_SHARES[:planned_looks]
+    shares = tuple(s / sum(shares) for s in shares)
+    return alpha * shares[look - 1]
+
+
+def clopper_pearson_bound(successes: int, n: int, alpha: float) -> float:
+    """Exact one-sided lower bound of a proportion at level 1 - alpha."""
+    if successes <= 0:
+        return 0.0
+    return float(stats.beta.ppf(alpha, successes, n - successes + 1))
+
+
+def bootstrap_bound(
+    metric: Metric,
+    y: np.ndarray,
+    pred: Prediction,
+    n_classes: int,
+    alpha: float,
+    seed: int = 0,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> float:
+    """One-sided percentile bootstrap bound on the good side's opposite (the pessimistic side)."""
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    values = np.empty(resamples)
+    for b in range(resamples):
+        idx = rng.integers(0, n, n)
+        proba = pred.proba[idx] if pred.proba is not None else None
+        values[b] = metric.score(y[idx], Prediction(pred.values[idx], proba), n_classes)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return math.nan
+    q = alpha if metric.greater_is_better else 1.0 - alpha
+    return float(np.quantile(values, q))
+
+
+def certify(
+    metric: Metric,
+    y_test: np.ndarray,
+    pred: Prediction,
+    n_classes: int,
+    threshold: float | None,
+    confidence: float,
+    look: int = 1,
+    planned_looks: int = 1,
+    seed: int = 0,
+) -> Certificate:
+    """Score ``pred`` on the test split and bound the score at the look's corrected level."""
+    alpha = look_alpha(1.0 - confidence, look, planned_looks)
+    score = metric.score(y_test, pred, n_classes)
+    n = len(y_test)
+    if metric.proportion:
+        correct = int(round(score * n))
+        bound, method = clopper_pearson_bound(correct, n, alpha), "clopper-pearson"
+    else:
+        bound = bootstrap_bound(metric, y_test, pred, n_classes, alpha, seed)
+        method = "bootstrap-percentile"
+    met = None if threshold is None else metric.meets(bound, threshold)
+    return Certificate(
+        metric.name, score, bound, confidence, alpha, look, n, method, threshold, met
+    )
+
+
+def aim_margin(
+    metric: Metric,
+    y_val: np.ndarray,
+    pred: Prediction,
+    n_classes: int,
+    n_test: int,
+    alpha: float,
+    seed: int = 0,
+) -> float:
+    """How far past the threshold a validation score should be for the test bound to pass.
+
+    The test bound sits about ``z * se_test`` on the pessimistic side of the test score;
+    validation scores of a model picked because it looked good are optimistic by about
+    half a validation standard error. The sum is the margin to aim past the threshold by.
+    """
+    n_val = len(y_val)
+    z = float(stats.norm.ppf(1.0 - alpha))
+    if metric.proportion:
+        p = min(max(metric.score(y_val, pred, n_classes), 0.5 / n_val), 1 - 0.5 / n_val)
+        se_val = math.sqrt(p * (1 - p) / n_val)
+        se_test = math.sqrt(p * (1 - p) / max(n_test, 1))
+        return z * se_test + 0.5 * se_val + 1.0 / max(n_test, 1)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(200):
+        idx = rng.integers(0, n_val, n_val)
+        proba = pred.proba[idx] if pred.proba is not None else None
+        draws.append(metric.score(y_val[idx], Prediction(pred.values[idx], proba), n_classes))
+    se_val = float(np.nanstd(draws))
+    se_test = se_val * math.sqrt(n_val / max(n_test, 1))
+    return z * se_test + 0.5 * se_val

@@ -1,0 +1,379 @@
+"""Loading tables, inferring their schema, fingerprinting them and splitting them.
+
+Everything here is a plain function on a pandas DataFrame; nothing here knows about models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from learnloop.exceptions import DataError, SchemaMismatchError, UsageError
+
+__all__ = [
+    "ColumnSpec",
+    "Schema",
+    "load_table",
+    "infer_schema",
+    "infer_task",
+    "prepare_features",
+    "fingerprint",
+    "split_indices",
+]
+
+TASKS = ("classification", "regression")
+_READERS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".feather": "feather",
+}
+_ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|rownames|index)$|^(id|unnamed: 0)$", re.I)
+_DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?.*)?\s*$")
+MAX_CLASSES_FROM_INTEGERS = 20
+
+
+@dataclass
+class ColumnSpec:
+    """One input column: its name and how the models see it."""
+
+    name: str
+    kind: str  # "numeric" | "categorical" | "datetime"
+    dtype: str
+    categories: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Schema:
+    """Column roles and types inferred from training data; checked again at prediction time."""
+
+    target: str | None
+    task: str
+    features: list[ColumnSpec]
+    dropped: dict[str, str]
+    classes: list[Any] = field(default_factory=list)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [c.name for c in self.features]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["classes"] = [_plain(c) for c in self.classes]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Schema:
+        return cls(
+            target=d["target"],
+            task=d["task"],
+            features=[ColumnSpec(**c) for c in d["features"]],
+            dropped=dict(d["dropped"]),
+            classes=list(d.get("classes", [])),
+        )
+
+
+def _plain(value: Any) -> Any:
+    """Turn numpy scalars into plain Python values (for JSON and skops)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def load_table(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """Read CSV, TSV, Parquet, JSON lines or Feather into a DataFrame (DataFrames pass through)."""
+    if isinstance(source, pd.DataFrame):
+        df = source
+        name = "the DataFrame"
+    else:
+        path = Path(source)
+        name = f"'{path}'"
+        if not path.exists():
+            raise DataError(f"The data file {name} does not exist.")
+        if path.is_dir():
+            raise DataError(f"The data path {name} is a directory, not a file.")
+        fmt = _READERS.get(path.suffix.lower())
+        if fmt is None:
+            raise DataError(
+                f"Cannot tell the format of {name} from its extension; use one of "
+                f"{', '.join(sorted(_READERS))}."
+            )
+        try:
+            df = _read(path, fmt)
+        except (DataError, MemoryError):
+            raise
+        except Exception as e:  # every reader has its own exception types
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise DataError(f"Could not read {name} as {fmt}: {reason}") from e
+    if df.shape[1] == 0:
+        raise DataError(f"The data in {name} has no columns.")
+    if len(df) == 0:
+        raise DataError(f"The data in {name} has no rows.")
+    df = df.copy()
+    df.columns = [str(c) for c in df.columns]
+    if df.columns.duplicated().any():
+        dup = df.columns[df.columns.duplicated()][0]
+        raise DataError(f"The data in {name} has the column '{dup}' more than once.")
+    return df
+
+
+def _read(path: Path, fmt: str) -> pd.DataFrame:
+    if path.stat().st_size == 0:
+        raise DataError(f"The data file '{path}' is empty.")
+    if fmt == "csv":
+        return pd.read_csv(path, low_memory=False)
+    if fmt == "tsv":
+        return pd.read_csv(path, sep="\t", low_memory=False)
+    if fmt == "parquet":
+        return pd.read_parquet(path)
+    if fmt == "feather":
+        return pd.read_feather(path)
+    if fmt == "jsonl":
+        return pd.read_json(path, lines=True)
+    try:
+        return pd.read_json(path, lines=True)
+    except ValueError:
+        return pd.read_json(path)
+
+
+def infer_task(y: pd.Series) -> str:
+    """Classification for labels (text, booleans, few integer codes), regression for numbers."""
+    y = y.dropna()
+    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        return "classification"
+    values = y.to_numpy(dtype=float)
+    integral = bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
+    if integral and y.nunique() <= MAX_CLASSES_FROM_INTEGERS:
+        return "classification"
+    return "regression"
+
+
+def infer_schema(df: pd.DataFrame, target: str | None, task: str = "auto") -> Schema:
+    """Decide each column's role; drop identifiers and constants, and say why."""
+    if target is not None and target not in df.columns:
+        raise DataError(
+            f"The target column '{target}' is not in the data; columns are: "
+            f"{_column_list(df.columns)}."
+        )
+    if task not in ("auto", *TASKS):
+        raise UsageError(f"Unknown task '{task}'; choose auto, {', '.join(TASKS)}.")
+    if target is None:
+        raise UsageError("A target column is needed for classification and regression (--target).")
+    y = df[target]
+    if y.notna().sum() == 0:
+        raise DataError(f"The target column '{target}' has no values.")
+    resolved = infer_task(y) if task == "auto" else task
+    classes: list[Any] = []
+    if resolved == "regression":
+        if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+            raise DataError(
+                f"The target column '{target}' is not numeric, so it cannot be used for regression."
+            )
+    else:
+        classes = sorted((_plain(v) for v in y.dropna().unique()), key=_sort_key)
+        if len(classes) < 2:
+            raise DataError(
+                f"The target column '{target}' has only one class ({classes[0]!r}); "
+                "classification needs at least two."
+            )
+    features: list[ColumnSpec] = []
+    dropped: dict[str, str] = {}
+    n = len(df)
+    for name in df.columns:
+        if name == target:
+            continue
+        reason, spec = _classify_column(df[name], n)
+        if spec is None:
+            dropped[name] = reason
+        else:
+            features.append(spec)
+    if not features:
+        raise DataError(
+            "No usable feature columns are left after dropping identifiers and constants "
+            f"({_column_list(dropped)})."
+        )
+    return Schema(target, resolved, features, dropped, classes)
+
+
+def _sort_key(v: Any) -> tuple[int, Any]:
+    return (0, v) if isinstance(v, int | float | bool | np.number) else (1, str(v))
+
+
+def _column_list(names: Any) -> str:
+    names = [str(n) for n in names]
+    return ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+
+
+def _classify_column(col: pd.Series, n: int) -> tuple[str, ColumnSpec | None]:
+    name = str(col.name)
+    non_null = col.dropna()
+    if len(non_null) == 0:
+        return "all values missing", None
+    nunique = non_null.nunique()
+    if nunique <= 1:
+        return "constant", None
+    dtype = str(col.dtype)
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return "", ColumnSpec(name, "datetime", dtype)
+    if pd.api.types.is_bool_dtype(col):
+        return "", ColumnSpec(name, "categorical", dtype)
+    if pd.api.types.is_numeric_dtype(col):
+        values = non_null.to_numpy(dtype=float)
+        integral = bool(np.all(values == np.round(values)))
+        all_unique = nunique == len(non_null) and n >= 20
+        if integral and all_unique and (_ID_NAME.search(name) or _is_sequence(values)):
+            return "identifier (unique integer per row)", None
+        if integral and 3 <= nunique <= 10 and values.min() >= 0 and _ID_NAME.search(name) is None:
+            return "", ColumnSpec(name, "categorical", dtype)  # low-cardinality codes
+        return "", ColumnSpec(name, "numeric", dtype)
+    text = non_null.astype(str)
+    if _looks_like_dates(text):
+        return "", ColumnSpec(name, "datetime", dtype)
+    numeric = pd.to_numeric(text, errors="coerce")
+    if numeric.notna().mean() >= 0.99 and len(text) >= 1:
+        return "", ColumnSpec(name, "numeric", dtype)  # numbers stored as text
+    if nunique == len(non_null) and len(non_null) >= 20:
+        return "identifier (unique text per row)", None
+    if _ID_NAME.search(name) and nunique > 0.9 * len(non_null):
+        return "identifier (name and near-unique values)", None
+    return "", ColumnSpec(name, "categorical", dtype)
+
+
+def _is_sequence(values: np.ndarray) -> bool:
+    s = np.sort(values)
+    return bool(np.all(np.diff(s) == 1))
+
+
+def _looks_like_dates(text: pd.Series) -> bool:
+    sample = text.head(200)
+    if sample.str.match(_DATE_LIKE).mean() < 0.95:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.95)
+
+
+DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
+
+
+def prepare_features(df: pd.DataFrame, schema: Schema, *, strict: bool = False) -> pd.DataFrame:
+    """Select and type the schema's feature columns; expand datetimes into numeric parts.
+
+    With ``strict`` (prediction time) a missing column or a value of the wrong type raises
+    SchemaMismatchError naming the column and the first bad row.
+    """
+    missing = [c for c in schema.feature_names if c not in df.columns]
+    if missing:
+        raise SchemaMismatchError(
+            f"The data is missing the column{'s' if len(missing) > 1 else ''} "
+            f"{_column_list(missing)} that the model was trained on."
+        )
+    out: dict[str, Any] = {}
+    for spec in schema.features:
+        col = df[spec.name]
+        if spec.kind == "numeric":
+            out[spec.name] = _to_numeric(col, strict)
+        elif spec.kind == "categorical":
+            out[spec.name] = _to_category_text(col)
+        else:
+            stamps = _to_datetime(col, strict)
+            for part in DATETIME_PARTS:
+                out[f"{spec.name}__{part}"] = getattr(stamps.dt, part).astype("float64")
+    return pd.DataFrame(out, index=df.index)
+
+
+def _to_numeric(col: pd.Series, strict: bool) -> pd.Series:
+    if pd.api.types.is_bool_dtype(col):
+        return col.astype("float64")
+    if pd.api.types.is_numeric_dtype(col):
+        return col.astype("float64")
+    converted = pd.to_numeric(col, errors="coerce")
+    bad = converted.isna() & col.notna() & (col.astype(str).str.strip() != "")
+    if strict and bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise SchemaMismatchError(
+            f"The column '{col.name}' must be numeric, but row {row} holds {col.iloc[row]!r}."
+        )
+    return converted.astype("float64")
+
+
+def _to_category_text(col: pd.Series) -> pd.Series:
+    values = col.astype(object)
+    mask = col.isna().to_numpy()
+    text = np.where(mask, np.nan, values.map(_category_text).to_numpy(dtype=object))
+    return pd.Series(text, index=col.index, dtype=object, name=col.name)
+
+
+def _category_text(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))  # 3.0 read from JSON matches the code 3
+    return str(v)
+
+
+def _to_datetime(col: pd.Series, strict: bool) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return col
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(col, errors="coerce", format="mixed")
+    bad = parsed.isna() & col.notna()
+    if strict and bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise SchemaMismatchError(
+            f"The column '{col.name}' must hold dates, but row {row} holds {col.iloc[row]!r}."
+        )
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert(None)
+    return parsed
+
+
+def fingerprint(df: pd.DataFrame) -> str:
+    """A stable SHA-256 of the table's columns, types and values (first 16 hex digits)."""
+    h = hashlib.sha256()
+    h.update("|".join(f"{c}:{df[c].dtype}" for c in df.columns).encode())
+    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def split_sizes(n: int) -> tuple[int, int]:
+    """Rows for (validation, test): a fifth each, capped so large tables stay fast to score."""
+    n_test = min(max(int(round(0.2 * n)), 1), 100_000)
+    n_val = min(max(int(round(0.2 * n)), 1), 50_000)
+    if n - n_test - n_val < 2:
+        raise DataError(f"The data has only {n} labelled rows; at least 10 are needed to learn.")
+    return n_val, n_test
+
+
+def split_indices(
+    y: np.ndarray | None, task: str, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded train / validation / test row indices, stratified by class where possible."""
+    from sklearn.model_selection import train_test_split
+
+    assert y is not None
+    n = len(y)
+    if n < 10:
+        raise DataError(f"The data has only {n} labelled rows; at least 10 are needed to learn.")
+    n_val, n_test = split_sizes(n)
+    idx = np.arange(n)
+    strat = y if task == "classification" and _can_stratify(y, n_test, n_val) else None
+    rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=strat)
+    strat_rest = y[rest] if strat is not None else None
+    train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1, stratify=strat_rest)
+    return np.sort(train), np.sort(val), np.sort(test)
+
+
+def _can_stratify(y: np.ndarray, n_test: int, n_val: int) -> bool:
+    _, counts = np.unique(y, return_counts=True)
+    return bool(counts.min() >= 3 and n_test >= len(counts) and n_val >= len(counts))

@@ -1,0 +1,74 @@
+"""Small scikit-learn-compatible estimators that learnloop's candidates produce.
+
+They exist so that every model file holds only scikit-learn, LightGBM and these types,
+which the artifact loader trusts by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+from learnloop.exceptions import NotFittedError
+
+__all__ = ["BoosterClassifier", "BoosterRegressor", "ScaledTargetRegressor"]
+
+
+def _check_fitted(est: Any, attr: str) -> None:
+    if not hasattr(est, attr):
+        raise NotFittedError(f"This {type(est).__name__} is not fitted yet; call fit first.")
+
+
+class BoosterClassifier(ClassifierMixin, BaseEstimator):
+    """A trained LightGBM booster used as a classifier over classes 0..k-1."""
+
+    def __init__(self, n_classes: int = 2) -> None:
+        self.n_classes = n_classes
+
+    def set_booster(self, booster: Any, best_iteration: int) -> BoosterClassifier:
+        self.booster_ = booster
+        self.best_iteration_ = int(best_iteration)
+        self.classes_ = np.arange(self.n_classes)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        _check_fitted(self, "booster_")
+        raw = self.booster_.predict(X, num_iteration=self.best_iteration_)
+        if raw.ndim == 1:
+            return np.column_stack([1.0 - raw, raw])
+        return raw
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.argmax(self.predict_proba(X), axis=1)
+
+
+class BoosterRegressor(RegressorMixin, BaseEstimator):
+    """A trained LightGBM booster used as a regressor."""
+
+    def set_booster(self, booster: Any, best_iteration: int) -> BoosterRegressor:
+        self.booster_ = booster
+        self.best_iteration_ = int(best_iteration)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        _check_fitted(self, "booster_")
+        return self.booster_.predict(X, num_iteration=self.best_iteration_)
+
+
+class ScaledTargetRegressor(RegressorMixin, BaseEstimator):
+    """Wraps a regressor that was trained on a standardized target; predicts in target units."""
+
+    def __init__(self, regressor: Any = None, y_mean: float = 0.0, y_scale: float = 1.0) -> None:
+        self.regressor = regressor
+        self.y_mean = y_mean
+        self.y_scale = y_scale
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> ScaledTargetRegressor:
+        self.regressor.fit(X, (y - self.y_mean) / self.y_scale)
+        self.fitted_ = True
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.regressor.predict(X)) * self.y_scale + self.y_mean

@@ -1,0 +1,52 @@
+"""Every exception and warning learnloop raises.
+
+Exception tree::
+
+    LearnloopError
+     +-- UsageError(LearnloopError, ValueError)      bad option or argument (CLI exit 2)
+     |    +-- DataError                               unreadable, empty or unsuitable data
+     |    +-- SchemaMismatchError                     prediction data does not match the model
+     |    +-- UntrustedModelError                     model file asks for types we do not trust
+     |    +-- StoreError                              unusable store URL or unknown run
+     +-- NotFittedError(LearnloopError, AttributeError)
+
+Warnings: ``LearnloopWarning`` and its subclass ``VersionMismatchWarning``.
+"""
+
+from __future__ import annotations
+
+
+class LearnloopError(Exception):
+    """Base class of every learnloop error."""
+
+
+class UsageError(LearnloopError, ValueError):
+    """An option or argument is invalid; the message names it and says what is allowed."""
+
+
+class DataError(UsageError):
+    """The data cannot be read or cannot be learned from."""
+
+
+class SchemaMismatchError(DataError):
+    """Prediction data does not match the schema the model was trained on."""
+
+
+class UntrustedModelError(UsageError):
+    """A model file is corrupt, tampered with, or asks to load types outside the trusted list."""
+
+
+class StoreError(UsageError):
+    """The experiment store cannot be opened or does not hold the requested run."""
+
+
+class NotFittedError(LearnloopError, AttributeError):
+    """A model was used before it was fitted."""
+
+
+class LearnloopWarning(UserWarning):
+    """Base class of learnloop's warnings, so users can filter them."""
+
+
+class VersionMismatchWarning(LearnloopWarning):
+    """A model file was written by different library versions than the ones loading it."""

@@ -1,0 +1,79 @@
+"""Preprocessing pipelines: the two ways candidates want their features encoded.
+
+``tree`` keeps numbers as they are (missing values stay NaN for the trees to route) and
+codes categories as integers; ``dense`` imputes, adds missing-value indicators, scales
+numbers and one-hot encodes categories, for linear models, k-NN and neural networks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+__all__ = ["build_preprocessor", "categorical_indices"]
+
+MAX_ONE_HOT_CATEGORIES = 30
+
+
+def _split_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    categorical = [c for c in frame.columns if frame[c].dtype == object]
+    numeric = [c for c in frame.columns if c not in set(categorical)]
+    return numeric, categorical
+
+
+def build_preprocessor(kind: str, frame: pd.DataFrame) -> ColumnTransformer:
+    """An unfitted ColumnTransformer of the given ``kind`` ("tree" or "dense") for ``frame``."""
+    numeric, categorical = _split_columns(frame)
+    if kind == "tree":
+        steps = [
+            ("num", "passthrough", numeric),
+            (
+                "cat",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                    dtype=np.float64,
+                ),
+                categorical,
+            ),
+        ]
+    elif kind == "dense":
+        steps = [
+            (
+                "num",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
+                ),
+                numeric,
+            ),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="__missing__"),
+                    OneHotEncoder(
+                        handle_unknown="infrequent_if_exist",
+                        max_categories=MAX_ONE_HOT_CATEGORIES,
+                        sparse_output=False,
+                        dtype=np.float64,
+                    ),
+                ),
+                categorical,
+            ),
+        ]
+    else:
+        raise ValueError(f"Unknown preprocessing kind {kind!r}.")
+    steps = [s for s in steps if s[2]]
+    return ColumnTransformer(steps, sparse_threshold=0.0, verbose_feature_names_out=False)
+
+
+def categorical_indices(kind: str, frame: pd.DataFrame) -> list[int]:
+    """Positions of the categorical columns in a fitted ``tree`` preprocessor's output."""
+    if kind != "tree":
+        return []
+    numeric, categorical = _split_columns(frame)
+    return list(range(len(numeric), len(numeric) + len(categorical)))

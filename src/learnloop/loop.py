@@ -1,0 +1,389 @@
+"""The decision -> error -> optimize loop and its scheduler.
+
+Scheduling, in the order it spends the budget:
+
+1. **Portfolio first.** Known-good configurations of each family, best bet first (a
+   LightGBM default, a linear model, extra trees, ...), so an easy threshold is met by the
+   first fit or two.
+2. **Cheap before expensive.** On large tables every new configuration trains on a
+   subsample (the lowest *rung*); asynchronous successive halving promotes the best third
+   of each rung to a four times larger sample, up to the full training split.
+3. **Optuna samples the rest.** Once the portfolio is spent, a TPE sampler over all
+   families proposes configurations; every trial is an Optuna trial in the run's study.
+4. **Stop at the threshold.** Every candidate trains step by step under a monitor that
+   scores validation predictions and stops it the moment it passes the target (the
+   threshold plus the certificate's margin), when its learning curve has gone flat, or when
+   the budget runs out. The whole loop returns as soon as one candidate passes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from learnloop.candidates import CANDIDATES, Candidate, FitContext, predict_with
+from learnloop.certify import aim_margin
+from learnloop.features import build_preprocessor, categorical_indices
+from learnloop.metrics import Metric, Prediction
+
+__all__ = ["Problem", "TrialRecord", "FittedModel", "Loop", "rung_sizes"]
+
+MIN_RUNG_ROWS = 10_000
+RUNG_GROWTH = 4
+PROMOTE_FRACTION = 3  # promote the best 1/3 of each rung
+EVALS_PER_DOUBLING = 50
+
+
+@dataclass
+class Problem:
+    """Prepared training and validation data for one task; the test split is not here."""
+
+    task: str
+    metric: Metric
+    n_classes: int
+    X_train: pd.DataFrame
+    y_train: np.ndarray
+    X_val: pd.DataFrame
+    y_val: np.ndarray
+    n_test: int
+    seed: int = 0
+
+
+@dataclass
+class TrialRecord:
+    """What one trial did: configuration, data size, learning curve, outcome."""
+
+    number: int
+    candidate: str
+    params: dict[str, Any]
+    rung: int
+    n_rows: int
+    status: str = "running"  # complete | pruned | failed | running
+    score: float | None = None
+    best_step: int = 0
+    steps: int = 0
+    stop_reason: str = ""
+    seconds: float = 0.0
+    curve: list[tuple[int, float, float]] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class FittedModel:
+    """A fitted preprocessor + estimator pair and its validation score."""
+
+    trial: int
+    candidate: str
+    params: dict[str, Any]
+    n_rows: int
+    preprocessor: Any
+    estimator: Any
+    score: float
+
+
+def rung_sizes(n_rows: int) -> list[int]:
+    """Training sample sizes of the successive-halving rungs, ending with all rows."""
+    if n_rows <= 2 * MIN_RUNG_ROWS:
+        return [n_rows]
+    sizes, size = [], MIN_RUNG_ROWS
+    while size * 2 < n_rows:
+        sizes.append(size)
+        size *= RUNG_GROWTH
+    return [*sizes, n_rows]
+
+
+class _TrialMonitor:
+    """Scores validation predictions for one trial and decides whether it goes on."""
+
+    def __init__(self, loop: Loop, record: TrialRecord, patience: tuple[int, float]) -> None:
+        self.loop = loop
+        self.record = record
+        self.patience_min, self.patience_frac = patience
+        self._best_step = 0
+        self._best_score: float | None = None
+        self.last_prediction: Prediction | None = None
+
+    @property
+    def best_step(self) -> int:
+        return self._best_step
+
+    def seconds_left(self) -> float:
+        return self.loop.deadline - time.monotonic()
+
+    def wants(self, step: int) -> bool:
+        every = max(1, math.ceil(step / EVALS_PER_DOUBLING))
+        return step % every == 0
+
+    def __call__(self, step: int, prediction: Prediction) -> bool:
+        loop, metric = self.loop, self.loop.problem.metric
+        score = metric.score(loop.problem.y_val, prediction, loop.problem.n_classes)
+        now = time.monotonic()
+        self.record.curve.append((step, score, round(now - loop.started, 4)))
+        self.record.steps = step
+        if metric.better(score, self._best_score):
+            self._best_score, self._best_step = score, step
+            self.record.score, self.record.best_step = score, step
+        loop.note_score(score, prediction)
+        if loop.target is not None and metric.meets(score, loop.target):
+            self.record.stop_reason = "target"
+            return False
+        if now >= loop.deadline:
+            self.record.stop_reason = "budget"
+            return False
+        if step - self._best_step > max(self.patience_min, self.patience_frac * self._best_step):
+            self.record.stop_reason = "plateau"
+            return False
+        return True
+
+
+PATIENCE: dict[str, tuple[int, float]] = {
+    "lightgbm": (30, 0.25),
+    "linear": (3, 0.5),
+    "extra_trees": (64, 1.0),
+    "random_forest": (64, 1.0),
+    "knn": (1, 0.0),
+    "mlp": (10, 0.2),
+}
+
+
+class Loop:
+    """Runs trials until the target is met or the deadline passes; can be resumed."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        study: optuna.Study,
+        *,
+        threshold: float | None,
+        alpha_first_look: float,
+        n_jobs: int = 1,
+        candidates: list[str] | None = None,
+        on_trial: Callable[[TrialRecord, Loop], None] | None = None,
+    ) -> None:
+        self.problem = problem
+        self.study = study
+        self.threshold = threshold
+        self.alpha_first_look = alpha_first_look
+        self.n_jobs = n_jobs
+        self.families: list[Candidate] = [CANDIDATES[c] for c in (candidates or CANDIDATES)]
+        self.on_trial = on_trial
+        self.rungs = rung_sizes(len(problem.y_train))
+        self.trials: list[TrialRecord] = []
+        self.best: FittedModel | None = None
+        self.target: float | None = None
+        self.margin: float | None = None
+        self.time_to_threshold: float | None = None
+        self.best_score: float | None = None
+        self.excluded: set[int] = set()  # trials whose model was already certified
+        self.started = time.monotonic()
+        self.deadline = math.inf
+        self._cache: dict[tuple[str, int], tuple[Any, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._queue = self._portfolio()
+        self._promoted: set[int] = set()
+        self._rng = np.random.default_rng(problem.seed)
+
+    # ----------------------------------------------------------------- public
+    def run(self, deadline: float) -> FittedModel | None:
+        """Run trials until one passes the target or ``deadline`` (time.monotonic) passes.
+
+        Returns the model that passed the target, or None if the deadline came first
+        (``self.best`` then holds the best model seen).
+        """
+        self.deadline = deadline
+        while time.monotonic() < deadline:
+            job = self._next_job()
+            if job is None:
+                break
+            model = self._run_trial(*job)
+            if model is not None and self._passes_target(model.score):
+                return model
+        return None
+
+    def raise_target(self, shortfall: float) -> None:
+        """After a failed certificate, aim further past the threshold by ``shortfall``."""
+        if self.threshold is None or self.margin is None:
+            return
+        self.margin += max(shortfall, 0.0)
+        self.target = self._clip(self.problem.metric.shift(self.threshold, self.margin))
+
+    def note_score(self, score: float, prediction: Prediction) -> None:
+        """Track the run-wide best score, time to threshold, and set the aim on first pass."""
+        metric = self.problem.metric
+        if metric.better(score, self.best_score):
+            self.best_score = score
+        if self.threshold is None or not metric.meets(score, self.threshold):
+            return
+        if self.time_to_threshold is None:
+            self.time_to_threshold = time.monotonic() - self.started
+        if self.margin is None:
+            p = self.problem
+            self.margin = aim_margin(
+                metric, p.y_val, prediction, p.n_classes, p.n_test, self.alpha_first_look, p.seed
+            )
+            self.target = self._clip(metric.shift(self.threshold, self.margin))
+
+    def _clip(self, target: float) -> float:
+        """Keep the aim inside the metric's range (a perfect score is always a valid aim)."""
+        metric = self.problem.metric
+        return min(max(target, metric.low), metric.high)
+
+    # --------------------------------------------------------------- schedule
+    def _portfolio(self) -> list[tuple[Candidate, dict[str, Any]]]:
+        task, n = self.problem.task, len(self.problem.y_train)
+        per_family = {c.name: c.portfolio(task, n) for c in self.families}
+        order = [
+            ("lightgbm", 0),
+            ("linear", 0),
+            ("extra_trees", 0),
+            ("lightgbm", 1),
+            ("mlp", 0),
+            ("random_forest", 0),
+            ("knn", 0),
+            ("lightgbm", 2),
+        ]
+        queue = []
+        for name, i in order:
+            if name in per_family and i < len(per_family[name]):
+                queue.append((CANDIDATES[name], per_family[name][i]))
+        return queue
+
+    def _next_job(self) -> tuple[Candidate, dict[str, Any] | None, int] | None:
+        for rung in reversed(range(len(self.rungs) - 1)):
+            done = [
+                t
+                for t in self.trials
+                if t.rung == rung and t.status == "complete" and t.score is not None
+            ]
+            metric = self.problem.metric
+            done.sort(key=lambda t: metric.to_loss(t.score))  # type: ignore[arg-type]
+            for t in done[: len(done) // PROMOTE_FRACTION]:
+                cand = CANDIDATES[t.candidate]
+                capped = cand.max_rows is not None and cand.max_rows <= self.rungs[rung]
+                if t.number not in self._promoted and not capped:
+                    self._promoted.add(t.number)
+                    return cand, t.params, rung + 1
+        if self._queue:
+            cand, params = self._queue.pop(0)
+            return cand, params, 0
+        return None, None, 0  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ trial
+    def _ask(self, cand: Candidate | None, params: dict[str, Any] | None, rung: int) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if cand is not None and params is not None:
+                fixed = {"family": cand.name, **{cand.key(k): v for k, v in params.items()}}
+                self.study.enqueue_trial(fixed, skip_if_exists=False)
+            trial = self.study.ask()
+            family = trial.suggest_categorical("family", [c.name for c in self.families])
+            chosen = CANDIDATES[family]
+            sampled = chosen.search_space(trial, self.problem.task, len(self.problem.y_train))
+        trial.set_user_attr("rung", rung)
+        return trial, chosen, sampled
+
+    def _run_trial(
+        self, cand: Candidate | None, params: dict[str, Any] | None, rung: int
+    ) -> FittedModel | None:
+        trial, cand, params = self._ask(cand, params, rung)
+        n_rows = self.rungs[rung]
+        if cand.max_rows is not None:
+            n_rows = min(n_rows, cand.max_rows)
+        record = TrialRecord(trial.number, cand.name, params, rung, n_rows)
+        self.trials.append(record)
+        monitor = _TrialMonitor(self, record, PATIENCE.get(cand.name, (10, 0.2)))
+        started = time.monotonic()
+        model = None
+        try:
+            pre, X, y, X_val, cat = self._data(cand.preprocessing, n_rows)
+            ctx = FitContext(
+                self.problem.task,
+                self.problem.n_classes,
+                self.problem.seed,
+                self.n_jobs,
+                cat,
+                monitor,
+            )
+            estimator = cand.fit(params, X, y, X_val, ctx)
+            if record.score is None:
+                raise RuntimeError("the candidate finished without a validation score")
+            record.status = "complete"
+            record.stop_reason = record.stop_reason or "converged"
+            model = FittedModel(
+                trial.number, cand.name, params, n_rows, pre, estimator, record.score
+            )
+        except Exception as e:  # a failing configuration must not end the run
+            record.status = "failed"
+            record.error = f"{type(e).__name__}: {e}"
+            record.stop_reason = "error"
+            trial.set_user_attr("traceback", traceback.format_exc(limit=5))
+        record.seconds = time.monotonic() - started
+        self._tell(trial, record)
+        if model is not None and self.problem.metric.better(
+            model.score, self.best.score if self.best else None
+        ):
+            self.best = model
+        if self.on_trial is not None:
+            self.on_trial(record, self)
+        return model
+
+    def _tell(self, trial: Any, record: TrialRecord) -> None:
+        for key, value in (
+            ("candidate", record.candidate),
+            ("n_rows", record.n_rows),
+            ("steps", record.steps),
+            ("best_step", record.best_step),
+            ("stop_reason", record.stop_reason),
+            ("seconds", round(record.seconds, 4)),
+            ("curve", record.curve),
+            ("score", record.score),
+            ("error", record.error),
+        ):
+            trial.set_user_attr(key, value)
+        if record.status == "failed":
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            self.study.tell(trial, self.problem.metric.to_loss(record.score))  # type: ignore[arg-type]
+
+    def _passes_target(self, score: float) -> bool:
+        return self.target is not None and self.problem.metric.meets(score, self.target)
+
+    # ------------------------------------------------------------------- data
+    def _data(self, kind: str, n_rows: int) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, list]:
+        key = (kind, n_rows)
+        if key not in self._cache:
+            p = self.problem
+            rows = self._sample(n_rows)
+            X_raw = p.X_train.iloc[rows]
+            pre = build_preprocessor(kind, X_raw)
+            X = pre.fit_transform(X_raw)
+            X_val = pre.transform(p.X_val)
+            self._cache[key] = (pre, X, p.y_train[rows], X_val)
+        pre, X, y, X_val = self._cache[key]
+        cat = categorical_indices(kind, self.problem.X_train)
+        return pre, X, y, X_val, cat
+
+    def _sample(self, n_rows: int) -> np.ndarray:
+        y, n = self.problem.y_train, len(self.problem.y_train)
+        if n_rows >= n:
+            return np.arange(n)
+        rng = np.random.default_rng(self.problem.seed + n_rows)
+        rows = np.sort(rng.choice(n, size=n_rows, replace=False))
+        if self.problem.task == "classification":  # every class at least once
+            missing = np.setdiff1d(np.unique(y), np.unique(y[rows]))
+            extra = [int(np.flatnonzero(y == c)[0]) for c in missing]
+            rows = np.sort(np.concatenate([rows, np.asarray(extra, dtype=int)]))
+        return rows
+
+
+def predict_model(model: FittedModel, X: pd.DataFrame, task: str, n_classes: int) -> Prediction:
+    """Predictions of a fitted model on prepared (not yet preprocessed) features."""
+    return predict_with(model.estimator, model.preprocessor.transform(X), task)

@@ -1,0 +1,186 @@
+"""Error functions: name -> scorer, direction, valid range, and how to bound it.
+
+Scorers take encoded targets (class indices 0..k-1 for classification) and a
+:class:`Prediction`; they return the metric in its natural units (accuracy in [0, 1],
+rmse in target units). Direction says whether larger is better, so a threshold reads
+naturally: ``rmse <= 4.0`` and ``accuracy >= 0.9``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn import metrics as skm
+
+from learnloop.exceptions import UsageError
+
+__all__ = ["Metric", "Prediction", "METRICS", "get_metric", "metrics_for_task"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A model's output on some rows: labels or values, and class probabilities if any."""
+
+    values: np.ndarray
+    proba: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One error function and the facts the loop and the certificate need about it."""
+
+    name: str
+    tasks: tuple[str, ...]
+    greater_is_better: bool
+    low: float
+    high: float
+    needs_proba: bool
+    proportion: bool  # score is a share of rows judged right: exact binomial bound applies
+    scorer: Callable[[np.ndarray, Prediction, int], float]
+
+    def score(self, y_true: np.ndarray, pred: Prediction, n_classes: int = 0) -> float:
+        """Compute the metric of ``pred`` against ``y_true``."""
+        return float(self.scorer(np.asarray(y_true), pred, n_classes))
+
+    def meets(self, score: float, threshold: float) -> bool:
+        """Whether ``score`` is on the good side of ``threshold`` (ties count as met)."""
+        if score is None or math.isnan(score):
+            return False
+        return score >= threshold if self.greater_is_better else score <= threshold
+
+    def better(self, a: float, b: float | None) -> bool:
+        """Whether score ``a`` is strictly better than ``b`` (None counts as worst)."""
+        if b is None or math.isnan(b):
+            return not math.isnan(a)
+        if math.isnan(a):
+            return False
+        return a > b if self.greater_is_better else a < b
+
+    def to_loss(self, score: float) -> float:
+        """Map a score to a value where smaller is always better (for the optimizer)."""
+        return -score if self.greater_is_better else score
+
+    def shift(self, threshold: float, margin: float) -> float:
+        """Move ``threshold`` by ``margin`` towards the good side (to aim past it)."""
+        return threshold + margin if self.greater_is_better else threshold - margin
+
+    def check_threshold(self, threshold: float) -> None:
+        """Raise UsageError if ``threshold`` is outside what the metric can take."""
+        if not math.isfinite(threshold) or not (self.low <= threshold <= self.high):
+            raise UsageError(
+                f"The threshold {threshold:g} is outside the range of {self.name}, "
+                f"which is {_range_text(self.low, self.high)}."
+            )
+
+
+def _range_text(low: float, high: float) -> str:
+    lo = "-inf" if math.isinf(low) else f"{low:g}"
+    hi = "inf" if math.isinf(high) else f"{high:g}"
+    return f"[{lo}, {hi}]"
+
+
+def _accuracy(y: np.ndarray, p: Prediction, k: int) -> float:
+    return float(np.mean(p.values == y)) if len(y) else math.nan
+
+
+def _balanced_accuracy(y: np.ndarray, p: Prediction, k: int) -> float:
+    return float(skm.balanced_accuracy_score(y, p.values))
+
+
+def _f1(y: np.ndarray, p: Prediction, k: int) -> float:
+    if k <= 2:
+        return float(skm.f1_score(y, p.values, pos_label=1, average="binary", zero_division=0))
+    return _f1_macro(y, p, k)
+
+
+def _f1_macro(y: np.ndarray, p: Prediction, k: int) -> float:
+    labels = list(range(max(k, 2)))
+    return float(skm.f1_score(y, p.values, labels=labels, average="macro", zero_division=0))
+
+
+def _roc_auc(y: np.ndarray, p: Prediction, k: int) -> float:
+    proba = _require_proba(p)
+    if len(np.unique(y)) < 2:
+        return math.nan
+    if k <= 2:
+        return float(skm.roc_auc_score(y, proba[:, 1]))
+    present = np.unique(y)
+    if len(present) < k:  # ovr macro over the classes present in this sample
+        sub = proba[:, present]
+        sub = sub / np.clip(sub.sum(axis=1, keepdims=True), 1e-15, None)
+        remap = np.searchsorted(present, y)
+        if len(present) == 2:
+            return float(skm.roc_auc_score(remap, sub[:, 1]))
+        return float(skm.roc_auc_score(remap, sub, multi_class="ovr", average="macro"))
+    return float(skm.roc_auc_score(y, proba, multi_class="ovr", average="macro"))
+
+
+def _log_loss(y: np.ndarray, p: Prediction, k: int) -> float:
+    proba = np.clip(_require_proba(p), 1e-15, 1.0)
+    picked = proba[np.arange(len(y)), y.astype(int)]
+    return float(-np.mean(np.log(picked)))
+
+
+def _rmse(y: np.ndarray, p: Prediction, k: int) -> float:
+    return float(np.sqrt(np.mean((np.asarray(p.values, float) - y) ** 2)))
+
+
+def _mae(y: np.ndarray, p: Prediction, k: int) -> float:
+    return float(np.mean(np.abs(np.asarray(p.values, float) - y)))
+
+
+def _r2(y: np.ndarray, p: Prediction, k: int) -> float:
+    y = np.asarray(y, float)
+    ss_res = float(np.sum((y - np.asarray(p.values, float)) ** 2))
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    if ss_tot == 0.0:
+        return 1.0 if ss_res == 0.0 else 0.0
+    return 1.0 - ss_res / ss_tot
+
+
+def _require_proba(p: Prediction) -> np.ndarray:
+    if p.proba is None:
+        raise ValueError("This metric needs class probabilities.")
+    return p.proba
+
+
+_INF = math.inf
+_CLS = ("classification",)
+_REG = ("regression",)
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        Metric("accuracy", _CLS, True, 0.0, 1.0, False, True, _accuracy),
+        Metric("balanced_accuracy", _CLS, True, 0.0, 1.0, False, False, _balanced_accuracy),
+        Metric("f1", _CLS, True, 0.0, 1.0, False, False, _f1),
+        Metric("f1_macro", _CLS, True, 0.0, 1.0, False, False, _f1_macro),
+        Metric("roc_auc", _CLS, True, 0.0, 1.0, True, False, _roc_auc),
+        Metric("log_loss", _CLS, False, 0.0, _INF, True, False, _log_loss),
+        Metric("rmse", _REG, False, 0.0, _INF, False, False, _rmse),
+        Metric("mae", _REG, False, 0.0, _INF, False, False, _mae),
+        Metric("r2", _REG, True, -_INF, 1.0, False, False, _r2),
+    ]
+}
+
+
+def get_metric(name: str, task: str | None = None) -> Metric:
+    """Look up a metric by name, checking that it suits ``task`` when given."""
+    key = name.strip().lower()
+    if key not in METRICS:
+        raise UsageError(f"Unknown metric '{name}'; choose one of: {', '.join(sorted(METRICS))}.")
+    metric = METRICS[key]
+    if task is not None and task not in metric.tasks:
+        suitable = ", ".join(metrics_for_task(task)) or "none"
+        raise UsageError(
+            f"The metric '{metric.name}' does not apply to {task}; use one of: {suitable}."
+        )
+    return metric
+
+
+def metrics_for_task(task: str) -> list[str]:
+    """Names of the metrics that apply to ``task``."""
+    return [m.name for m in METRICS.values() if task in m.tasks]

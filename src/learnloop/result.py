@@ -1,0 +1,93 @@
+"""The value ``learnloop.train`` returns, and its JSON form (the CLI contract)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from learnloop.artifacts import LoadedModel
+from learnloop.certify import Certificate
+from learnloop.loop import TrialRecord
+
+__all__ = ["Result"]
+
+
+@dataclass
+class Result:
+    """Outcome of one run: status, certificate, best model, and every trial."""
+
+    status: str  # "met" | "not_met"
+    task: str
+    metric: str
+    threshold: float | None
+    validation_score: float | None
+    test_score: float | None
+    test_bound: float | None
+    confidence: float
+    baseline_score: float | None
+    model_path: str | None
+    run_id: str
+    elapsed_s: float
+    time_to_threshold_s: float | None
+    certificate: Certificate | None
+    model: LoadedModel
+    best_candidate: str
+    best_params: dict[str, Any]
+    target: float | None
+    splits: dict[str, int]
+    dropped_columns: dict[str, str]
+    trials: list[TrialRecord] = field(default_factory=list)
+
+    @property
+    def met(self) -> bool:
+        return self.status == "met"
+
+    def predict(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Predict with the certified model (same as loading the saved file)."""
+        return self.model.predict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``learnloop train --json``."""
+        cert = self.certificate
+        return _finite(
+            {
+                "status": self.status,
+                "task": self.task,
+                "metric": self.metric,
+                "threshold": self.threshold,
+                "validation_score": self.validation_score,
+                "test_score": self.test_score,
+                "test_bound": self.test_bound,
+                "confidence": self.confidence,
+                "baseline_score": self.baseline_score,
+                "model_path": self.model_path,
+                "run_id": self.run_id,
+                "elapsed_s": round(self.elapsed_s, 3),
+                "time_to_threshold_s": (
+                    None if self.time_to_threshold_s is None else round(self.time_to_threshold_s, 3)
+                ),
+                "target": self.target,
+                "best_candidate": self.best_candidate,
+                "best_params": self.best_params,
+                "n_trials": len(self.trials),
+                "splits": self.splits,
+                "dropped_columns": self.dropped_columns,
+                "certificate": cert.to_dict() if cert else None,
+            }
+        )
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN and infinities by None so the JSON is valid."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item"):
+        return _finite(value.item())
+    return value

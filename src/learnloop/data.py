@@ -264,7 +264,7 @@ def _looks_like_dates(text: pd.Series) -> bool:
     return bool(parsed.notna().mean() >= 0.95)
 
 
-DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
+DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour")
 
 
 def prepare_features(df: pd.DataFrame, schema: Schema, *, strict: bool = False) -> pd.DataFrame:

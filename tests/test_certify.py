@@ -61,3 +61,15 @@ def test_certificate_direction_for_errors() -> None:
     cert = certify(get_metric("mae"), y, pred, 0, threshold=1.0, confidence=0.95)
     assert cert.test_score == pytest.approx(0.5)
     assert cert.test_bound >= cert.test_score and cert.met
+
+
+def test_large_split_normal_bound_is_wrong_about_five_percent() -> None:
+    rng = np.random.default_rng(4)
+    metric = get_metric("mae")
+    n, sims, wrong = 25_000, 120, 0
+    true_mae = 2.0 * np.sqrt(2 / np.pi)  # mean absolute value of N(0, 2)
+    for i in range(sims):
+        y = rng.normal(0, 1, n)
+        pred = Prediction(y + rng.normal(0, 2.0, n))
+        wrong += bootstrap_bound(metric, y, pred, 0, alpha=0.05, seed=i) < true_mae
+    assert wrong / sims <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / sims)

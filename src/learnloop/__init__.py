@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os as _os
+
+# OpenMP threads (LightGBM, scikit-learn) that spin while waiting collapse on shared or busy
+# CPUs (10x slower seen on a 2-core machine); passive waiting costs little when idle.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"
 
 from learnloop import exceptions  # noqa: E402

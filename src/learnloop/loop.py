@@ -6,8 +6,9 @@ Scheduling, in the order it spends the budget:
    LightGBM default, a linear model, extra trees, ...), so an easy threshold is met by the
    first fit or two.
 2. **Cheap before expensive.** On large tables every new configuration trains on a
-   subsample (the lowest *rung*); asynchronous successive halving promotes the best third
-   of each rung to a four times larger sample, up to the full training split.
+   subsample (the lowest *rung*); asynchronous successive halving promotes the best of each
+   rung at once, then its best third, to a four times larger sample, up to the full
+   training split.
 3. **Optuna samples the rest.** Once the portfolio is spent, a TPE sampler over all
    families proposes configurations; every trial is an Optuna trial in the run's study.
 4. **Stop at the threshold.** Every candidate trains step by step under a monitor that
@@ -200,10 +201,7 @@ class Loop:
         """
         self.deadline = deadline
         while time.monotonic() < deadline:
-            job = self._next_job()
-            if job is None:
-                break
-            model = self._run_trial(*job)
+            model = self._run_trial(*self._next_job())
             if model is not None and self._passes_target(model.score):
                 return model
         return None
@@ -256,16 +254,17 @@ class Loop:
                 queue.append((CANDIDATES[name], per_family[name][i]))
         return queue
 
-    def _next_job(self) -> tuple[Candidate, dict[str, Any] | None, int] | None:
+    def _next_job(self) -> tuple[Candidate | None, dict[str, Any] | None, int]:
+        """Promote before exploring: the best of a rung (and then its best third) moves up."""
+        metric = self.problem.metric
         for rung in reversed(range(len(self.rungs) - 1)):
             done = [
                 t
                 for t in self.trials
                 if t.rung == rung and t.status == "complete" and t.score is not None
             ]
-            metric = self.problem.metric
             done.sort(key=lambda t: metric.to_loss(t.score))  # type: ignore[arg-type]
-            for t in done[: len(done) // PROMOTE_FRACTION]:
+            for t in done[: max(1, len(done) // PROMOTE_FRACTION)]:
                 cand = CANDIDATES[t.candidate]
                 capped = cand.max_rows is not None and cand.max_rows <= self.rungs[rung]
                 if t.number not in self._promoted and not capped:
@@ -274,7 +273,7 @@ class Loop:
         if self._queue:
             cand, params = self._queue.pop(0)
             return cand, params, 0
-        return None, None, 0  # type: ignore[return-value]
+        return None, None, 0  # Optuna's sampler chooses
 
     # ------------------------------------------------------------------ trial
     def _ask(self, cand: Candidate | None, params: dict[str, Any] | None, rung: int) -> Any:

@@ -16,7 +16,7 @@ from sklearn.ensemble import (
 from learnloop.candidates._base import Candidate, FitContext, predict_with
 
 FIRST_TREES = 16
-MAX_TREES = 512
+MAX_TREES = 256
 
 
 class _ForestCandidate(Candidate):

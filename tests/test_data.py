@@ -146,3 +146,16 @@ def test_fingerprint_tracks_values(cancer: pd.DataFrame) -> None:
     changed.iloc[0, 0] += 1
     assert fingerprint(cancer) == fingerprint(cancer.copy())
     assert fingerprint(cancer) != fingerprint(changed)
+
+
+def test_sql_source_runs_a_duckdb_query(tmp_path: Path, mixed: pd.DataFrame) -> None:
+    write(mixed, tmp_path / "customers.parquet")
+    query = tmp_path / "recent.sql"
+    query.write_text(f"SELECT * FROM '{tmp_path / 'customers.parquet'}' WHERE plan <> 'basic'")
+    frame = load_table(query)
+    assert len(frame) == int((mixed["plan"] != "basic").sum())
+    assert set(frame.columns) == set(mixed.columns)
+    bad = tmp_path / "bad.sql"
+    bad.write_text("SELEC nonsense")
+    with pytest.raises(DataError, match="Could not read"):
+        load_table(bad)

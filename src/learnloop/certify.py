@@ -172,8 +172,8 @@ def aim_margin(
     """How far past the threshold a validation score should be for the test bound to pass.
 
     The test bound sits about ``z * se_test`` on the pessimistic side of the test score;
-    validation scores of a model picked because it looked good are optimistic by about
-    half a validation standard error. The sum is the margin to aim past the threshold by.
+    the validation score of a model stopped the first time it looked good enough is
+    optimistic by up to a validation standard error. The sum is the margin to aim by.
     """
     n_val = len(y_val)
     z = float(stats.norm.ppf(1.0 - alpha))
@@ -181,7 +181,7 @@ def aim_margin(
         p = min(max(metric.score(y_val, pred, n_classes), 0.5 / n_val), 1 - 0.5 / n_val)
         se_val = math.sqrt(p * (1 - p) / n_val)
         se_test = math.sqrt(p * (1 - p) / max(n_test, 1))
-        return z * se_test + 0.5 * se_val + 1.0 / max(n_test, 1)
+        return z * se_test + se_val + 1.0 / max(n_test, 1)
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(100):
@@ -190,4 +190,4 @@ def aim_margin(
         draws.append(metric.score(y_val[idx], Prediction(pred.values[idx], proba), n_classes))
     se_val = float(np.nanstd(draws))
     se_test = se_val * math.sqrt(n_val / max(n_test, 1))
-    return z * se_test + 0.5 * se_val
+    return z * se_test + se_val

@@ -76,6 +76,7 @@ class TrialRecord:
     seconds: float = 0.0
     curve: list[tuple[int, float, float]] = field(default_factory=list)
     error: str | None = None
+    first_step_s: float | None = None  # time to the first scored step, data preparation included
 
 
 @dataclass
@@ -111,7 +112,7 @@ class _TrialMonitor:
         self.patience_min, self.patience_frac = patience
         self._best_step = 0
         self._best_score: float | None = None
-        self.last_prediction: Prediction | None = None
+        self.started = time.monotonic()
 
     @property
     def best_step(self) -> int:
@@ -128,6 +129,8 @@ class _TrialMonitor:
         loop, metric = self.loop, self.loop.problem.metric
         score = metric.score(loop.problem.y_val, prediction, loop.problem.n_classes)
         now = time.monotonic()
+        if self.record.first_step_s is None:
+            self.record.first_step_s = now - self.started
         self.record.curve.append((step, score, round(now - loop.started, 4)))
         self.record.steps = step
         if metric.better(score, self._best_score):
@@ -201,10 +204,24 @@ class Loop:
         """
         self.deadline = deadline
         while time.monotonic() < deadline:
-            model = self._run_trial(*self._next_job())
+            job = self._next_job()
+            if self._expected_first_step(job[0], job[2]) > deadline - time.monotonic():
+                break  # not even its first step would finish in time
+            model = self._run_trial(*job)
             if model is not None and self._passes_target(model.score):
                 return model
         return None
+
+    def _expected_first_step(self, cand: Candidate | None, rung: int) -> float:
+        """Seconds the first step of a trial like this took before (0 if never seen)."""
+        seen = [
+            t.first_step_s
+            for t in self.trials
+            if t.rung == rung
+            and t.first_step_s is not None
+            and (cand is None or t.candidate == cand.name)
+        ]
+        return min(seen) if seen else 0.0
 
     def raise_target(self, shortfall: float) -> None:
         """After a failed certificate, aim further past the threshold by ``shortfall``."""
@@ -385,4 +402,4 @@ class Loop:
 
 def predict_model(model: FittedModel, X: pd.DataFrame, task: str, n_classes: int) -> Prediction:
     """Predictions of a fitted model on prepared (not yet preprocessed) features."""
-    return predict_with(model.estimator, model.preprocessor.transform(X), task)
+    return predict_with(model.estimator, model.preprocessor.transform(X), task, n_classes)

@@ -186,7 +186,10 @@ def _check_out(out: str | Path | None) -> Path | None:
 def _encode_target(y: pd.Series, schema: Schema, where: str) -> np.ndarray:
     if schema.task == "classification":
         lookup = {c: i for i, c in enumerate(schema.classes)}
-        codes = y.map(lambda v: lookup.get(v.item() if hasattr(v, "item") else v, -1))
+        codes = y.astype(object).map(
+            lambda v: lookup.get(v.item() if hasattr(v, "item") else v, -1)
+        )
+        codes = codes.astype(int)
         if (codes < 0).any():
             bad = y[codes < 0].iloc[0]
             raise DataError(

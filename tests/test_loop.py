@@ -109,3 +109,21 @@ def test_large_table_starts_on_a_subsample(store_url: str) -> None:
 def test_bad_budget(cancer: pd.DataFrame, budget: float, store_url: str) -> None:
     with pytest.raises(learnloop.exceptions.UsageError, match="budget"):
         learnloop.train(cancer, target="target", budget=budget, store=store_url)
+
+
+def test_median_stopping_prunes_trials_behind_their_peers(
+    diabetes: pd.DataFrame, store_url: str
+) -> None:
+    result = learnloop.train(
+        diabetes, target="target", budget=8, out=None, store=store_url, candidates=["lightgbm"]
+    )
+    pruned = [t for t in result.trials if t.status == "pruned"]
+    assert pruned, [t.stop_reason for t in result.trials]
+    for t in pruned:
+        assert t.stop_reason == "behind"
+        assert len(result.trials[: t.number]) >= 4  # only once enough peers had finished
+    import optuna
+
+    study = optuna.load_study(study_name=result.run_id, storage=f"sqlite:///{store_url}")
+    states = {t.number: t.state.name for t in study.trials}
+    assert all(states[t.number] == "PRUNED" for t in pruned)

@@ -13,7 +13,8 @@ Scheduling, in the order it spends the budget:
    families proposes configurations; every trial is an Optuna trial in the run's study.
 4. **Stop at the threshold.** Every candidate trains step by step under a monitor that
    scores validation predictions and stops it the moment it passes the target (the
-   threshold plus the certificate's margin), when its learning curve has gone flat, or when
+   threshold plus the certificate's margin), when its learning curve has gone flat, when it
+   is behind the median of its finished peers at the same step (median stopping), or when
    the budget runs out. The whole loop returns as soon as one candidate passes.
 """
 
@@ -42,6 +43,7 @@ MIN_RUNG_ROWS = 10_000
 RUNG_GROWTH = 4
 PROMOTE_FRACTION = 3  # promote the best 1/3 of each rung
 EVALS_PER_DOUBLING = 50
+MIN_PEERS = 4  # finished same-family trials needed before median stopping applies
 
 
 @dataclass
@@ -113,6 +115,7 @@ class _TrialMonitor:
         self._best_step = 0
         self._best_score: float | None = None
         self.started = time.monotonic()
+        self.peers = loop.peer_curves(record)
 
     @property
     def best_step(self) -> int:
@@ -146,7 +149,32 @@ class _TrialMonitor:
         if step - self._best_step > max(self.patience_min, self.patience_frac * self._best_step):
             self.record.stop_reason = "plateau"
             return False
+        if self._behind_peers(step):
+            self.record.stop_reason = "behind"
+            return False
         return True
+
+    def _behind_peers(self, step: int) -> bool:
+        """Median stopping: worse at this step than the median finished peer was by then.
+
+        Peers are finished trials of the same family on the same sample size; with fewer
+        than ``MIN_PEERS`` of them, or before a quarter of their typical length, never stop.
+        """
+        if len(self.peers) < MIN_PEERS or self._best_score is None:
+            return False
+        typical = float(np.median([c[-1][0] for c in self.peers]))
+        if step < 0.25 * typical:
+            return False
+        metric = self.loop.problem.metric
+        at_step = []
+        for curve in self.peers:
+            seen = [score for s, score, _ in curve if s <= step]
+            if seen:
+                at_step.append(min(seen, key=metric.to_loss))
+        if len(at_step) < MIN_PEERS:
+            return False
+        median = float(np.median(at_step))
+        return metric.better(median, self._best_score)
 
 
 PATIENCE: dict[str, tuple[int, float]] = {
@@ -211,6 +239,18 @@ class Loop:
             if model is not None and self._passes_target(model.score):
                 return model
         return None
+
+    def peer_curves(self, record: TrialRecord) -> list[list[tuple[int, float, float]]]:
+        """Learning curves of finished trials like ``record`` (same family and sample size)."""
+        return [
+            t.curve
+            for t in self.trials
+            if t.candidate == record.candidate
+            and t.n_rows == record.n_rows
+            and t.status in ("complete", "pruned")
+            and t.curve
+            and t.number != record.number
+        ]
 
     def _expected_first_step(self, cand: Candidate | None, rung: int) -> float:
         """Seconds the first step of a trial like this took before (0 if never seen)."""
@@ -331,7 +371,7 @@ class Loop:
             estimator = cand.fit(params, X, y, X_val, ctx)
             if record.score is None:
                 raise RuntimeError("the candidate finished without a validation score")
-            record.status = "complete"
+            record.status = "pruned" if record.stop_reason == "behind" else "complete"
             record.stop_reason = record.stop_reason or "converged"
             model = FittedModel(
                 trial.number, cand.name, params, n_rows, pre, estimator, record.score
@@ -366,6 +406,9 @@ class Loop:
             trial.set_user_attr(key, value)
         if record.status == "failed":
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        elif record.status == "pruned":
+            trial.report(self.problem.metric.to_loss(record.score), record.steps)  # type: ignore[arg-type]
+            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             self.study.tell(trial, self.problem.metric.to_loss(record.score))  # type: ignore[arg-type]
 

@@ -195,6 +195,11 @@ def _write_table(frame: Any, path: Path) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
+from learnloop.serve_cli import serve as _serve  # noqa: E402
+
+app.command("serve")(_serve)
+
+
 def main() -> None:
     """Entry point of the ``learnloop`` command."""
     app()

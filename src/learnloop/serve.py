@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "create_app",
+    "answer_body",
+    "RowValidator",
     "app_from_env",
     "read_token",
     "require_serve_extra",
@@ -371,6 +373,11 @@ def _parse_one(value: Any) -> Any:
         return pd.NaT
 
 
+def answer_body(validator: RowValidator, model: LoadedModel, body: bytes) -> dict[str, Any]:
+    """The work of POST /predict without HTTP: parse, check and predict one request body."""
+    return predict_rows(model, validator.frame(validator.parse(body)))
+
+
 def predict_rows(model: LoadedModel, frame: pd.DataFrame) -> dict[str, Any]:
     """The response body for a prepared frame: predictions, and probabilities for classifiers.
 
@@ -505,10 +512,9 @@ def create_app(
             return json_response({"detail": "The model is not loaded yet."}, 503)
         try:
             body = await _read_body(request, max_body_bytes)
-            rows = validator.parse(body)
-            frame = validator.frame(rows)
+            # Parsing, checking and predicting all run in one trip to a worker thread.
             result = await anyio.to_thread.run_sync(
-                predict_rows, state["model"], frame, limiter=state["limiter"]
+                answer_body, validator, state["model"], body, limiter=state["limiter"]
             )
         except RequestProblem as p:
             return json_response({"detail": p.errors}, p.status)

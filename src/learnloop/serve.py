@@ -158,7 +158,8 @@ class RowValidator:
         for spec in self.schema.features:
             if spec.kind == "numeric":
                 # Numbers stored as text in the training data may also come as text.
-                number = Annotated[float, finite] if spec.dtype == "object" else strict_number
+                text = spec.dtype in ("object", "str", "string")
+                number = Annotated[float, finite] if text else strict_number
                 fields[spec.name] = number | None
             elif spec.kind == "categorical":
                 fields[spec.name] = (
@@ -172,10 +173,10 @@ class RowValidator:
                 fields[spec.name] = Annotated[str, Strict()] | None
         for name in self.schema.dropped:
             fields.setdefault(name, NotRequired[Any])
-        row_type = TypedDict("Row", fields)  # type: ignore[operator]
+        row_type = TypedDict("Row", fields)  # type: ignore[misc]
         row_type.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
         self.row_type = row_type
-        self._rows = TypeAdapter(list[row_type])  # type: ignore[valid-type]
+        self._rows: Any = TypeAdapter(list[row_type])  # type: ignore[valid-type]
 
     # -- parsing
 
@@ -211,6 +212,7 @@ class RowValidator:
                     )
                 ],
             )
+        rows: Any
         if "dataframe_split" in payload:
             rows = self._split_rows(payload["dataframe_split"])
         else:

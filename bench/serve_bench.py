@@ -33,7 +33,8 @@ import numpy as np
 # libgomp (LightGBM's OpenMP) busy-waits after each parallel region; on a small, shared
 # machine the spinning thread takes a core from pandas and makes the bare model in the
 # main thread 2-3x slower. Both sides run with passive waiting, so they compare fairly.
-# Set before LightGBM is loaded; the server process inherits it.
+# learnloop sets the same default when imported; it is set here too, before anything is
+# loaded, so that the benchmark states its conditions. The server process inherits it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 ROOT = Path(__file__).resolve().parents[1]

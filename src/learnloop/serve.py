@@ -176,7 +176,7 @@ class RowValidator:
         row_type = TypedDict("Row", fields)  # type: ignore[misc]
         row_type.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
         self.row_type = row_type
-        self._rows: Any = TypeAdapter(list[row_type])  # type: ignore[valid-type]
+        self._rows: Any = TypeAdapter(list[row_type])
 
     # -- parsing
 

@@ -159,3 +159,15 @@ def test_sql_source_runs_a_duckdb_query(tmp_path: Path, mixed: pd.DataFrame) -> 
     bad.write_text("SELEC nonsense")
     with pytest.raises(DataError, match="Could not read"):
         load_table(bad)
+
+
+def test_dates_with_mixed_offsets_are_read_as_utc() -> None:
+    n = 40
+    stamps = [
+        f"2024-03-{1 + i % 28:02d}T10:00:00{'+02:00' if i % 2 else '-05:00'}" for i in range(n)
+    ]
+    frame = pd.DataFrame({"when": stamps, "x": range(n), "y": [0, 1] * (n // 2)})
+    schema = infer_schema(frame, "y")
+    assert {c.name: c.kind for c in schema.features}["when"] == "datetime"
+    X = prepare_features(frame, schema, strict=True)
+    assert X.loc[0, "when__hour"] == 15.0 and X.loc[1, "when__hour"] == 8.0

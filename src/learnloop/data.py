@@ -269,7 +269,7 @@ def _looks_like_dates(text: pd.Series) -> bool:
         return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+        parsed = pd.to_datetime(sample, errors="coerce", format="mixed", utc=True)
     return bool(parsed.notna().mean() >= 0.95)
 
 
@@ -331,11 +331,14 @@ def _category_text(v: Any) -> str:
 
 
 def _to_datetime(col: pd.Series, strict: bool) -> pd.Series:
+    """Parse to naive UTC timestamps (offsets, even mixed ones, are converted to UTC)."""
     if pd.api.types.is_datetime64_any_dtype(col):
+        if getattr(col.dt, "tz", None) is not None:
+            return col.dt.tz_convert("UTC").dt.tz_localize(None)
         return col
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        parsed = pd.to_datetime(col, errors="coerce", format="mixed")
+        parsed = pd.to_datetime(col, errors="coerce", format="mixed", utc=True)
     bad = parsed.isna() & col.notna()
     if strict and bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
+pytest_plugins = ["store_backends"]  # backend_url: every store test on SQLite and PostgreSQL
+
 
 @pytest.fixture(scope="session")
 def cancer() -> pd.DataFrame:

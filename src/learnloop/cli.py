@@ -96,6 +96,10 @@ def train(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print one JSON object at the end.")
     ] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Continue this killed run (its finished trials are kept)."),
+    ] = None,
 ) -> None:
     """Run decision -> error -> optimize until THRESHOLD is met and certified, or BUDGET ends."""
     from learnloop.progress import make_reporter
@@ -118,6 +122,7 @@ def train(
             candidates=[c.strip() for c in candidates.split(",")] if candidates else None,
             reporter=reporter,
             command=shlex.join(["learnloop", *sys.argv[1:]]),
+            resume=resume,
         )
     finally:
         reporter.close()
@@ -198,6 +203,11 @@ def _write_table(frame: Any, path: Path) -> None:
 from learnloop.serve_cli import serve as _serve  # noqa: E402
 
 app.command("serve")(_serve)
+
+from learnloop.runs_cli import runs_app, worker  # noqa: E402  (it imports run_guarded)
+
+app.add_typer(runs_app, name="runs")
+app.command()(worker)
 
 
 def main() -> None:

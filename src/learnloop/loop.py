@@ -20,7 +20,10 @@ Scheduling, in the order it spends the budget:
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import socket
 import time
 import traceback
 import warnings
@@ -44,6 +47,7 @@ RUNG_GROWTH = 4
 PROMOTE_FRACTION = 3  # promote the best 1/3 of each rung
 EVALS_PER_DOUBLING = 50
 MIN_PEERS = 4  # finished same-family trials needed before median stopping applies
+SYNC_EVERY_S = 1.0  # how often the loop reads trials other processes finished
 
 
 @dataclass
@@ -221,7 +225,14 @@ class Loop:
         self._cache: dict[tuple[str, int], tuple[Any, np.ndarray, np.ndarray, np.ndarray]] = {}
         self._queue = self._portfolio()
         self._promoted: set[int] = set()
+        self._taken: set[str] = set()  # configurations other processes ran or are running
+        self._elsewhere: TrialRecord | None = None  # best trial finished by another process
         self._rng = np.random.default_rng(problem.seed)
+        self.keep_going: Callable[[], bool] | None = None  # checked between trials
+        self.adopt_passed = True  # refit another process's trial that passed the target
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self._traceback = ""
+        self._synced = -math.inf
 
     # ----------------------------------------------------------------- public
     def run(self, deadline: float) -> FittedModel | None:
@@ -232,6 +243,12 @@ class Loop:
         """
         self.deadline = deadline
         while time.monotonic() < deadline:
+            if self.keep_going is not None and not self.keep_going():
+                break
+            if time.monotonic() - self._synced >= SYNC_EVERY_S:
+                passed = self.sync()
+                if passed is not None:
+                    return passed
             job = self._next_job()
             if self._expected_first_step(job[0], job[2]) > deadline - time.monotonic():
                 break  # not even its first step would finish in time
@@ -239,6 +256,80 @@ class Loop:
             if model is not None and self._passes_target(model.score):
                 return model
         return None
+
+    def sync(self) -> FittedModel | None:
+        """Take in the trials other processes finished in this study (workers, a killed run).
+
+        Their configurations leave the queue and count for promotion, so nothing finished
+        is run again. A trial that passed the target is refitted here (models are not in
+        the store) and returned if the refit passes too.
+        """
+        self._synced = time.monotonic()
+        known = {t.number for t in self.trials}
+        metric = self.problem.metric
+        passed: TrialRecord | None = None
+        for ft in self.study.get_trials(deepcopy=False):
+            if ft.number in known:
+                continue
+            if "promoted_from" in ft.user_attrs:
+                self._promoted.add(ft.user_attrs["promoted_from"])
+            if not ft.state.is_finished():
+                if ft.state == optuna.trial.TrialState.RUNNING:
+                    self._taken.add(_trial_key(ft))
+                continue
+            record = _record_from(ft)
+            self.trials.append(record)
+            if record.stop_reason != "interrupted":
+                self._taken.add(_trial_key(ft))
+            if record.status != "complete" or record.score is None:
+                continue
+            if metric.better(record.score, self.best_score):
+                self.best_score = record.score
+            best = self._elsewhere
+            if best is None or metric.better(record.score, best.score):
+                self._elsewhere = record
+            if self._could_pass(record) and (
+                passed is None or metric.better(record.score, passed.score)
+            ):
+                passed = record
+        if passed is None or not self.adopt_passed:
+            return None
+        model = self.refit(passed)
+        if model is not None and self._passes_target(model.score):
+            return model
+        return None
+
+    def refit(self, record: TrialRecord) -> FittedModel | None:
+        """Fit a finished trial's configuration again, outside the study (same data, seed)."""
+        n_rows = record.n_rows or self.rungs[min(record.rung, len(self.rungs) - 1)]
+        shadow = TrialRecord(record.number, record.candidate, record.params, record.rung, n_rows)
+        model = self._fit(CANDIDATES[record.candidate], record.params, n_rows, shadow)
+        if model is not None and self.problem.metric.better(
+            model.score, self.best.score if self.best else None
+        ):
+            self.best = model
+        if self._elsewhere is not None and self._elsewhere.number == record.number:
+            self._elsewhere = None
+        return model
+
+    def best_model(self) -> FittedModel | None:
+        """The best model seen, refitting a better trial another process finished."""
+        other = self._elsewhere
+        if other is not None and self.problem.metric.better(
+            other.score,  # type: ignore[arg-type]
+            self.best.score if self.best else None,
+        ):
+            self.refit(other)
+        return self.best
+
+    def _could_pass(self, record: TrialRecord) -> bool:
+        metric, score = self.problem.metric, record.score
+        if score is None or self.threshold is None:
+            return False
+        if record.stop_reason == "target":
+            return True
+        aim = self.target if self.target is not None else self.threshold
+        return metric.meets(score, aim)
 
     def peer_curves(self, record: TrialRecord) -> list[list[tuple[int, float, float]]]:
         """Learning curves of finished trials like ``record`` (same family and sample size)."""
@@ -311,7 +402,7 @@ class Loop:
                 queue.append((CANDIDATES[name], per_family[name][i]))
         return queue
 
-    def _next_job(self) -> tuple[Candidate | None, dict[str, Any] | None, int]:
+    def _next_job(self) -> tuple[Candidate | None, dict[str, Any] | None, int, int | None]:
         """Promote before exploring: the best of a rung (and then its best third) moves up."""
         metric = self.problem.metric
         for rung in reversed(range(len(self.rungs) - 1)):
@@ -326,14 +417,17 @@ class Loop:
                 capped = cand.max_rows is not None and cand.max_rows <= self.rungs[rung]
                 if t.number not in self._promoted and not capped:
                     self._promoted.add(t.number)
-                    return cand, t.params, rung + 1
-        if self._queue:
+                    return cand, t.params, rung + 1, t.number
+        while self._queue:
             cand, params = self._queue.pop(0)
-            return cand, params, 0
-        return None, None, 0  # Optuna's sampler chooses
+            if _config_key(cand.name, params, 0) not in self._taken:
+                return cand, params, 0, None
+        return None, None, 0, None  # Optuna's sampler chooses
 
     # ------------------------------------------------------------------ trial
-    def _ask(self, cand: Candidate | None, params: dict[str, Any] | None, rung: int) -> Any:
+    def _ask(
+        self, cand: Candidate | None, params: dict[str, Any] | None, rung: int, source: int | None
+    ) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             if cand is not None and params is not None:
@@ -344,17 +438,40 @@ class Loop:
             chosen = CANDIDATES[family]
             sampled = chosen.search_space(trial, self.problem.task, len(self.problem.y_train))
         trial.set_user_attr("rung", rung)
+        trial.set_user_attr("worker", self.worker)
+        if source is not None:
+            trial.set_user_attr("promoted_from", source)
         return trial, chosen, sampled
 
     def _run_trial(
-        self, cand: Candidate | None, params: dict[str, Any] | None, rung: int
+        self,
+        cand: Candidate | None,
+        params: dict[str, Any] | None,
+        rung: int,
+        source: int | None = None,
     ) -> FittedModel | None:
-        trial, cand, params = self._ask(cand, params, rung)
+        trial, cand, params = self._ask(cand, params, rung, source)
         n_rows = self.rungs[rung]
         if cand.max_rows is not None:
             n_rows = min(n_rows, cand.max_rows)
         record = TrialRecord(trial.number, cand.name, params, rung, n_rows)
         self.trials.append(record)
+        model = self._fit(cand, params, n_rows, record)
+        if record.status == "failed":
+            trial.set_user_attr("traceback", self._traceback)
+        self._tell(trial, record)
+        if model is not None and self.problem.metric.better(
+            model.score, self.best.score if self.best else None
+        ):
+            self.best = model
+        if self.on_trial is not None:
+            self.on_trial(record, self)
+        return model
+
+    def _fit(
+        self, cand: Candidate, params: dict[str, Any], n_rows: int, record: TrialRecord
+    ) -> FittedModel | None:
+        """Train one configuration under a monitor, filling in ``record``."""
         monitor = _TrialMonitor(self, record, PATIENCE.get(cand.name, (10, 0.2)))
         started = time.monotonic()
         model = None
@@ -374,21 +491,14 @@ class Loop:
             record.status = "pruned" if record.stop_reason == "behind" else "complete"
             record.stop_reason = record.stop_reason or "converged"
             model = FittedModel(
-                trial.number, cand.name, params, n_rows, pre, estimator, record.score
+                record.number, cand.name, params, n_rows, pre, estimator, record.score
             )
         except Exception as e:  # a failing configuration must not end the run
             record.status = "failed"
             record.error = f"{type(e).__name__}: {e}"
             record.stop_reason = "error"
-            trial.set_user_attr("traceback", traceback.format_exc(limit=5))
+            self._traceback = traceback.format_exc(limit=5)
         record.seconds = time.monotonic() - started
-        self._tell(trial, record)
-        if model is not None and self.problem.metric.better(
-            model.score, self.best.score if self.best else None
-        ):
-            self.best = model
-        if self.on_trial is not None:
-            self.on_trial(record, self)
         return model
 
     def _tell(self, trial: Any, record: TrialRecord) -> None:
@@ -441,6 +551,51 @@ class Loop:
             extra = [int(np.flatnonzero(y == c)[0]) for c in missing]
             rows = np.sort(np.concatenate([rows, np.asarray(extra, dtype=int)]))
         return rows
+
+
+def _config_key(candidate: str, params: dict[str, Any], rung: int) -> str:
+    """One configuration at one rung, the same however its numbers were stored."""
+    plain = {
+        k: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+        for k, v in params.items()
+    }
+    return json.dumps([candidate, plain, rung], sort_keys=True, default=str)
+
+
+def _trial_params(ft: optuna.trial.FrozenTrial) -> tuple[str, dict[str, Any]]:
+    family = ft.user_attrs.get("candidate") or ft.params.get("family", "")
+    prefix = f"{family}."
+    return family, {k[len(prefix) :]: v for k, v in ft.params.items() if k.startswith(prefix)}
+
+
+def _trial_key(ft: optuna.trial.FrozenTrial) -> str:
+    family, params = _trial_params(ft)
+    return _config_key(family, params, ft.user_attrs.get("rung", 0))
+
+
+def _record_from(ft: optuna.trial.FrozenTrial) -> TrialRecord:
+    """A finished Optuna trial of the study as the loop's own record."""
+    a = ft.user_attrs
+    family, params = _trial_params(ft)
+    states = {
+        optuna.trial.TrialState.COMPLETE: "complete",
+        optuna.trial.TrialState.PRUNED: "pruned",
+    }
+    return TrialRecord(
+        number=ft.number,
+        candidate=family,
+        params=params,
+        rung=a.get("rung", 0),
+        n_rows=a.get("n_rows", 0),
+        status=states.get(ft.state, "failed"),
+        score=a.get("score"),
+        best_step=a.get("best_step", 0),
+        steps=a.get("steps", 0),
+        stop_reason=a.get("stop_reason", ""),
+        seconds=a.get("seconds", 0.0),
+        curve=[tuple(c) for c in a.get("curve") or []],
+        error=a.get("error"),
+    )
 
 
 def predict_model(model: FittedModel, X: pd.DataFrame, task: str, n_classes: int) -> Prediction:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -23,10 +25,20 @@ from sqlalchemy.engine import Engine
 
 from learnloop.exceptions import StoreError
 
-__all__ = ["Store", "open_store", "resolve_store_url", "DEFAULT_STORE", "SCHEMA_VERSION"]
+__all__ = [
+    "Store",
+    "open_store",
+    "resolve_store_url",
+    "trial_dict",
+    "DEFAULT_STORE",
+    "SCHEMA_VERSION",
+]
 
 DEFAULT_STORE = "sqlite:///learnloop.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_SCHEMES = ("sqlite", "postgresql")
+INIT_ATTEMPTS = 5
+SETUP_LOCK_KEY = 0x1EA4_1009  # any constant: "learnloop" setting up its tables
 
 _meta = sa.MetaData()
 runs_table = sa.Table(
@@ -48,13 +60,33 @@ runs_table = sa.Table(
     sa.Column("versions", sa.Text),
     sa.Column("result", sa.Text),
     sa.Column("model_path", sa.Text),
+    sa.Column("options", sa.Text),  # schema 2: the train options, to resume and to join
+    sa.Column("outcomes", sa.Text),  # schema 2: per-row test outcomes, to compare runs
+    sa.Column("target_trial", sa.Integer),  # schema 2: first trial past the target
 )
 version_table = sa.Table(
     "learnloop_version",
     _meta,
     sa.Column("schema_version", sa.Integer, nullable=False),
 )
-_JSON_FIELDS = ("versions", "result")
+_JSON_FIELDS = ("versions", "result", "options", "outcomes")
+
+# Schema migrations: MIGRATIONS[v] takes a store from version v to v + 1. Tables are
+# created at the newest version, so a new store skips them all.
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        "ALTER TABLE learnloop_runs ADD COLUMN options TEXT",
+        "ALTER TABLE learnloop_runs ADD COLUMN outcomes TEXT",
+        "ALTER TABLE learnloop_runs ADD COLUMN target_trial INTEGER",
+    ],
+}
+_STATES = {
+    optuna.trial.TrialState.COMPLETE: "complete",
+    optuna.trial.TrialState.PRUNED: "pruned",
+    optuna.trial.TrialState.FAIL: "failed",
+    optuna.trial.TrialState.RUNNING: "running",
+    optuna.trial.TrialState.WAITING: "waiting",
+}
 
 
 def resolve_store_url(url: str | None) -> str:
@@ -62,11 +94,19 @@ def resolve_store_url(url: str | None) -> str:
     url = url or os.environ.get("LEARNLOOP_STORE") or DEFAULT_STORE
     if "://" not in url:
         return f"sqlite:///{Path(url).expanduser()}"
+    scheme, rest = url.split("://", 1)
+    if scheme in ("postgresql", "postgres"):  # the driver learnloop[postgres] installs
+        return f"postgresql+psycopg://{rest}"
+    if scheme.split("+")[0] not in _SCHEMES:
+        raise StoreError(
+            f"The store URL '{_safe(url)}' is not supported; give a SQLite file path, "
+            "sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB."
+        )
     return url
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class Store:
@@ -74,34 +114,37 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._optuna: optuna.storages.BaseStorage | None = None
         try:
             self.engine = _make_engine(url)
-            with self.engine.begin() as conn:
-                _meta.create_all(conn)
-                row = conn.execute(sa.select(version_table.c.schema_version)).first()
-                if row is None:
-                    conn.execute(version_table.insert().values(schema_version=SCHEMA_VERSION))
-                elif row[0] > SCHEMA_VERSION:
-                    raise StoreError(
-                        f"The store at {_safe(url)} was written by a newer learnloop "
-                        f"(schema {row[0]}, this one reads {SCHEMA_VERSION}); upgrade learnloop."
-                    )
+            with _setup_lock(self.engine):
+                for attempt in range(INIT_ATTEMPTS):
+                    try:
+                        with self.engine.begin() as conn:
+                            _migrate(conn, url)
+                        self._optuna = _rdb_storage(url)  # Optuna creates its tables
+                        break
+                    except StoreError:
+                        raise
+                    except Exception:
+                        if attempt == INIT_ATTEMPTS - 1:
+                            raise
+                        time.sleep(0.2 * (attempt + 1))  # another process created them first
         except StoreError:
             raise
         except Exception as e:
             raise StoreError(f"Cannot open the store {_safe(url)}: {_first_line(e)}") from e
-        self._optuna: optuna.storages.BaseStorage | None = None
 
     @property
     def optuna_storage(self) -> optuna.storages.BaseStorage:
+        """Optuna's RDB storage on the same database (its tables migrated by Optuna)."""
         if self._optuna is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self._optuna = optuna.storages.RDBStorage(
-                    self.url,
-                    engine_kwargs=_engine_kwargs(self.url),
-                    heartbeat_interval=None,
-                )
+            try:
+                self._optuna = _rdb_storage(self.url)
+            except Exception as e:
+                raise StoreError(
+                    f"Cannot open the trials of the store {_safe(self.url)}: {_first_line(e)}"
+                ) from e
         return self._optuna
 
     @contextmanager
@@ -148,12 +191,24 @@ class Store:
             raise StoreError(f"There is no run '{run_id}' in the store {_safe(self.url)}.")
         return _decode(dict(row))
 
-    def list_runs(self) -> list[dict[str, Any]]:
-        """All runs, newest first."""
+    def list_runs(
+        self, *, data: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """All runs, newest first; ``data`` matches the data path or fingerprint."""
+        query = sa.select(runs_table).order_by(
+            runs_table.c.created.desc(), runs_table.c.run_id.desc()
+        )
+        if status is not None:
+            query = query.where(runs_table.c.status == status)
+        if data is not None:
+            query = query.where(
+                sa.or_(
+                    runs_table.c.data.contains(data, autoescape=True),
+                    runs_table.c.fingerprint == data,
+                )
+            )
         with self._session() as conn:
-            rows = conn.execute(
-                sa.select(runs_table).order_by(runs_table.c.created.desc(), runs_table.c.run_id)
-            ).mappings()
+            rows = conn.execute(query).mappings()
             return [_decode(dict(r)) for r in rows]
 
     def study(
@@ -168,6 +223,119 @@ class Store:
             direction="minimize",
             load_if_exists=True,
         )
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run and its trials; StoreError if the id is unknown."""
+        self.get_run(run_id)
+        try:
+            optuna.delete_study(study_name=run_id, storage=self.optuna_storage)
+        except KeyError:
+            pass  # the run died before its first trial
+        with self._session() as conn:
+            conn.execute(runs_table.delete().where(runs_table.c.run_id == run_id))
+
+    def trials(self, run_id: str) -> list[optuna.trial.FrozenTrial]:
+        """The run's Optuna trials, in order; empty if it has none yet."""
+        try:
+            study_id = self.optuna_storage.get_study_id_from_name(run_id)
+        except KeyError:
+            return []
+        return self.optuna_storage.get_all_trials(study_id, deepcopy=False)
+
+    def fail_running_trials(self, run_id: str) -> list[int]:
+        """Mark the run's trials left running (by a killed process) failed; their numbers."""
+        storage, failed = self.optuna_storage, []
+        for t in self.trials(run_id):
+            if t.state == optuna.trial.TrialState.RUNNING:
+                try:
+                    storage.set_trial_user_attr(t._trial_id, "stop_reason", "interrupted")
+                    storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+                    failed.append(t.number)
+                except RuntimeError:  # finished meanwhile by a live worker
+                    pass
+        return failed
+
+
+def trial_dict(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """One trial as plain JSON: number, candidate, params, status, score and curve."""
+    attrs = t.user_attrs
+    candidate = attrs.get("candidate") or t.params.get("family")
+    prefix = f"{candidate}."
+    params = {k[len(prefix) :]: v for k, v in t.params.items() if k.startswith(prefix)}
+    curve = attrs.get("curve") or []
+    return {
+        "number": t.number,
+        "candidate": candidate,
+        "params": params,
+        "status": _STATES.get(t.state, t.state.name.lower()),
+        "score": attrs.get("score"),
+        "scores": [{"step": s, "score": v, "t": at} for s, v, at in curve],
+        "rung": attrs.get("rung"),
+        "n_rows": attrs.get("n_rows"),
+        "steps": attrs.get("steps"),
+        "best_step": attrs.get("best_step"),
+        "stop_reason": attrs.get("stop_reason"),
+        "seconds": attrs.get("seconds"),
+        "worker": attrs.get("worker"),
+        "error": attrs.get("error"),
+        "started": t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None,
+        "finished": (
+            t.datetime_complete.isoformat(timespec="seconds") if t.datetime_complete else None
+        ),
+    }
+
+
+def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=None
+        )
+
+
+@contextmanager
+def _setup_lock(engine: Engine) -> Iterator[None]:
+    """Let one process at a time create or migrate the tables (PostgreSQL advisory lock).
+
+    SQLite serialises writers itself; concurrent creation there is retried instead.
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": SETUP_LOCK_KEY})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": SETUP_LOCK_KEY})
+            conn.commit()
+
+
+def _migrate(conn: sa.Connection, url: str) -> None:
+    """Create the tables, or bring an older store up to SCHEMA_VERSION; refuse newer ones."""
+    inspector = sa.inspect(conn)
+    fresh = not inspector.has_table(runs_table.name)
+    if fresh:
+        _meta.create_all(conn)
+    elif not inspector.has_table(version_table.name):
+        version_table.create(conn)
+    row = conn.execute(sa.select(version_table.c.schema_version)).first()
+    if row is None:
+        version = SCHEMA_VERSION if fresh else 1
+        conn.execute(version_table.insert().values(schema_version=version))
+    else:
+        version = row[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"The store {_safe(url)} was written by a newer learnloop (schema {version}, "
+            f"this one reads up to {SCHEMA_VERSION}); upgrade learnloop to use it."
+        )
+    while version < SCHEMA_VERSION:
+        for statement in MIGRATIONS[version]:
+            conn.execute(sa.text(statement))
+        version += 1
+        conn.execute(version_table.update().values(schema_version=version))
 
 
 def _encode(key: str, value: Any) -> Any:
@@ -184,7 +352,7 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 def _engine_kwargs(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 60}}
-    return {"pool_pre_ping": True}
+    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
 
 
 def _make_engine(url: str) -> Engine:
@@ -215,7 +383,8 @@ def _safe(url: str) -> str:
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
+    line = text[0] if text else type(e).__name__
+    return re.sub(r"^\([\w.]+\) ", "", line)  # SQLAlchemy's "(driver.Error) " prefix
 
 
 def open_store(url: str | None = None) -> Store:

@@ -83,6 +83,7 @@ def train(
     n_jobs: int | None = None,
     reporter: Reporter | None = None,
     command: str | None = None,
+    resume: str | None = None,
 ) -> Result:
     """Train until ``metric`` passes ``threshold`` on validation and is certified on test.
 
@@ -90,10 +91,19 @@ def train(
     threshold plus the certificate's margin, then scores it once on the held-out test
     split with a one-sided bound at ``confidence``. Without a threshold, searches for the
     whole ``budget`` (seconds) and certifies the best model. Pass ``validation`` and
-    ``test`` tables to use fixed splits instead of the seeded random ones.
+    ``test`` tables to use fixed splits instead of the seeded random ones. ``resume`` (a
+    run id) continues a run that was killed, keeping the trials it finished.
     """
     wall_start = time.monotonic()
     report = reporter or _Silent()
+    store_obj = open_store(store)
+    if resume is not None:
+        from learnloop.experiments import resume_options
+
+        options = resume_options(store_obj, resume, data, validation, test)
+        target, task, metric = options["target"], options["task"], options["metric"]
+        threshold, budget = options["threshold"], options["budget"]
+        confidence, seed, candidates = options["confidence"], options["seed"], options["candidates"]
     _check_options(budget, confidence, seed)
     if candidates:
         from learnloop.candidates import CANDIDATES
@@ -107,13 +117,11 @@ def train(
         get_metric(metric)  # unknown names fail before any data is read
     out_path = _check_out(out)
 
-    frame = load_table(data)
-    schema = infer_schema(frame, target, task)
-    chosen_metric = get_metric(metric or DEFAULT_METRIC[schema.task], schema.task)
+    frame, schema, chosen_metric, parts, dropped_rows = prepare(
+        data, target, task, metric, threshold, seed, validation, test
+    )
     if threshold is not None:
-        chosen_metric.check_threshold(float(threshold))
         threshold = float(threshold)
-    parts, dropped_rows = _split(frame, schema, validation, test, seed)
     if dropped_rows:
         report.on_message(f"{dropped_rows} rows with no value in '{target}' were left out.")
     for name, reason in schema.dropped.items():
@@ -123,19 +131,36 @@ def train(
     X_te, y_te = parts["test"]
     n_classes = len(schema.classes) if schema.task == "classification" else 0
 
-    store_obj = open_store(store)
-    run_id = store_obj.create_run(
-        task=schema.task,
-        metric=chosen_metric.name,
-        threshold=threshold,
-        budget_s=float(budget),
-        seed=seed,
-        confidence=confidence,
-        data=str(data) if not isinstance(data, pd.DataFrame) else "<DataFrame>",
-        fingerprint=fingerprint(frame),
-        command=command,
-        versions=library_versions(),
-    )
+    if resume is not None:
+        from learnloop.experiments import reopen_run
+
+        run_id = reopen_run(store_obj, resume, fingerprint(frame), report.on_message)
+    else:
+        run_id = store_obj.create_run(
+            task=schema.task,
+            metric=chosen_metric.name,
+            threshold=threshold,
+            budget_s=float(budget),
+            seed=seed,
+            confidence=confidence,
+            data=_source_name(data),
+            fingerprint=fingerprint(frame),
+            command=command,
+            versions=library_versions(),
+            options={
+                "target": schema.target,
+                "task": schema.task,
+                "metric": chosen_metric.name,
+                "threshold": threshold,
+                "budget": float(budget),
+                "confidence": confidence,
+                "seed": seed,
+                "candidates": candidates,
+                "data": _source_path(data),
+                "validation": _source_path(validation),
+                "test": _source_path(test),
+            },
+        )
     try:
         result = _search_and_certify(
             schema=schema,
@@ -154,6 +179,7 @@ def train(
             run_id=run_id,
             out_path=out_path,
             fingerprint_=fingerprint(frame),
+            store=store_obj,
         )
     except BaseException as e:
         store_obj.finish_run(run_id, "failed", result={"error": f"{type(e).__name__}: {e}"})
@@ -162,6 +188,38 @@ def train(
         run_id, result.status, result=result.to_dict(), model_path=result.model_path
     )
     return result
+
+
+def prepare(
+    data: Any,
+    target: str | None,
+    task: str,
+    metric: str | None,
+    threshold: float | None,
+    seed: int,
+    validation: Any = None,
+    test: Any = None,
+) -> tuple[pd.DataFrame, Schema, Metric, dict[str, tuple[pd.DataFrame, np.ndarray]], int]:
+    """Read the data and make the seeded splits: the same inputs give the same splits."""
+    frame = load_table(data)
+    schema = infer_schema(frame, target, task)
+    chosen_metric = get_metric(metric or DEFAULT_METRIC[schema.task], schema.task)
+    if threshold is not None:
+        chosen_metric.check_threshold(float(threshold))
+    parts, dropped_rows = _split(frame, schema, validation, test, seed)
+    return frame, schema, chosen_metric, parts, dropped_rows
+
+
+def _source_name(source: Any) -> str | None:
+    return "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
+
+
+def _source_path(source: Any) -> str | None:
+    """An absolute path a worker on this machine can read again (None for a DataFrame)."""
+    if source is None or isinstance(source, pd.DataFrame):
+        return None
+    text = str(source)
+    return str(Path(text).resolve()) if "://" not in text and Path(text).exists() else text
 
 
 def _sampler(seed: int) -> optuna.samplers.BaseSampler:
@@ -268,6 +326,7 @@ def _search_and_certify(
     run_id: str,
     out_path: Path | None,
     fingerprint_: str,
+    store: Any = None,
 ) -> Result:
     X_tr, y_tr, X_va, y_va, X_te, y_te = splits
     alpha = 1.0 - confidence
@@ -342,7 +401,7 @@ def _search_and_certify(
         loop.raise_target(abs(cert.test_bound - threshold))
     met_look = next((lc for lc in looks if lc[1].met), None)
     if met_look is None:
-        best = loop.best or baseline
+        best = loop.best_model() or baseline
         looked = {m.trial for m, _ in looks}
         if best.trial not in looked and len(looks) < planned_looks:
             look(best)
@@ -373,6 +432,11 @@ def _search_and_certify(
     }
     if out_path is not None:
         save_model(out_path, pipeline, metadata)
+    if store is not None:
+        from learnloop.experiments import test_outcomes
+
+        pred = predict_model(chosen, X_te, schema.task, n_classes)
+        store.update_run(run_id, outcomes=test_outcomes(schema.task, X_te, y_te, pred))
     return Result(
         status=status,
         task=schema.task,

@@ -1,0 +1,223 @@
+"""What the experiment store adds on top of a run: resume, test outcomes, comparison.
+
+* **Resume.** ``resume_options`` reads a run's recorded options; ``reopen_run`` checks the
+  data is the same, marks the trials a killed process left running as failed and sets the
+  run running again. The loop then takes in the finished trials from the run's Optuna
+  study (``Loop.sync``) and does not run them again.
+* **Outcomes.** ``test_outcomes`` keeps, per run, the certified model's predictions on the
+  test split and that split's fingerprint, so two runs can be tested against each other.
+* **Comparison.** ``compare_runs`` puts runs side by side with bootstrap confidence
+  intervals and, for each pair that shares a test split, McNemar's test (classification)
+  or Wilcoxon's signed-rank test on absolute errors (regression).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from learnloop.data import fingerprint
+from learnloop.exceptions import DataError, StoreError, UsageError
+from learnloop.metrics import Prediction, get_metric
+from learnloop.store import Store, trial_dict
+
+__all__ = [
+    "resume_options",
+    "reopen_run",
+    "test_outcomes",
+    "run_details",
+    "compare_runs",
+    "BOOTSTRAP_RESAMPLES",
+]
+
+BOOTSTRAP_RESAMPLES = 1000
+FINISHED = ("met", "not_met")
+
+
+# ------------------------------------------------------------------------- resume
+def resume_options(
+    store: Store, run_id: str, data: Any, validation: Any = None, test: Any = None
+) -> dict[str, Any]:
+    """The options ``run_id`` was started with; UsageError if it cannot be resumed."""
+    run = store.get_run(run_id)
+    if run["status"] in FINISHED:
+        raise UsageError(
+            f"Run '{run_id}' already finished ({run['status']}); start a new run instead."
+        )
+    options = run.get("options")
+    if not options:
+        raise StoreError(f"Run '{run_id}' was recorded without its options; it cannot be resumed.")
+    if (options.get("validation") is None) != (validation is None):
+        raise UsageError(f"Give the same validation and test tables as run '{run_id}' had.")
+    return options
+
+
+def reopen_run(
+    store: Store, run_id: str, data_fingerprint: str, message: Callable[[str], None]
+) -> str:
+    """Check the data, fail the trials left running, and set the run running again."""
+    run = store.get_run(run_id)
+    if run["fingerprint"] != data_fingerprint:
+        raise DataError(
+            f"The data differs from the data run '{run_id}' was trained on "
+            f"(fingerprint {data_fingerprint}, recorded {run['fingerprint']})."
+        )
+    failed = store.fail_running_trials(run_id)
+    kept = sum(t.state.is_finished() for t in store.trials(run_id)) - len(failed)
+    store.update_run(run_id, status="running", finished=None)
+    message(
+        f"Resuming run {run_id}: {kept} finished trials kept, "
+        f"{len(failed)} interrupted trials marked failed."
+    )
+    return run_id
+
+
+# ----------------------------------------------------------------------- outcomes
+def test_outcomes(
+    task: str, X_test: pd.DataFrame, y_test: np.ndarray, pred: Prediction
+) -> dict[str, Any]:
+    """The certified model's test predictions and the test split's fingerprint."""
+    split = fingerprint(X_test.assign(__target__=y_test))
+    if task == "classification":
+        return {
+            "split": split,
+            "kind": "labels",
+            "y": [int(v) for v in y_test],
+            "pred": [int(v) for v in pred.values],
+        }
+    return {
+        "split": split,
+        "kind": "values",
+        "y": [float(v) for v in y_test],
+        "pred": [float(v) for v in pred.values],
+    }
+
+
+# ------------------------------------------------------------------------ details
+def run_details(store: Store, run_id: str) -> dict[str, Any]:
+    """Everything the store holds about one run, trials included, as plain JSON."""
+    run = store.get_run(run_id)
+    run.pop("outcomes", None)
+    run["trials"] = [trial_dict(t) for t in store.trials(run_id)]
+    return run
+
+
+def _interval(run: dict[str, Any], outcomes: dict[str, Any] | None, confidence: float) -> Any:
+    """A two-sided percentile-bootstrap interval of the run's metric on its test split."""
+    if not outcomes or not run.get("metric"):
+        return None
+    metric = get_metric(run["metric"])
+    if metric.needs_proba:
+        return None  # predicted probabilities are not kept; the certificate's bound stands
+    y, pred = np.asarray(outcomes["y"]), np.asarray(outcomes["pred"])
+    labels = outcomes["kind"] == "labels"
+    n_classes = int(max(y.max(initial=0), pred.max(initial=0))) + 1 if labels else 0
+    rng = np.random.default_rng(0)
+    scores = []
+    for _ in range(BOOTSTRAP_RESAMPLES):
+        rows = rng.integers(0, len(y), len(y))
+        score = metric.score(y[rows], Prediction(pred[rows]), n_classes)
+        if math.isfinite(score):
+            scores.append(score)
+    if not scores:
+        return None
+    tail = (1.0 - confidence) / 2 * 100
+    low, high = np.percentile(scores, [tail, 100 - tail])
+    return {"low": float(low), "high": float(high), "confidence": confidence}
+
+
+def _pair_test(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """McNemar (labels) or Wilcoxon signed-rank on absolute errors (values)."""
+    oa, ob = a.get("outcomes"), b.get("outcomes")
+    pair = [a["run_id"], b["run_id"]]
+    if not oa or not ob:
+        return {"runs": pair, "name": None, "p_value": None, "reason": "no test outcomes kept"}
+    if oa["split"] != ob["split"] or oa["kind"] != ob["kind"]:
+        reason = "the runs do not share a test split"
+        return {"runs": pair, "name": None, "p_value": None, "reason": reason}
+    y = np.asarray(oa["y"])
+    pa, pb = np.asarray(oa["pred"]), np.asarray(ob["pred"])
+    if oa["kind"] == "labels":
+        from statsmodels.stats.contingency_tables import mcnemar
+
+        ra, rb = pa == y, pb == y
+        table = [
+            [int(np.sum(ra & rb)), int(np.sum(ra & ~rb))],
+            [int(np.sum(~ra & rb)), int(np.sum(~ra & ~rb))],
+        ]
+        discordant = table[0][1] + table[1][0]
+        exact = discordant < 25
+        if discordant == 0:
+            statistic, p_value = 0.0, 1.0
+        else:
+            res = mcnemar(table, exact=exact, correction=True)
+            statistic, p_value = float(res.statistic), float(res.pvalue)
+        return {
+            "runs": pair,
+            "name": "mcnemar",
+            "variant": "exact binomial" if exact else "chi-square with continuity correction",
+            "statistic": statistic,
+            "p_value": p_value,
+            "table": table,
+            "n": len(y),
+        }
+    from scipy.stats import wilcoxon
+
+    ea, eb = np.abs(y - pa), np.abs(y - pb)
+    if np.allclose(ea, eb):
+        statistic, p_value = 0.0, 1.0
+    else:
+        res = wilcoxon(ea, eb, zero_method="wilcox")
+        statistic, p_value = float(res.statistic), float(res.pvalue)
+    return {
+        "runs": pair,
+        "name": "wilcoxon",
+        "variant": "signed-rank on per-row absolute errors",
+        "statistic": statistic,
+        "p_value": p_value,
+        "mean_abs_error": [float(ea.mean()), float(eb.mean())],
+        "n": len(y),
+    }
+
+
+def compare_runs(store: Store, run_ids: list[str], confidence: float = 0.95) -> dict[str, Any]:
+    """Runs side by side (settings, scores, intervals) and a test for each pair."""
+    if len(run_ids) < 2:
+        raise UsageError("Give at least two run ids to compare.")
+    if len(set(run_ids)) != len(run_ids):
+        raise UsageError("Give each run id to compare only once.")
+    runs = [store.get_run(r) for r in run_ids]
+    side = []
+    for run in runs:
+        result = run.get("result") or {}
+        side.append(
+            {
+                "run_id": run["run_id"],
+                "created": run["created"],
+                "status": run["status"],
+                "data": run["data"],
+                "fingerprint": run["fingerprint"],
+                "task": run["task"],
+                "metric": run["metric"],
+                "threshold": run["threshold"],
+                "budget_s": run["budget_s"],
+                "seed": run["seed"],
+                "best_candidate": result.get("best_candidate"),
+                "best_params": result.get("best_params"),
+                "validation_score": result.get("validation_score"),
+                "test_score": result.get("test_score"),
+                "test_bound": result.get("test_bound"),
+                "confidence": run["confidence"],
+                "test_interval": _interval(run, run.get("outcomes"), confidence),
+                "test_split": (run.get("outcomes") or {}).get("split"),
+                "n_trials": len(store.trials(run["run_id"])),
+                "elapsed_s": result.get("elapsed_s"),
+            }
+        )
+    tests = [_pair_test(a, b) for a, b in combinations(runs, 2)]
+    return {"runs": side, "tests": tests}

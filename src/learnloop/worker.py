@@ -1,0 +1,102 @@
+"""``learnloop worker RUN``: join a run from another process or machine.
+
+A worker re-reads the run's recorded data and options, makes the same seeded splits,
+and runs trials in the run's Optuna study (the store's RDB storage serialises ask and
+tell, so trial numbers never collide). Between trials it reads the run: it stops when
+the run is finished or any trial has passed the target. When its own trial passes the
+target it records that on the run (``target_trial``); the ``train`` process that owns the
+run takes the trial in, refits it and certifies it on the test split, which a worker
+never looks at.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from learnloop.certify import look_alpha
+from learnloop.data import fingerprint
+from learnloop.exceptions import DataError, StoreError, UsageError
+from learnloop.loop import Loop, Problem, TrialRecord
+from learnloop.store import open_store
+
+__all__ = ["work"]
+
+
+def work(
+    run_id: str,
+    store: str | None = None,
+    *,
+    budget: float | None = None,
+    n_jobs: int | None = None,
+    on_trial: Any = None,
+) -> dict[str, Any]:
+    """Run trials of ``run_id`` until it finishes, the target is passed, or ``budget`` ends."""
+    from learnloop.train import MAX_LOOKS, _sampler, prepare
+
+    st = open_store(store)
+    run = st.get_run(run_id)
+    if run["status"] != "running":
+        raise UsageError(f"Run '{run_id}' is already finished ({run['status']}); nothing to join.")
+    options = run.get("options") or {}
+    if not options.get("data"):
+        raise StoreError(
+            f"Run '{run_id}' was not started from a data file, so a worker cannot re-read it."
+        )
+    frame, schema, metric, parts, _ = prepare(
+        options["data"],
+        options["target"],
+        options["task"],
+        options["metric"],
+        options["threshold"],
+        options["seed"],
+        options.get("validation"),
+        options.get("test"),
+    )
+    if fingerprint(frame) != run["fingerprint"]:
+        raise DataError(
+            f"The data at '{options['data']}' has changed since run '{run_id}' started."
+        )
+    (X_tr, y_tr), (X_va, y_va), (_, y_te) = parts["train"], parts["validation"], parts["test"]
+    n_classes = len(schema.classes) if schema.task == "classification" else 0
+    seed = options["seed"]
+    problem = Problem(schema.task, metric, n_classes, X_tr, y_tr, X_va, y_va, len(y_te), seed)
+    threshold = options["threshold"]
+    planned = MAX_LOOKS if threshold is not None else 1
+    mine: list[int] = []
+
+    def note(record: TrialRecord, loop: Loop) -> None:
+        mine.append(record.number)
+        if on_trial is not None:
+            on_trial(record, loop)
+
+    loop = Loop(
+        problem,
+        st.study(run_id, _sampler(seed + 1 + os.getpid() % 10_000)),
+        threshold=threshold,
+        alpha_first_look=look_alpha(1.0 - options["confidence"], 1, planned),
+        n_jobs=n_jobs or os.cpu_count() or 1,
+        candidates=options.get("candidates"),
+        on_trial=note,
+    )
+    loop.adopt_passed = False  # the run's owner refits and certifies; a worker just stops
+
+    def keep_going() -> bool:
+        now = st.get_run(run_id)
+        if now["status"] != "running" or now.get("target_trial") is not None:
+            return False
+        return not any(t.user_attrs.get("stop_reason") == "target" for t in st.trials(run_id))
+
+    loop.keep_going = keep_going
+    started = time.monotonic()
+    hit = loop.run(started + (budget or options["budget"]))
+    if hit is not None:
+        st.update_run(run_id, target_trial=hit.trial)
+    return {
+        "run_id": run_id,
+        "worker": loop.worker,
+        "trials": mine,
+        "target_trial": hit.trial if hit is not None else None,
+        "elapsed_s": round(time.monotonic() - started, 3),
+    }

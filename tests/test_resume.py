@@ -1,0 +1,89 @@
+"""A run killed with SIGKILL mid-way is resumed without redoing its finished trials."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from learnloop.store import open_store
+from store_backends import learnloop, popen
+
+
+def _wait_for_trials(backend_url: str, n: int, proc: subprocess.Popen, timeout: float = 240) -> str:
+    """Poll the store until the only run has ``n`` finished trials; its id."""
+    store = open_store(backend_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        runs = store.list_runs()
+        if runs:
+            done = [t for t in store.trials(runs[0]["run_id"]) if t.state.is_finished()]
+            if len(done) >= n:
+                return runs[0]["run_id"]
+        time.sleep(0.2)
+    raise AssertionError(f"no run reached {n} finished trials in {timeout}s")
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_keeps_finished_trials(
+    backend_url: str, data_dir: Path, tmp_path: Path
+) -> None:
+    data, out = str(data_dir / "cancer.csv"), str(tmp_path / "model.skops")
+    # an unreachable threshold: the run searches its whole budget unless killed
+    args = ["train", data, "--target", "target", "--threshold", "0.999", "--budget", "20"]
+    args += ["--candidates", "lightgbm,linear"]  # portfolio: lightgbm, linear, lightgbm, lightgbm
+    args += ["--store", backend_url, "--out", out, "--json"]
+    proc = popen(*args)
+    try:
+        run_id = _wait_for_trials(backend_url, 3, proc)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    store = open_store(backend_url)
+    assert store.get_run(run_id)["status"] == "running"  # the killed process could not say
+    before = {t.number: t for t in store.trials(run_id)}
+    kept = {n: t for n, t in before.items() if t.state.is_finished()}
+    interrupted = {n for n, t in before.items() if not t.state.is_finished()}
+    assert len(kept) >= 3
+
+    resumed = learnloop(*args, "--resume", run_id)
+    assert resumed.returncode == 3, resumed.stderr  # budget spent, threshold not met
+    result = json.loads(resumed.stdout)
+    assert result["run_id"] == run_id and result["status"] == "not_met"
+    assert f"{len(kept)} finished trials kept" in resumed.stderr
+    assert Path(out).exists()
+
+    after = {t.number: t for t in store.trials(run_id)}
+    for n, t in kept.items():  # finished trials untouched
+        assert after[n].state == t.state and after[n].params == t.params
+        assert after[n].user_attrs == t.user_attrs
+    for n in interrupted:  # no trial stays "running" for ever
+        assert after[n].state.name == "FAIL" and after[n].user_attrs["stop_reason"] == "interrupted"
+    assert all(t.state.is_finished() for t in after.values())
+    new = [t for n, t in after.items() if n not in before]
+    assert new, "the resumed run ran no trial"
+    done_configs = [t.params for t in kept.values() if t.state.name == "COMPLETE"]
+    assert all(t.params not in done_configs for t in new), "a finished trial was run again"
+    run = store.get_run(run_id)
+    assert run["status"] == "not_met" and run["result"]["test_score"] is not None
+    assert run["model_path"] == result["model_path"]
+
+
+def test_resume_of_a_finished_or_unknown_run_exits_2(backend_url: str, data_dir: Path) -> None:
+    store = open_store(backend_url)
+    run_id = store.create_run(task="classification")
+    store.finish_run(run_id, "met")
+    data = str(data_dir / "cancer.csv")
+    for rid, message in ((run_id, "already finished"), ("nope", "no run 'nope'")):
+        proc = learnloop(
+            "train", data, "--target", "target", "--store", backend_url, "--resume", rid
+        )
+        assert proc.returncode == 2 and message in proc.stderr
+        assert proc.stderr.strip().count("\n") == 0

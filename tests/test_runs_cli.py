@@ -1,0 +1,206 @@
+"""``learnloop runs ...`` end to end: real runs, the JSON contract, and the errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from store_backends import learnloop
+
+
+def _train(data: Path, target: str, store: str, out: Path, *extra: str) -> dict:
+    proc = learnloop(
+        "train",
+        str(data),
+        "--target",
+        target,
+        "--store",
+        store,
+        "--out",
+        str(out),
+        "--json",
+        *extra,
+    )
+    assert proc.returncode in (0, 3), proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _json(*args: str) -> dict:
+    proc = learnloop(*args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.slow
+def test_list_show_compare_delete(backend_url: str, data_dir: Path, tmp_path: Path) -> None:
+    cancer = data_dir / "cancer.csv"
+    a = _train(
+        cancer,
+        "target",
+        backend_url,
+        tmp_path / "a.skops",
+        "--threshold",
+        "0.85",
+        "--budget",
+        "20",
+        "--candidates",
+        "linear",
+    )
+    b = _train(
+        cancer,
+        "target",
+        backend_url,
+        tmp_path / "b.skops",
+        "--threshold",
+        "0.85",
+        "--budget",
+        "20",
+        "--candidates",
+        "knn",
+    )
+    c = _train(
+        data_dir / "diabetes.csv",
+        "target",
+        backend_url,
+        tmp_path / "c.skops",
+        "--budget",
+        "4",
+        "--candidates",
+        "linear",
+    )
+
+    runs = _json("runs", "list", "--store", backend_url)["runs"]
+    assert [r["run_id"] for r in runs] == [c["run_id"], b["run_id"], a["run_id"]]
+    for r in runs:
+        assert {"run_id", "created", "status", "task", "metric", "threshold"} <= set(r)
+    assert runs[2]["status"] == a["status"] and runs[2]["threshold"] == 0.85
+    only = _json("runs", "list", "--store", backend_url, "--data", "diabetes")["runs"]
+    assert [r["run_id"] for r in only] == [c["run_id"]]
+    by_status = _json("runs", "list", "--store", backend_url, "--status", c["status"])["runs"]
+    assert c["run_id"] in [r["run_id"] for r in by_status]
+
+    shown = _json("runs", "show", a["run_id"], "--store", backend_url)
+    assert shown["run_id"] == a["run_id"] and shown["task"] == "classification"
+    assert shown["command"].startswith("learnloop train") and shown["fingerprint"]
+    assert shown["versions"]["scikit-learn"] and shown["seed"] == 0
+    assert shown["result"]["certificate"]["n_test"] > 0
+    assert shown["model_path"] == a["model_path"]
+    assert len(shown["trials"]) >= 1
+    for t in shown["trials"]:
+        assert t["status"] in ("complete", "pruned", "failed", "running")
+        assert {"number", "candidate", "params", "scores", "score", "seconds"} <= set(t)
+    done = [t for t in shown["trials"] if t["status"] == "complete"]
+    assert done and all(t["scores"] and {"step", "score", "t"} <= set(t["scores"][0]) for t in done)
+    text = learnloop("runs", "show", a["run_id"], "--store", backend_url)
+    assert text.returncode == 0 and "trials" in text.stdout and "1:" in text.stdout
+
+    cmp = _json("runs", "compare", a["run_id"], b["run_id"], c["run_id"], "--store", backend_url)
+    assert [r["run_id"] for r in cmp["runs"]] == [a["run_id"], b["run_id"], c["run_id"]]
+    tests = {tuple(t["runs"]): t for t in cmp["tests"]}
+    ab = tests[(a["run_id"], b["run_id"])]
+    assert ab["name"] == "mcnemar" and 0.0 <= ab["p_value"] <= 1.0
+    assert tests[(a["run_id"], c["run_id"])]["p_value"] is None
+    interval = cmp["runs"][0]["test_interval"]
+    assert interval["low"] <= cmp["runs"][0]["test_score"] <= interval["high"]
+    text = learnloop("runs", "compare", a["run_id"], b["run_id"], "--store", backend_url)
+    assert text.returncode == 0 and "mcnemar" in text.stdout and "p =" in text.stdout
+
+    d = _train(
+        data_dir / "diabetes.csv",
+        "target",
+        backend_url,
+        tmp_path / "d.skops",
+        "--budget",
+        "4",
+        "--candidates",
+        "knn",
+    )
+    cmp = _json("runs", "compare", c["run_id"], d["run_id"], "--store", backend_url)
+    assert cmp["tests"][0]["name"] == "wilcoxon" and 0.0 <= cmp["tests"][0]["p_value"] <= 1.0
+
+    assert _json("runs", "delete", b["run_id"], "--store", backend_url) == {"deleted": b["run_id"]}
+    left = [r["run_id"] for r in _json("runs", "list", "--store", backend_url)["runs"]]
+    assert b["run_id"] not in left and a["run_id"] in left
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("runs", "show", "nope"),
+        ("runs", "delete", "nope"),
+        ("runs", "compare", "nope", "nada"),
+        ("worker", "nope"),
+    ],
+)
+def test_unknown_run_exits_2_with_one_line(backend_url: str, args: tuple[str, ...]) -> None:
+    proc = learnloop(*args, "--store", backend_url)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "no run 'nope'" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "store", ["mysql://u:p@h/db", "/no/such/folder/x.db", "postgresql://u:pw@127.0.0.1:1/db"]
+)
+def test_bad_store_url_exits_2_with_one_line(store: str, data_dir: Path, tmp_path: Path) -> None:
+    for args in (("runs", "list"), ("train", str(data_dir / "cancer.csv"), "--target", "target")):
+        proc = learnloop(*args, "--store", store, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith("error: ") and proc.stderr.strip().count("\n") == 0
+
+
+def test_newer_store_exits_2(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from learnloop.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    with open_store(url).engine.begin() as conn:
+        conn.execute(sa.text("UPDATE learnloop_version SET schema_version = 7"))
+    proc = learnloop("runs", "list", "--store", url)
+    assert proc.returncode == 2 and "newer learnloop" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+
+
+def test_export_without_mlflow_names_the_extra(backend_url: str) -> None:
+    pytest.importorskip("sqlalchemy")
+    try:
+        import mlflow  # noqa: F401
+
+        pytest.skip("mlflow is installed")
+    except ImportError:
+        pass
+    from learnloop.store import open_store
+
+    run_id = open_store(backend_url).create_run(task="classification")
+    proc = learnloop("runs", "export", run_id, "--mlflow", "file:///tmp/x", "--store", backend_url)
+    assert proc.returncode == 2 and "learnloop[mlflow]" in proc.stderr
+
+
+def test_export_to_mlflow(backend_url: str, tmp_path: Path) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    from learnloop.export import export_mlflow
+    from learnloop.store import open_store
+
+    store = open_store(backend_url)
+    run_id = store.create_run(task="classification", metric="accuracy", threshold=0.9)
+    study = store.study(run_id)
+    trial = study.ask()
+    trial.suggest_float("linear.C", 0.1, 10.0)
+    trial.set_user_attr("candidate", "linear")
+    trial.set_user_attr("score", 0.93)
+    trial.set_user_attr("curve", [[1, 0.9, 0.1], [2, 0.93, 0.2]])
+    study.tell(trial, 0.07)
+    store.finish_run(run_id, "met", result={"test_score": 0.92, "test_bound": 0.9})
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = export_mlflow(store, run_id, uri)
+    assert out["n_trials"] == 1
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(experiment_names=["learnloop"])
+    assert len(runs) == 2
+    parent = runs[runs.run_id == out["mlflow_run_id"]].iloc[0]
+    assert parent["metrics.test_score"] == 0.92 and parent["tags.learnloop.run_id"] == run_id
+    child = runs[runs.run_id != out["mlflow_run_id"]].iloc[0]
+    history = mlflow.MlflowClient().get_metric_history(child.run_id, "accuracy")
+    assert [(m.step, m.value) for m in history] == [(1, 0.9), (2, 0.93)]

@@ -59,10 +59,12 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def learnloop(
-    *args: str, cwd: Path | None = None, timeout: float = 300
+    *args: str, cwd: Path | None = None, timeout: float = 300, pythonpath: Path | None = None
 ) -> subprocess.CompletedProcess:
-    """Run the ``learnloop`` command in a fresh interpreter."""
+    """Run the ``learnloop`` command in a fresh interpreter (``pythonpath`` goes first)."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "learnloop", *args],
         capture_output=True,

@@ -163,18 +163,24 @@ def test_newer_store_exits_2(tmp_path: Path) -> None:
     assert proc.stderr.strip().count("\n") == 0
 
 
-def test_export_without_mlflow_names_the_extra(backend_url: str) -> None:
-    pytest.importorskip("sqlalchemy")
-    try:
-        import mlflow  # noqa: F401
-
-        pytest.skip("mlflow is installed")
-    except ImportError:
-        pass
+def test_export_without_mlflow_names_the_extra(backend_url: str, tmp_path: Path) -> None:
     from learnloop.store import open_store
 
+    # a user without the extra: `import mlflow` fails as it does when it is not installed
+    hide = tmp_path / "no_mlflow" / "mlflow"
+    hide.mkdir(parents=True)
+    (hide / "__init__.py").write_text("raise ImportError(\"No module named 'mlflow'\")\n")
     run_id = open_store(backend_url).create_run(task="classification")
-    proc = learnloop("runs", "export", run_id, "--mlflow", "file:///tmp/x", "--store", backend_url)
+    proc = learnloop(
+        "runs",
+        "export",
+        run_id,
+        "--mlflow",
+        "file:///tmp/x",
+        "--store",
+        backend_url,
+        pythonpath=hide.parent,
+    )
     assert proc.returncode == 2 and "learnloop[mlflow]" in proc.stderr
 
 

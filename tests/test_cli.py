@@ -160,6 +160,7 @@ def test_bad_input_exits_2_with_one_line_and_no_model(
     _assert_one_line_error(proc, needle)
     assert not model.exists()
     assert not list(tmp_path.glob("*.tmp"))
+    assert not (tmp_path / "s.db").exists()  # no empty store left behind either
 
 
 def test_predict_bad_input(tmp_path: Path, mixed: pd.DataFrame) -> None:

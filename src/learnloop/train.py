@@ -96,8 +96,10 @@ def train(
     """
     wall_start = time.monotonic()
     report = reporter or _Silent()
-    store_obj = open_store(store)
+    # a new run's data is checked before the store is opened, so bad input leaves no new file
+    store_obj = open_store(store) if resume is not None else None
     if resume is not None:
+        assert store_obj is not None
         from learnloop.experiments import resume_options
 
         options = resume_options(store_obj, resume, data, validation, test)
@@ -131,6 +133,8 @@ def train(
     X_te, y_te = parts["test"]
     n_classes = len(schema.classes) if schema.task == "classification" else 0
 
+    if store_obj is None:
+        store_obj = open_store(store)
     if resume is not None:
         from learnloop.experiments import reopen_run
 

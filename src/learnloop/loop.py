@@ -46,6 +46,7 @@ MIN_RUNG_ROWS = 10_000
 RUNG_GROWTH = 4
 PROMOTE_FRACTION = 3  # promote the best 1/3 of each rung
 EVALS_PER_DOUBLING = 50
+FINISH_MIN_STEPS = 10  # steps trained on past the aim, at least, unless the curve turns
 MIN_PEERS = 4  # finished same-family trials needed before median stopping applies
 SYNC_EVERY_S = 1.0  # how often the loop reads trials other processes finished
 
@@ -120,6 +121,7 @@ class _TrialMonitor:
         self._best_score: float | None = None
         self.started = time.monotonic()
         self.peers = loop.peer_curves(record)
+        self._finish_by: int | None = None
 
     @property
     def best_step(self) -> int:
@@ -144,7 +146,13 @@ class _TrialMonitor:
             self._best_score, self._best_step = score, step
             self.record.score, self.record.best_step = score, step
         loop.note_score(score, prediction)
-        if loop.target is not None and metric.meets(score, loop.target):
+        if self._finish_by is None and loop.target is not None and metric.meets(score, loop.target):
+            # past the aim: train on a little (up to twice the steps) while it still improves,
+            # so the model kept is not just the luckiest early step
+            self._finish_by = max(2 * step, step + FINISH_MIN_STEPS)
+        if self._finish_by is not None and (
+            step >= self._finish_by or step - self._best_step >= FINISH_MIN_STEPS
+        ):
             self.record.stop_reason = "target"
             return False
         if now >= loop.deadline:

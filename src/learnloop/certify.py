@@ -29,6 +29,8 @@ __all__ = [
     "clopper_pearson_bound",
     "bootstrap_bound",
     "aim_margin",
+    "validation_se",
+    "best_possible_bound",
 ]
 
 LOOK_SHARES = (0.6, 0.25, 0.15)
@@ -160,6 +162,23 @@ def certify(
     )
 
 
+def validation_se(
+    metric: Metric, y_val: np.ndarray, pred: Prediction, n_classes: int, seed: int = 0
+) -> float:
+    """Standard error of a validation score: binomial for proportions, bootstrap otherwise."""
+    n_val = len(y_val)
+    if metric.proportion:
+        p = min(max(metric.score(y_val, pred, n_classes), 0.5 / n_val), 1 - 0.5 / n_val)
+        return math.sqrt(p * (1 - p) / n_val)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(100):
+        idx = rng.integers(0, n_val, n_val)
+        proba = pred.proba[idx] if pred.proba is not None else None
+        draws.append(metric.score(y_val[idx], Prediction(pred.values[idx], proba), n_classes))
+    return float(np.nanstd(draws))
+
+
 def aim_margin(
     metric: Metric,
     y_val: np.ndarray,
@@ -168,26 +187,23 @@ def aim_margin(
     n_test: int,
     alpha: float,
     seed: int = 0,
-) -> float:
+) -> tuple[float, float]:
     """How far past the threshold a validation score should be for the test bound to pass.
 
     The test bound sits about ``z * se_test`` on the pessimistic side of the test score;
     the validation score of a model stopped the first time it looked good enough is
-    optimistic by up to a validation standard error. The sum is the margin to aim by.
+    optimistic by up to a validation standard error. Returns (margin, se_val).
     """
     n_val = len(y_val)
     z = float(stats.norm.ppf(1.0 - alpha))
-    if metric.proportion:
-        p = min(max(metric.score(y_val, pred, n_classes), 0.5 / n_val), 1 - 0.5 / n_val)
-        se_val = math.sqrt(p * (1 - p) / n_val)
-        se_test = math.sqrt(p * (1 - p) / max(n_test, 1))
-        return z * se_test + se_val + 1.0 / max(n_test, 1)
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(100):
-        idx = rng.integers(0, n_val, n_val)
-        proba = pred.proba[idx] if pred.proba is not None else None
-        draws.append(metric.score(y_val[idx], Prediction(pred.values[idx], proba), n_classes))
-    se_val = float(np.nanstd(draws))
+    se_val = validation_se(metric, y_val, pred, n_classes, seed)
     se_test = se_val * math.sqrt(n_val / max(n_test, 1))
-    return z * se_test + se_val
+    extra = 1.0 / max(n_test, 1) if metric.proportion else 0.0  # one row of discreteness
+    return z * se_test + se_val + extra, se_val
+
+
+def best_possible_bound(metric: Metric, n_test: int, alpha: float) -> float | None:
+    """The bound a perfect test score would get, where it is known before any look."""
+    if metric.proportion:
+        return clopper_pearson_bound(n_test, n_test, alpha)
+    return None

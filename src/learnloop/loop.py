@@ -146,7 +146,8 @@ class _TrialMonitor:
             self._best_score, self._best_step = score, step
             self.record.score, self.record.best_step = score, step
         loop.note_score(score, prediction)
-        if self._finish_by is None and loop.target is not None and metric.meets(score, loop.target):
+        aim = loop.effective_target()
+        if self._finish_by is None and aim is not None and metric.meets(score, aim):
             # past the aim: train on a little (up to twice the steps) while it still improves,
             # so the model kept is not just the luckiest early step
             self._finish_by = max(2 * step, step + FINISH_MIN_STEPS)
@@ -225,6 +226,10 @@ class Loop:
         self.best: FittedModel | None = None
         self.target: float | None = None
         self.margin: float | None = None
+        self.se_val = 0.0
+        self.passable = True  # False once no test look could certify the threshold
+        self.looks_failed = 0
+        self._trials_at_last_look = 0
         self.time_to_threshold: float | None = None
         self.best_score: float | None = None
         self.excluded: set[int] = set()  # trials whose model was already certified
@@ -368,6 +373,12 @@ class Loop:
             return
         self.margin += max(shortfall, 0.0)
         self.target = self._clip(self.problem.metric.shift(self.threshold, self.margin))
+        self.looks_failed += 1
+        self._trials_at_last_look = len(self.trials)
+
+    def search_to_budget(self) -> None:
+        """Stop aiming: no test look could certify the threshold, so search for the best model."""
+        self.passable = False
 
     def note_score(self, score: float, prediction: Prediction) -> None:
         """Track the run-wide best score, time to threshold, and set the aim on first pass."""
@@ -380,10 +391,25 @@ class Loop:
             self.time_to_threshold = time.monotonic() - self.started
         if self.margin is None:
             p = self.problem
-            self.margin = aim_margin(
+            self.margin, self.se_val = aim_margin(
                 metric, p.y_val, prediction, p.n_classes, p.n_test, self.alpha_first_look, p.seed
             )
             self.target = self._clip(metric.shift(self.threshold, self.margin))
+
+    def effective_target(self) -> float | None:
+        """The aim, plus an allowance for the winner's curse once a test look has failed.
+
+        After a failed look the search compares many more candidates on the same validation
+        split, and the best of k noisy scores is optimistic by about se_val * sqrt(2 ln k);
+        the aim grows with the number of trials compared since the last look.
+        """
+        if not self.passable:
+            return None
+        if self.target is None or self.looks_failed == 0:
+            return self.target
+        k = max(len(self.trials) - self._trials_at_last_look, 1)
+        allowance = self.se_val * math.sqrt(2.0 * math.log(k)) if k > 1 else 0.0
+        return self._clip(self.problem.metric.shift(self.target, allowance))
 
     def _clip(self, target: float) -> float:
         """Keep the aim inside the metric's range (a perfect score is always a valid aim)."""
@@ -531,7 +557,8 @@ class Loop:
             self.study.tell(trial, self.problem.metric.to_loss(record.score))  # type: ignore[arg-type]
 
     def _passes_target(self, score: float) -> bool:
-        return self.target is not None and self.problem.metric.meets(score, self.target)
+        aim = self.effective_target()
+        return aim is not None and self.problem.metric.meets(score, aim)
 
     # ------------------------------------------------------------------- data
     def _data(self, kind: str, n_rows: int) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, list]:

@@ -16,7 +16,7 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.pipeline import Pipeline
 
 from learnloop.artifacts import LoadedModel, library_versions, save_model
-from learnloop.certify import Certificate, certify, clopper_pearson_bound, look_alpha
+from learnloop.certify import Certificate, best_possible_bound, certify, look_alpha
 from learnloop.data import (
     Schema,
     fingerprint,
@@ -361,17 +361,23 @@ def _search_and_certify(
             "baseline_score": baseline_test,
         }
     )
+
     # keep a little of the budget for the certificate and the model file
-    if threshold is not None and metric.proportion:
-        best_possible = clopper_pearson_bound(
-            len(y_te), len(y_te), look_alpha(alpha, 1, planned_looks)
+    def certifiable(look_no: int) -> bool:
+        """Whether a perfect test score could still pass at this look (False if known not)."""
+        if threshold is None:
+            return True
+        ceiling = best_possible_bound(metric, len(y_te), look_alpha(alpha, look_no, planned_looks))
+        return ceiling is None or metric.meets(ceiling, threshold)
+
+    if not certifiable(1):
+        ceiling = best_possible_bound(metric, len(y_te), look_alpha(alpha, 1, planned_looks))
+        report.on_message(
+            f"With {len(y_te)} test rows even a perfect score certifies {metric.name} of at "
+            f"most {ceiling:.4f}, below the threshold {threshold:g}; the run cannot end 'met' — "
+            "use more data or a lower threshold. Searching the budget for the best model."
         )
-        if not metric.meets(best_possible, threshold):
-            report.on_message(
-                f"With {len(y_te)} test rows even a perfect score certifies {metric.name} of at "
-                f"most {best_possible:.4f}, below the threshold {threshold:g}; the run cannot "
-                "end 'met' — use more data or a lower threshold."
-            )
+        loop.search_to_budget()
     deadline = wall_start + budget - min(0.05 * budget, 5.0)
     loop.started = time.monotonic()
     looks: list[tuple[FittedModel, Certificate]] = []
@@ -400,6 +406,9 @@ def _search_and_certify(
         cert = look(hit)
         if cert.met or len(looks) >= planned_looks:
             break
+        if not certifiable(len(looks) + 1):
+            loop.search_to_budget()  # no look left could certify it: no more looks
+            continue
         assert threshold is not None
         # aim further past the threshold by what the bound fell short
         loop.raise_target(abs(cert.test_bound - threshold))

@@ -62,8 +62,9 @@ def run_matrix(
     rows = []
     systems = list(systems)
     seeds = list(seeds)
-    for name in datasets:
-        for seed in seeds:
+    names = list(datasets)
+    for seed in seeds:  # seed-major, so that a run cut short still covers every data set
+        for name in names:
             for system in systems:
                 spec: dict[str, Any] = {
                     "system": system,

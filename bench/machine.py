@@ -31,9 +31,13 @@ def describe_machine() -> list[str]:
         pass
     versions = []
     for lib in _LIBS:
-        try:
-            versions.append(f"{lib} {metadata.version(lib)}")
-        except metadata.PackageNotFoundError:
+        for dist in (lib, f"{lib}-cpu"):
+            try:
+                versions.append(f"{lib} {metadata.version(dist)}")
+                break
+            except metadata.PackageNotFoundError:
+                continue
+        else:
             versions.append(f"{lib} (not installed)")
     return [
         f"- CPU: {cpu}, {os.cpu_count()} cores (shared with other work while this ran)",

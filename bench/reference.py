@@ -10,7 +10,9 @@ in ``bench/suite.py`` are copied from that table.
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,35 @@ def threshold_from(metric: str, best: float) -> float:
     if higher_is_better(metric):
         return math.floor(FRACTION * best * 1e4) / 1e4
     return math.ceil((2 - FRACTION) * best * 1e4) / 1e4
+
+
+def thresholds_from_rows(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Per data set, the threshold implied by the best test score any system reached."""
+    out = {}
+    for name in dict.fromkeys(r["dataset"] for r in rows):
+        metric = SUITE[name].metric
+        found = [
+            r["test_score"]
+            for r in rows
+            if r["dataset"] == name and not r.get("error") and r.get("test_score") is not None
+        ]
+        if found:
+            best = max(found) if higher_is_better(metric) else min(found)
+            out[name] = threshold_from(metric, best)
+    return out
+
+
+def write_suite_thresholds(thresholds: dict[str, float], path: Path = HERE / "suite.py") -> None:
+    """Write the thresholds into the suite file (the line after each data set's metric)."""
+    text = path.read_text()
+    for name, value in thresholds.items():
+        pattern = re.compile(
+            rf'(Dataset\(\s*"{re.escape(name)}",\s*"\w+",\s*"\w+",\s*)([^,\n]+),[^\n]*'
+        )
+        text, n = pattern.subn(rf"\g<1>{value:.4f},", text, count=1)
+        if n != 1:
+            raise ValueError(f"Could not find the threshold of '{name}' in {path}.")
+    path.write_text(text)
 
 
 def write_reference(rows: list[dict[str, Any]], budget: float, path: Path) -> None:
@@ -67,9 +98,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--datasets", default=",".join(SUITE))
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--out", type=Path, default=HERE / "REFERENCE.md")
+    parser.add_argument(
+        "--write-suite",
+        action="store_true",
+        help="only rewrite the thresholds in suite.py from the saved REFERENCE.jsonl",
+    )
     args = parser.parse_args(argv)
-    names = [n for n in args.datasets.split(",") if n]
     sink = args.out.with_suffix(".jsonl")
+    if args.write_suite:
+        rows = [json.loads(line) for line in sink.read_text().splitlines() if line.strip()]
+        write_suite_thresholds(thresholds_from_rows(rows))
+        print(f"wrote thresholds into {HERE / 'suite.py'}")
+        return
+    names = [n for n in args.datasets.split(",") if n]
     sink.unlink(missing_ok=True)
     rows = run_matrix(
         names,

@@ -204,7 +204,7 @@ def _flaml(*, task, metric, threshold, train, validation, test, budget, seed, n_
         "test_score": test_score,
         "test_confirms": meets(metric, test_score, threshold) if threshold is not None else None,
         "best_model": automl.best_estimator,
-        "n_trials": len(times),
+        "n_trials": len(getattr(automl, "config_history", {}) or {}) or len(times),
     }
 
 

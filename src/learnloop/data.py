@@ -39,6 +39,7 @@ _READERS = {
     ".ndjson": "jsonl",
     ".json": "json",
     ".feather": "feather",
+    ".sql": "sql",
 }
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|rownames|index)$|^(id|unnamed: 0)$", re.I)
 _DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?.*)?\s*$")
@@ -91,7 +92,10 @@ def _plain(value: Any) -> Any:
 
 
 def load_table(source: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """Read CSV, TSV, Parquet, JSON lines or Feather into a DataFrame (DataFrames pass through)."""
+    """Read CSV, TSV, Parquet, JSON lines, Feather or a ``.sql`` file of one DuckDB query.
+
+    DataFrames pass through (copied).
+    """
     if isinstance(source, pd.DataFrame):
         df = source
         name = "the DataFrame"
@@ -138,6 +142,11 @@ def _read(path: Path, fmt: str) -> pd.DataFrame:
         return pd.read_parquet(path)
     if fmt == "feather":
         return pd.read_feather(path)
+    if fmt == "sql":  # one DuckDB query; it may read files: FROM 'data/*.parquet'
+        import duckdb
+
+        query = path.read_text()
+        return duckdb.connect().sql(query).df()
     if fmt == "jsonl":
         return pd.read_json(path, lines=True)
     try:
@@ -264,7 +273,7 @@ def _looks_like_dates(text: pd.Series) -> bool:
     return bool(parsed.notna().mean() >= 0.95)
 
 
-DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
+DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour")
 
 
 def prepare_features(df: pd.DataFrame, schema: Schema, *, strict: bool = False) -> pd.DataFrame:

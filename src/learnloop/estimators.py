@@ -21,11 +21,31 @@ def _check_fitted(est: Any, attr: str) -> None:
         raise NotFittedError(f"This {type(est).__name__} is not fitted yet; call fit first.")
 
 
+def _train_default(X: np.ndarray, y: np.ndarray, objective: dict[str, Any]) -> Any:
+    import lightgbm as lgb
+
+    params = {**objective, "verbosity": -1, "deterministic": True, "seed": 0}
+    return lgb.train(params, lgb.Dataset(X, y), num_boost_round=100)
+
+
 class BoosterClassifier(ClassifierMixin, BaseEstimator):
     """A trained LightGBM booster used as a classifier over classes 0..k-1."""
 
     def __init__(self, n_classes: int = 2) -> None:
         self.n_classes = n_classes
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> BoosterClassifier:
+        """Train a default booster (the loop normally builds one step by step instead)."""
+        objective = (
+            {"objective": "binary"}
+            if self.n_classes <= 2
+            else {"objective": "multiclass", "num_class": self.n_classes}
+        )
+        booster = _train_default(X, y, objective)
+        return self.set_booster(booster, booster.current_iteration())
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "booster_")
 
     def set_booster(self, booster: Any, best_iteration: int) -> BoosterClassifier:
         self.booster_ = booster
@@ -47,6 +67,14 @@ class BoosterClassifier(ClassifierMixin, BaseEstimator):
 class BoosterRegressor(RegressorMixin, BaseEstimator):
     """A trained LightGBM booster used as a regressor."""
 
+    def fit(self, X: np.ndarray, y: np.ndarray) -> BoosterRegressor:
+        """Train a default booster (the loop normally builds one step by step instead)."""
+        booster = _train_default(X, y, {"objective": "regression"})
+        return self.set_booster(booster, booster.current_iteration())
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "booster_")
+
     def set_booster(self, booster: Any, best_iteration: int) -> BoosterRegressor:
         self.booster_ = booster
         self.best_iteration_ = int(best_iteration)
@@ -64,6 +92,9 @@ class ScaledTargetRegressor(RegressorMixin, BaseEstimator):
         self.regressor = regressor
         self.y_mean = y_mean
         self.y_scale = y_scale
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "fitted_")
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> ScaledTargetRegressor:
         self.regressor.fit(X, (y - self.y_mean) / self.y_scale)

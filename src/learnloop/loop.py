@@ -6,8 +6,9 @@ Scheduling, in the order it spends the budget:
    LightGBM default, a linear model, extra trees, ...), so an easy threshold is met by the
    first fit or two.
 2. **Cheap before expensive.** On large tables every new configuration trains on a
-   subsample (the lowest *rung*); asynchronous successive halving promotes the best third
-   of each rung to a four times larger sample, up to the full training split.
+   subsample (the lowest *rung*); asynchronous successive halving promotes the best of each
+   rung at once, then its best third, to a four times larger sample, up to the full
+   training split.
 3. **Optuna samples the rest.** Once the portfolio is spent, a TPE sampler over all
    families proposes configurations; every trial is an Optuna trial in the run's study.
 4. **Stop at the threshold.** Every candidate trains step by step under a monitor that
@@ -75,6 +76,7 @@ class TrialRecord:
     seconds: float = 0.0
     curve: list[tuple[int, float, float]] = field(default_factory=list)
     error: str | None = None
+    first_step_s: float | None = None  # time to the first scored step, data preparation included
 
 
 @dataclass
@@ -110,7 +112,7 @@ class _TrialMonitor:
         self.patience_min, self.patience_frac = patience
         self._best_step = 0
         self._best_score: float | None = None
-        self.last_prediction: Prediction | None = None
+        self.started = time.monotonic()
 
     @property
     def best_step(self) -> int:
@@ -127,6 +129,8 @@ class _TrialMonitor:
         loop, metric = self.loop, self.loop.problem.metric
         score = metric.score(loop.problem.y_val, prediction, loop.problem.n_classes)
         now = time.monotonic()
+        if self.record.first_step_s is None:
+            self.record.first_step_s = now - self.started
         self.record.curve.append((step, score, round(now - loop.started, 4)))
         self.record.steps = step
         if metric.better(score, self._best_score):
@@ -201,12 +205,23 @@ class Loop:
         self.deadline = deadline
         while time.monotonic() < deadline:
             job = self._next_job()
-            if job is None:
-                break
+            if self._expected_first_step(job[0], job[2]) > deadline - time.monotonic():
+                break  # not even its first step would finish in time
             model = self._run_trial(*job)
             if model is not None and self._passes_target(model.score):
                 return model
         return None
+
+    def _expected_first_step(self, cand: Candidate | None, rung: int) -> float:
+        """Seconds the first step of a trial like this took before (0 if never seen)."""
+        seen = [
+            t.first_step_s
+            for t in self.trials
+            if t.rung == rung
+            and t.first_step_s is not None
+            and (cand is None or t.candidate == cand.name)
+        ]
+        return min(seen) if seen else 0.0
 
     def raise_target(self, shortfall: float) -> None:
         """After a failed certificate, aim further past the threshold by ``shortfall``."""
@@ -256,16 +271,17 @@ class Loop:
                 queue.append((CANDIDATES[name], per_family[name][i]))
         return queue
 
-    def _next_job(self) -> tuple[Candidate, dict[str, Any] | None, int] | None:
+    def _next_job(self) -> tuple[Candidate | None, dict[str, Any] | None, int]:
+        """Promote before exploring: the best of a rung (and then its best third) moves up."""
+        metric = self.problem.metric
         for rung in reversed(range(len(self.rungs) - 1)):
             done = [
                 t
                 for t in self.trials
                 if t.rung == rung and t.status == "complete" and t.score is not None
             ]
-            metric = self.problem.metric
             done.sort(key=lambda t: metric.to_loss(t.score))  # type: ignore[arg-type]
-            for t in done[: len(done) // PROMOTE_FRACTION]:
+            for t in done[: max(1, len(done) // PROMOTE_FRACTION)]:
                 cand = CANDIDATES[t.candidate]
                 capped = cand.max_rows is not None and cand.max_rows <= self.rungs[rung]
                 if t.number not in self._promoted and not capped:
@@ -274,7 +290,7 @@ class Loop:
         if self._queue:
             cand, params = self._queue.pop(0)
             return cand, params, 0
-        return None, None, 0  # type: ignore[return-value]
+        return None, None, 0  # Optuna's sampler chooses
 
     # ------------------------------------------------------------------ trial
     def _ask(self, cand: Candidate | None, params: dict[str, Any] | None, rung: int) -> Any:
@@ -386,4 +402,4 @@ class Loop:
 
 def predict_model(model: FittedModel, X: pd.DataFrame, task: str, n_classes: int) -> Prediction:
     """Predictions of a fitted model on prepared (not yet preprocessed) features."""
-    return predict_with(model.estimator, model.preprocessor.transform(X), task)
+    return predict_with(model.estimator, model.preprocessor.transform(X), task, n_classes)

@@ -77,7 +77,7 @@ class LiveReporter(PlainReporter):
     """A live table: elapsed vs budget, trials, best score vs threshold and aim."""
 
     def __init__(self, console: Console) -> None:
-        super().__init__(console.file)
+        super().__init__(console.file)  # type: ignore[arg-type]
         self.console = console
         self.live: Live | None = None
         self.info: dict[str, Any] = {}

@@ -16,7 +16,7 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.pipeline import Pipeline
 
 from learnloop.artifacts import LoadedModel, library_versions, save_model
-from learnloop.certify import Certificate, certify, look_alpha
+from learnloop.certify import Certificate, certify, clopper_pearson_bound, look_alpha
 from learnloop.data import (
     Schema,
     fingerprint,
@@ -186,7 +186,10 @@ def _check_out(out: str | Path | None) -> Path | None:
 def _encode_target(y: pd.Series, schema: Schema, where: str) -> np.ndarray:
     if schema.task == "classification":
         lookup = {c: i for i, c in enumerate(schema.classes)}
-        codes = y.map(lambda v: lookup.get(v.item() if hasattr(v, "item") else v, -1))
+        codes = y.astype(object).map(
+            lambda v: lookup.get(v.item() if hasattr(v, "item") else v, -1)
+        )
+        codes = codes.astype(int)
         if (codes < 0).any():
             bad = y[codes < 0].iloc[0]
             raise DataError(
@@ -296,6 +299,16 @@ def _search_and_certify(
         }
     )
     # keep a little of the budget for the certificate and the model file
+    if threshold is not None and metric.proportion:
+        best_possible = clopper_pearson_bound(
+            len(y_te), len(y_te), look_alpha(alpha, 1, planned_looks)
+        )
+        if not metric.meets(best_possible, threshold):
+            report.on_message(
+                f"With {len(y_te)} test rows even a perfect score certifies {metric.name} of at "
+                f"most {best_possible:.4f}, below the threshold {threshold:g}; the run cannot "
+                "end 'met' — use more data or a lower threshold."
+            )
     deadline = wall_start + budget - min(0.05 * budget, 5.0)
     loop.started = time.monotonic()
     looks: list[tuple[FittedModel, Certificate]] = []

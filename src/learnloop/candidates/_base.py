@@ -90,9 +90,18 @@ class Candidate(ABC):
         return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
 
 
-def predict_with(estimator: Any, X: np.ndarray, task: str) -> Prediction:
-    """Labels (and probabilities) or values of a fitted estimator."""
+def predict_with(estimator: Any, X: np.ndarray, task: str, n_classes: int = 0) -> Prediction:
+    """Labels (and probabilities) or values of a fitted estimator.
+
+    Probabilities get one column per class of the task even when the estimator saw fewer
+    classes in training (a rare class can be missing from a sample).
+    """
     if task == "classification":
         proba = np.asarray(estimator.predict_proba(X), dtype=float)
+        seen = getattr(estimator, "classes_", None)
+        if seen is not None and n_classes > proba.shape[1]:
+            full = np.zeros((len(proba), n_classes))
+            full[:, np.asarray(seen, dtype=int)] = proba
+            proba = full
         return Prediction(np.argmax(proba, axis=1), proba)
     return Prediction(np.asarray(estimator.predict(X), dtype=float))

@@ -83,25 +83,27 @@ class LightGBMCandidate(Candidate):
                 lgb_params.update(objective="binary")
         else:
             lgb_params.update(objective="regression")
-        cat = ctx.categorical or "auto"
-        train_set = lgb.Dataset(X, y, categorical_feature=cat, free_raw_data=True)
+        cat: list[int] | str = ctx.categorical or "auto"
+        train_set = lgb.Dataset(X, y, categorical_feature=cat, free_raw_data=True)  # type: ignore[arg-type]
         # The validation labels are never used by LightGBM here: only its predictions are read.
         valid_set = lgb.Dataset(X_val, np.zeros(len(X_val)), reference=train_set)
-        state = {"round": 0, "latest": None}
+        rounds = 0
+        latest: np.ndarray | None = None
 
         def capture(preds: np.ndarray, _: Any) -> tuple[str, float, bool]:
-            state["round"] += 1
-            if ctx.monitor.wants(state["round"]):
-                state["latest"] = preds
+            nonlocal rounds, latest
+            rounds += 1
+            if ctx.monitor.wants(rounds):
+                latest = preds
             return "learnloop", 0.0, True
 
         def callback(env: Any) -> None:
+            nonlocal latest
             step = env.iteration + 1
-            latest = state.pop("latest", None)
-            state["latest"] = None
-            if latest is None:
+            preds, latest = latest, None
+            if preds is None:
                 return
-            if not ctx.monitor(step, _as_prediction(latest, ctx)):
+            if not ctx.monitor(step, _as_prediction(preds, ctx)):
                 best = ctx.monitor.best_step
                 raise lgb.callback.EarlyStopException(best - 1, [("valid", "learnloop", 0.0, True)])
 

@@ -16,7 +16,7 @@ from sklearn.ensemble import (
 from learnloop.candidates._base import Candidate, FitContext, predict_with
 
 FIRST_TREES = 16
-MAX_TREES = 512
+MAX_TREES = 256
 
 
 class _ForestCandidate(Candidate):
@@ -55,7 +55,7 @@ class _ForestCandidate(Candidate):
             model.set_params(n_estimators=trees)
             model.fit(X, y)
             last_cost = time.monotonic() - started
-            go_on = ctx.monitor(trees, predict_with(model, X_val, ctx.task))
+            go_on = ctx.monitor(trees, predict_with(model, X_val, ctx.task, ctx.n_classes))
             # the next step doubles the forest, so it costs about what all steps so far cost
             if not go_on or trees >= MAX_TREES or 1.2 * last_cost > ctx.monitor.seconds_left():
                 break

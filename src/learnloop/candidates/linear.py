@@ -37,7 +37,7 @@ class LinearCandidate(Candidate):
     ) -> Any:
         if ctx.task != "classification":
             model = Ridge(alpha=params["alpha"]).fit(X, y)  # closed form: one step
-            ctx.monitor(1, predict_with(model, X_val, ctx.task))
+            ctx.monitor(1, predict_with(model, X_val, ctx.task, ctx.n_classes))
             return model
         model = LogisticRegression(
             C=params["C"], warm_start=True, max_iter=ITERATIONS_PER_STEP, random_state=ctx.seed
@@ -48,7 +48,7 @@ class LinearCandidate(Candidate):
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model.fit(X, y)
             converged = int(np.max(model.n_iter_)) < ITERATIONS_PER_STEP
-            go_on = ctx.monitor(step, predict_with(model, X_val, ctx.task))
+            go_on = ctx.monitor(step, predict_with(model, X_val, ctx.task, ctx.n_classes))
             if ctx.monitor.best_step == step:
                 best_model = _snapshot(model)
             if converged or not go_on:

@@ -35,5 +35,5 @@ class KNeighborsCandidate(Candidate):
         cls = KNeighborsClassifier if ctx.task == "classification" else KNeighborsRegressor
         k = int(min(params["n_neighbors"], len(X)))
         model = cls(n_neighbors=k, weights=params["weights"], n_jobs=ctx.n_jobs).fit(X, y)
-        ctx.monitor(1, predict_with(model, X_val, ctx.task))
+        ctx.monitor(1, predict_with(model, X_val, ctx.task, ctx.n_classes))
         return model

@@ -69,7 +69,7 @@ class MLPCandidate(Candidate):
             if not ctx.monitor.wants(epoch):
                 continue
             if classify:
-                pred = predict_with(net, X_val, ctx.task)
+                pred = predict_with(net, X_val, ctx.task, ctx.n_classes)
             else:
                 pred = Prediction(np.asarray(net.predict(X_val)) * scale + mean)
             go_on = ctx.monitor(epoch, pred)

@@ -1,0 +1,196 @@
+"""The `learnloop` command as a user runs it: a subprocess, its exit code, stdout and stderr."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import write
+
+JSON_KEYS = {
+    "status",
+    "task",
+    "metric",
+    "threshold",
+    "validation_score",
+    "test_score",
+    "test_bound",
+    "confidence",
+    "baseline_score",
+    "model_path",
+    "run_id",
+    "elapsed_s",
+    "time_to_threshold_s",
+}
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "learnloop", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture()
+def cancer_csv(tmp_path: Path, cancer: pd.DataFrame) -> Path:
+    return write(cancer, tmp_path / "cancer.csv")
+
+
+def test_train_met_prints_one_json_object(tmp_path: Path, cancer_csv: Path) -> None:
+    model = tmp_path / "m.skops"
+    proc = run(
+        "train",
+        str(cancer_csv),
+        "--target",
+        "target",
+        "--threshold",
+        "0.85",
+        "--budget",
+        "1m",
+        "--out",
+        str(model),
+        "--store",
+        str(tmp_path / "s.db"),
+        "--json",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)  # exactly one JSON object, nothing else on stdout
+    assert JSON_KEYS <= set(out)
+    assert out["status"] == "met" and out["test_bound"] >= 0.85
+    assert out["model_path"] == str(model.resolve()) and model.exists()
+    assert out["confidence"] == 0.95 and out["task"] == "classification"
+
+
+def test_unreachable_threshold_exits_3_and_still_saves(tmp_path: Path, cancer_csv: Path) -> None:
+    model = tmp_path / "m.skops"
+    proc = run(
+        "train",
+        str(cancer_csv),
+        "--target",
+        "target",
+        "--threshold",
+        "0.9999",
+        "--budget",
+        "4",
+        "--out",
+        str(model),
+        "--store",
+        str(tmp_path / "s.db"),
+        "--json",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 3, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["status"] == "not_met" and model.exists()
+    assert 3.0 <= out["elapsed_s"] <= 8.0
+
+
+def test_predict_round_trip(tmp_path: Path, mixed: pd.DataFrame) -> None:
+    data = write(mixed, tmp_path / "mixed.parquet")
+    model = tmp_path / "m.skops"
+    proc = run(
+        "train",
+        str(data),
+        "--target",
+        "churned",
+        "--budget",
+        "3",
+        "--out",
+        str(model),
+        "--store",
+        str(tmp_path / "s.db"),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = write(mixed.drop(columns="churned").head(20), tmp_path / "rows.jsonl")
+    out = tmp_path / "pred.csv"
+    proc = run("predict", str(model), str(rows), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    pred = pd.read_csv(out)
+    assert len(pred) == 20
+    assert set(pred["prediction"]) <= {"yes", "no"}
+    assert ((pred["proba_yes"] + pred["proba_no"]).round(6) == 1).all()
+
+
+def _assert_one_line_error(proc: subprocess.CompletedProcess, needle: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["missing.csv", "--target", "target"], "does not exist"),
+        (["{csv}", "--target", "nope"], "'nope' is not in the data"),
+        (["{csv}", "--target", "target", "--metric", "accurcy"], "Unknown metric 'accurcy'"),
+        (["{csv}", "--target", "target", "--threshold", "1.5"], "outside the range"),
+        (["{csv}", "--target", "target", "--budget", "0"], "more than zero"),
+        (["{csv}", "--target", "target", "--budget", "soon"], "not a duration"),
+        (["{csv}", "--target", "target", "--metric", "rmse"], "does not apply to classification"),
+        (["{one_class}", "--target", "target"], "only one class"),
+        (["{empty}", "--target", "target"], "no rows"),
+        (["{garbage}", "--target", "target"], "Could not read"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_model(
+    tmp_path: Path, cancer: pd.DataFrame, args: list[str], needle: str
+) -> None:
+    paths = {
+        "csv": write(cancer, tmp_path / "cancer.csv"),
+        "one_class": write(cancer.assign(target=1), tmp_path / "one.csv"),
+        "garbage": tmp_path / "garbage.parquet",
+        "empty": tmp_path / "empty.csv",
+    }
+    paths["garbage"].write_bytes(b"\x00\x01 not parquet")
+    paths["empty"].write_text("a,b,target\n")
+    model = tmp_path / "m.skops"
+    filled = [a.format(**paths) for a in args]
+    proc = run(
+        "train", *filled, "--out", str(model), "--store", str(tmp_path / "s.db"), cwd=tmp_path
+    )
+    _assert_one_line_error(proc, needle)
+    assert not model.exists()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_predict_bad_input(tmp_path: Path, mixed: pd.DataFrame) -> None:
+    data = write(mixed, tmp_path / "mixed.csv")
+    model = tmp_path / "m.skops"
+    assert (
+        run(
+            "train",
+            str(data),
+            "--target",
+            "churned",
+            "--budget",
+            "2",
+            "--out",
+            str(model),
+            "--store",
+            str(tmp_path / "s.db"),
+            "--candidates",
+            "lightgbm",
+            cwd=tmp_path,
+        ).returncode
+        == 0
+    )
+    missing = write(mixed.drop(columns=["churned", "plan"]), tmp_path / "missing.csv")
+    _assert_one_line_error(run("predict", str(model), str(missing), cwd=tmp_path), "plan")
+    wrong = mixed.drop(columns="churned").astype({"age": object})
+    wrong.loc[5, "age"] = "forty"
+    wrong_path = write(wrong, tmp_path / "wrong.csv")
+    _assert_one_line_error(
+        run("predict", str(model), str(wrong_path), cwd=tmp_path), "'age' must be numeric"
+    )
+    _assert_one_line_error(
+        run("predict", str(tmp_path / "none.skops"), str(missing), cwd=tmp_path), "does not exist"
+    )

@@ -1,0 +1,161 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import write
+from learnloop.data import (
+    fingerprint,
+    infer_schema,
+    infer_task,
+    load_table,
+    prepare_features,
+    split_indices,
+)
+from learnloop.exceptions import DataError, SchemaMismatchError, UsageError
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_formats_round_trip(tmp_path: Path, mixed: pd.DataFrame, suffix: str) -> None:
+    path = write(mixed, tmp_path / f"data{suffix}")
+    frame = load_table(path)
+    assert frame.shape == mixed.shape
+    assert list(frame.columns) == list(mixed.columns)
+
+
+def test_dataframe_passes_through(mixed: pd.DataFrame) -> None:
+    assert load_table(mixed).shape == mixed.shape
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        load_table(tmp_path / "nope.csv")
+
+
+def test_unknown_extension(tmp_path: Path) -> None:
+    path = tmp_path / "data.xyz"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match="Cannot tell the format"):
+        load_table(path)
+
+
+def test_unreadable_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "data.parquet"
+    path.write_text("this is not parquet")
+    with pytest.raises(DataError, match="Could not read"):
+        load_table(path)
+
+
+def test_empty_tables(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DataError, match="empty"):
+        load_table(empty)
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("a,b,target\n")
+    with pytest.raises(DataError, match="no rows"):
+        load_table(header_only)
+
+
+def test_schema_roles(mixed: pd.DataFrame) -> None:
+    schema = infer_schema(mixed, "churned")
+    kinds = {c.name: c.kind for c in schema.features}
+    assert schema.task == "classification"
+    assert schema.classes == ["no", "yes"]
+    assert "customer_id" in schema.dropped and "customer_id" not in kinds
+    assert kinds == {
+        "age": "numeric",
+        "plan": "categorical",
+        "signup": "datetime",
+        "region": "categorical",
+    }
+
+
+def test_constant_and_identifier_columns_are_dropped_and_explained() -> None:
+    n = 50
+    frame = pd.DataFrame(
+        {
+            "row": np.arange(n),
+            "name": [f"person {i}" for i in range(n)],
+            "same": 1,
+            "x": np.linspace(0, 1, n),
+            "y": np.r_[np.zeros(25), np.ones(25)],
+        }
+    )
+    schema = infer_schema(frame, "y")
+    assert set(schema.dropped) == {"row", "name", "same"}
+    assert all(schema.dropped.values())
+    assert schema.feature_names == ["x"]
+
+
+@pytest.mark.parametrize(
+    ("values", "task"),
+    [
+        (["a", "b", "a"], "classification"),
+        ([True, False, True], "classification"),
+        ([0, 1, 2, 1], "classification"),
+        ([0.5, 1.25, 3.0], "regression"),
+        (list(range(100)), "regression"),
+    ],
+)
+def test_task_inference(values: list, task: str) -> None:
+    assert infer_task(pd.Series(values)) == task
+
+
+def test_target_problems(cancer: pd.DataFrame) -> None:
+    with pytest.raises(DataError, match="target column 'nope' is not in the data"):
+        infer_schema(cancer, "nope")
+    with pytest.raises(DataError, match="only one class"):
+        infer_schema(cancer.assign(target=1), "target")
+    with pytest.raises(DataError, match="not numeric"):
+        infer_schema(cancer.assign(target="x"), "target", task="regression")
+    with pytest.raises(UsageError, match="Unknown task"):
+        infer_schema(cancer, "target", task="ranking")
+    with pytest.raises(DataError, match="has no values"):
+        infer_schema(cancer.assign(target=np.nan), "target")
+
+
+def test_prepare_features_checks_columns_and_types(mixed: pd.DataFrame) -> None:
+    schema = infer_schema(mixed, "churned")
+    X = prepare_features(mixed, schema, strict=True)
+    assert "signup__year" in X.columns and X["signup__year"].dtype == float
+    with pytest.raises(SchemaMismatchError, match="missing the column plan"):
+        prepare_features(mixed.drop(columns="plan"), schema, strict=True)
+    bad = mixed.astype({"age": object})
+    bad.loc[3, "age"] = "old"
+    with pytest.raises(SchemaMismatchError, match="'age' must be numeric, but row 3"):
+        prepare_features(bad, schema, strict=True)
+
+
+def test_splits_are_seeded_disjoint_and_stratified(cancer: pd.DataFrame) -> None:
+    y = cancer["target"].to_numpy()
+    a = split_indices(y, "classification", seed=1)
+    b = split_indices(y, "classification", seed=1)
+    c = split_indices(y, "classification", seed=2)
+    assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
+    assert not np.array_equal(a[2], c[2])
+    train, val, test = a
+    assert len(set(train) | set(val) | set(test)) == len(y)
+    assert not set(train) & set(test) and not set(val) & set(test)
+    assert abs(y[test].mean() - y.mean()) < 0.02
+
+
+def test_fingerprint_tracks_values(cancer: pd.DataFrame) -> None:
+    changed = cancer.copy()
+    changed.iloc[0, 0] += 1
+    assert fingerprint(cancer) == fingerprint(cancer.copy())
+    assert fingerprint(cancer) != fingerprint(changed)
+
+
+def test_sql_source_runs_a_duckdb_query(tmp_path: Path, mixed: pd.DataFrame) -> None:
+    write(mixed, tmp_path / "customers.parquet")
+    query = tmp_path / "recent.sql"
+    query.write_text(f"SELECT * FROM '{tmp_path / 'customers.parquet'}' WHERE plan <> 'basic'")
+    frame = load_table(query)
+    assert len(frame) == int((mixed["plan"] != "basic").sum())
+    assert set(frame.columns) == set(mixed.columns)
+    bad = tmp_path / "bad.sql"
+    bad.write_text("SELEC nonsense")
+    with pytest.raises(DataError, match="Could not read"):
+        load_table(bad)

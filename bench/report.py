@@ -37,6 +37,14 @@ def _mean_sd(values: Sequence[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
+def _within_budget(row: dict[str, Any]) -> dict[str, Any]:
+    """A threshold first passed after the budget had run out does not count as reached."""
+    ttt, budget = row.get("time_to_threshold_s"), row.get("budget_s")
+    if ttt is not None and budget is not None and ttt > float(budget):
+        return dict(row, time_to_threshold_s=None, late_ttt_s=ttt)
+    return row
+
+
 def _median(values: Sequence[float]) -> float | None:
     return statistics.median(values) if values else None
 
@@ -139,6 +147,7 @@ def write_results(
     command: str = "",
 ) -> dict[str, Any]:
     """Write the Markdown results to ``path`` and return the summary."""
+    rows = [_within_budget(r) for r in rows]
     summ = summarize(rows)
     systems = summ["systems"]
     lines = [
@@ -200,7 +209,8 @@ def write_results(
         "",
         "Time to threshold, fit time and peak memory: median [min-max] over seeds, where "
         "reached. Scores: mean ± sd over seeds. *reached* counts seeds whose validation score "
-        "passed the threshold within the budget; *test confirms* counts, for learnloop, runs "
+        "passed the threshold within the budget (a pass after the budget ran out, possible when "
+        "a trial overruns, does not count); *test confirms* counts, for learnloop, runs "
         "whose certificate says met (one-sided 95% bound past the threshold), for the peers, "
         "runs whose final model's test score is past the threshold; *test >= thr* counts, for "
         "every system alike, final test scores past the threshold (no bound). learnloop stops "

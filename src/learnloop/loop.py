@@ -48,6 +48,8 @@ PROMOTE_FRACTION = 3  # promote the best 1/3 of each rung
 EVALS_PER_DOUBLING = 50
 FINISH_MIN_STEPS = 10  # steps trained on past the aim, at least, unless the curve turns
 MIN_PEERS = 4  # finished same-family trials needed before median stopping applies
+MIN_DELTA = 1e-4  # relative gain that counts as progress for the plateau rule
+SAMPLE_TRIAL_SHARE = 0.1  # a trial on a sample (not the top rung) gets at most this of the budget
 SYNC_EVERY_S = 1.0  # how often the loop reads trials other processes finished
 
 
@@ -122,6 +124,7 @@ class _TrialMonitor:
         self.started = time.monotonic()
         self.peers = loop.peer_curves(record)
         self._finish_by: int | None = None
+        self._last_gain_step = 0
 
     @property
     def best_step(self) -> int:
@@ -142,6 +145,10 @@ class _TrialMonitor:
             self.record.first_step_s = now - self.started
         self.record.curve.append((step, score, round(now - loop.started, 4)))
         self.record.steps = step
+        if self._best_score is None or metric.better(
+            score, metric.shift(self._best_score, MIN_DELTA * max(abs(self._best_score), 1.0))
+        ):
+            self._last_gain_step = step  # a real gain, not a creep of a few rows
         if metric.better(score, self._best_score):
             self._best_score, self._best_step = score, step
             self.record.score, self.record.best_step = score, step
@@ -159,8 +166,12 @@ class _TrialMonitor:
         if now >= loop.deadline:
             self.record.stop_reason = "budget"
             return False
-        if step - self._best_step > max(self.patience_min, self.patience_frac * self._best_step):
+        gain_step = self._last_gain_step
+        if step - gain_step > max(self.patience_min, self.patience_frac * gain_step):
             self.record.stop_reason = "plateau"
+            return False
+        if self.record.rung < len(loop.rungs) - 1 and now - self.started > loop.rung_trial_cap():
+            self.record.stop_reason = "rung time"  # a sample is for a quick look, not a long fit
             return False
         if self._behind_peers(step):
             self.record.stop_reason = "behind"
@@ -375,6 +386,10 @@ class Loop:
         self.target = self._clip(self.problem.metric.shift(self.threshold, self.margin))
         self.looks_failed += 1
         self._trials_at_last_look = len(self.trials)
+
+    def rung_trial_cap(self) -> float:
+        """Seconds a trial on a subsample may take: a share of the whole budget, at least 2 s."""
+        return max(2.0, SAMPLE_TRIAL_SHARE * (self.deadline - self.started))
 
     def search_to_budget(self) -> None:
         """Stop aiming: no test look could certify the threshold, so search for the best model."""

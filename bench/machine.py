@@ -11,24 +11,33 @@ __all__ = ["describe_machine"]
 _LIBS = ["learnloop", "flaml", "xgboost", "lightgbm", "optuna", "scikit-learn", "numpy", "pandas"]
 
 
-def describe_machine() -> list[str]:
-    """Markdown bullet lines: CPU, cores, RAM, OS, Python and library versions."""
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo, or what platform knows."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    ram = "?"
+    return cpu
+
+
+def ram_gib() -> float | None:
+    """Total RAM in GiB from /proc/meminfo, or None where it cannot be read."""
     try:
         with open("/proc/meminfo") as f:
-            kb = int(f.readline().split()[1])
-            ram = f"{kb / 1024**2:.1f} GiB"
+            return int(f.readline().split()[1]) / 1024**2
     except (OSError, ValueError, IndexError):
-        pass
+        return None
+
+
+def describe_machine() -> list[str]:
+    """Markdown bullet lines: CPU, cores, RAM, OS, Python and library versions."""
+    cpu = cpu_name()
+    gib = ram_gib()
+    ram = "?" if gib is None else f"{gib:.1f} GiB"
     versions = []
     for lib in _LIBS:
         for dist in (lib, f"{lib}-cpu"):

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.machine import cpu_name, ram_gib
+
 # libgomp (LightGBM's OpenMP) busy-waits after each parallel region; on a small, shared
 # machine the spinning thread takes a core from pandas and makes the bare model in the
 # main thread 2-3x slower. Both sides run with passive waiting, so they compare fairly.
@@ -231,21 +233,9 @@ def _drive_from_subprocess(
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kb / 1024 / 1024:.1f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}"
+    gib = ram_gib()
+    mem = "" if gib is None else f", {gib:.1f} GiB RAM"
+    return f"{cpu_name()}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}"
 
 
 def _versions() -> str:

@@ -251,7 +251,6 @@ class Loop:
         self._promoted: set[int] = set()
         self._taken: set[str] = set()  # configurations other processes ran or are running
         self._elsewhere: TrialRecord | None = None  # best trial finished by another process
-        self._rng = np.random.default_rng(problem.seed)
         self.keep_going: Callable[[], bool] | None = None  # checked between trials
         self.adopt_passed = True  # refit another process's trial that passed the target
         self.worker = f"{socket.gethostname()}:{os.getpid()}"

@@ -132,13 +132,14 @@ def train(
     X_va, y_va = parts["validation"]
     X_te, y_te = parts["test"]
     n_classes = len(schema.classes) if schema.task == "classification" else 0
+    data_fingerprint = fingerprint(frame)  # hashes every value: compute it once
 
     if store_obj is None:
         store_obj = open_store(store)
     if resume is not None:
         from learnloop.experiments import reopen_run
 
-        run_id = reopen_run(store_obj, resume, fingerprint(frame), report.on_message)
+        run_id = reopen_run(store_obj, resume, data_fingerprint, report.on_message)
     else:
         run_id = store_obj.create_run(
             task=schema.task,
@@ -148,7 +149,7 @@ def train(
             seed=seed,
             confidence=confidence,
             data=_source_name(data),
-            fingerprint=fingerprint(frame),
+            fingerprint=data_fingerprint,
             command=command,
             versions=library_versions(),
             options={
@@ -182,7 +183,7 @@ def train(
             wall_start=wall_start,
             run_id=run_id,
             out_path=out_path,
-            fingerprint_=fingerprint(frame),
+            fingerprint_=data_fingerprint,
             store=store_obj,
         )
     except BaseException as e:
@@ -305,7 +306,7 @@ def _split(
     return parts, dropped
 
 
-def _baseline(task: str, X: pd.DataFrame, y: np.ndarray, seed: int) -> FittedModel:
+def _baseline(task: str, X: pd.DataFrame, y: np.ndarray) -> FittedModel:
     est: Any = DummyClassifier(strategy="prior") if task == "classification" else DummyRegressor()
     pre = build_preprocessor("tree", X)
     est.fit(pre.fit_transform(X), y)
@@ -336,7 +337,7 @@ def _search_and_certify(
     alpha = 1.0 - confidence
     planned_looks = MAX_LOOKS if threshold is not None else 1
     problem = Problem(schema.task, metric, n_classes, X_tr, y_tr, X_va, y_va, len(y_te), seed)
-    baseline = _baseline(schema.task, X_tr, y_tr, seed)
+    baseline = _baseline(schema.task, X_tr, y_tr)
     baseline_test = metric.score(
         y_te, predict_model(baseline, X_te, schema.task, n_classes), n_classes
     )

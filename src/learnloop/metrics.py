@@ -40,6 +40,9 @@ class Metric:
     needs_proba: bool
     proportion: bool  # score is a share of rows judged right: exact binomial bound applies
     scorer: Callable[[np.ndarray, Prediction, int], float]
+    # the score as a mean of per-row values, where it is one (silhouette): the certificate
+    # and the validation standard error then bootstrap that mean instead of re-scoring
+    per_row: Callable[[np.ndarray, Prediction, int], np.ndarray] | None = None
 
     def score(self, y_true: np.ndarray, pred: Prediction, n_classes: int = 0) -> float:
         """Compute the metric of ``pred`` against ``y_true``."""

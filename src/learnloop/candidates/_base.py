@@ -58,6 +58,7 @@ class Candidate(ABC):
     """One model family. Stateless: configurations are plain dicts of parameters."""
 
     name: ClassVar[str]
+    tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")  # tasks it serves
     preprocessing: ClassVar[str]  # "tree" or "dense"
     max_rows: ClassVar[int | None] = None  # cap on training rows (e.g. k-NN)
 

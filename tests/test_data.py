@@ -7,13 +7,13 @@ import pytest
 from conftest import write
 from learnloop.data import (
     fingerprint,
-    infer_schema,
     infer_task,
     load_table,
     prepare_features,
     split_indices,
 )
 from learnloop.exceptions import DataError, SchemaMismatchError, UsageError
+from learnloop.tasks import infer_schema
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
@@ -130,9 +130,9 @@ def test_prepare_features_checks_columns_and_types(mixed: pd.DataFrame) -> None:
 
 def test_splits_are_seeded_disjoint_and_stratified(cancer: pd.DataFrame) -> None:
     y = cancer["target"].to_numpy()
-    a = split_indices(y, "classification", seed=1)
-    b = split_indices(y, "classification", seed=1)
-    c = split_indices(y, "classification", seed=2)
+    a = split_indices(y, seed=1, stratify=True)
+    b = split_indices(y, seed=1, stratify=True)
+    c = split_indices(y, seed=2, stratify=True)
     assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
     assert not np.array_equal(a[2], c[2])
     train, val, test = a

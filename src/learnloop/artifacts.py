@@ -20,6 +20,7 @@ import pandas as pd
 
 from learnloop.data import Schema, prepare_features
 from learnloop.exceptions import UntrustedModelError, UsageError, VersionMismatchWarning
+from learnloop.tasks import Answer, Task, get_task
 
 __all__ = ["save_model", "load_model", "LoadedModel", "library_versions", "TRUSTED_PREFIXES"]
 
@@ -169,29 +170,20 @@ class LoadedModel:
     def classes(self) -> list[Any]:
         return self.schema.classes
 
+    @property
+    def task_kind(self) -> Task:
+        """The task object of this model's kind of learning."""
+        return get_task(self.task)
+
+    def answer(self, frame: pd.DataFrame) -> Answer:
+        """The model's decisions on raw rows, checked against the training schema."""
+        X = prepare_features(frame, self.schema, strict=True)
+        return self.task_kind.answer(self.pipeline, X, self.schema)
+
     def predict(self, data: pd.DataFrame) -> pd.DataFrame:
-        """Predictions (and ``proba_<class>`` columns for classifiers), one row per input row.
+        """One row per input row: ``prediction`` (a class, a value or a cluster id) and a
+        ``proba_<class>`` column per class or cluster where the model gives probabilities.
 
         Raises SchemaMismatchError if columns are missing or hold the wrong type.
         """
-        X = prepare_features(data, self.schema, strict=True)
-        out = pd.DataFrame(index=data.index)
-        if self.task == "classification":
-            proba = self.predict_proba_frame(X)
-            labels = np.asarray(self.classes, dtype=object)[np.argmax(proba, axis=1)]
-            out["prediction"] = list(labels)
-            for i, c in enumerate(self.classes):
-                out[f"proba_{c}"] = proba[:, i]
-        else:
-            out["prediction"] = np.asarray(self.pipeline.predict(X), dtype=float)
-        return out
-
-    def predict_proba_frame(self, X: pd.DataFrame) -> np.ndarray:
-        """Class probabilities on prepared features, one column per class of the schema."""
-        proba = np.asarray(self.pipeline.predict_proba(X), dtype=float)
-        k = len(self.classes)
-        if proba.shape[1] == k:
-            return proba
-        full = np.zeros((len(proba), k))
-        full[:, np.asarray(self.pipeline.classes_, dtype=int)] = proba
-        return full
+        return self.task_kind.answer_frame(self.answer(data), data.index)

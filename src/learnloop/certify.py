@@ -31,9 +31,12 @@ __all__ = [
     "aim_margin",
     "validation_se",
     "best_possible_bound",
+    "LookPolicy",
+    "MAX_LOOKS",
 ]
 
 LOOK_SHARES = (0.6, 0.25, 0.15)
+MAX_LOOKS = len(LOOK_SHARES)
 BOOTSTRAP_RESAMPLES = 1000
 BCA_MAX_ROWS = 2000
 NORMAL_MIN_ROWS = 20_000
@@ -92,6 +95,8 @@ def bootstrap_bound(
     standard error (200 resamples instead of 1000 keep a 100k-row certificate fast).
     """
     n = len(y)
+    if metric.per_row is not None:  # a mean of per-row values: bootstrap that mean
+        return _mean_bound(metric, metric.per_row(y, pred, n_classes), alpha, seed, resamples)
 
     def statistic(idx: np.ndarray) -> float:
         idx = idx.astype(int)
@@ -127,6 +132,28 @@ def bootstrap_bound(
             return math.nan
         bound = float(np.quantile(values, alpha if metric.greater_is_better else 1 - alpha))
     return float(bound)
+
+
+def _mean_bound(
+    metric: Metric, values: np.ndarray, alpha: float, seed: int, resamples: int
+) -> float:
+    """One-sided bootstrap bound of a mean of per-row values (BCa up to BCA_MAX_ROWS)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2 or np.all(values == values[0]):
+        return float(np.mean(values)) if len(values) else math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = stats.bootstrap(
+            (values,),
+            np.mean,
+            n_resamples=resamples,
+            confidence_level=1.0 - alpha,
+            alternative="greater" if metric.greater_is_better else "less",
+            method="BCa" if len(values) <= BCA_MAX_ROWS else "percentile",
+            random_state=seed,
+        )
+    ci = result.confidence_interval
+    return float(ci.low if metric.greater_is_better else ci.high)
 
 
 def certify(
@@ -167,6 +194,9 @@ def validation_se(
 ) -> float:
     """Standard error of a validation score: binomial for proportions, bootstrap otherwise."""
     n_val = len(y_val)
+    if metric.per_row is not None:
+        values = np.asarray(metric.per_row(y_val, pred, n_classes), dtype=float)
+        return float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
     if metric.proportion:
         p = min(max(metric.score(y_val, pred, n_classes), 0.5 / n_val), 1 - 0.5 / n_val)
         return math.sqrt(p * (1 - p) / n_val)
@@ -207,3 +237,35 @@ def best_possible_bound(metric: Metric, n_test: int, alpha: float) -> float | No
     if metric.proportion:
         return clopper_pearson_bound(n_test, n_test, alpha)
     return None
+
+
+class LookPolicy:
+    """How many times the test split may be looked at, and the error rate each look spends.
+
+    With a threshold: up to ``MAX_LOOKS`` looks sharing ``alpha`` (Bonferroni, 60/25/15%);
+    without one: a single look at the full ``alpha``. A look is only worth spending where
+    a perfect test score could still pass the threshold (``certifiable``).
+    """
+
+    def __init__(self, confidence: float, threshold: float | None, metric: Metric) -> None:
+        self.alpha = 1.0 - confidence
+        self.threshold = threshold
+        self.metric = metric
+        self.planned = MAX_LOOKS if threshold is not None else 1
+
+    def alpha_at(self, look: int) -> float:
+        """The error rate look number ``look`` (1-based) spends."""
+        return look_alpha(self.alpha, look, self.planned)
+
+    def ceiling(self, look: int, n_test: int) -> float | None:
+        """The bound a perfect test score would get at this look, where known beforehand."""
+        return best_possible_bound(self.metric, n_test, self.alpha_at(look))
+
+    def certifiable(self, look: int, n_test: int) -> bool:
+        """Whether a perfect score could still be certified at this look (True if unknown)."""
+        if self.threshold is None:
+            return True
+        if look > self.planned:
+            return False
+        ceiling = self.ceiling(look, n_test)
+        return ceiling is None or self.metric.meets(ceiling, self.threshold)

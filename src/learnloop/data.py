@@ -5,6 +5,7 @@ Everything here is a plain function on a pandas DataFrame; nothing here knows ab
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import re
 import warnings
@@ -15,20 +16,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from learnloop.exceptions import DataError, SchemaMismatchError, UsageError
+from learnloop.exceptions import DataError, SchemaMismatchError
 
 __all__ = [
     "ColumnSpec",
     "Schema",
     "load_table",
-    "infer_schema",
+    "infer_features",
     "infer_task",
+    "check_column",
+    "class_values",
     "prepare_features",
     "fingerprint",
     "split_indices",
 ]
 
-TASKS = ("classification", "regression")
 _READERS = {
     ".csv": "csv",
     ".txt": "csv",
@@ -65,6 +67,7 @@ class Schema:
     features: list[ColumnSpec]
     dropped: dict[str, str]
     classes: list[Any] = field(default_factory=list)
+    labels: str | None = None  # clustering: a column of known groups, scored, never an input
 
     @property
     def feature_names(self) -> list[str]:
@@ -83,6 +86,7 @@ class Schema:
             features=[ColumnSpec(**c) for c in d["features"]],
             dropped=dict(d["dropped"]),
             classes=list(d.get("classes", [])),
+            labels=d.get("labels"),
         )
 
 
@@ -135,7 +139,10 @@ def _read(path: Path, fmt: str) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataError(f"The data file '{path}' is empty.")
     if fmt == "csv":
-        return pd.read_csv(path, low_memory=False)
+        sep = sniff_delimiter(path)
+        frame = pd.read_csv(path, sep=sep, low_memory=False)
+        frame.attrs["delimiter"] = sep
+        return frame
     if fmt == "tsv":
         return pd.read_csv(path, sep="\t", low_memory=False)
     if fmt == "parquet":
@@ -155,6 +162,38 @@ def _read(path: Path, fmt: str) -> pd.DataFrame:
         return pd.read_json(path)
 
 
+DELIMITERS = ",;\t|"
+SNIFF_BYTES = 64 * 1024
+
+
+def sniff_delimiter(path: Path) -> str:
+    """The field delimiter of a CSV file: comma, semicolon, tab or bar (comma if unsure).
+
+    Spreadsheets in much of Europe write semicolons, since the comma is their decimal mark.
+    """
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+        sample = fh.read(SNIFF_BYTES)
+    lines = sample.splitlines()
+    if len(sample) == SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut short
+    head = "\n".join(lines[:200])
+    try:
+        return csv.Sniffer().sniff(head, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        pass
+    # the sniffer gives up on quoted or ragged files: take the delimiter that splits the
+    # header into the most fields and the same number on most lines
+    best, best_fields = ",", 1
+    for sep in DELIMITERS:
+        counts = [len(row) for row in csv.reader(lines[:200], delimiter=sep)]
+        if not counts:
+            continue
+        fields = counts[0]
+        if fields > best_fields and counts.count(fields) >= 0.9 * len(counts):
+            best, best_fields = sep, fields
+    return best
+
+
 def infer_task(y: pd.Series) -> str:
     """Classification for labels (text, booleans, few integer codes), regression for numbers."""
     y = y.dropna()
@@ -167,39 +206,19 @@ def infer_task(y: pd.Series) -> str:
     return "regression"
 
 
-def infer_schema(df: pd.DataFrame, target: str | None, task: str = "auto") -> Schema:
-    """Decide each column's role; drop identifiers and constants, and say why."""
-    if target is not None and target not in df.columns:
-        raise DataError(
-            f"The target column '{target}' is not in the data; columns are: "
-            f"{_column_list(df.columns)}."
-        )
-    if task not in ("auto", *TASKS):
-        raise UsageError(f"Unknown task '{task}'; choose auto, {', '.join(TASKS)}.")
-    if target is None:
-        raise UsageError("A target column is needed for classification and regression (--target).")
-    y = df[target]
-    if y.notna().sum() == 0:
-        raise DataError(f"The target column '{target}' has no values.")
-    resolved = infer_task(y) if task == "auto" else task
-    classes: list[Any] = []
-    if resolved == "regression":
-        if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
-            raise DataError(
-                f"The target column '{target}' is not numeric, so it cannot be used for regression."
-            )
-    else:
-        classes = sorted((_plain(v) for v in y.dropna().unique()), key=_sort_key)
-        if len(classes) < 2:
-            raise DataError(
-                f"The target column '{target}' has only one class ({classes[0]!r}); "
-                "classification needs at least two."
-            )
+def infer_features(
+    df: pd.DataFrame, exclude: tuple[str | None, ...] = ()
+) -> tuple[list[ColumnSpec], dict[str, str]]:
+    """Decide how the models see each column but ``exclude``; drop identifiers and constants.
+
+    Returns the input columns and the dropped ones with the reason for each. Raises
+    DataError when no usable column is left.
+    """
     features: list[ColumnSpec] = []
     dropped: dict[str, str] = {}
     n = len(df)
     for name in df.columns:
-        if name == target:
+        if name in exclude:
             continue
         reason, spec = _classify_column(df[name], n)
         if spec is None:
@@ -207,11 +226,28 @@ def infer_schema(df: pd.DataFrame, target: str | None, task: str = "auto") -> Sc
         else:
             features.append(spec)
     if not features:
+        kept = [c for c in df.columns if c not in exclude]
+        detail = f" ({_column_list(dropped)})" if dropped else ""
         raise DataError(
-            "No usable feature columns are left after dropping identifiers and constants "
-            f"({_column_list(dropped)})."
+            "No usable input column is left after dropping identifiers and constants"
+            + (detail if kept else " (the table has no column besides the target)")
+            + "."
         )
-    return Schema(target, resolved, features, dropped, classes)
+    return features, dropped
+
+
+def check_column(df: pd.DataFrame, column: str, role: str) -> None:
+    """Raise DataError if ``column`` (the ``role``: target, labels) is not in ``df``."""
+    if column not in df.columns:
+        raise DataError(
+            f"The {role} column '{column}' is not in the data; columns are: "
+            f"{_column_list(df.columns)}."
+        )
+
+
+def class_values(y: pd.Series) -> list[Any]:
+    """The distinct non-missing values of ``y`` as plain Python values, sorted."""
+    return sorted((_plain(v) for v in y.dropna().unique()), key=_sort_key)
 
 
 def _sort_key(v: Any) -> tuple[int, Any]:
@@ -368,18 +404,21 @@ def split_sizes(n: int) -> tuple[int, int]:
 
 
 def split_indices(
-    y: np.ndarray | None, task: str, seed: int
+    y: np.ndarray, seed: int, *, stratify: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded train / validation / test row indices, stratified by class where possible."""
+    """Seeded train / validation / test row indices of ``len(y)`` rows.
+
+    With ``stratify`` the split keeps the share of each value of ``y`` (classes) where
+    every class has enough rows; otherwise rows are split at random.
+    """
     from sklearn.model_selection import train_test_split
 
-    assert y is not None
     n = len(y)
     if n < 10:
         raise DataError(f"The data has only {n} labelled rows; at least 10 are needed to learn.")
     n_val, n_test = split_sizes(n)
     idx = np.arange(n)
-    strat = y if task == "classification" and _can_stratify(y, n_test, n_val) else None
+    strat = y if stratify and _can_stratify(y, n_test, n_val) else None
     rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=strat)
     strat_rest = y[rest] if strat is not None else None
     train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1, stratify=strat_rest)

@@ -4,11 +4,12 @@
   data is the same, marks the trials a killed process left running as failed and sets the
   run running again. The loop then takes in the finished trials from the run's Optuna
   study (``Loop.sync``) and does not run them again.
-* **Outcomes.** ``test_outcomes`` keeps, per run, the certified model's predictions on the
-  test split and that split's fingerprint, so two runs can be tested against each other.
+* **Outcomes.** Each run keeps what its task's ``outcomes`` says of the certified model on
+  the test split (predictions, or per-row scores) and that split's fingerprint, so two runs
+  can be tested against each other.
 * **Comparison.** ``compare_runs`` puts runs side by side with bootstrap confidence
-  intervals and, for each pair that shares a test split, McNemar's test (classification)
-  or Wilcoxon's signed-rank test on absolute errors (regression).
+  intervals and, for each pair that shares a test split, McNemar's test (labels),
+  Wilcoxon's signed-rank test on absolute errors (values) or on per-row scores (clusters).
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from learnloop.data import fingerprint
 from learnloop.exceptions import DataError, StoreError, UsageError
 from learnloop.metrics import Prediction, get_metric
 from learnloop.store import Store, trial_dict
@@ -29,7 +28,6 @@ from learnloop.store import Store, trial_dict
 __all__ = [
     "resume_options",
     "reopen_run",
-    "test_outcomes",
     "run_details",
     "compare_runs",
     "BOOTSTRAP_RESAMPLES",
@@ -77,27 +75,6 @@ def reopen_run(
     return run_id
 
 
-# ----------------------------------------------------------------------- outcomes
-def test_outcomes(
-    task: str, X_test: pd.DataFrame, y_test: np.ndarray, pred: Prediction
-) -> dict[str, Any]:
-    """The certified model's test predictions and the test split's fingerprint."""
-    split = fingerprint(X_test.assign(__target__=y_test))
-    if task == "classification":
-        return {
-            "split": split,
-            "kind": "labels",
-            "y": [int(v) for v in y_test],
-            "pred": [int(v) for v in pred.values],
-        }
-    return {
-        "split": split,
-        "kind": "values",
-        "y": [float(v) for v in y_test],
-        "pred": [float(v) for v in pred.values],
-    }
-
-
 # ------------------------------------------------------------------------ details
 def run_details(store: Store, run_id: str) -> dict[str, Any]:
     """Everything the store holds about one run, trials included, as plain JSON."""
@@ -112,8 +89,8 @@ def _interval(run: dict[str, Any], outcomes: dict[str, Any] | None, confidence: 
     if not outcomes or not run.get("metric"):
         return None
     metric = get_metric(run["metric"])
-    if metric.needs_proba:
-        return None  # predicted probabilities are not kept; the certificate's bound stands
+    if metric.needs_proba or outcomes["kind"] not in ("labels", "values"):
+        return None  # probabilities and inputs are not kept; the certificate's bound stands
     y, pred = np.asarray(outcomes["y"]), np.asarray(outcomes["pred"])
     labels = outcomes["kind"] == "labels"
     n_classes = int(max(y.max(initial=0), pred.max(initial=0))) + 1 if labels else 0
@@ -139,6 +116,11 @@ def _pair_test(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         return {"runs": pair, "name": None, "p_value": None, "reason": "no test outcomes kept"}
     if oa["split"] != ob["split"] or oa["kind"] != ob["kind"]:
         reason = "the runs do not share a test split"
+        return {"runs": pair, "name": None, "p_value": None, "reason": reason}
+    if oa["kind"] == "scores":
+        return _score_test(pair, np.asarray(oa["scores"]), np.asarray(ob["scores"]))
+    if oa["kind"] not in ("labels", "values"):
+        reason = f"runs whose outcomes are {oa['kind']} are not compared row by row"
         return {"runs": pair, "name": None, "p_value": None, "reason": reason}
     y = np.asarray(oa["y"])
     pa, pb = np.asarray(oa["pred"]), np.asarray(ob["pred"])
@@ -182,6 +164,29 @@ def _pair_test(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "p_value": p_value,
         "mean_abs_error": [float(ea.mean()), float(eb.mean())],
         "n": len(y),
+    }
+
+
+def _score_test(pair: list[str], sa: np.ndarray, sb: np.ndarray) -> dict[str, Any]:
+    """Wilcoxon's signed-rank test on per-row scores (a clustering's silhouette values)."""
+    from scipy.stats import wilcoxon
+
+    if len(sa) != len(sb) or len(sa) == 0:
+        reason = "the runs' per-row scores do not pair up"
+        return {"runs": pair, "name": None, "p_value": None, "reason": reason}
+    if np.allclose(sa, sb):
+        statistic, p_value = 0.0, 1.0
+    else:
+        res = wilcoxon(sa, sb, zero_method="wilcox")
+        statistic, p_value = float(res.statistic), float(res.pvalue)
+    return {
+        "runs": pair,
+        "name": "wilcoxon",
+        "variant": "signed-rank on per-row silhouette values",
+        "statistic": statistic,
+        "p_value": p_value,
+        "mean_score": [float(sa.mean()), float(sb.mean())],
+        "n": len(sa),
     }
 
 

@@ -35,10 +35,11 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from learnloop.candidates import CANDIDATES, Candidate, FitContext, predict_with
+from learnloop.candidates import CANDIDATES, Candidate, FitContext
 from learnloop.certify import aim_margin
 from learnloop.features import build_preprocessor, categorical_indices
 from learnloop.metrics import Metric, Prediction
+from learnloop.tasks import Task
 
 __all__ = ["Problem", "TrialRecord", "FittedModel", "Loop", "rung_sizes"]
 
@@ -55,17 +56,25 @@ SYNC_EVERY_S = 1.0  # how often the loop reads trials other processes finished
 
 @dataclass
 class Problem:
-    """Prepared training and validation data for one task; the test split is not here."""
+    """Prepared training and validation data for one task; the test split is not here.
 
-    task: str
+    ``y_train`` and ``y_val`` are what the task's error function compares with (targets,
+    known groups, or the encoded inputs); unsupervised tasks may have no ``y_train``.
+    """
+
+    task: Task
     metric: Metric
     n_classes: int
     X_train: pd.DataFrame
-    y_train: np.ndarray
+    y_train: np.ndarray | None
     X_val: pd.DataFrame
     y_val: np.ndarray
     n_test: int
     seed: int = 0
+
+    @property
+    def n_train(self) -> int:
+        return len(self.X_train)
 
 
 @dataclass
@@ -201,16 +210,6 @@ class _TrialMonitor:
         return metric.better(median, self._best_score)
 
 
-PATIENCE: dict[str, tuple[int, float]] = {
-    "lightgbm": (30, 0.25),
-    "linear": (3, 0.5),
-    "extra_trees": (64, 1.0),
-    "random_forest": (64, 1.0),
-    "knn": (1, 0.0),
-    "mlp": (10, 0.2),
-}
-
-
 class Loop:
     """Runs trials until the target is met or the deadline passes; can be resumed."""
 
@@ -230,9 +229,10 @@ class Loop:
         self.threshold = threshold
         self.alpha_first_look = alpha_first_look
         self.n_jobs = n_jobs
-        self.families: list[Candidate] = [CANDIDATES[c] for c in (candidates or CANDIDATES)]
+        names = candidates or [n for n, c in CANDIDATES.items() if problem.task.name in c.tasks]
+        self.families: list[Candidate] = [CANDIDATES[c] for c in names]
         self.on_trial = on_trial
-        self.rungs = rung_sizes(len(problem.y_train))
+        self.rungs = rung_sizes(problem.n_train)
         self.trials: list[TrialRecord] = []
         self.best: FittedModel | None = None
         self.target: float | None = None
@@ -246,7 +246,9 @@ class Loop:
         self.excluded: set[int] = set()  # trials whose model was already certified
         self.started = time.monotonic()
         self.deadline = math.inf
-        self._cache: dict[tuple[str, int], tuple[Any, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cache: dict[
+            tuple[str, int], tuple[Any, np.ndarray, np.ndarray | None, np.ndarray]
+        ] = {}
         self._queue = self._portfolio()
         self._promoted: set[int] = set()
         self._taken: set[str] = set()  # configurations other processes ran or are running
@@ -432,20 +434,10 @@ class Loop:
 
     # --------------------------------------------------------------- schedule
     def _portfolio(self) -> list[tuple[Candidate, dict[str, Any]]]:
-        task, n = self.problem.task, len(self.problem.y_train)
-        per_family = {c.name: c.portfolio(task, n) for c in self.families}
-        order = [
-            ("lightgbm", 0),
-            ("linear", 0),
-            ("extra_trees", 0),
-            ("lightgbm", 1),
-            ("mlp", 0),
-            ("random_forest", 0),
-            ("knn", 0),
-            ("lightgbm", 2),
-        ]
+        task, n = self.problem.task, self.problem.n_train
+        per_family = {c.name: c.portfolio(task.name, n) for c in self.families}
         queue = []
-        for name, i in order:
+        for name, i in task.portfolio_order:
             if name in per_family and i < len(per_family[name]):
                 queue.append((CANDIDATES[name], per_family[name][i]))
         return queue
@@ -484,7 +476,7 @@ class Loop:
             trial = self.study.ask()
             family = trial.suggest_categorical("family", [c.name for c in self.families])
             chosen = CANDIDATES[family]
-            sampled = chosen.search_space(trial, self.problem.task, len(self.problem.y_train))
+            sampled = chosen.search_space(trial, self.problem.task.name, self.problem.n_train)
         trial.set_user_attr("rung", rung)
         trial.set_user_attr("worker", self.worker)
         if source is not None:
@@ -520,18 +512,20 @@ class Loop:
         self, cand: Candidate, params: dict[str, Any], n_rows: int, record: TrialRecord
     ) -> FittedModel | None:
         """Train one configuration under a monitor, filling in ``record``."""
-        monitor = _TrialMonitor(self, record, PATIENCE.get(cand.name, (10, 0.2)))
+        monitor = _TrialMonitor(self, record, cand.patience)
         started = time.monotonic()
         model = None
         try:
             pre, X, y, X_val, cat = self._data(cand.preprocessing, n_rows)
+            task = self.problem.task
             ctx = FitContext(
-                self.problem.task,
+                task.name,
                 self.problem.n_classes,
                 self.problem.seed,
                 self.n_jobs,
                 cat,
                 monitor,
+                predict=lambda est, X_: task.predict(est, X_, self.problem.n_classes),
             )
             estimator = cand.fit(params, X, y, X_val, ctx)
             if record.score is None:
@@ -575,7 +569,9 @@ class Loop:
         return aim is not None and self.problem.metric.meets(score, aim)
 
     # ------------------------------------------------------------------- data
-    def _data(self, kind: str, n_rows: int) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, list]:
+    def _data(
+        self, kind: str, n_rows: int
+    ) -> tuple[Any, np.ndarray, np.ndarray | None, np.ndarray, list]:
         key = (kind, n_rows)
         if key not in self._cache:
             p = self.problem
@@ -584,22 +580,19 @@ class Loop:
             pre = build_preprocessor(kind, X_raw)
             X = pre.fit_transform(X_raw)
             X_val = pre.transform(p.X_val)
-            self._cache[key] = (pre, X, p.y_train[rows], X_val)
+            y = p.y_train[rows] if p.y_train is not None else None
+            self._cache[key] = (pre, X, y, X_val)
         pre, X, y, X_val = self._cache[key]
         cat = categorical_indices(kind, self.problem.X_train)
         return pre, X, y, X_val, cat
 
     def _sample(self, n_rows: int) -> np.ndarray:
-        y, n = self.problem.y_train, len(self.problem.y_train)
+        n = self.problem.n_train
         if n_rows >= n:
             return np.arange(n)
         rng = np.random.default_rng(self.problem.seed + n_rows)
         rows = np.sort(rng.choice(n, size=n_rows, replace=False))
-        if self.problem.task == "classification":  # every class at least once
-            missing = np.setdiff1d(np.unique(y), np.unique(y[rows]))
-            extra = [int(np.flatnonzero(y == c)[0]) for c in missing]
-            rows = np.sort(np.concatenate([rows, np.asarray(extra, dtype=int)]))
-        return rows
+        return self.problem.task.subsample(self.problem.y_train, rows)
 
 
 def _config_key(candidate: str, params: dict[str, Any], rung: int) -> str:
@@ -647,6 +640,6 @@ def _record_from(ft: optuna.trial.FrozenTrial) -> TrialRecord:
     )
 
 
-def predict_model(model: FittedModel, X: pd.DataFrame, task: str, n_classes: int) -> Prediction:
+def predict_model(model: FittedModel, X: pd.DataFrame, task: Task, n_classes: int) -> Prediction:
     """Predictions of a fitted model on prepared (not yet preprocessed) features."""
-    return predict_with(model.estimator, model.preprocessor.transform(X), task, n_classes)
+    return task.predict(model.estimator, model.preprocessor.transform(X), n_classes)

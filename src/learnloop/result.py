@@ -36,7 +36,8 @@ class Result:
     model: LoadedModel
     best_candidate: str
     best_params: dict[str, Any]
-    target: float | None
+    aim: float | None  # the validation score the loop aimed at
+    target: str | None  # the target column (None for clustering)
     splits: dict[str, int]
     dropped_columns: dict[str, str]
     trials: list[TrialRecord] = field(default_factory=list)
@@ -69,6 +70,7 @@ class Result:
                 "time_to_threshold_s": (
                     None if self.time_to_threshold_s is None else round(self.time_to_threshold_s, 3)
                 ),
+                "aim": self.aim,
                 "target": self.target,
                 "best_candidate": self.best_candidate,
                 "best_params": self.best_params,

@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from learnloop.artifacts import LoadedModel, load_model
-from learnloop.data import prepare_features
 from learnloop.exceptions import LearnloopError, UsageError
 
 if TYPE_CHECKING:
@@ -385,14 +384,15 @@ def predict_rows(model: LoadedModel, frame: pd.DataFrame) -> dict[str, Any]:
 
     Runs the same steps as ``LoadedModel.predict`` without building an output DataFrame.
     """
-    X = prepare_features(frame, model.schema, strict=True)
-    if model.task == "classification":
-        proba = model.predict_proba_frame(X)
-        classes = model.classes
-        labels = [classes[i] for i in np.argmax(proba, axis=1).tolist()]
-        return {"predictions": labels, "classes": classes, "probabilities": proba.tolist()}
-    values = np.asarray(model.pipeline.predict(X), dtype=float)
-    return {"predictions": [v if math.isfinite(v) else None for v in values.tolist()]}
+    answer = model.answer(frame)
+    predictions = [
+        None if isinstance(v, float) and not math.isfinite(v) else v for v in answer.predictions
+    ]
+    body: dict[str, Any] = {"predictions": predictions}
+    if answer.probabilities is not None:
+        body["classes"] = answer.classes
+        body["probabilities"] = answer.probabilities.tolist()
+    return body
 
 
 # --------------------------------------------------------------------------- app

@@ -6,38 +6,28 @@ import math
 import os
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import optuna
 import pandas as pd
-from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.pipeline import Pipeline
 
 from learnloop.artifacts import LoadedModel, library_versions, save_model
-from learnloop.certify import Certificate, best_possible_bound, certify, look_alpha
-from learnloop.data import (
-    Schema,
-    fingerprint,
-    infer_schema,
-    load_table,
-    prepare_features,
-    split_indices,
-)
-from learnloop.exceptions import DataError, UsageError
-from learnloop.features import build_preprocessor
+from learnloop.certify import MAX_LOOKS, Certificate, LookPolicy, certify
+from learnloop.dataset import Dataset, prepare_dataset
+from learnloop.exceptions import UsageError
 from learnloop.loop import FittedModel, Loop, Problem, TrialRecord, predict_model
 from learnloop.metrics import Metric, get_metric
 from learnloop.result import Result
 from learnloop.store import open_store
 
-__all__ = ["train", "Reporter", "DEFAULT_BUDGET_S", "DEFAULT_MODEL_PATH"]
+__all__ = ["train", "Reporter", "DEFAULT_BUDGET_S", "DEFAULT_MODEL_PATH", "MAX_LOOKS"]
 
 DEFAULT_BUDGET_S = 60.0
 DEFAULT_MODEL_PATH = "learnloop-model.skops"
-DEFAULT_METRIC = {"classification": "accuracy", "regression": "r2"}
-MAX_LOOKS = 3
 
 
 class Reporter(Protocol):
@@ -65,6 +55,18 @@ def _check_options(budget: float, confidence: float, seed: int) -> None:
         raise UsageError(f"The seed must be a non-negative integer; got {seed!r}.")
 
 
+@dataclass
+class Settings:
+    """What the user asked of one run, after checking."""
+
+    threshold: float | None
+    budget: float
+    confidence: float
+    seed: int
+    candidates: list[str] | None
+    n_jobs: int
+
+
 def train(
     data: str | Path | pd.DataFrame,
     target: str | None = None,
@@ -79,6 +81,7 @@ def train(
     store: str | None = None,
     validation: str | Path | pd.DataFrame | None = None,
     test: str | Path | pd.DataFrame | None = None,
+    labels: str | None = None,
     candidates: list[str] | None = None,
     n_jobs: int | None = None,
     reporter: Reporter | None = None,
@@ -90,9 +93,11 @@ def train(
     Runs decision -> error -> optimize until a model's validation score passes the
     threshold plus the certificate's margin, then scores it once on the held-out test
     split with a one-sided bound at ``confidence``. Without a threshold, searches for the
-    whole ``budget`` (seconds) and certifies the best model. Pass ``validation`` and
-    ``test`` tables to use fixed splits instead of the seeded random ones. ``resume`` (a
-    run id) continues a run that was killed, keeping the trials it finished.
+    whole ``budget`` (seconds) and certifies the best model. Without a ``target`` (or with
+    ``task="clustering"``) the rows are grouped into clusters; ``labels`` names a column
+    of known groups to score them against. Pass ``validation`` and ``test`` tables to use
+    fixed splits instead of the seeded random ones. ``resume`` (a run id) continues a run
+    that was killed, keeping the trials it finished.
     """
     wall_start = time.monotonic()
     report = reporter or _Silent()
@@ -106,33 +111,24 @@ def train(
         target, task, metric = options["target"], options["task"], options["metric"]
         threshold, budget = options["threshold"], options["budget"]
         confidence, seed, candidates = options["confidence"], options["seed"], options["candidates"]
+        labels = options.get("labels")
     _check_options(budget, confidence, seed)
-    if candidates:
-        from learnloop.candidates import CANDIDATES
-
-        unknown = [c for c in candidates if c not in CANDIDATES]
-        if unknown:
-            raise UsageError(
-                f"Unknown candidate '{unknown[0]}'; choose from {', '.join(CANDIDATES)}."
-            )
     if metric is not None:
         get_metric(metric)  # unknown names fail before any data is read
     out_path = _check_out(out)
 
-    frame, schema, chosen_metric, parts, dropped_rows = prepare(
-        data, target, task, metric, threshold, seed, validation, test
+    dataset = prepare(data, target, task, metric, threshold, seed, validation, test, labels)
+    _check_candidates(candidates, dataset)
+    settings = Settings(
+        threshold=None if threshold is None else float(threshold),
+        budget=float(budget),
+        confidence=confidence,
+        seed=seed,
+        candidates=candidates,
+        n_jobs=n_jobs or os.cpu_count() or 1,
     )
-    if threshold is not None:
-        threshold = float(threshold)
-    if dropped_rows:
-        report.on_message(f"{dropped_rows} rows with no value in '{target}' were left out.")
-    for name, reason in schema.dropped.items():
-        report.on_message(f"Column '{name}' is not used: {reason}.")
-    X_tr, y_tr = parts["train"]
-    X_va, y_va = parts["validation"]
-    X_te, y_te = parts["test"]
-    n_classes = len(schema.classes) if schema.task == "classification" else 0
-    data_fingerprint = fingerprint(frame)  # hashes every value: compute it once
+    _say_what_was_read(dataset, report)
+    data_fingerprint = dataset.fingerprint()  # hashes every value: compute it once
 
     if store_obj is None:
         store_obj = open_store(store)
@@ -141,11 +137,12 @@ def train(
 
         run_id = reopen_run(store_obj, resume, data_fingerprint, report.on_message)
     else:
+        schema = dataset.schema
         run_id = store_obj.create_run(
-            task=schema.task,
-            metric=chosen_metric.name,
-            threshold=threshold,
-            budget_s=float(budget),
+            task=dataset.task.name,
+            metric=dataset.metric.name,
+            threshold=settings.threshold,
+            budget_s=settings.budget,
             seed=seed,
             confidence=confidence,
             data=_source_name(data),
@@ -154,10 +151,11 @@ def train(
             versions=library_versions(),
             options={
                 "target": schema.target,
-                "task": schema.task,
-                "metric": chosen_metric.name,
-                "threshold": threshold,
-                "budget": float(budget),
+                "labels": schema.labels,
+                "task": dataset.task.name,
+                "metric": dataset.metric.name,
+                "threshold": settings.threshold,
+                "budget": settings.budget,
                 "confidence": confidence,
                 "seed": seed,
                 "candidates": candidates,
@@ -168,17 +166,9 @@ def train(
         )
     try:
         result = _search_and_certify(
-            schema=schema,
-            metric=chosen_metric,
-            threshold=threshold,
-            budget=float(budget),
-            confidence=confidence,
-            seed=seed,
-            splits=(X_tr, y_tr, X_va, y_va, X_te, y_te),
-            n_classes=n_classes,
-            study=store_obj.study(run_id, _sampler(seed)),
-            candidates=candidates,
-            n_jobs=n_jobs or os.cpu_count() or 1,
+            dataset,
+            settings,
+            store_obj.study(run_id, _sampler(seed)),
             report=report,
             wall_start=wall_start,
             run_id=run_id,
@@ -204,15 +194,41 @@ def prepare(
     seed: int,
     validation: Any = None,
     test: Any = None,
-) -> tuple[pd.DataFrame, Schema, Metric, dict[str, tuple[pd.DataFrame, np.ndarray]], int]:
+    labels: str | None = None,
+) -> Dataset:
     """Read the data and make the seeded splits: the same inputs give the same splits."""
-    frame = load_table(data)
-    schema = infer_schema(frame, target, task)
-    chosen_metric = get_metric(metric or DEFAULT_METRIC[schema.task], schema.task)
-    if threshold is not None:
-        chosen_metric.check_threshold(float(threshold))
-    parts, dropped_rows = _split(frame, schema, validation, test, seed)
-    return frame, schema, chosen_metric, parts, dropped_rows
+    return prepare_dataset(data, target, task, metric, threshold, seed, validation, test, labels)
+
+
+def _check_candidates(candidates: list[str] | None, dataset: Dataset) -> None:
+    """Every family asked for exists and serves the data set's task."""
+    if not candidates:
+        return
+    from learnloop.candidates import CANDIDATES
+
+    task = dataset.task.name
+    serving = [n for n, c in CANDIDATES.items() if task in c.tasks]
+    for name in candidates:
+        if name not in CANDIDATES:
+            raise UsageError(f"Unknown candidate '{name}'; choose from {', '.join(serving)}.")
+        if task not in CANDIDATES[name].tasks:
+            raise UsageError(
+                f"The candidate '{name}' does not learn {task}; choose from {', '.join(serving)}."
+            )
+
+
+def _say_what_was_read(dataset: Dataset, report: Reporter) -> None:
+    schema = dataset.schema
+    delimiter = dataset.frame.attrs.get("delimiter")
+    if delimiter is not None and delimiter != ",":
+        shown = {"\t": "tab", ";": "semicolon", "|": "bar"}.get(delimiter, repr(delimiter))
+        report.on_message(f"Read the CSV file with a {shown} ({delimiter!r}) as the delimiter.")
+    if dataset.dropped_rows:
+        report.on_message(
+            f"{dataset.dropped_rows} rows with no value in '{schema.target}' were left out."
+        )
+    for name, reason in schema.dropped.items():
+        report.on_message(f"Column '{name}' is not used: {reason}.")
 
 
 def _source_name(source: Any) -> str | None:
@@ -246,86 +262,11 @@ def _check_out(out: str | Path | None) -> Path | None:
     return path
 
 
-def _encode_target(y: pd.Series, schema: Schema, where: str) -> np.ndarray:
-    if schema.task == "classification":
-        lookup = {c: i for i, c in enumerate(schema.classes)}
-        codes = y.astype(object).map(
-            lambda v: lookup.get(v.item() if hasattr(v, "item") else v, -1)
-        )
-        codes = codes.astype(int)
-        if (codes < 0).any():
-            bad = y[codes < 0].iloc[0]
-            raise DataError(
-                f"The {where} data has the class {bad!r} in '{schema.target}', "
-                "which the training data does not have."
-            )
-        return codes.to_numpy(dtype=int)
-    values = pd.to_numeric(y, errors="coerce").to_numpy(dtype=float)
-    if not np.all(np.isfinite(values)):
-        raise DataError(
-            f"The target column '{schema.target}' holds infinite or non-numeric values."
-        )
-    return values
-
-
-def _split(
-    frame: pd.DataFrame,
-    schema: Schema,
-    validation: Any,
-    test: Any,
-    seed: int,
-) -> tuple[dict[str, tuple[pd.DataFrame, np.ndarray]], int]:
-    target = schema.target
-    assert target is not None
-    labelled = frame[frame[target].notna()]
-    dropped = len(frame) - len(labelled)
-    if (validation is None) != (test is None):
-        raise UsageError("Give both a validation and a test table, or neither.")
-    if validation is not None:
-        tables = {"train": labelled}
-        for name, source in (("validation", validation), ("test", test)):
-            t = load_table(source)
-            if target not in t.columns:
-                raise DataError(f"The {name} data has no target column '{target}'.")
-            tables[name] = t[t[target].notna()]
-        parts = {
-            name: (
-                prepare_features(t, schema, strict=name != "train"),
-                _encode_target(t[target], schema, name),
-            )
-            for name, t in tables.items()
-        }
-        return parts, dropped
-    y_all = _encode_target(labelled[target], schema, "training")
-    train_idx, val_idx, test_idx = split_indices(y_all, schema.task, seed)
-    X_all = prepare_features(labelled, schema)
-    parts = {
-        name: (X_all.iloc[idx].reset_index(drop=True), y_all[idx])
-        for name, idx in (("train", train_idx), ("validation", val_idx), ("test", test_idx))
-    }
-    return parts, dropped
-
-
-def _baseline(task: str, X: pd.DataFrame, y: np.ndarray) -> FittedModel:
-    est: Any = DummyClassifier(strategy="prior") if task == "classification" else DummyRegressor()
-    pre = build_preprocessor("tree", X)
-    est.fit(pre.fit_transform(X), y)
-    return FittedModel(-1, "baseline", {}, len(y), pre, est, math.nan)
-
-
 def _search_and_certify(
-    *,
-    schema: Schema,
-    metric: Metric,
-    threshold: float | None,
-    budget: float,
-    confidence: float,
-    seed: int,
-    splits: tuple[Any, ...],
-    n_classes: int,
+    dataset: Dataset,
+    settings: Settings,
     study: optuna.Study,
-    candidates: list[str] | None,
-    n_jobs: int,
+    *,
     report: Reporter,
     wall_start: float,
     run_id: str,
@@ -333,68 +274,62 @@ def _search_and_certify(
     fingerprint_: str,
     store: Any = None,
 ) -> Result:
-    X_tr, y_tr, X_va, y_va, X_te, y_te = splits
-    alpha = 1.0 - confidence
-    planned_looks = MAX_LOOKS if threshold is not None else 1
-    problem = Problem(schema.task, metric, n_classes, X_tr, y_tr, X_va, y_va, len(y_te), seed)
-    baseline = _baseline(schema.task, X_tr, y_tr)
-    baseline_test = metric.score(
-        y_te, predict_model(baseline, X_te, schema.task, n_classes), n_classes
-    )
+    """Search until the aim is passed, spend test looks by the policy, save and record."""
+    task, metric, threshold = dataset.task, dataset.metric, settings.threshold
+    test = dataset.test
+    n_out = dataset.n_outputs
+    policy = LookPolicy(settings.confidence, threshold, metric)
+    problem = problem_of(dataset, settings.seed)
+    baseline = _baseline_model(dataset, settings.seed)
+    baseline_test = predict_model(baseline, test.X, task, n_out)
     loop = Loop(
         problem,
         study,
         threshold=threshold,
-        alpha_first_look=look_alpha(alpha, 1, planned_looks),
-        n_jobs=n_jobs,
-        candidates=candidates,
+        alpha_first_look=policy.alpha_at(1),
+        n_jobs=settings.n_jobs,
+        candidates=settings.candidates,
         on_trial=report.on_trial,
     )
     report.on_start(
         {
             "run_id": run_id,
-            "task": schema.task,
+            "task": task.name,
             "metric": metric.name,
             "threshold": threshold,
-            "budget": budget,
-            "rows": {"train": len(y_tr), "validation": len(y_va), "test": len(y_te)},
-            "classes": n_classes,
-            "baseline_score": baseline_test,
+            "budget": settings.budget,
+            "rows": dataset.sizes,
+            "classes": n_out,
+            "baseline_score": _baseline_score(dataset, baseline_test, None, settings.seed),
         }
     )
-
-    # keep a little of the budget for the certificate and the model file
-    def certifiable(look_no: int) -> bool:
-        """Whether a perfect test score could still pass at this look (False if known not)."""
-        if threshold is None:
-            return True
-        ceiling = best_possible_bound(metric, len(y_te), look_alpha(alpha, look_no, planned_looks))
-        return ceiling is None or metric.meets(ceiling, threshold)
-
-    if not certifiable(1):
-        ceiling = best_possible_bound(metric, len(y_te), look_alpha(alpha, 1, planned_looks))
+    if not policy.certifiable(1, len(test)):
+        ceiling = policy.ceiling(1, len(test))
         report.on_message(
-            f"With {len(y_te)} test rows even a perfect score certifies {metric.name} of at "
+            f"With {len(test)} test rows even a perfect score certifies {metric.name} of at "
             f"most {ceiling:.4f}, below the threshold {threshold:g}; the run cannot end 'met' — "
             "use more data or a lower threshold. Searching the budget for the best model."
         )
         loop.search_to_budget()
-    deadline = wall_start + budget - min(0.05 * budget, 5.0)
+    # keep a little of the budget for the certificate and the model file
+    deadline = wall_start + settings.budget - min(0.05 * settings.budget, 5.0)
     loop.started = time.monotonic()
     looks: list[tuple[FittedModel, Certificate]] = []
 
     def look(model: FittedModel) -> Certificate:
-        pred = predict_model(model, X_te, schema.task, n_classes)
+        pred = predict_model(model, test.X, task, n_out)
+        number = len(looks) + 1
+        assert test.y is not None
         cert = certify(
             metric,
-            y_te,
+            test.y,
             pred,
-            n_classes,
+            n_out,
             threshold,
-            confidence,
-            look=len(looks) + 1,
-            planned_looks=planned_looks,
-            seed=seed,
+            settings.confidence,
+            look=number,
+            planned_looks=policy.planned,
+            seed=settings.seed,
         )
         looks.append((model, cert))
         report.on_look(cert)
@@ -405,9 +340,9 @@ def _search_and_certify(
         if hit is None:
             break
         cert = look(hit)
-        if cert.met or len(looks) >= planned_looks:
+        if cert.met or len(looks) >= policy.planned:
             break
-        if not certifiable(len(looks) + 1):
+        if not policy.certifiable(len(looks) + 1, len(test)):
             loop.search_to_budget()  # no look left could certify it: no more looks
             continue
         assert threshold is not None
@@ -417,28 +352,31 @@ def _search_and_certify(
     if met_look is None:
         best = loop.best_model() or baseline
         looked = {m.trial for m, _ in looks}
-        if best.trial not in looked and len(looks) < planned_looks:
+        if best.trial not in looked and len(looks) < policy.planned:
             look(best)
         if not looks:
             look(baseline)
         chosen, cert = _best_looked(looks, metric)
     else:
         chosen, cert = met_look
+    chosen_test = predict_model(chosen, test.X, task, n_out)
+    baseline_score = _baseline_score(dataset, baseline_test, chosen_test, settings.seed)
     status = "met" if threshold is None or cert.met else "not_met"
     pipeline = Pipeline([("features", chosen.preprocessor), ("model", chosen.estimator)])
-    elapsed = time.monotonic() - wall_start
+    params = {k: _plain(v) for k, v in chosen.params.items()}
     metadata = {
         "run_id": run_id,
-        "schema": schema.to_dict(),
-        "task": schema.task,
+        "schema": dataset.schema.to_dict(),
+        "task": task.name,
         "metric": metric.name,
         "threshold": threshold,
         "status": status,
         "certificate": cert.to_dict(),
-        "baseline_score": _num(baseline_test),
+        "baseline_score": _num(baseline_score),
         "validation_score": _num(chosen.score),
+        "aim": _num(loop.target),
         "candidate": chosen.candidate,
-        "params": {k: _plain(v) for k, v in chosen.params.items()},
+        "params": params,
         "n_train_rows": int(chosen.n_rows),
         "data_fingerprint": fingerprint_,
         "versions": library_versions(),
@@ -447,33 +385,65 @@ def _search_and_certify(
     if out_path is not None:
         save_model(out_path, pipeline, metadata)
     if store is not None:
-        from learnloop.experiments import test_outcomes
-
-        pred = predict_model(chosen, X_te, schema.task, n_classes)
-        store.update_run(run_id, outcomes=test_outcomes(schema.task, X_te, y_te, pred))
+        store.update_run(run_id, outcomes=task.outcomes(test, chosen_test))
     return Result(
         status=status,
-        task=schema.task,
+        task=task.name,
         metric=metric.name,
         threshold=threshold,
         validation_score=_num(chosen.score),
         test_score=_num(cert.test_score),
         test_bound=_num(cert.test_bound),
-        confidence=confidence,
-        baseline_score=_num(baseline_test),
+        confidence=settings.confidence,
+        baseline_score=_num(baseline_score),
         model_path=str(out_path.resolve()) if out_path is not None else None,
         run_id=run_id,
-        elapsed_s=elapsed,
+        elapsed_s=time.monotonic() - wall_start,
         time_to_threshold_s=loop.time_to_threshold,
         certificate=cert,
         model=LoadedModel(pipeline, metadata),
         best_candidate=chosen.candidate,
-        best_params={k: _plain(v) for k, v in chosen.params.items()},
-        target=loop.target,
-        splits={"train": len(y_tr), "validation": len(y_va), "test": len(y_te)},
-        dropped_columns=dict(schema.dropped),
+        best_params=params,
+        aim=loop.target,
+        target=dataset.schema.target,
+        splits=dataset.sizes,
+        dropped_columns=dict(dataset.schema.dropped),
         trials=loop.trials,
     )
+
+
+def problem_of(dataset: Dataset, seed: int) -> Problem:
+    """What the loop sees of a data set: training and validation parts, never the test rows."""
+    train_part, val = dataset.train, dataset.validation
+    assert val.y is not None
+    return Problem(
+        dataset.task,
+        dataset.metric,
+        dataset.n_outputs,
+        train_part.X,
+        train_part.y,
+        val.X,
+        val.y,
+        len(dataset.test),
+        seed,
+    )
+
+
+def _baseline_model(dataset: Dataset, seed: int) -> FittedModel:
+    """The task's trivial model as a fitted model (the fallback if no trial finishes)."""
+    pipeline = dataset.task.baseline(dataset.train.X, dataset.train.y, seed)
+    features, model = pipeline.steps[0][1], pipeline.steps[-1][1]
+    return FittedModel(-1, "baseline", {}, len(dataset.train), features, model, math.nan)
+
+
+def _baseline_score(
+    dataset: Dataset, baseline_test: Any, chosen_test: Any, seed: int
+) -> float | None:
+    """The trivial model's test score (None until the task can tell what it is)."""
+    pred = dataset.task.baseline_prediction(baseline_test, chosen_test, seed)
+    if pred is None or dataset.test.y is None:
+        return None
+    return dataset.metric.score(dataset.test.y, pred, dataset.n_outputs)
 
 
 def _best_looked(

@@ -18,7 +18,7 @@ from typing import Any
 from learnloop.certify import look_alpha
 from learnloop.data import fingerprint
 from learnloop.exceptions import DataError, StoreError, UsageError
-from learnloop.loop import Loop, Problem, TrialRecord
+from learnloop.loop import Loop, TrialRecord
 from learnloop.store import open_store
 
 __all__ = ["work"]
@@ -33,7 +33,7 @@ def work(
     on_trial: Any = None,
 ) -> dict[str, Any]:
     """Run trials of ``run_id`` until it finishes, the target is passed, or ``budget`` ends."""
-    from learnloop.train import MAX_LOOKS, _sampler, prepare
+    from learnloop.train import MAX_LOOKS, _sampler, prepare, problem_of
 
     st = open_store(store)
     run = st.get_run(run_id)
@@ -44,7 +44,7 @@ def work(
         raise StoreError(
             f"Run '{run_id}' was not started from a data file, so a worker cannot re-read it."
         )
-    frame, schema, metric, parts, _ = prepare(
+    dataset = prepare(
         options["data"],
         options["target"],
         options["task"],
@@ -53,15 +53,14 @@ def work(
         options["seed"],
         options.get("validation"),
         options.get("test"),
+        options.get("labels"),
     )
-    if fingerprint(frame) != run["fingerprint"]:
+    if fingerprint(dataset.frame) != run["fingerprint"]:
         raise DataError(
             f"The data at '{options['data']}' has changed since run '{run_id}' started."
         )
-    (X_tr, y_tr), (X_va, y_va), (_, y_te) = parts["train"], parts["validation"], parts["test"]
-    n_classes = len(schema.classes) if schema.task == "classification" else 0
     seed = options["seed"]
-    problem = Problem(schema.task, metric, n_classes, X_tr, y_tr, X_va, y_va, len(y_te), seed)
+    problem = problem_of(dataset, seed)
     threshold = options["threshold"]
     planned = MAX_LOOKS if threshold is not None else 1
     mine: list[int] = []

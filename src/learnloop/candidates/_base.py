@@ -11,6 +11,7 @@ moment it is good enough, clearly hopeless, or out of time.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -52,6 +53,15 @@ class FitContext:
     n_jobs: int
     categorical: list[int]
     monitor: Monitor
+    # the task's decisions of a fitted estimator on encoded rows (labels and probabilities,
+    # values, cluster ids): what the monitor scores
+    predict: Callable[[Any, np.ndarray], Prediction] | None = None
+
+    def decisions(self, estimator: Any, X: np.ndarray) -> Prediction:
+        """The task's Prediction of ``estimator`` on ``X`` (for the monitor)."""
+        if self.predict is not None:
+            return self.predict(estimator, X)
+        return predict_with(estimator, X, self.task, self.n_classes)
 
 
 class Candidate(ABC):
@@ -61,6 +71,8 @@ class Candidate(ABC):
     tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")  # tasks it serves
     preprocessing: ClassVar[str]  # "tree" or "dense"
     max_rows: ClassVar[int | None] = None  # cap on training rows (e.g. k-NN)
+    # plateau rule: stop after max(min_steps, fraction * last gain step) steps without gain
+    patience: ClassVar[tuple[int, float]] = (10, 0.2)
 
     @abstractmethod
     def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
@@ -75,11 +87,20 @@ class Candidate(ABC):
         self,
         params: dict[str, Any],
         X: np.ndarray,
-        y: np.ndarray,
+        y: np.ndarray | None,
         X_val: np.ndarray,
         ctx: FitContext,
     ) -> Any:
-        """Train step by step under ``ctx.monitor``; return the fitted estimator."""
+        """Train step by step under ``ctx.monitor``; return the fitted estimator.
+
+        ``y`` is None for tasks without targets (clustering).
+        """
+
+    def targets(self, y: np.ndarray | None) -> np.ndarray:
+        """``y`` for a family that learns from targets (ValueError if there are none)."""
+        if y is None:
+            raise ValueError(f"The {self.name} family learns from a target; there is none.")
+        return y
 
     def key(self, param: str) -> str:
         """The Optuna parameter name of one of this family's parameters."""
@@ -92,17 +113,7 @@ class Candidate(ABC):
 
 
 def predict_with(estimator: Any, X: np.ndarray, task: str, n_classes: int = 0) -> Prediction:
-    """Labels (and probabilities) or values of a fitted estimator.
+    """The decisions of a fitted estimator for the task called ``task`` (see Task.predict)."""
+    from learnloop.tasks import get_task
 
-    Probabilities get one column per class of the task even when the estimator saw fewer
-    classes in training (a rare class can be missing from a sample).
-    """
-    if task == "classification":
-        proba = np.asarray(estimator.predict_proba(X), dtype=float)
-        seen = getattr(estimator, "classes_", None)
-        if seen is not None and n_classes > proba.shape[1]:
-            full = np.zeros((len(proba), n_classes))
-            full[:, np.asarray(seen, dtype=int)] = proba
-            proba = full
-        return Prediction(np.argmax(proba, axis=1), proba)
-    return Prediction(np.asarray(estimator.predict(X), dtype=float))
+    return get_task(task).predict(estimator, X, n_classes)

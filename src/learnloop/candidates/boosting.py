@@ -17,6 +17,7 @@ MAX_ROUNDS = 5000
 class LightGBMCandidate(Candidate):
     name = "lightgbm"
     preprocessing = "tree"
+    patience = (30, 0.25)
 
     def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
         small = n_rows < 2000
@@ -62,10 +63,11 @@ class LightGBMCandidate(Candidate):
         self,
         params: dict[str, Any],
         X: np.ndarray,
-        y: np.ndarray,
+        y: np.ndarray | None,
         X_val: np.ndarray,
         ctx: FitContext,
     ) -> Any:
+        y = self.targets(y)
         lgb_params: dict[str, Any] = {
             **params,
             "bagging_freq": 1 if params.get("bagging_fraction", 1.0) < 1.0 else 0,

@@ -13,7 +13,7 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 
-from learnloop.candidates._base import Candidate, FitContext, predict_with
+from learnloop.candidates._base import Candidate, FitContext
 
 FIRST_TREES = 16
 MAX_TREES = 256
@@ -21,6 +21,7 @@ MAX_TREES = 256
 
 class _ForestCandidate(Candidate):
     preprocessing = "tree"
+    patience = (64, 1.0)
     classifier: Any
     regressor: Any
 
@@ -37,10 +38,11 @@ class _ForestCandidate(Candidate):
         self,
         params: dict[str, Any],
         X: np.ndarray,
-        y: np.ndarray,
+        y: np.ndarray | None,
         X_val: np.ndarray,
         ctx: FitContext,
     ) -> Any:
+        y = self.targets(y)
         cls = self.classifier if ctx.task == "classification" else self.regressor
         model = cls(
             n_estimators=FIRST_TREES,
@@ -55,7 +57,7 @@ class _ForestCandidate(Candidate):
             model.set_params(n_estimators=trees)
             model.fit(X, y)
             last_cost = time.monotonic() - started
-            go_on = ctx.monitor(trees, predict_with(model, X_val, ctx.task, ctx.n_classes))
+            go_on = ctx.monitor(trees, ctx.decisions(model, X_val))
             # the next step doubles the forest, so it costs about what all steps so far cost
             if not go_on or trees >= MAX_TREES or 1.2 * last_cost > ctx.monitor.seconds_left():
                 break

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from learnloop.candidates._base import Candidate, FitContext, predict_with
+from learnloop.candidates._base import Candidate, FitContext
 
 ITERATIONS_PER_STEP = 10
 MAX_STEPS = 50
@@ -18,6 +18,7 @@ MAX_STEPS = 50
 class LinearCandidate(Candidate):
     name = "linear"
     preprocessing = "dense"
+    patience = (3, 0.5)
 
     def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
         return [{"C": 1.0}] if task == "classification" else [{"alpha": 1.0}]
@@ -31,13 +32,14 @@ class LinearCandidate(Candidate):
         self,
         params: dict[str, Any],
         X: np.ndarray,
-        y: np.ndarray,
+        y: np.ndarray | None,
         X_val: np.ndarray,
         ctx: FitContext,
     ) -> Any:
+        y = self.targets(y)
         if ctx.task != "classification":
             model = Ridge(alpha=params["alpha"]).fit(X, y)  # closed form: one step
-            ctx.monitor(1, predict_with(model, X_val, ctx.task, ctx.n_classes))
+            ctx.monitor(1, ctx.decisions(model, X_val))
             return model
         model = LogisticRegression(
             C=params["C"], warm_start=True, max_iter=ITERATIONS_PER_STEP, random_state=ctx.seed
@@ -48,7 +50,7 @@ class LinearCandidate(Candidate):
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model.fit(X, y)
             converged = int(np.max(model.n_iter_)) < ITERATIONS_PER_STEP
-            go_on = ctx.monitor(step, predict_with(model, X_val, ctx.task, ctx.n_classes))
+            go_on = ctx.monitor(step, ctx.decisions(model, X_val))
             if ctx.monitor.best_step == step:
                 best_model = _snapshot(model)
             if converged or not go_on:

@@ -7,12 +7,13 @@ from typing import Any
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
-from learnloop.candidates._base import Candidate, FitContext, predict_with
+from learnloop.candidates._base import Candidate, FitContext
 
 
 class KNeighborsCandidate(Candidate):
     name = "knn"
     preprocessing = "dense"
+    patience = (1, 0.0)
     max_rows = 20_000  # prediction cost grows with the rows kept
 
     def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
@@ -28,12 +29,13 @@ class KNeighborsCandidate(Candidate):
         self,
         params: dict[str, Any],
         X: np.ndarray,
-        y: np.ndarray,
+        y: np.ndarray | None,
         X_val: np.ndarray,
         ctx: FitContext,
     ) -> Any:
+        y = self.targets(y)
         cls = KNeighborsClassifier if ctx.task == "classification" else KNeighborsRegressor
         k = int(min(params["n_neighbors"], len(X)))
         model = cls(n_neighbors=k, weights=params["weights"], n_jobs=ctx.n_jobs).fit(X, y)
-        ctx.monitor(1, predict_with(model, X_val, ctx.task, ctx.n_classes))
+        ctx.monitor(1, ctx.decisions(model, X_val))
         return model

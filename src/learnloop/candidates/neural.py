@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from learnloop.candidates._base import Candidate, FitContext, Prediction, predict_with
+from learnloop.candidates._base import Candidate, FitContext, Prediction
 from learnloop.estimators import ScaledTargetRegressor
 
 MAX_EPOCHS = 300
@@ -38,10 +38,11 @@ class MLPCandidate(Candidate):
         self,
         params: dict[str, Any],
         X: np.ndarray,
-        y: np.ndarray,
+        y: np.ndarray | None,
         X_val: np.ndarray,
         ctx: FitContext,
     ) -> Any:
+        y = self.targets(y)
         common = {
             "hidden_layer_sizes": (params["width"],) * params["depth"],
             "alpha": params["alpha"],
@@ -69,7 +70,7 @@ class MLPCandidate(Candidate):
             if not ctx.monitor.wants(epoch):
                 continue
             if classify:
-                pred = predict_with(net, X_val, ctx.task, ctx.n_classes)
+                pred = ctx.decisions(net, X_val)
             else:
                 pred = Prediction(np.asarray(net.predict(X_val)) * scale + mean)
             go_on = ctx.monitor(epoch, pred)

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from learnloop.cli import run_guarded
+from learnloop.cli._common import run_guarded
 
 __all__ = ["runs_app", "worker"]
 
@@ -285,7 +285,7 @@ def worker(
     json_out: JsonOpt = False,
 ) -> None:
     """Join RUN: take trials from the shared store until the run finishes or meets its target."""
-    from learnloop.cli import parse_budget
+    from learnloop.cli._common import parse_budget
     from learnloop.worker import work
 
     seconds = run_guarded(parse_budget, budget) if budget is not None else None

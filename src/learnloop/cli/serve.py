@@ -39,7 +39,7 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
     """Serve MODEL over HTTP: POST /predict, GET /health, /ready, /metadata and /docs."""
-    from learnloop.cli import fail, run_guarded
+    from learnloop.cli._common import fail, run_guarded
     from learnloop.exceptions import UsageError
 
     def check() -> tuple[object, str | None]:

@@ -1,14 +1,8 @@
-"""The ``learnloop`` command.
-
-Exit codes: 0 threshold met and certified; 3 budget spent without meeting it (the best
-model is still saved); 2 bad usage or bad input (one line naming the problem); 1 internal
-error.
-"""
+"""``learnloop train`` and ``learnloop predict``."""
 
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -16,68 +10,35 @@ from typing import Annotated, Any
 
 import typer
 
-from learnloop.exceptions import LearnloopError, UsageError
+from learnloop.cli._common import EXIT_MET, EXIT_NOT_MET, parse_budget, run_guarded, write_table
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="Train to the accuracy you need, prove it on held-out data, ship a safe model.",
-    pretty_exceptions_enable=False,
-)
-
-EXIT_MET, EXIT_INTERNAL, EXIT_USAGE, EXIT_NOT_MET = 0, 1, 2, 3
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h)?\s*$", re.I)
+__all__ = ["train", "predict"]
 
 
-def parse_budget(text: str) -> float:
-    """Seconds from '90', '90s', '5m' or '1h'."""
-    match = _DURATION.match(text)
-    if not match:
-        raise UsageError(f"The budget '{text}' is not a duration; write e.g. 120, 90s, 5m or 1h.")
-    value = float(match.group(1))
-    unit = (match.group(2) or "s").lower()
-    seconds = value * {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}[unit]
-    if seconds <= 0:
-        raise UsageError(f"The budget must be more than zero seconds; got '{text}'.")
-    return seconds
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> None:
-    """Print one line to stderr and exit with ``code``."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def run_guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Turn learnloop's errors into one-line messages and the contract's exit codes."""
-    try:
-        return fn(*args, **kwargs)
-    except typer.Exit:
-        raise
-    except LearnloopError as e:
-        fail(str(e), EXIT_USAGE if isinstance(e, UsageError) else EXIT_INTERNAL)
-    except KeyboardInterrupt:
-        fail("interrupted.", 130)
-    except MemoryError:
-        fail("out of memory; try a smaller budget of rows or a larger machine.", EXIT_INTERNAL)
-    except Exception as e:  # the last line of defence: no tracebacks for users
-        fail(f"internal error: {type(e).__name__}: {e}", EXIT_INTERNAL)
-
-
-@app.command()
 def train(
     data: Annotated[
         str, typer.Argument(help="Table to learn from: CSV, TSV, Parquet, JSON lines.")
     ],
-    target: Annotated[str | None, typer.Option(help="Column to predict.")] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Column to predict (none: group the rows into clusters).")
+    ] = None,
     task: Annotated[
-        str, typer.Option(help="auto, classification or regression (auto reads the target).")
+        str,
+        typer.Option(
+            help="auto, classification, regression or clustering (auto reads the target; "
+            "no target means clustering)."
+        ),
     ] = "auto",
+    labels: Annotated[
+        str | None,
+        typer.Option(help="Clustering: a column of known groups to score against, not an input."),
+    ] = None,
     metric: Annotated[
         str | None,
         typer.Option(
             help="Error function: accuracy, balanced_accuracy, f1, f1_macro, roc_auc, "
-            "log_loss, rmse, mae, r2 (default: accuracy or r2)."
+            "log_loss, rmse, mae, r2; clustering: silhouette, davies_bouldin, "
+            "calinski_harabasz, adjusted_rand, nmi (default: accuracy, r2, silhouette)."
         ),
     ] = None,
     threshold: Annotated[
@@ -112,6 +73,7 @@ def train(
             data,
             target,
             task=task,
+            labels=labels,
             metric=metric,
             threshold=threshold,
             budget=run_guarded(parse_budget, budget),
@@ -144,7 +106,7 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"  test score  {s['test_score']:.4g} on {cert.get('n_test')} held-out rows",
         f"  test bound  {s['test_bound']:.4g} at {s['confidence']:.0%} confidence "
         f"({cert.get('method')}, look {cert.get('look')})",
-        f"  validation  {s['validation_score']:.4g}    trivial model {s['baseline_score']:.4g}",
+        f"  validation  {s['validation_score']:.4g}    trivial model {_num(s['baseline_score'])}",
         f"  model       {s['best_candidate']} -> {s['model_path']}",
         f"  run         {s['run_id']}: {s['n_trials']} trials in {s['elapsed_s']:.1f}s"
         + (
@@ -156,7 +118,6 @@ def _print_summary(s: dict[str, Any]) -> None:
     typer.echo("\n".join(line for line in lines))
 
 
-@app.command()
 def predict(
     model: Annotated[str, typer.Argument(help="Model file written by `learnloop train`.")],
     data: Annotated[str, typer.Argument(help="Table to predict: CSV, Parquet, JSON lines.")],
@@ -174,46 +135,8 @@ def predict(
     if out is None:
         typer.echo(predictions.to_csv(index=False), nl=False)
         return
-    run_guarded(_write_table, predictions, Path(out))
+    run_guarded(write_table, predictions, Path(out))
 
 
-def _write_table(frame: Any, path: Path) -> None:
-    import os
-    import tempfile
-
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".jsonl"):
-        raise UsageError(f"Cannot write '{path}'; use a .csv, .parquet or .jsonl file name.")
-    if not path.parent.exists():
-        raise UsageError(f"The folder of '{path}' does not exist.")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        if suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        elif suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_json(tmp, orient="records", lines=True)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-from learnloop.serve_cli import serve as _serve  # noqa: E402
-
-app.command("serve")(_serve)
-
-from learnloop.runs_cli import runs_app, worker  # noqa: E402  (it imports run_guarded)
-
-app.add_typer(runs_app, name="runs")
-app.command()(worker)
-
-
-def main() -> None:
-    """Entry point of the ``learnloop`` command."""
-    app()
-
-
-if __name__ == "__main__":
-    main()
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"

@@ -1,0 +1,56 @@
+"""The ``learnloop`` command: one module per subcommand group, assembled here.
+
+Exit codes: 0 threshold met and certified; 3 budget spent without meeting it (the best
+model is still saved); 2 bad usage or bad input (one line naming the problem); 1 internal
+error.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from learnloop.cli._common import (
+    EXIT_INTERNAL,
+    EXIT_MET,
+    EXIT_NOT_MET,
+    EXIT_USAGE,
+    fail,
+    parse_budget,
+    run_guarded,
+)
+from learnloop.cli.runs import runs_app, worker
+from learnloop.cli.serve import serve
+from learnloop.cli.train import predict, train
+
+__all__ = [
+    "app",
+    "main",
+    "fail",
+    "run_guarded",
+    "parse_budget",
+    "EXIT_MET",
+    "EXIT_INTERNAL",
+    "EXIT_USAGE",
+    "EXIT_NOT_MET",
+]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Train to the accuracy you need, prove it on held-out data, ship a safe model.",
+    pretty_exceptions_enable=False,
+)
+app.command()(train)
+app.command()(predict)
+app.command("serve")(serve)
+app.add_typer(runs_app, name="runs")
+app.command()(worker)
+
+
+def main() -> None:
+    """Entry point of the ``learnloop`` command."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

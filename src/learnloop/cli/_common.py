@@ -1,0 +1,83 @@
+"""What every ``learnloop`` subcommand shares: exit codes, one-line errors, durations."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from learnloop.exceptions import LearnloopError, UsageError
+
+__all__ = [
+    "EXIT_MET",
+    "EXIT_INTERNAL",
+    "EXIT_USAGE",
+    "EXIT_NOT_MET",
+    "parse_budget",
+    "fail",
+    "run_guarded",
+    "write_table",
+]
+
+EXIT_MET, EXIT_INTERNAL, EXIT_USAGE, EXIT_NOT_MET = 0, 1, 2, 3
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h)?\s*$", re.I)
+
+
+def parse_budget(text: str) -> float:
+    """Seconds from '90', '90s', '5m' or '1h'."""
+    match = _DURATION.match(text)
+    if not match:
+        raise UsageError(f"The budget '{text}' is not a duration; write e.g. 120, 90s, 5m or 1h.")
+    value = float(match.group(1))
+    unit = (match.group(2) or "s").lower()
+    seconds = value * {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}[unit]
+    if seconds <= 0:
+        raise UsageError(f"The budget must be more than zero seconds; got '{text}'.")
+    return seconds
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    """Print one line to stderr and exit with ``code``."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def run_guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Turn learnloop's errors into one-line messages and the contract's exit codes."""
+    try:
+        return fn(*args, **kwargs)
+    except typer.Exit:
+        raise
+    except LearnloopError as e:
+        fail(str(e), EXIT_USAGE if isinstance(e, UsageError) else EXIT_INTERNAL)
+    except KeyboardInterrupt:
+        fail("interrupted.", 130)
+    except MemoryError:
+        fail("out of memory; try a smaller budget of rows or a larger machine.", EXIT_INTERNAL)
+    except Exception as e:  # the last line of defence: no tracebacks for users
+        fail(f"internal error: {type(e).__name__}: {e}", EXIT_INTERNAL)
+
+
+def write_table(frame: Any, path: Path) -> None:
+    import os
+    import tempfile
+
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".jsonl"):
+        raise UsageError(f"Cannot write '{path}'; use a .csv, .parquet or .jsonl file name.")
+    if not path.parent.exists():
+        raise UsageError(f"The folder of '{path}' does not exist.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        elif suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_json(tmp, orient="records", lines=True)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

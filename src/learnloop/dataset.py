@@ -1,0 +1,123 @@
+"""A data set ready for the loop: read, its schema and task decided, split, and encoded.
+
+``prepare_dataset`` is the first arrow of the data flow (source -> Dataset); everything
+after it (loop, certificate, model file, store) reads the :class:`Dataset` value. The same
+inputs and seed always give the same splits, which is how a worker or a resumed run
+rebuilds exactly the data its run started with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from learnloop.data import Schema, fingerprint, load_table, prepare_features, split_indices
+from learnloop.exceptions import DataError, UsageError
+from learnloop.metrics import Metric
+from learnloop.tasks import Part, Task, resolve_task
+
+__all__ = ["Dataset", "prepare_dataset"]
+
+
+@dataclass
+class Dataset:
+    """One run's data: the table as read, its schema, task, metric and three splits."""
+
+    frame: pd.DataFrame
+    schema: Schema
+    task: Task
+    metric: Metric
+    train: Part
+    validation: Part
+    test: Part
+    dropped_rows: int  # rows left out because they cannot be learned from (no target)
+
+    @property
+    def n_outputs(self) -> int:
+        return self.task.n_outputs(self.schema)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {
+            "train": len(self.train),
+            "validation": len(self.validation),
+            "test": len(self.test),
+        }
+
+    def fingerprint(self) -> str:
+        """The table's fingerprint (hashes every value: call it once per run)."""
+        return fingerprint(self.frame)
+
+
+def prepare_dataset(
+    data: str | Path | pd.DataFrame,
+    target: str | None = None,
+    task: str = "auto",
+    metric: str | None = None,
+    threshold: float | None = None,
+    seed: int = 0,
+    validation: Any = None,
+    test: Any = None,
+    labels: str | None = None,
+) -> Dataset:
+    """Read ``data``, decide the task and schema, check the metric, and split seeded."""
+    frame = load_table(data)
+    chosen_task = resolve_task(frame, task, target, labels)
+    schema = chosen_task.read_schema(frame, target, labels)
+    chosen_metric = chosen_task.choose_metric(metric, schema)
+    if threshold is not None:
+        chosen_metric.check_threshold(float(threshold))
+    parts, dropped = _split(frame, schema, chosen_task, validation, test, seed)
+    parts = chosen_task.finish(parts, chosen_metric)
+    return Dataset(
+        frame,
+        schema,
+        chosen_task,
+        chosen_metric,
+        parts["train"],
+        parts["validation"],
+        parts["test"],
+        dropped,
+    )
+
+
+def _split(
+    frame: pd.DataFrame,
+    schema: Schema,
+    task: Task,
+    validation: Any,
+    test: Any,
+    seed: int,
+) -> tuple[dict[str, Part], int]:
+    usable = frame[task.usable_rows(frame, schema)]
+    dropped = len(frame) - len(usable)
+    if (validation is None) != (test is None):
+        raise UsageError("Give both a validation and a test table, or neither.")
+    if validation is not None:
+        tables = {"train": usable}
+        for name, source in (("validation", validation), ("test", test)):
+            t = load_table(source)
+            if schema.target is not None and schema.target not in t.columns:
+                raise DataError(f"The {name} data has no target column '{schema.target}'.")
+            tables[name] = t[task.usable_rows(t, schema)]
+        return {
+            name: Part(
+                prepare_features(t, schema, strict=name != "train"),
+                task.encode(t, schema, "training" if name == "train" else name),
+            )
+            for name, t in tables.items()
+        }, dropped
+    y_all = task.encode(usable, schema, "training")
+    strata = task.stratify_by(y_all)
+    rows = strata if strata is not None else np.zeros(len(usable))
+    train_idx, val_idx, test_idx = split_indices(rows, seed, stratify=strata is not None)
+    X_all = prepare_features(usable, schema)
+    parts = {
+        name: Part(X_all.iloc[idx].reset_index(drop=True), None if y_all is None else y_all[idx])
+        for name, idx in (("train", train_idx), ("validation", val_idx), ("test", test_idx))
+    }
+    return parts, dropped

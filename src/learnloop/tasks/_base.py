@@ -1,0 +1,179 @@
+"""The contract every kind of learning (a *task*) follows.
+
+A task owns what is particular to one kind of learning, so that the loop, the
+certificate, the store, the model file and the server never ask which kind they serve:
+
+* **schema** — which columns are inputs and which one is the target (or the known groups);
+* **examples** — which rows can be learned from, and how the target is encoded into the
+  ``y`` arrays that the task's error functions compare predictions with;
+* **split** — how rows are split (stratified by class, plain random, ...);
+* **decisions** — how a fitted estimator's output becomes a :class:`Prediction`, and how a
+  model file's prediction is shown to a person or an HTTP client (:class:`Answer`);
+* **error functions** — which metrics apply and which is the default;
+* **baseline** — the trivial model every result is compared with;
+* **outcomes** — what the store keeps of the test split so that ``runs compare`` can pair
+  two runs row by row.
+
+Tasks are stateless singletons configured by class attributes (like the candidate
+families); everything about one data set lives in its :class:`~learnloop.data.Schema`.
+A new kind of learning is one module with one subclass, registered in ``tasks/__init__``,
+and it runs the shared contract suite in ``tests/test_task_contract.py``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from learnloop.data import Schema, fingerprint
+from learnloop.exceptions import UsageError
+from learnloop.metrics import Metric, Prediction, get_metric, metrics_for_task
+
+__all__ = ["Task", "Part", "Answer"]
+
+
+@dataclass
+class Part:
+    """One split of the data: prepared input features and what predictions are scored on.
+
+    ``y`` is what the metric's scorer receives: encoded targets or known groups
+    (``reference == "targets"``), or the encoded, scaled inputs (``"inputs"``).
+    """
+
+    X: pd.DataFrame
+    y: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+
+@dataclass
+class Answer:
+    """A model's decision on some rows, in the shape people and HTTP clients read.
+
+    ``predictions`` are the labels, values or cluster ids; ``classes`` and
+    ``probabilities`` are set where the model gives a probability per class or cluster.
+    """
+
+    predictions: list[Any]
+    classes: list[Any] | None = None
+    probabilities: np.ndarray | None = None
+
+
+class Task(ABC):
+    """One kind of learning. Subclasses set the class attributes and the abstract methods.
+
+    Contract (checked for every task by ``tests/test_task_contract.py``):
+
+    * ``read_schema`` raises :class:`~learnloop.exceptions.UsageError` (or ``DataError``)
+      with one sentence naming the problem; it never returns a schema without features.
+    * ``encode`` is deterministic and returns one entry per row of the frame it is given.
+    * ``predict`` returns a :class:`Prediction` with one value per row of ``X``.
+    * ``answer`` returns one prediction per row, in the training data's own terms (class
+      names, not codes).
+    * ``outcomes`` returns plain JSON (lists of numbers), keyed by ``split`` and ``kind``.
+    """
+
+    name: ClassVar[str]
+    supervised: ClassVar[bool]  # learns from a target column (--target)
+    default_metric: ClassVar[str]
+    # the portfolio order: (candidate family, index into its portfolio), best bet first
+    portfolio_order: ClassVar[tuple[tuple[str, int], ...]]
+    resamples: ClassVar[str] = "rows"  # what the certificate's bootstrap resamples
+
+    # ------------------------------------------------------------------ schema
+    @abstractmethod
+    def read_schema(self, frame: pd.DataFrame, target: str | None, labels: str | None) -> Schema:
+        """Decide each column's role for this task; drop identifiers and constants."""
+
+    def choose_metric(self, name: str | None, schema: Schema) -> Metric:
+        """The error function asked for (or the default), checked against this task."""
+        metric = get_metric(name or self.default_metric, self.name)
+        return metric
+
+    def metric_names(self) -> list[str]:
+        """Names of the error functions that apply to this task."""
+        return metrics_for_task(self.name)
+
+    def n_outputs(self, schema: Schema) -> int:
+        """Classes the scorers must know of (0 where there are none)."""
+        return 0
+
+    # ---------------------------------------------------------------- examples
+    def usable_rows(self, frame: pd.DataFrame, schema: Schema) -> np.ndarray:
+        """A boolean mask of the rows that can be learned from (all, by default)."""
+        return np.ones(len(frame), dtype=bool)
+
+    @abstractmethod
+    def encode(self, frame: pd.DataFrame, schema: Schema, where: str) -> np.ndarray | None:
+        """The encoded targets (or known groups) of ``frame``'s rows; None if there are none.
+
+        ``where`` ("training", "validation", "test") goes into error messages.
+        """
+
+    def stratify_by(self, y: np.ndarray | None) -> np.ndarray | None:
+        """Values to stratify the split by, or None for a plain random split."""
+        return None
+
+    def finish(self, parts: dict[str, Part], metric: Metric) -> dict[str, Part]:
+        """Set each part's ``y`` to what ``metric`` compares with (identity by default)."""
+        return parts
+
+    def subsample(self, y: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+        """Adjust a random sample of training rows (e.g. keep every class); sorted indices."""
+        return rows
+
+    # --------------------------------------------------------------- decisions
+    @abstractmethod
+    def predict(self, estimator: Any, X: np.ndarray, n_outputs: int) -> Prediction:
+        """The fitted estimator's decisions on encoded inputs ``X``."""
+
+    @abstractmethod
+    def answer(self, pipeline: Any, X: pd.DataFrame, schema: Schema) -> Answer:
+        """A saved pipeline's decisions on prepared features, in the data's own terms."""
+
+    def answer_frame(self, answer: Answer, index: pd.Index) -> pd.DataFrame:
+        """The answer as ``learnloop predict`` prints it: ``prediction`` and ``proba_<c>``."""
+        out = pd.DataFrame(index=index)
+        out["prediction"] = answer.predictions
+        if answer.probabilities is not None and answer.classes is not None:
+            for i, c in enumerate(answer.classes):
+                out[f"proba_{c}"] = answer.probabilities[:, i]
+        return out
+
+    # ---------------------------------------------------------------- baseline
+    @abstractmethod
+    def baseline(self, X_train: pd.DataFrame, y_train: np.ndarray | None, seed: int) -> Any:
+        """A fitted trivial pipeline (preprocessing + estimator) fitted on the training part."""
+
+    def baseline_prediction(
+        self, baseline: Prediction, chosen: Prediction | None, seed: int
+    ) -> Prediction | None:
+        """The trivial model's test decisions to report (None if not known yet)."""
+        return baseline
+
+    # ---------------------------------------------------------------- outcomes
+    @abstractmethod
+    def outcomes(self, test: Part, pred: Prediction) -> dict[str, Any]:
+        """What the store keeps of the test split for ``runs compare`` to pair runs up."""
+
+    def split_fingerprint(self, test: Part) -> str:
+        """A fingerprint of the test split's rows (two runs pair up only if they match)."""
+        frame = test.X
+        if test.y is not None and np.ndim(test.y) == 1:
+            frame = frame.assign(__target__=test.y)
+        return fingerprint(frame)
+
+    # ------------------------------------------------------------------ checks
+    def check_options(self, target: str | None, labels: str | None) -> None:
+        """Raise UsageError for options this task does not take."""
+        if self.supervised and target is None:
+            raise UsageError(f"A target column is needed for {self.name} (--target).")
+        if self.supervised and labels is not None:
+            raise UsageError(
+                f"--labels is for clustering; {self.name} learns from the target column."
+            )

@@ -1,0 +1,176 @@
+"""Labeled tables: classification (a class per row) and regression (a number per row)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.pipeline import Pipeline
+
+from learnloop.data import Schema, check_column, class_values, infer_features
+from learnloop.exceptions import DataError
+from learnloop.features import build_preprocessor
+from learnloop.metrics import Prediction
+from learnloop.tasks._base import Answer, Part, Task
+
+__all__ = ["Classification", "Regression"]
+
+_PORTFOLIO = (
+    ("lightgbm", 0),
+    ("linear", 0),
+    ("extra_trees", 0),
+    ("lightgbm", 1),
+    ("mlp", 0),
+    ("random_forest", 0),
+    ("knn", 0),
+    ("lightgbm", 2),
+)
+
+
+class _Supervised(Task):
+    """What classification and regression share: a target column, rows that have one."""
+
+    supervised = True
+    portfolio_order = _PORTFOLIO
+
+    def read_schema(self, frame: pd.DataFrame, target: str | None, labels: str | None) -> Schema:
+        self.check_options(target, labels)
+        assert target is not None
+        check_column(frame, target, "target")
+        y = frame[target]
+        if y.notna().sum() == 0:
+            raise DataError(f"The target column '{target}' has no values.")
+        classes = self._read_target(y, target)
+        features, dropped = infer_features(frame, exclude=(target,))
+        return Schema(target, self.name, features, dropped, classes)
+
+    def _read_target(self, y: pd.Series, target: str) -> list[Any]:
+        """Check the target column; return its classes (empty for regression)."""
+        raise NotImplementedError
+
+    def usable_rows(self, frame: pd.DataFrame, schema: Schema) -> np.ndarray:
+        assert schema.target is not None
+        return frame[schema.target].notna().to_numpy()
+
+    def baseline(self, X_train: pd.DataFrame, y_train: np.ndarray | None, seed: int) -> Any:
+        pipeline = Pipeline(
+            [("features", build_preprocessor("tree", X_train)), ("model", self._dummy())]
+        )
+        return pipeline.fit(X_train, y_train)
+
+    def _dummy(self) -> Any:
+        raise NotImplementedError
+
+    def outcomes(self, test: Part, pred: Prediction) -> dict[str, Any]:
+        assert test.y is not None
+        kind, cast = self._outcome_kind
+        return {
+            "split": self.split_fingerprint(test),
+            "kind": kind,
+            "y": [cast(v) for v in test.y],
+            "pred": [cast(v) for v in pred.values],
+        }
+
+    _outcome_kind: ClassVar[tuple[str, Any]]
+
+
+class Classification(_Supervised):
+    """A class per row; stratified splits; probabilities per class."""
+
+    name = "classification"
+    default_metric = "accuracy"
+    _outcome_kind = ("labels", int)
+
+    def _read_target(self, y: pd.Series, target: str) -> list[Any]:
+        classes = class_values(y)
+        if len(classes) < 2:
+            raise DataError(
+                f"The target column '{target}' has only one class ({classes[0]!r}); "
+                "classification needs at least two."
+            )
+        return classes
+
+    def n_outputs(self, schema: Schema) -> int:
+        return len(schema.classes)
+
+    def encode(self, frame: pd.DataFrame, schema: Schema, where: str) -> np.ndarray:
+        assert schema.target is not None
+        y = frame[schema.target]
+        lookup = {c: i for i, c in enumerate(schema.classes)}
+        codes = y.astype(object).map(
+            lambda v: lookup.get(v.item() if hasattr(v, "item") else v, -1)
+        )
+        codes = codes.astype(int)
+        if (codes < 0).any():
+            bad = y[codes < 0].iloc[0]
+            raise DataError(
+                f"The {where} data has the class {bad!r} in '{schema.target}', "
+                "which the training data does not have."
+            )
+        return codes.to_numpy(dtype=int)
+
+    def stratify_by(self, y: np.ndarray | None) -> np.ndarray | None:
+        return y
+
+    def subsample(self, y: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+        """Every class at least once, so each model of the sample knows all classes."""
+        assert y is not None
+        missing = np.setdiff1d(np.unique(y), np.unique(y[rows]))
+        extra = [int(np.flatnonzero(y == c)[0]) for c in missing]
+        return np.sort(np.concatenate([rows, np.asarray(extra, dtype=int)]))
+
+    def predict(self, estimator: Any, X: np.ndarray, n_outputs: int) -> Prediction:
+        """Probabilities get a column per class even where the estimator saw fewer classes."""
+        proba = np.asarray(estimator.predict_proba(X), dtype=float)
+        seen = getattr(estimator, "classes_", None)
+        if seen is not None and n_outputs > proba.shape[1]:
+            full = np.zeros((len(proba), n_outputs))
+            full[:, np.asarray(seen, dtype=int)] = proba
+            proba = full
+        return Prediction(np.argmax(proba, axis=1), proba)
+
+    def answer(self, pipeline: Any, X: pd.DataFrame, schema: Schema) -> Answer:
+        proba = self.predict(pipeline, X, len(schema.classes)).proba
+        assert proba is not None
+        classes = list(schema.classes)
+        labels = [classes[i] for i in np.argmax(proba, axis=1).tolist()]
+        return Answer(labels, classes, proba)
+
+    def _dummy(self) -> Any:
+        return DummyClassifier(strategy="prior")
+
+
+class Regression(_Supervised):
+    """A number per row; random splits."""
+
+    name = "regression"
+    default_metric = "r2"
+    _outcome_kind = ("values", float)
+
+    def _read_target(self, y: pd.Series, target: str) -> list[Any]:
+        if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+            raise DataError(
+                f"The target column '{target}' is not numeric, so it cannot be used for regression."
+            )
+        return []
+
+    def encode(self, frame: pd.DataFrame, schema: Schema, where: str) -> np.ndarray:
+        assert schema.target is not None
+        values = pd.to_numeric(frame[schema.target], errors="coerce").to_numpy(dtype=float)
+        if not np.all(np.isfinite(values)):
+            raise DataError(
+                f"The target column '{schema.target}' holds infinite or non-numeric values."
+            )
+        return values
+
+    def predict(self, estimator: Any, X: np.ndarray, n_outputs: int) -> Prediction:
+        return Prediction(np.asarray(estimator.predict(X), dtype=float))
+
+    def answer(self, pipeline: Any, X: pd.DataFrame, schema: Schema) -> Answer:
+        values = np.asarray(pipeline.predict(X), dtype=float)
+        return Answer([float(v) for v in values])
+
+    def _dummy(self) -> Any:
+        return DummyRegressor()

@@ -4,6 +4,10 @@ Scorers take encoded targets (class indices 0..k-1 for classification) and a
 :class:`Prediction`; they return the metric in its natural units (accuracy in [0, 1],
 rmse in target units). Direction says whether larger is better, so a threshold reads
 naturally: ``rmse <= 4.0`` and ``accuracy >= 0.9``.
+
+Clustering metrics (the last section) score predicted cluster labels either against the
+rows themselves (``Metric.reference == "inputs"``: silhouette, Davies-Bouldin,
+Calinski-Harabasz) or against known group codes (``"targets"``: adjusted Rand, NMI).
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ from sklearn import metrics as skm
 
 from learnloop.exceptions import UsageError
 
-__all__ = ["Metric", "Prediction", "METRICS", "get_metric", "metrics_for_task"]
+__all__ = [
+    "Metric",
+    "Prediction",
+    "METRICS",
+    "SILHOUETTE_MAX_ROWS",
+    "get_metric",
+    "metrics_for_task",
+]
 
 
 @dataclass(frozen=True)
@@ -30,7 +41,17 @@ class Prediction:
 
 @dataclass(frozen=True)
 class Metric:
-    """One error function and the facts the loop and the certificate need about it."""
+    """One error function and the facts the loop and the certificate need about it.
+
+    ``reference`` says what the ``y`` handed to the scorer (and to ``per_row``) holds:
+
+    - ``"targets"`` (every supervised metric, and adjusted_rand / nmi): the encoded known
+      targets of the rows (class indices, values, or known group codes with -1 for
+      unknown);
+    - ``"inputs"`` (internal clustering metrics: silhouette, davies_bouldin,
+      calinski_harabasz): the encoded, scaled input rows themselves, a 2-D float array
+      with one row per predicted label.
+    """
 
     name: str
     tasks: tuple[str, ...]
@@ -43,6 +64,8 @@ class Metric:
     # the score as a mean of per-row values, where it is one (silhouette): the certificate
     # and the validation standard error then bootstrap that mean instead of re-scoring
     per_row: Callable[[np.ndarray, Prediction, int], np.ndarray] | None = None
+    # what ``y`` holds: "targets" (encoded known targets) or "inputs" (encoded input rows)
+    reference: str = "targets"
 
     def score(self, y_true: np.ndarray, pred: Prediction, n_classes: int = 0) -> float:
         """Compute the metric of ``pred`` against ``y_true``."""
@@ -200,3 +223,137 @@ def get_metric(name: str, task: str | None = None) -> Metric:
 def metrics_for_task(task: str) -> list[str]:
     """Names of the metrics that apply to ``task``."""
     return [m.name for m in METRICS.values() if task in m.tasks]
+
+
+# --- Clustering --------------------------------------------------------------------------
+#
+# Predictions are integer cluster labels. The noise label -1 (HDBSCAN) counts as one more
+# cluster for the internal metrics (silhouette, davies_bouldin, calinski_harabasz): noise
+# rows are scored like any other group, so a model that calls much of the data noise pays
+# for it. A labelling is degenerate when it has fewer than 2 distinct labels or as many
+# labels as rows; internal metrics then return their worst value instead of raising.
+# adjusted_rand and nmi ignore rows whose known group code is -1 (unknown).
+
+SILHOUETTE_MAX_ROWS = 2000
+_CLU = ("clustering",)
+
+
+def _labels(p: Prediction) -> np.ndarray:
+    return np.asarray(p.values).astype(int, copy=False).ravel()
+
+
+def _inputs(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if len(X) != len(labels):
+        raise ValueError(
+            f"A clustering metric got {len(X)} input rows for {len(labels)} predicted labels."
+        )
+    return X
+
+
+def _degenerate(labels: np.ndarray) -> bool:
+    n_labels = len(np.unique(labels))
+    return n_labels < 2 or n_labels >= len(labels)
+
+
+def _silhouette_rows(X: np.ndarray, p: Prediction, k: int) -> np.ndarray:
+    """Silhouette of each row, on a seeded sample of SILHOUETTE_MAX_ROWS rows when larger."""
+    labels = _labels(p)
+    X = _inputs(X, labels)
+    if len(labels) > SILHOUETTE_MAX_ROWS:
+        rows = np.random.default_rng(0).choice(len(labels), SILHOUETTE_MAX_ROWS, replace=False)
+        rows.sort()
+        X, labels = X[rows], labels[rows]
+    if _degenerate(labels):
+        return np.full(len(labels), -1.0)
+    return np.asarray(skm.silhouette_samples(X, labels), dtype=float)
+
+
+def _silhouette(X: np.ndarray, p: Prediction, k: int) -> float:
+    values = _silhouette_rows(X, p, k)
+    return float(np.mean(values)) if len(values) else -1.0
+
+
+def _davies_bouldin(X: np.ndarray, p: Prediction, k: int) -> float:
+    labels = _labels(p)
+    X = _inputs(X, labels)
+    if _degenerate(labels):
+        return math.inf
+    return float(skm.davies_bouldin_score(X, labels))
+
+
+def _calinski_harabasz(X: np.ndarray, p: Prediction, k: int) -> float:
+    labels = _labels(p)
+    X = _inputs(X, labels)
+    if _degenerate(labels):
+        return 0.0
+    return float(skm.calinski_harabasz_score(X, labels))
+
+
+def _known(y: np.ndarray, p: Prediction) -> tuple[np.ndarray, np.ndarray]:
+    """Known group codes and the predicted labels of the rows whose group is known."""
+    codes = np.asarray(y).ravel()
+    labels = _labels(p)
+    known = codes >= 0
+    return codes[known].astype(int), labels[known]
+
+
+def _adjusted_rand(y: np.ndarray, p: Prediction, k: int) -> float:
+    codes, labels = _known(y, p)
+    if len(codes) == 0:  # no row with a known group: nothing to agree with
+        return -0.5
+    return float(skm.adjusted_rand_score(codes, labels))
+
+
+def _nmi(y: np.ndarray, p: Prediction, k: int) -> float:
+    codes, labels = _known(y, p)
+    if len(codes) == 0:
+        return 0.0
+    return float(skm.normalized_mutual_info_score(codes, labels))
+
+
+METRICS.update(
+    {
+        m.name: m
+        for m in [
+            Metric(
+                "silhouette",
+                _CLU,
+                True,
+                -1.0,
+                1.0,
+                False,
+                False,
+                _silhouette,
+                per_row=_silhouette_rows,
+                reference="inputs",
+            ),
+            Metric(
+                "davies_bouldin",
+                _CLU,
+                False,
+                0.0,
+                _INF,
+                False,
+                False,
+                _davies_bouldin,
+                reference="inputs",
+            ),
+            Metric(
+                "calinski_harabasz",
+                _CLU,
+                True,
+                0.0,
+                _INF,
+                False,
+                False,
+                _calinski_harabasz,
+                reference="inputs",
+            ),
+            Metric("adjusted_rand", _CLU, True, -0.5, 1.0, False, False, _adjusted_rand),
+            Metric("nmi", _CLU, True, 0.0, 1.0, False, False, _nmi),
+        ]
+    }
+)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from learnloop.candidates._base import Candidate, FitContext, Monitor, predict_with
 from learnloop.candidates.boosting import LightGBMCandidate
+from learnloop.candidates.clustering import (
+    GaussianMixtureCandidate,
+    HDBSCANCandidate,
+    KMeansCandidate,
+)
 from learnloop.candidates.forest import ExtraTreesCandidate, RandomForestCandidate
 from learnloop.candidates.linear import LinearCandidate
 from learnloop.candidates.neighbors import KNeighborsCandidate
@@ -27,6 +32,9 @@ CANDIDATES: dict[str, Candidate] = {
         RandomForestCandidate(),
         KNeighborsCandidate(),
         MLPCandidate(),
+        KMeansCandidate(),
+        GaussianMixtureCandidate(),
+        HDBSCANCandidate(),
     ]
 }
 

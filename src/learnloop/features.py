@@ -2,7 +2,10 @@
 
 ``tree`` keeps numbers as they are (missing values stay NaN for the trees to route) and
 codes categories as integers; ``dense`` imputes, adds missing-value indicators, scales
-numbers and one-hot encodes categories, for linear models, k-NN and neural networks.
+numbers and one-hot encodes categories, for linear models, k-NN and neural networks;
+``cluster`` is the space clusters are found and scored in: numbers median-imputed and
+standardized, categories one-hot (0/1), and no missing-value indicators (a rare indicator
+scaled to unit variance would sit far from every row and be "found" as a cluster).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ def _split_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
 
 
 def build_preprocessor(kind: str, frame: pd.DataFrame) -> ColumnTransformer:
-    """An unfitted ColumnTransformer of the given ``kind`` ("tree" or "dense") for ``frame``."""
+    """An unfitted ColumnTransformer of the given ``kind`` (tree, dense, cluster) for ``frame``."""
     numeric, categorical = _split_columns(frame)
     if kind == "tree":
         steps = [
@@ -51,6 +54,23 @@ def build_preprocessor(kind: str, frame: pd.DataFrame) -> ColumnTransformer:
                 ),
                 numeric,
             ),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="__missing__"),
+                    OneHotEncoder(
+                        handle_unknown="infrequent_if_exist",
+                        max_categories=MAX_ONE_HOT_CATEGORIES,
+                        sparse_output=False,
+                        dtype=np.float64,
+                    ),
+                ),
+                categorical,
+            ),
+        ]
+    elif kind == "cluster":
+        steps = [
+            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
             (
                 "cat",
                 make_pipeline(

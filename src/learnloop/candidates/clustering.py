@@ -97,7 +97,7 @@ class KMeansCandidate(Candidate):
 
     name = "kmeans"
     tasks = _TASKS
-    preprocessing = "dense"
+    preprocessing = "cluster"
     max_steps = 300  # Lloyd iterations or mini-batch passes
     lloyd_max_rows = 20_000  # above this, MiniBatchKMeans.partial_fit passes
     batch_size = 1024
@@ -168,7 +168,7 @@ class GaussianMixtureCandidate(Candidate):
 
     name = "gaussian_mixture"
     tasks = _TASKS
-    preprocessing = "dense"
+    preprocessing = "cluster"
     max_steps = 200  # EM iterations
     tol = 1e-3  # converged when the per-row lower bound gains less than this
     reg_covar = 1e-6
@@ -220,7 +220,7 @@ class HDBSCANCandidate(Candidate):
 
     name = "hdbscan"
     tasks = _TASKS
-    preprocessing = "dense"
+    preprocessing = "cluster"
     max_rows = 20_000  # HDBSCAN is super-linear in rows
 
     def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:

@@ -2,9 +2,8 @@
 
 **The space clusters are scored in.** Internal error functions (silhouette,
 Davies-Bouldin, Calinski-Harabasz) are computed on the encoded, scaled inputs: the
-``dense`` preprocessing (median-imputed numbers with missing-value indicators, standardized
-with the *training* split's mean and spread; categories one-hot encoded) fitted once on the
-training split. Every candidate and every run on the same data is scored in that one space,
+``cluster`` preprocessing (median-imputed numbers standardized with the *training* split's
+mean and spread; categories one-hot encoded as 0/1) fitted once on the training split. Every candidate and every run on the same data is scored in that one space,
 so two runs compare.
 
 **Known groups.** ``--labels COL`` keeps ``COL`` out of the inputs; the external error
@@ -31,11 +30,7 @@ from learnloop.tasks._base import Answer, Part, Task
 
 __all__ = ["Clustering", "SCORING_SPACE"]
 
-SCORING_SPACE = "dense"  # the preprocessing whose output the internal metrics are computed in
-
-
-def _reference(metric: Metric) -> str:
-    return getattr(metric, "reference", "targets")
+SCORING_SPACE = "cluster"  # the preprocessing whose output the internal metrics are computed in
 
 
 class Clustering(Task):
@@ -79,10 +74,10 @@ class Clustering(Task):
 
     def choose_metric(self, name: str | None, schema: Schema) -> Metric:
         default = self.default_metric
-        if name is None and schema.labels is not None and "adjusted_rand" in METRICS:
-            default = "adjusted_rand"
+        if name is None and schema.labels is not None:
+            default = "adjusted_rand"  # known groups: the score says how well they are found
         metric = get_metric(name or default, self.name)
-        if _reference(metric) == "targets" and schema.labels is None:
+        if metric.reference == "targets" and schema.labels is None:
             raise UsageError(
                 f"The metric '{metric.name}' compares clusters with known groups; name the "
                 "column that holds them with --labels."
@@ -102,7 +97,7 @@ class Clustering(Task):
 
     def finish(self, parts: dict[str, Part], metric: Metric) -> dict[str, Part]:
         """Internal metrics compare predictions with the encoded, scaled inputs."""
-        if _reference(metric) != "inputs":
+        if metric.reference != "inputs":
             return parts
         space = build_preprocessor(SCORING_SPACE, parts["train"].X).fit(parts["train"].X)
         return {
@@ -147,7 +142,7 @@ class Clustering(Task):
         split = self.split_fingerprint(test)
         labels = [int(v) for v in pred.values]
         if test.y is not None and np.ndim(test.y) == 2:
-            per_row = METRICS["silhouette"].per_row if "silhouette" in METRICS else None
+            per_row = METRICS["silhouette"].per_row
             if per_row is not None:
                 values = per_row(test.y, pred, 0)
                 return {

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-quick bench-reference clean
+.PHONY: demo segments test lint bench bench-quick bench-reference clean
 
 $(STAMP): pyproject.toml bench/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml bench/requirements.txt
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
+
+segments: $(STAMP)
+	$(BIN)/python examples/segments.py
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench examples

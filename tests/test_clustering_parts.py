@@ -265,7 +265,7 @@ def test_silhouette_samples_large_tables_deterministically() -> None:
 def test_families_are_registered_for_clustering_only() -> None:
     for name in ("kmeans", "gaussian_mixture", "hdbscan"):
         family = CANDIDATES[name]
-        assert family.tasks == ("clustering",) and family.preprocessing == "dense"
+        assert family.tasks == ("clustering",) and family.preprocessing == "cluster"
     supervised = [c.name for c in CANDIDATES.values() if "classification" in c.tasks]
     assert not {"kmeans", "gaussian_mixture", "hdbscan"} & set(supervised)
 

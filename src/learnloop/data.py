@@ -399,7 +399,7 @@ def split_sizes(n: int) -> tuple[int, int]:
     n_test = min(max(int(round(0.2 * n)), 1), 100_000)
     n_val = min(max(int(round(0.2 * n)), 1), 50_000)
     if n - n_test - n_val < 2:
-        raise DataError(f"The data has only {n} labelled rows; at least 10 are needed to learn.")
+        raise DataError(f"The data has only {n} usable rows; at least 10 are needed to learn.")
     return n_val, n_test
 
 
@@ -415,7 +415,7 @@ def split_indices(
 
     n = len(y)
     if n < 10:
-        raise DataError(f"The data has only {n} labelled rows; at least 10 are needed to learn.")
+        raise DataError(f"The data has only {n} usable rows; at least 10 are needed to learn.")
     n_val, n_test = split_sizes(n)
     idx = np.arange(n)
     strat = y if stratify and _can_stratify(y, n_test, n_val) else None

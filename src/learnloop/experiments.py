@@ -23,7 +23,8 @@ import numpy as np
 
 from learnloop.exceptions import DataError, StoreError, UsageError
 from learnloop.metrics import Prediction, get_metric
-from learnloop.store import Store, trial_dict
+from learnloop.store import Store
+from learnloop.trials import trial_dict
 
 __all__ = [
     "resume_options",

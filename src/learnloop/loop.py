@@ -1,51 +1,52 @@
-"""The decision -> error -> optimize loop and its scheduler.
+"""The decision -> error -> optimize loop: trials under a monitor until the aim is passed.
 
-Scheduling, in the order it spends the budget:
+Every candidate trains step by step under a :class:`_TrialMonitor` that scores validation
+predictions and stops it the moment it passes the aim (after training on a little while the
+curve still rises), when its learning curve has gone flat, when it is behind the median of
+its finished peers at the same step (median stopping), when a trial on a sample has used
+its share of the budget, or when the budget runs out. The whole loop returns as soon as one
+candidate passes.
 
-1. **Portfolio first.** Known-good configurations of each family, best bet first (a
-   LightGBM default, a linear model, extra trees, ...), so an easy threshold is met by the
-   first fit or two.
-2. **Cheap before expensive.** On large tables every new configuration trains on a
-   subsample (the lowest *rung*); asynchronous successive halving promotes the best of each
-   rung at once, then its best third, to a four times larger sample, up to the full
-   training split.
-3. **Optuna samples the rest.** Once the portfolio is spent, a TPE sampler over all
-   families proposes configurations; every trial is an Optuna trial in the run's study.
-4. **Stop at the threshold.** Every candidate trains step by step under a monitor that
-   scores validation predictions and stops it the moment it passes the target (the
-   threshold plus the certificate's margin), when its learning curve has gone flat, when it
-   is behind the median of its finished peers at the same step (median stopping), or when
-   the budget runs out. The whole loop returns as soon as one candidate passes.
+What to train next is the :class:`~learnloop.schedule.Schedule`'s decision (portfolio,
+rungs, the sampler); what to aim at is the :class:`~learnloop.aim.Aim`'s; how trials are
+written to and read from the study is :class:`~learnloop.trials.StudyBook`'s. The loop
+ties them together, owns the fitted models and the data cache, and takes in trials other
+processes finished (workers, a killed run being resumed).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import socket
 import time
 import traceback
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import optuna
 import pandas as pd
 
+from learnloop.aim import Aim
 from learnloop.candidates import CANDIDATES, Candidate, FitContext
-from learnloop.certify import aim_margin
 from learnloop.features import build_preprocessor, categorical_indices
 from learnloop.metrics import Metric, Prediction
+from learnloop.schedule import MIN_RUNG_ROWS, Schedule, rung_sizes
 from learnloop.tasks import Task
+from learnloop.trials import StudyBook, TrialRecord
 
-__all__ = ["Problem", "TrialRecord", "FittedModel", "Loop", "rung_sizes"]
+__all__ = [
+    "Problem",
+    "TrialRecord",
+    "FittedModel",
+    "Loop",
+    "rung_sizes",
+    "MIN_RUNG_ROWS",
+    "predict_model",
+]
 
-MIN_RUNG_ROWS = 10_000
-RUNG_GROWTH = 4
-PROMOTE_FRACTION = 3  # promote the best 1/3 of each rung
 EVALS_PER_DOUBLING = 50
 FINISH_MIN_STEPS = 10  # steps trained on past the aim, at least, unless the curve turns
 MIN_PEERS = 4  # finished same-family trials needed before median stopping applies
@@ -77,24 +78,8 @@ class Problem:
         return len(self.X_train)
 
 
-@dataclass
-class TrialRecord:
-    """What one trial did: configuration, data size, learning curve, outcome."""
-
-    number: int
-    candidate: str
-    params: dict[str, Any]
-    rung: int
-    n_rows: int
-    status: str = "running"  # complete | pruned | failed | running
-    score: float | None = None
-    best_step: int = 0
-    steps: int = 0
-    stop_reason: str = ""
-    seconds: float = 0.0
-    curve: list[tuple[int, float, float]] = field(default_factory=list)
-    error: str | None = None
-    first_step_s: float | None = None  # time to the first scored step, data preparation included
+# a training sample encoded for one preprocessing kind: (preprocessor, X, y, X_val)
+_Encoded = tuple[Any, np.ndarray, np.ndarray | None, np.ndarray]
 
 
 @dataclass
@@ -108,17 +93,6 @@ class FittedModel:
     preprocessor: Any
     estimator: Any
     score: float
-
-
-def rung_sizes(n_rows: int) -> list[int]:
-    """Training sample sizes of the successive-halving rungs, ending with all rows."""
-    if n_rows <= 2 * MIN_RUNG_ROWS:
-        return [n_rows]
-    sizes, size = [], MIN_RUNG_ROWS
-    while size * 2 < n_rows:
-        sizes.append(size)
-        size *= RUNG_GROWTH
-    return [*sizes, n_rows]
 
 
 class _TrialMonitor:
@@ -179,7 +153,7 @@ class _TrialMonitor:
         if step - gain_step > max(self.patience_min, self.patience_frac * gain_step):
             self.record.stop_reason = "plateau"
             return False
-        if self.record.rung < len(loop.rungs) - 1 and now - self.started > loop.rung_trial_cap():
+        if loop.schedule.is_sample(self.record.rung) and now - self.started > loop.rung_trial_cap():
             self.record.stop_reason = "rung time"  # a sample is for a quick look, not a long fit
             return False
         if self._behind_peers(step):
@@ -211,7 +185,7 @@ class _TrialMonitor:
 
 
 class Loop:
-    """Runs trials until the target is met or the deadline passes; can be resumed."""
+    """Runs trials until the aim is passed or the deadline passes; can be resumed."""
 
     def __init__(
         self,
@@ -225,45 +199,76 @@ class Loop:
         on_trial: Callable[[TrialRecord, Loop], None] | None = None,
     ) -> None:
         self.problem = problem
-        self.study = study
-        self.threshold = threshold
-        self.alpha_first_look = alpha_first_look
         self.n_jobs = n_jobs
         names = candidates or [n for n, c in CANDIDATES.items() if problem.task.name in c.tasks]
         self.families: list[Candidate] = [CANDIDATES[c] for c in names]
         self.on_trial = on_trial
-        self.rungs = rung_sizes(problem.n_train)
+        self.aim = Aim(problem.metric, threshold, alpha_first_look)
+        self.schedule = Schedule(problem.task, self.families, problem.n_train)
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.book = StudyBook(study, self.worker)
         self.trials: list[TrialRecord] = []
         self.best: FittedModel | None = None
-        self.target: float | None = None
-        self.margin: float | None = None
-        self.se_val = 0.0
-        self.passable = True  # False once no test look could certify the threshold
-        self.looks_failed = 0
-        self._trials_at_last_look = 0
         self.time_to_threshold: float | None = None
         self.best_score: float | None = None
-        self.excluded: set[int] = set()  # trials whose model was already certified
         self.started = time.monotonic()
         self.deadline = math.inf
         self._cache: dict[
             tuple[str, int], tuple[Any, np.ndarray, np.ndarray | None, np.ndarray]
         ] = {}
-        self._queue = self._portfolio()
-        self._promoted: set[int] = set()
-        self._taken: set[str] = set()  # configurations other processes ran or are running
         self._elsewhere: TrialRecord | None = None  # best trial finished by another process
         self.keep_going: Callable[[], bool] | None = None  # checked between trials
         self.adopt_passed = True  # refit another process's trial that passed the target
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._traceback = ""
         self._synced = -math.inf
 
-    # ----------------------------------------------------------------- public
-    def run(self, deadline: float) -> FittedModel | None:
-        """Run trials until one passes the target or ``deadline`` (time.monotonic) passes.
+    # -------------------------------------------------------------- the aim
+    @property
+    def threshold(self) -> float | None:
+        return self.aim.threshold
 
-        Returns the model that passed the target, or None if the deadline came first
+    @property
+    def target(self) -> float | None:
+        """The aim past the threshold (threshold + margin), once the margin is known."""
+        return self.aim.target
+
+    @property
+    def rungs(self) -> list[int]:
+        return self.schedule.rungs
+
+    def effective_target(self) -> float | None:
+        """The aim now, with the winner's-curse allowance after a failed look."""
+        return self.aim.current(len(self.trials))
+
+    def raise_target(self, shortfall: float) -> None:
+        """After a failed certificate, aim further past the threshold by ``shortfall``."""
+        self.aim.raise_by(shortfall, len(self.trials))
+
+    def search_to_budget(self) -> None:
+        """Stop aiming: no test look could certify the threshold, so search for the best model."""
+        self.aim.stop_aiming()
+
+    def note_score(self, score: float, prediction: Prediction) -> None:
+        """Track the run-wide best score, time to threshold, and set the aim on first pass."""
+        metric, threshold = self.problem.metric, self.aim.threshold
+        if metric.better(score, self.best_score):
+            self.best_score = score
+        if threshold is None or not metric.meets(score, threshold):
+            return
+        if self.time_to_threshold is None:
+            self.time_to_threshold = time.monotonic() - self.started
+        p = self.problem
+        self.aim.note_pass(p.y_val, prediction, p.n_classes, p.n_test, p.seed)
+
+    def rung_trial_cap(self) -> float:
+        """Seconds a trial on a subsample may take: a share of the whole budget, at least 2 s."""
+        return max(2.0, SAMPLE_TRIAL_SHARE * (self.deadline - self.started))
+
+    # --------------------------------------------------------------- public
+    def run(self, deadline: float) -> FittedModel | None:
+        """Run trials until one passes the aim or ``deadline`` (time.monotonic) passes.
+
+        Returns the model that passed the aim, or None if the deadline came first
         (``self.best`` then holds the best model seen).
         """
         self.deadline = deadline
@@ -274,11 +279,11 @@ class Loop:
                 passed = self.sync()
                 if passed is not None:
                     return passed
-            job = self._next_job()
+            job = self.schedule.next_job(self.trials, self.problem.metric)
             if self._expected_first_step(job[0], job[2]) > deadline - time.monotonic():
                 break  # not even its first step would finish in time
             model = self._run_trial(*job)
-            if model is not None and self._passes_target(model.score):
+            if model is not None and self.aim.passed(model.score, len(self.trials)):
                 return model
         return None
 
@@ -286,26 +291,23 @@ class Loop:
         """Take in the trials other processes finished in this study (workers, a killed run).
 
         Their configurations leave the queue and count for promotion, so nothing finished
-        is run again. A trial that passed the target is refitted here (models are not in
-        the store) and returned if the refit passes too.
+        is run again. A trial that passed the aim is refitted here (models are not in the
+        store) and returned if the refit passes too.
         """
         self._synced = time.monotonic()
-        known = {t.number for t in self.trials}
         metric = self.problem.metric
         passed: TrialRecord | None = None
-        for ft in self.study.get_trials(deepcopy=False):
-            if ft.number in known:
+        for seen in self.book.seen({t.number for t in self.trials}):
+            if seen.promoted_from is not None:
+                self.schedule.promoted.add(seen.promoted_from)
+            record = seen.record
+            if record is None:
+                if seen.running:
+                    self.schedule.taken.add(seen.key)
                 continue
-            if "promoted_from" in ft.user_attrs:
-                self._promoted.add(ft.user_attrs["promoted_from"])
-            if not ft.state.is_finished():
-                if ft.state == optuna.trial.TrialState.RUNNING:
-                    self._taken.add(_trial_key(ft))
-                continue
-            record = _record_from(ft)
             self.trials.append(record)
             if record.stop_reason != "interrupted":
-                self._taken.add(_trial_key(ft))
+                self.schedule.taken.add(seen.key)
             if record.status != "complete" or record.score is None:
                 continue
             if metric.better(record.score, self.best_score):
@@ -313,14 +315,14 @@ class Loop:
             best = self._elsewhere
             if best is None or metric.better(record.score, best.score):
                 self._elsewhere = record
-            if self._could_pass(record) and (
+            if self.aim.could_pass(record.score, record.stop_reason) and (
                 passed is None or metric.better(record.score, passed.score)
             ):
                 passed = record
         if passed is None or not self.adopt_passed:
             return None
         model = self.refit(passed)
-        if model is not None and self._passes_target(model.score):
+        if model is not None and self.aim.passed(model.score, len(self.trials)):
             return model
         return None
 
@@ -329,10 +331,7 @@ class Loop:
         n_rows = record.n_rows or self.rungs[min(record.rung, len(self.rungs) - 1)]
         shadow = TrialRecord(record.number, record.candidate, record.params, record.rung, n_rows)
         model = self._fit(CANDIDATES[record.candidate], record.params, n_rows, shadow)
-        if model is not None and self.problem.metric.better(
-            model.score, self.best.score if self.best else None
-        ):
-            self.best = model
+        self._keep_if_best(model)
         if self._elsewhere is not None and self._elsewhere.number == record.number:
             self._elsewhere = None
         return model
@@ -347,15 +346,6 @@ class Loop:
             self.refit(other)
         return self.best
 
-    def _could_pass(self, record: TrialRecord) -> bool:
-        metric, score = self.problem.metric, record.score
-        if score is None or self.threshold is None:
-            return False
-        if record.stop_reason == "target":
-            return True
-        aim = self.target if self.target is not None else self.threshold
-        return metric.meets(score, aim)
-
     def peer_curves(self, record: TrialRecord) -> list[list[tuple[int, float, float]]]:
         """Learning curves of finished trials like ``record`` (same family and sample size)."""
         return [
@@ -368,6 +358,7 @@ class Loop:
             and t.number != record.number
         ]
 
+    # ---------------------------------------------------------------- trial
     def _expected_first_step(self, cand: Candidate | None, rung: int) -> float:
         """Seconds the first step of a trial like this took before (0 if never seen)."""
         seen = [
@@ -379,110 +370,6 @@ class Loop:
         ]
         return min(seen) if seen else 0.0
 
-    def raise_target(self, shortfall: float) -> None:
-        """After a failed certificate, aim further past the threshold by ``shortfall``."""
-        if self.threshold is None or self.margin is None:
-            return
-        self.margin += max(shortfall, 0.0)
-        self.target = self._clip(self.problem.metric.shift(self.threshold, self.margin))
-        self.looks_failed += 1
-        self._trials_at_last_look = len(self.trials)
-
-    def rung_trial_cap(self) -> float:
-        """Seconds a trial on a subsample may take: a share of the whole budget, at least 2 s."""
-        return max(2.0, SAMPLE_TRIAL_SHARE * (self.deadline - self.started))
-
-    def search_to_budget(self) -> None:
-        """Stop aiming: no test look could certify the threshold, so search for the best model."""
-        self.passable = False
-
-    def note_score(self, score: float, prediction: Prediction) -> None:
-        """Track the run-wide best score, time to threshold, and set the aim on first pass."""
-        metric = self.problem.metric
-        if metric.better(score, self.best_score):
-            self.best_score = score
-        if self.threshold is None or not metric.meets(score, self.threshold):
-            return
-        if self.time_to_threshold is None:
-            self.time_to_threshold = time.monotonic() - self.started
-        if self.margin is None:
-            p = self.problem
-            self.margin, self.se_val = aim_margin(
-                metric, p.y_val, prediction, p.n_classes, p.n_test, self.alpha_first_look, p.seed
-            )
-            self.target = self._clip(metric.shift(self.threshold, self.margin))
-
-    def effective_target(self) -> float | None:
-        """The aim, plus an allowance for the winner's curse once a test look has failed.
-
-        After a failed look the search compares many more candidates on the same validation
-        split, and the best of k noisy scores is optimistic by about se_val * sqrt(2 ln k);
-        the aim grows with the number of trials compared since the last look.
-        """
-        if not self.passable:
-            return None
-        if self.target is None or self.looks_failed == 0:
-            return self.target
-        k = max(len(self.trials) - self._trials_at_last_look, 1)
-        allowance = self.se_val * math.sqrt(2.0 * math.log(k)) if k > 1 else 0.0
-        return self._clip(self.problem.metric.shift(self.target, allowance))
-
-    def _clip(self, target: float) -> float:
-        """Keep the aim inside the metric's range (a perfect score is always a valid aim)."""
-        metric = self.problem.metric
-        return min(max(target, metric.low), metric.high)
-
-    # --------------------------------------------------------------- schedule
-    def _portfolio(self) -> list[tuple[Candidate, dict[str, Any]]]:
-        task, n = self.problem.task, self.problem.n_train
-        per_family = {c.name: c.portfolio(task.name, n) for c in self.families}
-        queue = []
-        for name, i in task.portfolio_order:
-            if name in per_family and i < len(per_family[name]):
-                queue.append((CANDIDATES[name], per_family[name][i]))
-        return queue
-
-    def _next_job(self) -> tuple[Candidate | None, dict[str, Any] | None, int, int | None]:
-        """Promote before exploring: the best of a rung (and then its best third) moves up."""
-        metric = self.problem.metric
-        for rung in reversed(range(len(self.rungs) - 1)):
-            done = [
-                t
-                for t in self.trials
-                if t.rung == rung and t.status == "complete" and t.score is not None
-            ]
-            done.sort(key=lambda t: metric.to_loss(t.score))  # type: ignore[arg-type]
-            for t in done[: max(1, len(done) // PROMOTE_FRACTION)]:
-                cand = CANDIDATES[t.candidate]
-                capped = cand.max_rows is not None and cand.max_rows <= self.rungs[rung]
-                if t.number not in self._promoted and not capped:
-                    self._promoted.add(t.number)
-                    return cand, t.params, rung + 1, t.number
-        while self._queue:
-            cand, params = self._queue.pop(0)
-            if _config_key(cand.name, params, 0) not in self._taken:
-                return cand, params, 0, None
-        return None, None, 0, None  # Optuna's sampler chooses
-
-    # ------------------------------------------------------------------ trial
-    def _ask(
-        self, cand: Candidate | None, params: dict[str, Any] | None, rung: int, source: int | None
-    ) -> Any:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if cand is not None and params is not None:
-                fixed = {"family": cand.name, **{cand.key(k): v for k, v in params.items()}}
-                self.study.enqueue_trial(fixed, skip_if_exists=False)
-            trial = self.study.ask()
-            family = trial.suggest_categorical("family", [c.name for c in self.families])
-            chosen = CANDIDATES[family]
-            sampled = chosen.search_space(trial, self.problem.task.name, self.problem.n_train)
-        trial.set_user_attr("rung", rung)
-        trial.set_user_attr("worker", self.worker)
-        if source is not None:
-            trial.set_user_attr("promoted_from", source)
-        return trial, chosen, sampled
-
     def _run_trial(
         self,
         cand: Candidate | None,
@@ -490,23 +377,26 @@ class Loop:
         rung: int,
         source: int | None = None,
     ) -> FittedModel | None:
-        trial, cand, params = self._ask(cand, params, rung, source)
-        n_rows = self.rungs[rung]
-        if cand.max_rows is not None:
-            n_rows = min(n_rows, cand.max_rows)
+        fixed = (cand, params) if cand is not None and params is not None else None
+        trial, cand, params = self.book.ask(
+            self.families, fixed, rung, source, self.problem.task.name, self.problem.n_train
+        )
+        n_rows = self.schedule.rows_for(cand, rung)
         record = TrialRecord(trial.number, cand.name, params, rung, n_rows)
         self.trials.append(record)
         model = self._fit(cand, params, n_rows, record)
-        if record.status == "failed":
-            trial.set_user_attr("traceback", self._traceback)
-        self._tell(trial, record)
+        failed = record.status == "failed"
+        self.book.tell(trial, record, self.problem.metric, self._traceback if failed else "")
+        self._keep_if_best(model)
+        if self.on_trial is not None:
+            self.on_trial(record, self)
+        return model
+
+    def _keep_if_best(self, model: FittedModel | None) -> None:
         if model is not None and self.problem.metric.better(
             model.score, self.best.score if self.best else None
         ):
             self.best = model
-        if self.on_trial is not None:
-            self.on_trial(record, self)
-        return model
 
     def _fit(
         self, cand: Candidate, params: dict[str, Any], n_rows: int, record: TrialRecord
@@ -517,15 +407,15 @@ class Loop:
         model = None
         try:
             pre, X, y, X_val, cat = self._data(cand.preprocessing, n_rows)
-            task = self.problem.task
+            task, n_classes = self.problem.task, self.problem.n_classes
             ctx = FitContext(
                 task.name,
-                self.problem.n_classes,
+                n_classes,
                 self.problem.seed,
                 self.n_jobs,
                 cat,
                 monitor,
-                predict=lambda est, X_: task.predict(est, X_, self.problem.n_classes),
+                predict=lambda est, rows: task.predict(est, rows, n_classes),
             )
             estimator = cand.fit(params, X, y, X_val, ctx)
             if record.score is None:
@@ -543,32 +433,7 @@ class Loop:
         record.seconds = time.monotonic() - started
         return model
 
-    def _tell(self, trial: Any, record: TrialRecord) -> None:
-        for key, value in (
-            ("candidate", record.candidate),
-            ("n_rows", record.n_rows),
-            ("steps", record.steps),
-            ("best_step", record.best_step),
-            ("stop_reason", record.stop_reason),
-            ("seconds", round(record.seconds, 4)),
-            ("curve", record.curve),
-            ("score", record.score),
-            ("error", record.error),
-        ):
-            trial.set_user_attr(key, value)
-        if record.status == "failed":
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        elif record.status == "pruned":
-            trial.report(self.problem.metric.to_loss(record.score), record.steps)  # type: ignore[arg-type]
-            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        else:
-            self.study.tell(trial, self.problem.metric.to_loss(record.score))  # type: ignore[arg-type]
-
-    def _passes_target(self, score: float) -> bool:
-        aim = self.effective_target()
-        return aim is not None and self.problem.metric.meets(score, aim)
-
-    # ------------------------------------------------------------------- data
+    # ----------------------------------------------------------------- data
     def _data(
         self, kind: str, n_rows: int
     ) -> tuple[Any, np.ndarray, np.ndarray | None, np.ndarray, list]:
@@ -593,51 +458,6 @@ class Loop:
         rng = np.random.default_rng(self.problem.seed + n_rows)
         rows = np.sort(rng.choice(n, size=n_rows, replace=False))
         return self.problem.task.subsample(self.problem.y_train, rows)
-
-
-def _config_key(candidate: str, params: dict[str, Any], rung: int) -> str:
-    """One configuration at one rung, the same however its numbers were stored."""
-    plain = {
-        k: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
-        for k, v in params.items()
-    }
-    return json.dumps([candidate, plain, rung], sort_keys=True, default=str)
-
-
-def _trial_params(ft: optuna.trial.FrozenTrial) -> tuple[str, dict[str, Any]]:
-    family = ft.user_attrs.get("candidate") or ft.params.get("family", "")
-    prefix = f"{family}."
-    return family, {k[len(prefix) :]: v for k, v in ft.params.items() if k.startswith(prefix)}
-
-
-def _trial_key(ft: optuna.trial.FrozenTrial) -> str:
-    family, params = _trial_params(ft)
-    return _config_key(family, params, ft.user_attrs.get("rung", 0))
-
-
-def _record_from(ft: optuna.trial.FrozenTrial) -> TrialRecord:
-    """A finished Optuna trial of the study as the loop's own record."""
-    a = ft.user_attrs
-    family, params = _trial_params(ft)
-    states = {
-        optuna.trial.TrialState.COMPLETE: "complete",
-        optuna.trial.TrialState.PRUNED: "pruned",
-    }
-    return TrialRecord(
-        number=ft.number,
-        candidate=family,
-        params=params,
-        rung=a.get("rung", 0),
-        n_rows=a.get("n_rows", 0),
-        status=states.get(ft.state, "failed"),
-        score=a.get("score"),
-        best_step=a.get("best_step", 0),
-        steps=a.get("steps", 0),
-        stop_reason=a.get("stop_reason", ""),
-        seconds=a.get("seconds", 0.0),
-        curve=[tuple(c) for c in a.get("curve") or []],
-        error=a.get("error"),
-    )
 
 
 def predict_model(model: FittedModel, X: pd.DataFrame, task: Task, n_classes: int) -> Prediction:

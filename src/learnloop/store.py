@@ -29,7 +29,6 @@ __all__ = [
     "Store",
     "open_store",
     "resolve_store_url",
-    "trial_dict",
     "DEFAULT_STORE",
     "SCHEMA_VERSION",
 ]
@@ -79,13 +78,6 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE learnloop_runs ADD COLUMN outcomes TEXT",
         "ALTER TABLE learnloop_runs ADD COLUMN target_trial INTEGER",
     ],
-}
-_STATES = {
-    optuna.trial.TrialState.COMPLETE: "complete",
-    optuna.trial.TrialState.PRUNED: "pruned",
-    optuna.trial.TrialState.FAIL: "failed",
-    optuna.trial.TrialState.RUNNING: "running",
-    optuna.trial.TrialState.WAITING: "waiting",
 }
 
 
@@ -254,35 +246,6 @@ class Store:
                 except RuntimeError:  # finished meanwhile by a live worker
                     pass
         return failed
-
-
-def trial_dict(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """One trial as plain JSON: number, candidate, params, status, score and curve."""
-    attrs = t.user_attrs
-    candidate = attrs.get("candidate") or t.params.get("family")
-    prefix = f"{candidate}."
-    params = {k[len(prefix) :]: v for k, v in t.params.items() if k.startswith(prefix)}
-    curve = attrs.get("curve") or []
-    return {
-        "number": t.number,
-        "candidate": candidate,
-        "params": params,
-        "status": _STATES.get(t.state, t.state.name.lower()),
-        "score": attrs.get("score"),
-        "scores": [{"step": s, "score": v, "t": at} for s, v, at in curve],
-        "rung": attrs.get("rung"),
-        "n_rows": attrs.get("n_rows"),
-        "steps": attrs.get("steps"),
-        "best_step": attrs.get("best_step"),
-        "stop_reason": attrs.get("stop_reason"),
-        "seconds": attrs.get("seconds"),
-        "worker": attrs.get("worker"),
-        "error": attrs.get("error"),
-        "started": t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None,
-        "finished": (
-            t.datetime_complete.isoformat(timespec="seconds") if t.datetime_complete else None
-        ),
-    }
 
 
 def _rdb_storage(url: str) -> optuna.storages.RDBStorage:

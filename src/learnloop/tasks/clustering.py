@@ -3,8 +3,9 @@
 **The space clusters are scored in.** Internal error functions (silhouette,
 Davies-Bouldin, Calinski-Harabasz) are computed on the encoded, scaled inputs: the
 ``cluster`` preprocessing (median-imputed numbers standardized with the *training* split's
-mean and spread; categories one-hot encoded as 0/1) fitted once on the training split. Every candidate and every run on the same data is scored in that one space,
-so two runs compare.
+mean and spread; categories one-hot encoded as 0/1) fitted once on the training split.
+Every candidate and every run on the same data is scored in that one space, so two runs
+compare.
 
 **Known groups.** ``--labels COL`` keeps ``COL`` out of the inputs; the external error
 functions (adjusted Rand index, normalized mutual information) compare the clusters with it.

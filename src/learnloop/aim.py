@@ -1,0 +1,91 @@
+"""The aim: the validation score the loop must pass for a test look to be worth spending.
+
+A model that just passes the threshold on validation would usually fail the test bound, so
+the loop aims past the threshold by a margin: ``z * se_test`` (how far the one-sided bound
+sits from the test score) plus one validation standard error (the validation score of a
+model stopped the first time it looks good enough is optimistic by up to that much). The
+margin is estimated from the first model that passes the threshold on validation.
+
+After a failed look the aim rises by the bound's shortfall, and while the search compares
+many more candidates on the same validation split it also grows by
+``se_val * sqrt(2 ln k)`` with the k trials compared since that look (the best of k noisy
+scores is optimistic by about that much: the winner's curse).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from learnloop.certify import aim_margin
+from learnloop.metrics import Metric, Prediction
+
+__all__ = ["Aim"]
+
+
+class Aim:
+    """The threshold, the margin past it, and the score the loop is aiming at now."""
+
+    def __init__(self, metric: Metric, threshold: float | None, alpha_first_look: float) -> None:
+        self.metric = metric
+        self.threshold = threshold
+        self.alpha_first_look = alpha_first_look
+        self.margin: float | None = None
+        self.se_val = 0.0
+        self.target: float | None = None  # threshold + margin, once the margin is known
+        self.passable = True  # False once no test look could certify the threshold
+        self.looks_failed = 0
+        self._trials_at_last_look = 0
+
+    def note_pass(
+        self, y_val: np.ndarray, prediction: Prediction, n_classes: int, n_test: int, seed: int
+    ) -> None:
+        """Set the margin from the first validation prediction that passes the threshold."""
+        if self.threshold is None or self.margin is not None:
+            return
+        self.margin, self.se_val = aim_margin(
+            self.metric, y_val, prediction, n_classes, n_test, self.alpha_first_look, seed
+        )
+        self.target = self._clip(self.metric.shift(self.threshold, self.margin))
+
+    def raise_by(self, shortfall: float, n_trials: int) -> None:
+        """After a failed look, aim further past the threshold by ``shortfall``."""
+        if self.threshold is None or self.margin is None:
+            return
+        self.margin += max(shortfall, 0.0)
+        self.target = self._clip(self.metric.shift(self.threshold, self.margin))
+        self.looks_failed += 1
+        self._trials_at_last_look = n_trials
+
+    def stop_aiming(self) -> None:
+        """No test look could certify the threshold: search for the best model instead."""
+        self.passable = False
+
+    def current(self, n_trials: int) -> float | None:
+        """The aim now: the target plus the winner's-curse allowance after a failed look."""
+        if not self.passable:
+            return None
+        if self.target is None or self.looks_failed == 0:
+            return self.target
+        k = max(n_trials - self._trials_at_last_look, 1)
+        allowance = self.se_val * math.sqrt(2.0 * math.log(k)) if k > 1 else 0.0
+        return self._clip(self.metric.shift(self.target, allowance))
+
+    def passed(self, score: float, n_trials: int) -> bool:
+        """Whether ``score`` passes the aim now."""
+        aim = self.current(n_trials)
+        return aim is not None and self.metric.meets(score, aim)
+
+    def could_pass(self, score: float | None, stop_reason: str) -> bool:
+        """Whether a trial another process finished may have passed the aim."""
+        if score is None or self.threshold is None:
+            return False
+        if stop_reason == "target":
+            return True
+        aim = self.target if self.target is not None else self.threshold
+        return self.metric.meets(score, aim)
+
+    def _clip(self, target: float) -> float:
+        """Keep the aim inside the metric's range (a perfect score is always a valid aim)."""
+        return min(max(target, self.metric.low), self.metric.high)

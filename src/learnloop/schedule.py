@@ -1,0 +1,85 @@
+"""The schedule: which configuration to train next, on how many rows.
+
+1. **Portfolio first.** Known-good configurations of each family, in the task's order
+   (best bet first), so an easy threshold is met by the first fit or two.
+2. **Cheap before expensive.** On large tables every new configuration trains on a
+   subsample (the lowest *rung*); asynchronous successive halving promotes the best of each
+   rung at once, then its best third, to a four times larger sample, up to the full
+   training split.
+3. **Optuna samples the rest.** Once the portfolio is spent, the study's sampler proposes
+   configurations (``next_job`` returns no candidate).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from learnloop.candidates import CANDIDATES, Candidate
+from learnloop.metrics import Metric
+from learnloop.tasks import Task
+from learnloop.trials import TrialRecord, config_key
+
+__all__ = ["Schedule", "Job", "rung_sizes", "MIN_RUNG_ROWS", "RUNG_GROWTH", "PROMOTE_FRACTION"]
+
+MIN_RUNG_ROWS = 10_000
+RUNG_GROWTH = 4
+PROMOTE_FRACTION = 3  # promote the best 1/3 of each rung
+
+# (family or None for the sampler's choice, its parameters, rung, trial promoted from)
+Job = tuple[Candidate | None, dict[str, Any] | None, int, int | None]
+
+
+def rung_sizes(n_rows: int) -> list[int]:
+    """Training sample sizes of the successive-halving rungs, ending with all rows."""
+    if n_rows <= 2 * MIN_RUNG_ROWS:
+        return [n_rows]
+    sizes, size = [], MIN_RUNG_ROWS
+    while size * 2 < n_rows:
+        sizes.append(size)
+        size *= RUNG_GROWTH
+    return [*sizes, n_rows]
+
+
+class Schedule:
+    """The portfolio queue, the rungs, and what was promoted or taken by other processes."""
+
+    def __init__(self, task: Task, families: list[Candidate], n_train: int) -> None:
+        self.rungs = rung_sizes(n_train)
+        self.promoted: set[int] = set()
+        self.taken: set[str] = set()  # configurations other processes ran or are running
+        per_family = {c.name: c.portfolio(task.name, n_train) for c in families}
+        self.queue: list[tuple[Candidate, dict[str, Any]]] = [
+            (CANDIDATES[name], per_family[name][i])
+            for name, i in task.portfolio_order
+            if name in per_family and i < len(per_family[name])
+        ]
+
+    def rows_for(self, cand: Candidate, rung: int) -> int:
+        """Training rows of a trial of ``cand`` at ``rung`` (capped by the family)."""
+        n_rows = self.rungs[rung]
+        return min(n_rows, cand.max_rows) if cand.max_rows is not None else n_rows
+
+    def is_sample(self, rung: int) -> bool:
+        """Whether ``rung`` trains on a subsample (not the top rung)."""
+        return rung < len(self.rungs) - 1
+
+    def next_job(self, trials: list[TrialRecord], metric: Metric) -> Job:
+        """Promote before exploring: the best of a rung (and then its best third) moves up."""
+        for rung in reversed(range(len(self.rungs) - 1)):
+            done = [
+                t
+                for t in trials
+                if t.rung == rung and t.status == "complete" and t.score is not None
+            ]
+            done.sort(key=lambda t: metric.to_loss(t.score))  # type: ignore[arg-type]
+            for t in done[: max(1, len(done) // PROMOTE_FRACTION)]:
+                cand = CANDIDATES[t.candidate]
+                capped = cand.max_rows is not None and cand.max_rows <= self.rungs[rung]
+                if t.number not in self.promoted and not capped:
+                    self.promoted.add(t.number)
+                    return cand, t.params, rung + 1, t.number
+        while self.queue:
+            cand, params = self.queue.pop(0)
+            if config_key(cand.name, params, 0) not in self.taken:
+                return cand, params, 0, None
+        return None, None, 0, None  # the sampler chooses

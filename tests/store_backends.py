@@ -20,6 +20,8 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 def _postgres_base() -> str:
     base = os.environ.get(POSTGRES_ENV)
+    if not base and os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but {POSTGRES_ENV} is not set: the PostgreSQL tests cannot run")
     if not base:
         pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (.ci/run starts a server and sets it)")
     return base

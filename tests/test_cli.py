@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -117,6 +118,12 @@ def test_predict_round_trip(tmp_path: Path, mixed: pd.DataFrame) -> None:
     assert len(pred) == 20
     assert set(pred["prediction"]) <= {"yes", "no"}
     assert ((pred["proba_yes"] + pred["proba_no"]).round(6) == 1).all()
+    import learnloop
+
+    expected = learnloop.load(model).predict(mixed.drop(columns="churned").head(20))
+    assert list(pred["prediction"]) == list(expected["prediction"])
+    for c in ("proba_yes", "proba_no"):
+        assert np.allclose(pred[c].to_numpy(), expected[c].to_numpy(), atol=1e-9)
 
 
 def _assert_one_line_error(proc: subprocess.CompletedProcess, needle: str) -> None:

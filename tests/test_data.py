@@ -138,7 +138,10 @@ def test_splits_are_seeded_disjoint_and_stratified(cancer: pd.DataFrame) -> None
     train, val, test = a
     assert len(set(train) | set(val) | set(test)) == len(y)
     assert not set(train) & set(test) and not set(val) & set(test)
+    assert not set(train) & set(val)
+    assert len(train) + len(val) + len(test) == len(y)
     assert abs(y[test].mean() - y.mean()) < 0.02
+    assert abs(y[val].mean() - y.mean()) < 0.02
 
 
 def test_fingerprint_tracks_values(cancer: pd.DataFrame) -> None:

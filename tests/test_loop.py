@@ -1,10 +1,12 @@
 """The scheduler: stops at the threshold, runs to the budget without one, is reproducible."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import learnloop
 from learnloop.loop import MIN_RUNG_ROWS, rung_sizes
+from store_backends import learnloop as cli
 
 
 def test_easy_threshold_stops_early_and_is_certified(cancer: pd.DataFrame, store_url: str) -> None:
@@ -38,23 +40,48 @@ def test_no_threshold_returns_the_best_of_the_budget(iris: pd.DataFrame, store_u
     assert set(result.predict(iris.drop(columns="target"))["prediction"]) <= set(iris["target"])
 
 
-def test_same_seed_same_result(cancer: pd.DataFrame, tmp_path) -> None:
+def test_same_seed_same_result(diabetes: pd.DataFrame, tmp_path) -> None:
+    """No threshold and fast families: the budget reaches trials TPE samples (past the
+    portfolio and the sampler's 5 random start-up trials), and r2 is bounded by bootstrap."""
     runs = [
         learnloop.train(
-            cancer,
+            diabetes,
             target="target",
-            threshold=0.9,
-            budget=60,
+            metric="r2",
+            budget=8,
             out=None,
             store=str(tmp_path / f"s{i}.db"),
             seed=7,
+            candidates=["linear", "knn"],
+            n_jobs=1,
         )
         for i in range(2)
     ]
-    a, b = (r.to_dict() for r in runs)
-    for key in ("validation_score", "test_score", "test_bound", "best_candidate", "best_params"):
-        assert a[key] == b[key]
-    assert [t.params for t in runs[0].trials] == [t.params for t in runs[1].trials]
+    # budget-bound runs may differ in how many trials they finish: compare the common prefix
+    # (without the last trial of each, which the budget may have cut short)
+    a, b = ([(t.candidate, t.params, t.score) for t in r.trials[:-1]] for r in runs)
+    common = min(len(a), len(b))
+    assert common >= 12, common  # portfolio + 5 start-up trials + several TPE-sampled ones
+    assert a[:common] == b[:common]
+    first, second = runs
+    if first.best_params == second.best_params and first.best_candidate == second.best_candidate:
+        assert first.test_score == second.test_score
+        assert first.test_bound == second.test_bound  # the bootstrap is seeded too
+    assert first.certificate is not None and first.certificate.method == "bootstrap-bca"
+    # and the seed matters: another seed samples other configurations
+    other = learnloop.train(
+        diabetes,
+        target="target",
+        metric="r2",
+        budget=4,
+        out=None,
+        store=str(tmp_path / "other.db"),
+        seed=8,
+        candidates=["linear", "knn"],
+        n_jobs=1,
+    )
+    c = [(t.candidate, t.params) for t in other.trials[:-1]]
+    assert c != [(x, y) for x, y, _ in a[: len(c)]]
 
 
 def test_regression_threshold_reads_as_at_most(diabetes: pd.DataFrame, store_url: str) -> None:
@@ -82,7 +109,7 @@ def test_each_candidate_family_trains(mixed: pd.DataFrame, store_url: str) -> No
         assert complete, name
         assert all(t.candidate == name for t in result.trials)
         assert complete[0].curve, name  # the monitor saw its learning curve
-        assert result.test_score > result.baseline_score - 0.05, name
+        assert result.test_score >= result.baseline_score + 0.08, (name, result.test_score)
 
 
 def test_rungs_grow_to_the_full_table() -> None:
@@ -94,15 +121,40 @@ def test_rungs_grow_to_the_full_table() -> None:
 
 def test_large_table_starts_on_a_subsample(store_url: str) -> None:
     import numpy as np
+    import optuna
 
     rng = np.random.default_rng(0)
     n = 60_000
     X = rng.normal(size=(n, 5))
     y = (X[:, 0] + X[:, 1] * X[:, 2] + rng.normal(0, 0.5, n) > 0).astype(int)
     frame = pd.DataFrame(X, columns=list("abcde")).assign(y=y)
-    result = learnloop.train(frame, target="y", threshold=0.8, budget=60, out=None, store=store_url)
-    assert result.trials[0].n_rows == MIN_RUNG_ROWS
-    assert result.status == "met"
+    # no linear model reaches 0.99 here: the sample's best is promoted to the full table
+    result = learnloop.train(
+        frame,
+        target="y",
+        threshold=0.99,
+        budget=12,
+        out=None,
+        store=store_url,
+        candidates=["linear"],
+    )
+    n_train = result.splits["train"]
+    assert rung_sizes(n_train) == [MIN_RUNG_ROWS, n_train]
+    first = result.trials[0]
+    assert first.n_rows == MIN_RUNG_ROWS and first.rung == 0
+    promoted = [t for t in result.trials if t.rung == 1]
+    assert promoted, [(t.rung, t.n_rows, t.status) for t in result.trials]
+    study = optuna.load_study(study_name=result.run_id, storage=f"sqlite:///{store_url}")
+    attrs = {t.number: t.user_attrs for t in study.trials}
+    for t in promoted:
+        assert t.n_rows == n_train > MIN_RUNG_ROWS
+        source = attrs[t.number]["promoted_from"]
+        origin = next(o for o in result.trials if o.number == source)
+        assert origin.rung == 0 and origin.params == t.params and source < t.number
+    # the best of rung 0 moved up first
+    done = [t for t in result.trials if t.rung == 0 and t.number < promoted[0].number]
+    best = min((t for t in done if t.score is not None), key=lambda t: -t.score)
+    assert attrs[promoted[0].number]["promoted_from"] == best.number
 
 
 @pytest.mark.parametrize("budget", [0, -1, float("nan")])
@@ -121,9 +173,63 @@ def test_median_stopping_prunes_trials_behind_their_peers(
     assert pruned, [t.stop_reason for t in result.trials]
     for t in pruned:
         assert t.stop_reason == "behind"
-        assert len(result.trials[: t.number]) >= 4  # only once enough peers had finished
+        # its peers: same family and sample, finished (complete or pruned) before it started
+        peers = [
+            p.curve
+            for p in result.trials
+            if p.number < t.number
+            and p.candidate == t.candidate
+            and p.n_rows == t.n_rows
+            and p.status in ("complete", "pruned")
+            and p.curve
+        ]
+        assert len(peers) >= 4  # only once enough peers had finished
+        step = t.steps
+        at_step = [max(score for s, score, _ in c if s <= step) for c in peers if c[0][0] <= step]
+        assert len(at_step) >= 4
+        median = float(np.median(at_step))
+        best = max(score for s, score, _ in t.curve if s <= step)
+        assert best == t.score
+        assert median > best, (median, best)  # it was behind its peers' median at that step
     import optuna
 
     study = optuna.load_study(study_name=result.run_id, storage=f"sqlite:///{store_url}")
     states = {t.number: t.state.name for t in study.trials}
     assert all(states[t.number] == "PRUNED" for t in pruned)
+
+
+def test_a_threshold_no_look_could_certify_exits_3(tmp_path) -> None:
+    """iris has 30 test rows: a perfect score certifies at most about 0.89 < 0.99."""
+    import json
+
+    from sklearn.datasets import load_iris
+
+    data = tmp_path / "iris.csv"
+    load_iris(as_frame=True).frame.to_csv(data, index=False)
+    proc = cli(
+        "train",
+        str(data),
+        "--target",
+        "target",
+        "--threshold",
+        "0.99",
+        "--budget",
+        "3",
+        "--candidates",
+        "linear",
+        "--store",
+        str(tmp_path / "s.db"),
+        "--out",
+        str(tmp_path / "m.skops"),
+        "--json",
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "With 30 test rows even a perfect score certifies accuracy of at most" in proc.stderr
+    assert "cannot end 'met'" in proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["status"] == "not_met"
+    cert = result["certificate"]
+    # no look was spent while searching: the one look is the final model's, at look 1's alpha
+    assert cert["look"] == 1 and cert["met"] is False
+    assert cert["alpha_used"] == pytest.approx(0.05 * 0.6)
+    assert result["target"] is None  # the loop never aimed

@@ -22,8 +22,10 @@ def _wait_for_trials(backend_url: str, n: int, proc: subprocess.Popen, timeout: 
         assert proc.poll() is None, proc.communicate()
         runs = store.list_runs()
         if runs:
-            done = [t for t in store.trials(runs[0]["run_id"]) if t.state.is_finished()]
-            if len(done) >= n:
+            trials = store.trials(runs[0]["run_id"])
+            done = [t for t in trials if t.state.is_finished()]
+            running = [t for t in trials if t.state.name == "RUNNING"]
+            if len(done) >= n and running:  # killed mid-trial, not between trials
                 return runs[0]["run_id"]
         time.sleep(0.2)
     raise AssertionError(f"no run reached {n} finished trials in {timeout}s")
@@ -52,6 +54,7 @@ def test_sigkill_then_resume_keeps_finished_trials(
     kept = {n: t for n, t in before.items() if t.state.is_finished()}
     interrupted = {n for n, t in before.items() if not t.state.is_finished()}
     assert len(kept) >= 3
+    assert interrupted, "the killed run had no trial in progress"
 
     resumed = learnloop(*args, "--resume", run_id)
     assert resumed.returncode == 3, resumed.stderr  # budget spent, threshold not met
@@ -76,14 +79,32 @@ def test_sigkill_then_resume_keeps_finished_trials(
     assert run["model_path"] == result["model_path"]
 
 
-def test_resume_of_a_finished_or_unknown_run_exits_2(backend_url: str, data_dir: Path) -> None:
+def test_resume_of_a_finished_or_unknown_run_exits_2(
+    backend_url: str, data_dir: Path, tmp_path: Path
+) -> None:
     store = open_store(backend_url)
     run_id = store.create_run(task="classification")
     store.finish_run(run_id, "met")
     data = str(data_dir / "cancer.csv")
+    out = tmp_path / "model.skops"
+    before = sorted(tmp_path.iterdir())
     for rid, message in ((run_id, "already finished"), ("nope", "no run 'nope'")):
         proc = learnloop(
-            "train", data, "--target", "target", "--store", backend_url, "--resume", rid
+            "train",
+            data,
+            "--target",
+            "target",
+            "--store",
+            backend_url,
+            "--resume",
+            rid,
+            "--out",
+            str(out),
+            cwd=tmp_path,
         )
         assert proc.returncode == 2 and message in proc.stderr
         assert proc.stderr.strip().count("\n") == 0
+        assert not out.exists() and sorted(tmp_path.iterdir()) == before  # no model file
+        runs = store.list_runs()
+        assert [r["run_id"] for r in runs] == [run_id]  # no new run row
+        assert runs[0]["status"] == "met"

@@ -144,10 +144,14 @@ def test_unknown_run_exits_2_with_one_line(backend_url: str, args: tuple[str, ..
     "store", ["mysql://u:p@h/db", "/no/such/folder/x.db", "postgresql://u:pw@127.0.0.1:1/db"]
 )
 def test_bad_store_url_exits_2_with_one_line(store: str, data_dir: Path, tmp_path: Path) -> None:
-    for args in (("runs", "list"), ("train", str(data_dir / "cancer.csv"), "--target", "target")):
+    out = tmp_path / "model.skops"
+    train = ("train", str(data_dir / "cancer.csv"), "--target", "target", "--out", str(out))
+    for args in (("runs", "list"), train):
         proc = learnloop(*args, "--store", store, cwd=tmp_path)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.startswith("error: ") and proc.stderr.strip().count("\n") == 0
+        assert list(tmp_path.iterdir()) == []  # no model file, no store file (no run row)
+    assert not Path("/no/such/folder").exists()
 
 
 def test_newer_store_exits_2(tmp_path: Path) -> None:

@@ -176,25 +176,32 @@ def test_store_url_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_store_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
 
 
+def _writer(args: tuple[str, int]) -> tuple[str, int, int]:
+    """One writer process: opens the (maybe fresh) store, writes a run and five trials."""
+    import os
+
+    url, i = args
+    store = open_store(url)  # every writer sets the store up at the same moment
+    run_id = _run(store, seed=i)
+    study = store.study(run_id)
+    for _ in range(5):
+        trial = study.ask()
+        trial.set_user_attr("candidate", "linear")
+        study.tell(trial, float(i))
+    return run_id, i, os.getpid()
+
+
 def test_many_writers_at_once_lose_nothing(backend_url: str) -> None:
     """Processes opening a fresh store together, then writing runs and trials at once."""
-    from concurrent.futures import ThreadPoolExecutor
+    import multiprocessing
+    import os
 
-    def writer(i: int) -> tuple[str, int]:
-        store = open_store(backend_url)  # every writer sets the store up at the same moment
-        run_id = _run(store, seed=i)
-        study = store.study(run_id)
-        for _ in range(5):
-            trial = study.ask()
-            trial.set_user_attr("candidate", "linear")
-            study.tell(trial, float(i))
-        return run_id, i
-
-    with ThreadPoolExecutor(4) as pool:
-        made = list(pool.map(writer, range(4)))
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        made = pool.map(_writer, [(backend_url, i) for i in range(4)], chunksize=1)
+    assert os.getpid() not in {pid for _, _, pid in made}  # real processes, not threads
     store = open_store(backend_url)
-    assert {r["run_id"] for r in store.list_runs()} == {run_id for run_id, _ in made}
-    for run_id, _ in made:
+    assert {r["run_id"] for r in store.list_runs()} == {run_id for run_id, _, _ in made}
+    for run_id, _, _ in made:
         trials = store.trials(run_id)
         assert [t.number for t in trials] == list(range(5))
         assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)

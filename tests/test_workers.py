@@ -60,5 +60,15 @@ def test_two_workers_lose_no_trial_and_run_none_twice(
         mine = {t.number for t in trials if t.user_attrs["worker"] == report["worker"]}
         assert set(report["trials"]) == mine  # every trial a worker ran is recorded as its own
     ran = [n for r in reports for n in r["trials"]]
+    # numbers are unique by construction; the work is not: no portfolio configuration (family,
+    # parameters, rung) was run by two processes. Portfolio entries are enqueued trials (TPE
+    # may sample a portfolio configuration again; that is not a lost or doubled trial)
+    portfolio = [t for t in trials if "fixed_params" in t.system_attrs]
+    keys = [
+        (t.user_attrs["candidate"], json.dumps(t.params, sort_keys=True), t.user_attrs["rung"])
+        for t in portfolio
+    ]
+    assert len(keys) == len(set(keys)), keys
+    assert {k[0] for k in keys} == {"linear", "knn"}  # each portfolio entry ran, once
     assert len(ran) == len(set(ran))  # no trial run by both workers
     assert store.get_run(run_id)["status"] == "not_met"

@@ -232,4 +232,4 @@ def test_a_threshold_no_look_could_certify_exits_3(tmp_path) -> None:
     # no look was spent while searching: the one look is the final model's, at look 1's alpha
     assert cert["look"] == 1 and cert["met"] is False
     assert cert["alpha_used"] == pytest.approx(0.05 * 0.6)
-    assert result["target"] is None  # the loop never aimed
+    assert result["aim"] is None  # the loop never aimed

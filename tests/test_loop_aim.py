@@ -142,8 +142,8 @@ def test_the_loop_aims_past_the_threshold_and_stops_there(table, monkeypatch, st
     crossed = _first_step(RISING, THRESHOLD)
     assert crossed == 10
     aim = THRESHOLD + _margin(RISING[crossed - 1], 0.05 * 0.6)  # set at the first crossing
-    assert result.target == pytest.approx(aim, abs=1e-9)
-    assert result.to_dict()["target"] == pytest.approx(aim, abs=1e-9)
+    assert result.aim == pytest.approx(aim, abs=1e-9)
+    assert result.to_dict()["aim"] == pytest.approx(aim, abs=1e-9)
     reached = _first_step(RISING, aim)
     assert reached > crossed + 3  # the margin is several steps of this curve
     (trial,) = result.trials  # stopped, certified: no trial started after the stop
@@ -165,7 +165,7 @@ def test_a_failed_look_raises_the_aim_and_adds_an_allowance(table, monkeypatch, 
     assert second.look == 2 and second.alpha_used == pytest.approx(0.05 * 0.25)
     margin = _margin(RISING[9], 0.03)
     raised = THRESHOLD + margin + (THRESHOLD - first.test_bound)  # aim past by the shortfall
-    assert result.target == pytest.approx(raised, abs=1e-9)
+    assert result.aim == pytest.approx(raised, abs=1e-9)
     assert [t.number for t in result.trials] == [0, 1, 2] and stub.fits == 3
     # trial 1 is the first after the look: no allowance yet; trial 2 is compared with one
     # other, so its aim grows by se_val * sqrt(2 ln 2) (the winner's curse)

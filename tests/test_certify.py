@@ -235,10 +235,10 @@ def test_the_saved_model_is_the_certified_one(cancer, tmp_path) -> None:
     )
     assert result.certificate is not None and out.exists()
     loaded = learnloop.load(out)
-    _, schema, metric, parts, _ = prepare(cancer, "target", "auto", None, 0.85, 0)
-    X_te, y_te = parts["test"]
-    assert len(y_te) == result.certificate.n_test
+    data = prepare(cancer, "target", "auto", None, 0.85, 0)
+    X_te, y_te = data.test.X, data.test.y
+    assert y_te is not None and len(y_te) == result.certificate.n_test
     proba = loaded.predict_proba_frame(X_te)
-    score = metric.score(y_te, Prediction(np.argmax(proba, axis=1), proba), len(schema.classes))
+    score = data.metric.score(y_te, Prediction(np.argmax(proba, axis=1), proba), data.n_outputs)
     assert score == result.certificate.test_score
     assert loaded.metadata["certificate"] == result.certificate.to_dict()

@@ -3,7 +3,8 @@
 For metrics that are a share of rows judged right (accuracy) the bound is the exact
 one-sided Clopper-Pearson bound; for every other metric it is a one-sided bootstrap bound
 (BCa on small test splits, percentile on larger, normal with a bootstrap
-standard error on the largest). Looking at the test split more than
+standard error on the largest), except for scores whose per-row parts depend on each other
+(silhouette), bounded with a grouped jackknife standard error and a t quantile. Looking at the test split more than
 once spends the error rate ``alpha = 1 - confidence`` across looks (Bonferroni): look k
 uses ``alpha * LOOK_SHARES[k]``, and the shares sum to one, so the chance that *any* "met"
 claim is wrong stays <= alpha.
@@ -95,8 +96,8 @@ def bootstrap_bound(
     standard error (200 resamples instead of 1000 keep a 100k-row certificate fast).
     """
     n = len(y)
-    if metric.per_row is not None:  # a mean of per-row values: bootstrap that mean
-        return _mean_bound(metric, metric.per_row(y, pred, n_classes), alpha, seed, resamples)
+    if metric.per_row is not None:  # dependent per-row parts: a grouped jackknife instead
+        return _jackknife_bound(metric, y, pred, n_classes, alpha, seed)
 
     def statistic(idx: np.ndarray) -> float:
         idx = idx.astype(int)
@@ -134,26 +135,50 @@ def bootstrap_bound(
     return float(bound)
 
 
-def _mean_bound(
-    metric: Metric, values: np.ndarray, alpha: float, seed: int, resamples: int
+JACKKNIFE_GROUPS = 50
+
+
+def jackknife_se(
+    metric: Metric,
+    y: np.ndarray,
+    pred: Prediction,
+    n_classes: int,
+    groups: int = JACKKNIFE_GROUPS,
+    seed: int = 0,
+) -> tuple[float, int]:
+    """Standard error of the score by a grouped (delete-a-group) jackknife; and the groups.
+
+    For scores whose per-row parts depend on each other (a row's silhouette depends on every
+    other row), resampling rows with replacement puts copies of a row beside it and treating
+    the parts as independent understates the spread; leaving out a group of rows at a time
+    and recomputing the whole score does neither.
+    """
+    n = len(y)
+    g = int(min(groups, n))
+    order = np.random.default_rng(seed).permutation(n)
+    folds = np.array_split(order, g)
+    values = []
+    for fold in folds:
+        keep = np.setdiff1d(np.arange(n), fold, assume_unique=True)
+        proba = pred.proba[keep] if pred.proba is not None else None
+        values.append(metric.score(y[keep], Prediction(pred.values[keep], proba), n_classes))
+    arr = np.asarray(values, dtype=float)
+    arr = arr[np.isfinite(arr)]
+    if len(arr) < 2:
+        return math.nan, g
+    return float(math.sqrt((len(arr) - 1) / len(arr) * np.sum((arr - arr.mean()) ** 2))), g
+
+
+def _jackknife_bound(
+    metric: Metric, y: np.ndarray, pred: Prediction, n_classes: int, alpha: float, seed: int
 ) -> float:
-    """One-sided bootstrap bound of a mean of per-row values (BCa up to BCA_MAX_ROWS)."""
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2 or np.all(values == values[0]):
-        return float(np.mean(values)) if len(values) else math.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = stats.bootstrap(
-            (values,),
-            np.mean,
-            n_resamples=resamples,
-            confidence_level=1.0 - alpha,
-            alternative="greater" if metric.greater_is_better else "less",
-            method="BCa" if len(values) <= BCA_MAX_ROWS else "percentile",
-            random_state=seed,
-        )
-    ci = result.confidence_interval
-    return float(ci.low if metric.greater_is_better else ci.high)
+    """Score -/+ t(1 - alpha, groups - 1) grouped-jackknife standard errors."""
+    se, groups = jackknife_se(metric, y, pred, n_classes, seed=seed)
+    score = metric.score(y, pred, n_classes)
+    if not math.isfinite(se):
+        return math.nan
+    t = float(stats.t.ppf(1.0 - alpha, max(groups - 1, 1)))
+    return score - t * se if metric.greater_is_better else score + t * se
 
 
 def certify(
@@ -177,7 +202,9 @@ def certify(
     else:
         bound = bootstrap_bound(metric, y_test, pred, n_classes, alpha, seed)
         method = (
-            "bootstrap-bca"
+            "grouped-jackknife"
+            if metric.per_row is not None
+            else "bootstrap-bca"
             if n <= BCA_MAX_ROWS
             else "bootstrap-percentile"
             if n <= NORMAL_MIN_ROWS
@@ -195,8 +222,8 @@ def validation_se(
     """Standard error of a validation score: binomial for proportions, bootstrap otherwise."""
     n_val = len(y_val)
     if metric.per_row is not None:
-        values = np.asarray(metric.per_row(y_val, pred, n_classes), dtype=float)
-        return float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
+        se, _ = jackknife_se(metric, y_val, pred, n_classes, groups=20, seed=seed)
+        return se if math.isfinite(se) else 0.0
     if metric.proportion:
         p = min(max(metric.score(y_val, pred, n_classes), 0.5 / n_val), 1 - 0.5 / n_val)
         return math.sqrt(p * (1 - p) / n_val)

@@ -548,6 +548,7 @@ def test_serve_command_binds_loopback_by_default(models: Models, tmp_path: Path)
     assert WARNING not in server.log.read_text()
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="relies on Linux bind rules")
 def test_serve_command_warns_off_loopback_without_a_token(models: Models) -> None:
     """--host 0.0.0.0 without --token-file warns on stderr before it binds.
 

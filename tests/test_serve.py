@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ from serve_fixtures import (
     Models,
     Server,
     running_server,
+    serve_command,
     start_server,
     stop_server,
     train_models,
@@ -445,24 +448,128 @@ def test_core_package_imports_without_fastapi() -> None:
 # --------------------------------------------------------------------------- workers
 
 
+def _server_workers(server: Server) -> int:
+    """How many uvicorn worker processes (multiprocessing spawn children) the server has."""
+    count = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue  # the process ended while we looked
+        parent = int(stat.rpartition(")")[2].split()[1])
+        if parent == server.process.pid and b"spawn_main" in cmdline:
+            count += 1
+    return count
+
+
 def test_several_workers(models: Models, tmp_path: Path) -> None:
-    server = start_server(models.regressor, tmp_path / "workers.log", "--workers", "2")
+    """32 concurrent clients, each with its own rows, each get the answer for exactly those rows."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    frame = models.classifier_frame
+    # Distinct, non-overlapping slices of different lengths (10 to 17 rows).
+    slices = [(17 * i, 10 + i % 8) for i in range(32)]
+    assert slices[-1][0] + 17 <= len(frame)
+    bare = learnloop.load(models.classifier)
+    expected = {
+        start: bare.predict(frame.iloc[start : start + n]).reset_index(drop=True)
+        for start, n in slices
+    }
+    server = start_server(models.classifier, tmp_path / "workers.log", "--workers", "2")
     try:
-        with server.client() as c:
-            for _ in range(6):
-                r = c.post("/predict", json={"records": records(models.regressor_frame, 3)})
-                assert r.status_code == 200, r.text
-                assert len(r.json()["predictions"]) == 3
+        if Path("/proc").is_dir():
+            assert _server_workers(server) == 2, server.log.read_text()
+        together = threading.Barrier(len(slices), timeout=60)
+
+        def ask(start: int, n: int) -> dict[str, Any]:
+            body = {"records": records(frame, n, start)}
+            with server.client() as c:  # one connection per client
+                together.wait()
+                r = c.post("/predict", json=body)
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
+        with ThreadPoolExecutor(max_workers=len(slices)) as pool:
+            futures = {start: pool.submit(ask, start, n) for start, n in slices}
+            answers = {start: f.result(timeout=120) for start, f in futures.items()}
     finally:
         stop_server(server)
+    for start, n in slices:
+        body, want = answers[start], expected[start]
+        assert len(body["predictions"]) == n, (start, body)
+        assert body["predictions"] == want["prediction"].tolist(), start
+        assert body["classes"] == [0, 1]
+        np.testing.assert_allclose(
+            body["probabilities"], want[["proba_0", "proba_1"]].to_numpy(), rtol=1e-9, atol=1e-12
+        )
+    # The slices differ, so a server that mixed up requests could not have matched them all.
+    assert len({json.dumps(answers[s]["probabilities"]) for s, _ in slices}) == len(slices)
 
 
-def test_serve_command_binds_loopback_by_default() -> None:
-    import inspect
+def _tcp_listeners(port: int) -> set[str]:
+    """The local addresses of the TCP sockets listening on ``port`` (IPv4 and IPv6), from /proc."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue  # no IPv6 on this machine
+        for line in lines:
+            local, _remote, state = line.split()[1:4]
+            address, _, port_hex = local.partition(":")
+            if state != "0A" or int(port_hex, 16) != port:  # 0A is LISTEN
+                continue
+            raw = bytes.fromhex(address)  # 32-bit words in host (little-endian) order
+            words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            found.add(str(ipaddress.ip_address(words)))
+    return found
 
-    from learnloop.serve_cli import serve
 
-    assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
+WARNING = "without --token-file; anyone who can reach this address can use the model."
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux /proc/net/tcp")
+def test_serve_command_binds_loopback_by_default(models: Models, tmp_path: Path) -> None:
+    # `learnloop serve MODEL --port P` with no --host.
+    server = start_server(models.classifier, tmp_path / "default.log")
+    port = int(server.url.rsplit(":", 1)[1])
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            assert c.get("/health").json() == {"status": "alive"}
+        listening = _tcp_listeners(port)
+    finally:
+        stop_server(server)
+    # Only 127.0.0.1: not 0.0.0.0, not ::, nothing else.
+    assert listening == {"127.0.0.1"}, listening
+    assert WARNING not in server.log.read_text()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="relies on Linux bind rules")
+def test_serve_command_warns_off_loopback_without_a_token(models: Models) -> None:
+    """--host 0.0.0.0 without --token-file warns on stderr before it binds.
+
+    The tests never listen beyond loopback: a socket of ours holds 127.0.0.1:P, so the
+    server's bind of 0.0.0.0:P fails (Linux refuses a wildcard bind beside a listener) and
+    it stops after the warning.
+    """
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = subprocess.run(
+            serve_command(models.classifier, "--host", "0.0.0.0", "--port", str(port)),
+            capture_output=True,
+            text=True,
+            timeout=90,  # run() kills the server if it were ever to keep running
+        )
+    assert f"warning: serving on 0.0.0.0 {WARNING}" in result.stderr, result.stderr
+    assert WARNING not in result.stdout
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert f"the server on 0.0.0.0:{port} stopped" in result.stderr
 
 
 # --------------------------------------------------------------------------- property

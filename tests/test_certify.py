@@ -238,7 +238,7 @@ def test_the_saved_model_is_the_certified_one(cancer, tmp_path) -> None:
     data = prepare(cancer, "target", "auto", None, 0.85, 0)
     X_te, y_te = data.test.X, data.test.y
     assert y_te is not None and len(y_te) == result.certificate.n_test
-    proba = loaded.predict_proba_frame(X_te)
-    score = data.metric.score(y_te, Prediction(np.argmax(proba, axis=1), proba), data.n_outputs)
+    pred = data.task.predict(loaded.pipeline, X_te, data.n_outputs)  # the file's own pipeline
+    score = data.metric.score(y_te, pred, data.n_outputs)
     assert score == result.certificate.test_score
     assert loaded.metadata["certificate"] == result.certificate.to_dict()

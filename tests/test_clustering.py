@@ -181,9 +181,7 @@ def test_serve_answers_with_cluster_ids(work: Path, unlabeled_run: dict, tmp_pat
             answer = client.post("/predict", json={"records": rows})
             assert answer.status_code == 200, answer.text
             assert answer.json()["predictions"] == expected
-            bad = client.post(
-                "/predict", json={"records": [{**rows[0], "bill_length_mm": "long"}]}
-            )
+            bad = client.post("/predict", json={"records": [{**rows[0], "bill_length_mm": "long"}]})
             assert bad.status_code == 422 and "bill_length_mm" in bad.text
     finally:
         stop_server(server)

@@ -2,12 +2,12 @@
 
 For metrics that are a share of rows judged right (accuracy) the bound is the exact
 one-sided Clopper-Pearson bound; for every other metric it is a one-sided bootstrap bound
-(BCa on small test splits, percentile on larger, normal with a bootstrap
-standard error on the largest), except for scores whose per-row parts depend on each other
-(silhouette), bounded with a grouped jackknife standard error and a t quantile. Looking at the test split more than
-once spends the error rate ``alpha = 1 - confidence`` across looks (Bonferroni): look k
-uses ``alpha * LOOK_SHARES[k]``, and the shares sum to one, so the chance that *any* "met"
-claim is wrong stays <= alpha.
+(BCa on small test splits, percentile on larger, normal with a bootstrap standard error on
+the largest), except for scores whose per-row parts depend on each other (silhouette),
+bounded with a grouped jackknife standard error and a t quantile. Looking at the test split
+more than once spends the error rate ``alpha = 1 - confidence`` across looks (Bonferroni):
+look k uses ``alpha * LOOK_SHARES[k]``, and the shares sum to one, so the chance that *any*
+"met" claim is wrong stays <= alpha.
 """
 
 from __future__ import annotations

@@ -149,45 +149,40 @@ def _pair_test(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             "table": table,
             "n": len(y),
         }
+    ea, eb = np.abs(y - pa), np.abs(y - pb)
+    return {
+        **_wilcoxon(pair, ea, eb, "signed-rank on per-row absolute errors"),
+        "mean_abs_error": [float(ea.mean()), float(eb.mean())],
+    }
+
+
+def _wilcoxon(pair: list[str], a: np.ndarray, b: np.ndarray, variant: str) -> dict[str, Any]:
+    """Wilcoxon's signed-rank test of two runs' paired per-row values."""
     from scipy.stats import wilcoxon
 
-    ea, eb = np.abs(y - pa), np.abs(y - pb)
-    if np.allclose(ea, eb):
+    if np.allclose(a, b):
         statistic, p_value = 0.0, 1.0
     else:
-        res = wilcoxon(ea, eb, zero_method="wilcox")
+        res = wilcoxon(a, b, zero_method="wilcox")
         statistic, p_value = float(res.statistic), float(res.pvalue)
     return {
         "runs": pair,
         "name": "wilcoxon",
-        "variant": "signed-rank on per-row absolute errors",
+        "variant": variant,
         "statistic": statistic,
         "p_value": p_value,
-        "mean_abs_error": [float(ea.mean()), float(eb.mean())],
-        "n": len(y),
+        "n": len(a),
     }
 
 
 def _score_test(pair: list[str], sa: np.ndarray, sb: np.ndarray) -> dict[str, Any]:
     """Wilcoxon's signed-rank test on per-row scores (a clustering's silhouette values)."""
-    from scipy.stats import wilcoxon
-
     if len(sa) != len(sb) or len(sa) == 0:
         reason = "the runs' per-row scores do not pair up"
         return {"runs": pair, "name": None, "p_value": None, "reason": reason}
-    if np.allclose(sa, sb):
-        statistic, p_value = 0.0, 1.0
-    else:
-        res = wilcoxon(sa, sb, zero_method="wilcox")
-        statistic, p_value = float(res.statistic), float(res.pvalue)
     return {
-        "runs": pair,
-        "name": "wilcoxon",
-        "variant": "signed-rank on per-row silhouette values",
-        "statistic": statistic,
-        "p_value": p_value,
+        **_wilcoxon(pair, sa, sb, "signed-rank on per-row silhouette values"),
         "mean_score": [float(sa.mean()), float(sb.mean())],
-        "n": len(sa),
     }
 
 

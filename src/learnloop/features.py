@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 __all__ = ["build_preprocessor", "categorical_indices"]
@@ -26,6 +26,19 @@ def _split_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     categorical = [c for c in frame.columns if frame[c].dtype == object]
     numeric = [c for c in frame.columns if c not in set(categorical)]
     return numeric, categorical
+
+
+def _one_hot() -> Pipeline:
+    """Categories one-hot (0/1), a missing value as a category of its own, rare ones pooled."""
+    return make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="__missing__"),
+        OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            max_categories=MAX_ONE_HOT_CATEGORIES,
+            sparse_output=False,
+            dtype=np.float64,
+        ),
+    )
 
 
 def build_preprocessor(kind: str, frame: pd.DataFrame) -> ColumnTransformer:
@@ -54,36 +67,12 @@ def build_preprocessor(kind: str, frame: pd.DataFrame) -> ColumnTransformer:
                 ),
                 numeric,
             ),
-            (
-                "cat",
-                make_pipeline(
-                    SimpleImputer(strategy="constant", fill_value="__missing__"),
-                    OneHotEncoder(
-                        handle_unknown="infrequent_if_exist",
-                        max_categories=MAX_ONE_HOT_CATEGORIES,
-                        sparse_output=False,
-                        dtype=np.float64,
-                    ),
-                ),
-                categorical,
-            ),
+            ("cat", _one_hot(), categorical),
         ]
     elif kind == "cluster":
         steps = [
             ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-            (
-                "cat",
-                make_pipeline(
-                    SimpleImputer(strategy="constant", fill_value="__missing__"),
-                    OneHotEncoder(
-                        handle_unknown="infrequent_if_exist",
-                        max_categories=MAX_ONE_HOT_CATEGORIES,
-                        sparse_output=False,
-                        dtype=np.float64,
-                    ),
-                ),
-                categorical,
-            ),
+            ("cat", _one_hot(), categorical),
         ]
     else:
         raise ValueError(f"Unknown preprocessing kind {kind!r}.")

@@ -22,7 +22,9 @@ PROFILE_CATEGORIES = ["contract", "internet_service", "payment_method"]
 
 def profile(customers: pd.DataFrame, segment: pd.Series, churn: pd.Series) -> pd.DataFrame:
     """One row per segment: its size, mean numbers, most common categories, churn rate."""
-    frame = customers.assign(segment=segment.to_numpy(), left=(churn.str.lower() == "yes").to_numpy())
+    frame = customers.assign(
+        segment=segment.to_numpy(), left=(churn.str.lower() == "yes").to_numpy()
+    )
     groups = frame.groupby("segment")
     table = pd.DataFrame({"customers": groups.size(), "share": groups.size() / len(frame)})
     for col in PROFILE_NUMBERS:

@@ -41,8 +41,11 @@ class Aim:
     def note_pass(
         self, y_val: np.ndarray, prediction: Prediction, n_classes: int, n_test: int, seed: int
     ) -> None:
-        """Set the margin from the first validation prediction that passes the threshold."""
-        if self.threshold is None or self.margin is not None:
+        """Set the margin from the first validation prediction that passes the threshold.
+
+        A run that cannot be certified (``stop_aiming`` before any pass) never aims.
+        """
+        if self.threshold is None or self.margin is not None or not self.passable:
             return
         self.margin, self.se_val = aim_margin(
             self.metric, y_val, prediction, n_classes, n_test, self.alpha_first_look, seed

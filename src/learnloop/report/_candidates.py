@@ -1,11 +1,11 @@
 """The top candidates compared on the validation split, with intervals and paired tests.
 
 Models of the trials the run did not choose are not stored. The report refits the best
-configuration of each of the next best model families (by recorded validation score) with the loop's own machinery
-(Loop.refit: same family, parameters, sample size and seed, on the rebuilt training
-split, stopped by the same monitor rules without a threshold) and compares them with the
-saved model on the validation split. The test split is used only for the chosen model's
-certificate, never here.
+configuration of each of the next best model families (by recorded validation score)
+with the loop's own machinery (Loop.refit: same family, parameters, sample size and
+seed, on the rebuilt training split, stopped by the same monitor rules without a
+threshold) and compares them with the saved model on the validation split. The test
+split is used only for the chosen model's certificate, never here.
 """
 
 from __future__ import annotations
@@ -77,9 +77,9 @@ def candidates_section(inputs: ReportInputs) -> Section:
         section.add(Text("Comparing candidates needs the run's trials, its model file and its "
                          "data; see the notes.", "note"))  # fmt: skip
         return section
-    section.add(Text(__doc__.split("\n\n")[1].replace("\n", " "), "note"))  # type: ignore[union-attr]
+    section.add(Text(__doc__.split("\n\n")[1].replace("\n", " "), "note"))
     meta = model.metadata
-    chosen_key = (meta.get("candidate"), json.dumps(meta.get("params") or {}, sort_keys=True,
+    chosen_key = (str(meta.get("candidate")), json.dumps(meta.get("params") or {}, sort_keys=True,
                                                     default=str))  # fmt: skip
     val, metric, n = ds.validation, ds.metric, ds.n_outputs
     assert val.y is not None
@@ -124,7 +124,7 @@ def candidates_section(inputs: ReportInputs) -> Section:
     rows = []
     for p in tests["pairs"]:
         a, b = p["runs"]
-        better = min((a, b), key=losses.get) if p["p_value"] is not None else None
+        better = min((a, b), key=lambda m: losses[m]) if p["p_value"] is not None else None
         rows.append([f"{a} vs {b}", f"{p['name']} ({p.get('variant', '')})", p["p_value"],
                      p.get("p_holm"), reading(p.get("p_holm"), a, b, better)])  # fmt: skip
     section.add(Table(["pair", "test", "p", "p (Holm)", "reading"], rows,

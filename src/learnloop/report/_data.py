@@ -3,6 +3,8 @@ distribution, and whether the three splits look alike (a drift test per column).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from learnloop.report import plots
@@ -41,22 +43,29 @@ def data_section(inputs: ReportInputs) -> Section:
     )
     to_val = drift(ds.train.X, ds.validation.X)
     to_test = drift(ds.train.X, ds.test.X)
-    rows = []
+    table: list[list[Any]] = []
     for c in schema.features:
         test, p_val = to_val.get(c.name, ("-", None))
         p_test = to_test.get(c.name, ("-", None))[1]
-        rows.append([c.name, "input", c.kind, _missing(frame, c.name), test, p_val, p_test])
+        table.append([c.name, "input", c.kind, _missing(frame, c.name), test, p_val, p_test])
     for role, name in (("target", schema.target), ("known groups", schema.labels)):
         if name:
-            rows.append([name, role, str(frame[name].dtype), _missing(frame, name), "-", None,
+            table.append([name, role, str(frame[name].dtype), _missing(frame, name), "-", None,
                          None])  # fmt: skip
     for name, reason in schema.dropped.items():
-        rows.append([name, "dropped", reason, _missing(frame, name), "-", None, None])
+        table.append([name, "dropped", reason, _missing(frame, name), "-", None, None])
     section.add(
         Table(
-            ["column", "role", "type / why dropped", "missing", "test", "p train~validation",
-             "p train~test"],  # fmt: skip
-            rows,
+            [
+                "column",
+                "role",
+                "type / why dropped",
+                "missing",
+                "test",
+                "p train~validation",
+                "p train~test",
+            ],  # fmt: skip
+            table,
             "Drift: does each input column of the validation and test splits look like the "
             "training split? KS test for numbers and dates, chi-square for categories; a small "
             "p-value says the split differs.",
@@ -86,8 +95,8 @@ def data_section(inputs: ReportInputs) -> Section:
             section.add(Figure(plots.bars(labels, counts.to_numpy()[:30], "rows"),
                                f"'{column}': rows per class (up to 30 classes)."))  # fmt: skip
         else:
-            section.add(Figure(plots.histogram(values.to_numpy(float), column),
-                               f"'{column}': distribution of all {len(values)} values."))  # fmt: skip
+            caption = f"'{column}': distribution of all {len(values)} values."
+            section.add(Figure(plots.histogram(values.to_numpy(float), column), caption))
     return section
 
 

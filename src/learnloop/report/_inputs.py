@@ -154,5 +154,3 @@ def _whole_table(inputs: ReportInputs, data: str) -> None:
     part = task.finish({"train": part, "validation": part, "test": part}, metric)["validation"]
     inputs.part = part
     inputs.part_name = f"the given data {data} (all {len(part)} rows, not a split of the run)"
-
-

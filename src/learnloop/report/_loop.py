@@ -72,17 +72,60 @@ def loop_sections(inputs: ReportInputs) -> list[Section]:
         "it stopped and why."
     )
     loop.add(
-        Figure(plots.lines(by_time, "seconds since the search started", metric.name,
-                           hlines=refs, marks=marks_t, colors=colors), note),  # fmt: skip
-        Figure(plots.lines(by_step, "training step (log scale)", metric.name, hlines=refs,
-                           marks=marks_s, colors=colors, logx=True), note),  # fmt: skip
-        Text("Why trials stop: " + "; ".join(f"{k} — {v}" for k, v in STOP_REASONS.items())
-             + "."),  # fmt: skip
+        Figure(
+            plots.lines(
+                by_time,
+                "seconds since the search started",
+                metric.name,
+                hlines=refs,
+                marks=marks_t,
+                colors=colors,
+            ),
+            note,
+        ),  # fmt: skip
+        Figure(
+            plots.lines(
+                by_step,
+                "training step (log scale)",
+                metric.name,
+                hlines=refs,
+                marks=marks_s,
+                colors=colors,
+                logx=True,
+            ),
+            note,
+        ),  # fmt: skip
+        Text(
+            "Why trials stop: " + "; ".join(f"{k} — {v}" for k, v in STOP_REASONS.items()) + "."
+        ),  # fmt: skip
         Table(
-            ["#", "family", "status", "rung", "rows", "steps", "best step", "score", "stopped",
-             "seconds"],  # fmt: skip
-            [[t["number"], t["candidate"], t["status"], t["rung"], t["n_rows"], t["steps"],
-              t["best_step"], t["score"], t["stop_reason"], t["seconds"]] for t in trials],
+            [
+                "#",
+                "family",
+                "status",
+                "rung",
+                "rows",
+                "steps",
+                "best step",
+                "score",
+                "stopped",
+                "seconds",
+            ],  # fmt: skip
+            [
+                [
+                    t["number"],
+                    t["candidate"],
+                    t["status"],
+                    t["rung"],
+                    t["n_rows"],
+                    t["steps"],
+                    t["best_step"],
+                    t["score"],
+                    t["stop_reason"],
+                    t["seconds"],
+                ]
+                for t in trials
+            ],
             f"{len(trials)} trials, in the order they started.",
         ),
     )
@@ -100,8 +143,9 @@ def loop_sections(inputs: ReportInputs) -> list[Section]:
         rows.append([fam, len(mine), best, sum(t["seconds"] or 0 for t in mine)])
     search.add(
         Figure(
-            plots.scatter_groups(groups, "seconds the trial took (log scale)", metric.name,
-                                 logx=True),  # fmt: skip
+            plots.scatter_groups(
+                groups, "seconds the trial took (log scale)", metric.name, logx=True
+            ),  # fmt: skip
             "Each point is one trial: its best validation score against what it cost.",
         ),
         Table(["family", "trials", f"best {metric.name}", "seconds in all"], rows),

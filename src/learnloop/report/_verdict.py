@@ -78,9 +78,13 @@ def verdict(inputs: ReportInputs) -> tuple[str, bool | None, Section]:
         line += _why_not(inputs, metric, cert)
         met = False
     baseline = result.get("baseline_score")
-    rows = [
-        ["requirement", f"{metric.name} {_side(metric)} {fmt(threshold)}"
-         if threshold is not None else "none (search the budget)"],  # fmt: skip
+    rows: list[list[Any]] = [
+        [
+            "requirement",
+            f"{metric.name} {_side(metric)} {fmt(threshold)}"
+            if threshold is not None
+            else "none (search the budget)",
+        ],  # fmt: skip
         ["confidence", conf],
         ["test score", score],
         [f"test bound (one-sided, {conf:.0%})", bound],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,8 +45,13 @@ def _figure(width: float = 7.0, height: float = 3.6) -> tuple[Any, Any]:
     import matplotlib.pyplot as plt
 
     plt.rcParams.update(
-        {"svg.fonttype": "none", "svg.hashsalt": "learnloop", "font.size": 9,
-         "axes.spines.top": False, "axes.spines.right": False}  # fmt: skip
+        {
+            "svg.fonttype": "none",
+            "svg.hashsalt": "learnloop",
+            "font.size": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }  # fmt: skip
     )
     fig, ax = plt.subplots(figsize=(width, height))
     return fig, ax
@@ -91,7 +96,8 @@ def lines(
         color = colors[i] if colors else PALETTE[i % len(PALETTE)]
         shown = label if label not in seen else None
         seen.add(label)
-        ax.plot(xs, ys, color=color, lw=1.2, alpha=0.85, label=shown)
+        marker = "o" if len(xs) < 3 else None  # a one-point curve is still seen
+        ax.plot(xs, ys, color=color, lw=1.2, alpha=0.85, label=shown, marker=marker, ms=3)
     for y, label, style in hlines:
         ax.axhline(y, color="#333", ls=style, lw=1, label=label)
     for x, y, text in marks:
@@ -110,7 +116,7 @@ def lines(
 
 
 def scatter_groups(
-    groups: dict[str, tuple[Sequence[float], Sequence[float]]],
+    groups: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     xlabel: str,
     ylabel: str,
     *,
@@ -195,9 +201,9 @@ def cd_diagram(avg_ranks: dict[str, float], cd: float) -> str:
         ax.vlines(r, 0, 0.15, color="#333")
         ax.text(r, 0.3, str(r), ha="center", fontsize=8)
     for i, name in enumerate(names):
-        r = avg_ranks[name]
-        ax.vlines(r, -i - 0.6, 0, color=PALETTE[i % len(PALETTE)])
-        ax.text(r + 0.03, -i - 0.6, f"{name} ({r:.2f})", fontsize=8, va="center")
+        rank = avg_ranks[name]
+        ax.vlines(rank, -i - 0.6, 0, color=PALETTE[i % len(PALETTE)])
+        ax.text(rank + 0.03, -i - 0.6, f"{name} ({rank:.2f})", fontsize=8, va="center")
     depth = 0
     for i in range(k):  # bars joining groups not significantly different
         j = max(j for j in range(i, k) if avg_ranks[names[j]] - avg_ranks[names[i]] < cd)

@@ -49,15 +49,21 @@ def _importance(task: Task, pipeline: Any, part: Part, metric: Metric, n: int, s
     section = Section("The model: which inputs it uses")
     section.add(
         Figure(
-            plots.bars(names, res.importances_mean[order], f"drop in {metric.name} when shuffled",
-                       errors=res.importances_std[order]),  # fmt: skip
+            plots.bars(
+                names,
+                res.importances_mean[order],
+                f"drop in {metric.name} when shuffled",
+                errors=res.importances_std[order],
+            ),  # fmt: skip
             f"Permutation importance on {len(rows)} rows of the validation data "
             f"({IMPORTANCE_REPEATS} shuffles each; bars are the mean drop, whiskers one "
             "standard deviation). Up to 20 inputs, most important first.",
         ),
         Text(
             f"The model leans most on '{names[0]}'; inputs near zero could be dropped "
-            "without loss on these rows." if names else "No inputs."
+            "without loss on these rows."
+            if names
+            else "No inputs."
         ),
     )
     return section
@@ -106,8 +112,10 @@ def classification_sections(
         pr.append((names[i], rec, prec))
     which = "the positive class" if n == 2 else "each class against the rest"
     decisions.add(
-        Figure(plots.lines(roc, "false positive rate", "true positive rate", diagonal=True),
-               f"ROC curve of {which}; the dotted diagonal is guessing."),  # fmt: skip
+        Figure(
+            plots.lines(roc, "false positive rate", "true positive rate", diagonal=True),
+            f"ROC curve of {which}; the dotted diagonal is guessing.",
+        ),  # fmt: skip
         Figure(plots.lines(pr, "recall", "precision"), f"Precision-recall curve of {which}."),
     )
     if n == 2:
@@ -142,21 +150,35 @@ def regression_sections(
     decisions = Section("The model's decisions")
     decisions.add(
         Figure(
-            plots.scatter_groups({"rows": (y[rows], pred[rows])}, f"actual {schema.target}",
-                                 f"predicted {schema.target}", diagonal=True),  # fmt: skip
+            plots.scatter_groups(
+                {"rows": (y[rows], pred[rows])},
+                f"actual {schema.target}",
+                f"predicted {schema.target}",
+                diagonal=True,
+            ),  # fmt: skip
             f"Predicted against actual ({sampled}); the dotted line is a perfect model.",
         ),
         Figure(
-            plots.scatter_groups({"rows": (pred[rows], resid[rows])}, "predicted",
-                                 "residual (actual - predicted)", hline=0.0),  # fmt: skip
+            plots.scatter_groups(
+                {"rows": (pred[rows], resid[rows])},
+                "predicted",
+                "residual (actual - predicted)",
+                hline=0.0,
+            ),  # fmt: skip
             f"Residuals against predictions ({sampled}): a pattern means the model misses "
             "something systematic.",
         ),
         Figure(plots.histogram(resid, "residual"), f"Residuals of all {len(y)} rows."),
         Table(
             ["mean residual", "median |residual|", "90% of |residual| below", "largest |residual|"],
-            [[float(resid.mean()), float(np.median(np.abs(resid))),
-              float(np.quantile(np.abs(resid), 0.9)), float(np.abs(resid).max())]],  # fmt: skip
+            [
+                [
+                    float(resid.mean()),
+                    float(np.median(np.abs(resid))),
+                    float(np.quantile(np.abs(resid), 0.9)),
+                    float(np.abs(resid).max()),
+                ]
+            ],  # fmt: skip
         ),
     )
     return [decisions, _importance(task, pipeline, part, metric, 0, seed)]
@@ -175,7 +197,8 @@ def clustering_sections(
     names = [("noise" if c < 0 else f"cluster {c}") for c in ids]
     section = Section("The model's clusters")
     section.add(
-        Figure(plots.bars(names, counts, "rows"), f"Cluster sizes on {len(labels)} rows."))
+        Figure(plots.bars(names, counts.tolist(), "rows"), f"Cluster sizes on {len(labels)} rows.")
+    )
     numeric = [c.name for c in schema.features if c.kind == "numeric"][:MAX_PROFILE_COLUMNS]
     cats = [c.name for c in schema.features if c.kind == "categorical"][:2]
     frame = part.X.assign(__cluster__=labels)
@@ -189,9 +212,13 @@ def clustering_sections(
     overall: list[Any] = ["all rows", len(labels)] + [float(part.X[c].mean()) for c in numeric]
     overall += [str(part.X[c].mode().iloc[0]) if part.X[c].notna().any() else "-" for c in cats]
     section.add(
-        Table(["cluster", "rows"] + [f"mean {c}" for c in numeric]
-              + [f"most common {c}" for c in cats], rows + [overall],  # fmt: skip
-              "Profiles: each cluster's mean of the numeric inputs (and most common category)."),
+        Table(
+            ["cluster", "rows"]
+            + [f"mean {c}" for c in numeric]
+            + [f"most common {c}" for c in cats],
+            rows + [overall],  # fmt: skip
+            "Profiles: each cluster's mean of the numeric inputs (and most common category).",
+        ),
     )
     Z = np.asarray(pipeline[:-1].transform(part.X), dtype=float)
     if Z.shape[1] >= 2:
@@ -203,8 +230,9 @@ def clustering_sections(
         share = pca.explained_variance_ratio_
         section.add(
             Figure(
-                plots.scatter_groups(groups, f"PC 1 ({share[0]:.0%} of variance)",
-                                     f"PC 2 ({share[1]:.0%})"),  # fmt: skip
+                plots.scatter_groups(
+                    groups, f"PC 1 ({share[0]:.0%} of variance)", f"PC 2 ({share[1]:.0%})"
+                ),  # fmt: skip
                 f"The rows projected on the two principal components of the model's inputs "
                 f"({len(sample)} of {len(Z)} rows drawn at random), coloured by cluster.",
             )

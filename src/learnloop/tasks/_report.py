@@ -4,7 +4,8 @@ Classification: confusion matrix, ROC and precision-recall curves (one-vs-rest f
 classes), calibration. Regression: predicted against actual, residuals. Both: permutation
 importance of the inputs (sklearn.inspection) on a sample of the rows. Clustering: cluster
 sizes, per-cluster profiles and a 2-D PCA projection of the model's inputs. Scatter plots
-and permutation importance use at most ``plots.MAX_POINTS`` rows drawn at random (seeded);
+use at most ``plots.MAX_POINTS`` rows drawn at random (seeded), permutation importance
+``IMPORTANCE_ROWS`` with fewer shuffles where the model predicts slowly;
 curves use every row.
 """
 
@@ -24,7 +25,9 @@ if TYPE_CHECKING:
 __all__ = ["classification_sections", "regression_sections", "clustering_sections"]
 
 MAX_CURVE_CLASSES = 8
-IMPORTANCE_REPEATS = 5
+IMPORTANCE_REPEATS = 5  # shuffles per input, at most
+IMPORTANCE_SECONDS = 3.0  # fewer shuffles (at least 2) where the model predicts slowly
+IMPORTANCE_ROWS = 1000  # rows of the validation data shuffled, at most
 MAX_PROFILE_COLUMNS = 8
 
 
@@ -34,15 +37,22 @@ def _importance(task: Task, pipeline: Any, part: Part, metric: Metric, n: int, s
     from learnloop.report import plots
     from learnloop.report._doc import Figure, Section, Text
 
-    rows = plots.sample_rows(len(part), seed=seed)
+    rows = plots.sample_rows(len(part), IMPORTANCE_ROWS, seed=seed)
     X, y = part.X.iloc[rows], np.asarray(part.y)[rows]
     sign = 1.0 if metric.greater_is_better else -1.0
 
     def scorer(est: Any, X_: Any, y_: Any) -> float:
         return sign * metric.score(y_, task.predict(est, X_, n), n)
 
+    import time
+
+    started = time.monotonic()
+    scorer(pipeline, X, y)
+    per_call = time.monotonic() - started
+    repeats = int(IMPORTANCE_SECONDS / max(per_call * X.shape[1], 1e-9))
+    repeats = max(2, min(IMPORTANCE_REPEATS, repeats))
     res = permutation_importance(
-        pipeline, X, y, scoring=scorer, n_repeats=IMPORTANCE_REPEATS, random_state=seed
+        pipeline, X, y, scoring=scorer, n_repeats=repeats, random_state=seed
     )
     order = np.argsort(-res.importances_mean)[:20]
     names = [str(X.columns[i]) for i in order]
@@ -56,7 +66,7 @@ def _importance(task: Task, pipeline: Any, part: Part, metric: Metric, n: int, s
                 errors=res.importances_std[order],
             ),  # fmt: skip
             f"Permutation importance on {len(rows)} rows of the validation data "
-            f"({IMPORTANCE_REPEATS} shuffles each; bars are the mean drop, whiskers one "
+            f"({repeats} shuffles each; bars are the mean drop, whiskers one "
             "standard deviation). Up to 20 inputs, most important first.",
         ),
         Text(

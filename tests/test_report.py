@@ -230,3 +230,17 @@ def test_reports_open_in_chromium_without_errors(runs: dict[str, Any]) -> None:
                 assert n_plots >= 1 and path.with_suffix(".png").stat().st_size > 10_000
         finally:
             browser.close()
+
+
+def test_bench_rank_report(tmp_path: Path) -> None:
+    """`make bench` also writes the systems ranked across data sets (Friedman, CD diagram)."""
+    import json
+
+    from bench.report import write_rank_report
+
+    saved = Path(__file__).parents[1] / "bench" / "RESULTS.jsonl"
+    rows = [json.loads(line) for line in saved.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r.get("kind") != "scaling"]
+    page = write_rank_report(rows, tmp_path / "bench.html", "Benchmark").read_text()
+    assert "Friedman&#x27;s test: p = " in page and "critical difference" in page
+    assert page.count("<svg") == 2

@@ -87,8 +87,9 @@ def build_run_report(source: str, store: str | None = None, data: str | None = N
     footer = (
         f"learnloop {__version__} — report of run {run_id}, written "
         f"{time.strftime('%Y-%m-%d %H:%M:%S')} in {time.monotonic() - started:.1f} s. Plots "
-        "sample rows: scatter plots use at most 2000 rows drawn at random (seeded), permutation "
-        "importance at most 1000, learning curves at most 150 points per trial; tests use every row."
+        "sample rows: scatter plots use at most 2000 rows drawn at random (seeded), "
+        "permutation importance at most 1000, learning curves at most 150 points per trial; "
+        "tests use every row."
     )
     title = f"learnloop report: run {run_id}"
     return Document(title, line, met, sections, footer)

@@ -99,7 +99,10 @@ def train(
     if report is not None:
         from learnloop.report import report_run
 
-        run_guarded(report_run, result.run_id, report, _report_format(report), store)
+        try:  # the model is trained and saved: a failed report does not change the exit code
+            run_guarded(report_run, result.run_id, report, _report_format(report), store)
+        except typer.Exit:
+            pass
     if json_out:
         typer.echo(json.dumps(summary))
     else:

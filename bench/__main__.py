@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from bench.harness import run_matrix
-from bench.report import write_results
+from bench.report import write_rank_report, write_results
 from bench.scaling import ROWS, run_scaling
 from bench.suite import QUICK, SUITE
 from bench.systems import SYSTEMS
@@ -83,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         scaling=scaling,
         command="python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:]),
     )
+    ranks = write_rank_report(rows, out.with_suffix(".html"), title)
     minutes = (time.monotonic() - start) / 60
-    print(f"wrote {out} ({minutes:.1f} min)")
+    print(f"wrote {out} and {ranks} ({minutes:.1f} min)")
     if summ["median_ratio"] is not None:
         print(
             f"learnloop/FLAML time to threshold: median {summ['median_ratio']:.2f}, "

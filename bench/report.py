@@ -266,3 +266,57 @@ def _scaling_table(rows: list[dict[str, Any]]) -> list[str]:
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     return out
+
+
+def write_rank_report(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Systems ranked across data sets (Friedman test, Demšar's critical-difference
+    diagram) as one self-contained HTML page, written with learnloop's report module."""
+    import pandas as pd
+
+    from learnloop.metrics import get_metric
+    from learnloop.report import Document, Figure, Section, Table, Text, plots, write_report
+    from learnloop.report.stats import friedman_ranks
+
+    frame = pd.DataFrame([r for r in rows if not r.get("error")])
+    if frame.empty:
+        raise ValueError("no benchmark rows without errors to rank")
+    # a missed threshold counts as twice the budget: ranked behind every system that met it
+    frame["ttt"] = frame["time_to_threshold_s"].fillna(2 * frame["budget_s"])
+    sign = frame["metric"].map(lambda m: 1.0 if get_metric(m).greater_is_better else -1.0)
+    frame["signed_test"] = frame["test_score"] * sign
+    sections = []
+    for label, column, greater in (
+        ("time to threshold (s; a miss counts as twice the budget)", "ttt", False),
+        ("test score (sign set so that higher is better)", "signed_test", True),
+    ):
+        table = frame.pivot_table(index="dataset", columns="system", values=column).dropna()
+        section = Section(f"Ranked by {label}")
+        if table.shape[0] < 2 or table.shape[1] < 2:
+            section.add(Text("Too few complete data sets to rank the systems.", "note"))
+            sections.append(section)
+            continue
+        res = friedman_ranks(table, greater_is_better=greater)
+        p = res["p_value"]
+        section.add(
+            Text(
+                f"{res['k']} systems on {res['n']} data sets (mean over seeds). Friedman's test: "
+                + ("p = -" if p is None else f"p = {p:.3g}")
+                + (
+                    " — the systems' ranks differ beyond chance."
+                    if p is not None and p < 0.05
+                    else " — no evidence that the systems' ranks differ."
+                )
+            ),
+            Figure(
+                plots.cd_diagram(res["avg_ranks"], res["cd"]),
+                f"Mean rank (1 is best); systems joined by a bar are not significantly different "
+                f"(Nemenyi, alpha 0.05, critical difference {res['cd']:.2f}; Demšar 2006).",
+            ),
+            Table(
+                ["data set", *table.columns],
+                [[d, *[float(v) for v in table.loc[d]]] for d in table.index],
+            ),
+        )
+        sections.append(section)
+    verdict = f"{frame['system'].nunique()} systems on {frame['dataset'].nunique()} data sets."
+    return write_report(Document(title, verdict, None, sections), path)

@@ -31,6 +31,7 @@ __all__ = [
     "reopen_run",
     "run_details",
     "compare_runs",
+    "paired_test",
     "BOOTSTRAP_RESAMPLES",
 ]
 
@@ -154,6 +155,12 @@ def _pair_test(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         **_wilcoxon(pair, ea, eb, "signed-rank on per-row absolute errors"),
         "mean_abs_error": [float(ea.mean()), float(eb.mean())],
     }
+
+
+def paired_test(a: dict[str, Any], b: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The test ``runs compare`` uses, on two models' outcomes of one split (a task's
+    ``outcomes``): McNemar (labels), Wilcoxon signed-rank (values, per-row scores)."""
+    return _pair_test({"run_id": names[0], "outcomes": a}, {"run_id": names[1], "outcomes": b})
 
 
 def _wilcoxon(pair: list[str], a: np.ndarray, b: np.ndarray, variant: str) -> dict[str, Any]:

@@ -190,9 +190,18 @@ def compare(
     runs: Annotated[list[str], typer.Argument(help="Two or more run ids.")],
     store: StoreOpt = None,
     json_out: JsonOpt = False,
+    report: Annotated[
+        str | None, typer.Option(help="Also write the comparison as a report (.html or .md).")
+    ] = None,
 ) -> None:
     """RUNs side by side, with intervals and a significance test where test splits match."""
     from learnloop.experiments import compare_runs
+
+    if report is not None:
+        from learnloop.report import report_compare
+
+        fmt = "md" if report.lower().endswith(".md") else "html"
+        run_guarded(report_compare, list(runs), report, fmt, store)
 
     out = run_guarded(compare_runs, _store(store), list(runs))
     if json_out:

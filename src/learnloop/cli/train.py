@@ -61,11 +61,18 @@ def train(
         str | None,
         typer.Option(help="Continue this killed run (its finished trials are kept)."),
     ] = None,
+    report: Annotated[
+        str | None, typer.Option(help="Write the run's report here (.html, or .md for Markdown).")
+    ] = None,
 ) -> None:
     """Run decision -> error -> optimize until THRESHOLD is met and certified, or BUDGET ends."""
     from learnloop.progress import make_reporter
     from learnloop.train import train as train_fn
 
+    if report is not None:
+        from learnloop.report import check_out
+
+        run_guarded(check_out, report, _report_format(report))
     reporter = make_reporter()
     try:
         result = run_guarded(
@@ -89,6 +96,13 @@ def train(
     finally:
         reporter.close()
     summary = result.to_dict()
+    if report is not None:
+        from learnloop.report import report_run
+
+        try:  # the model is trained and saved: a failed report does not change the exit code
+            run_guarded(report_run, result.run_id, report, _report_format(report), store)
+        except typer.Exit:
+            pass
     if json_out:
         typer.echo(json.dumps(summary))
     else:
@@ -136,6 +150,10 @@ def predict(
         typer.echo(predictions.to_csv(index=False), nl=False)
         return
     run_guarded(write_table, predictions, Path(out))
+
+
+def _report_format(path: str) -> str:
+    return "md" if path.lower().endswith(".md") else "html"
 
 
 def _num(value: float | None) -> str:

@@ -12,7 +12,9 @@ certificate, the store, the model file and the server never ask which kind they 
 * **error functions** — which metrics apply and which is the default;
 * **baseline** — the trivial model every result is compared with;
 * **outcomes** — what the store keeps of the test split so that ``runs compare`` can pair
-  two runs row by row.
+  two runs row by row;
+* **report plots** — the sections of ``learnloop report`` that show a model's decisions
+  (``report_sections``), so the report never asks which kind of learning it shows.
 
 Tasks are stateless singletons configured by class attributes (like the candidate
 families); everything about one data set lives in its :class:`~learnloop.data.Schema`.
@@ -167,6 +169,18 @@ class Task(ABC):
         if test.y is not None and np.ndim(test.y) == 1:
             frame = frame.assign(__target__=test.y)
         return fingerprint(frame)
+
+    # ------------------------------------------------------------------ report
+    def report_sections(
+        self, pipeline: Any, part: Part, schema: Schema, metric: Metric, seed: int
+    ) -> list[Any]:
+        """Report sections (``learnloop.report._doc.Section``) of a saved pipeline's
+        decisions on ``part`` (the validation split, or a table given with ``--data``).
+
+        Plots sample at most ``learnloop.report.plots.MAX_POINTS`` rows and say so in their
+        captions; nothing here may look at the test split. The default shows nothing.
+        """
+        return []
 
     # ------------------------------------------------------------------ checks
     def check_options(self, target: str | None, labels: str | None) -> None:

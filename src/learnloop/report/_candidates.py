@@ -1,0 +1,133 @@
+"""The top candidates compared on the validation split, with intervals and paired tests.
+
+Models of the trials the run did not choose are not stored. The report refits the best
+configuration of each of the next best model families (by recorded validation score)
+with the loop's own machinery (Loop.refit: same family, parameters, sample size and
+seed, on the rebuilt training split, stopped by the same monitor rules without a
+threshold) and compares them with the saved model on the validation split. The test
+split is used only for the chosen model's certificate, never here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from learnloop.metrics import Prediction
+from learnloop.report._doc import Section, Table, Text
+from learnloop.report._inputs import ReportInputs
+from learnloop.report.stats import bootstrap_interval, compare_on_split, reading, row_losses
+
+__all__ = ["candidates_section", "TOP_OTHERS", "REFIT_SECONDS"]
+
+TOP_OTHERS = 2  # configurations refitted besides the saved model
+REFIT_SECONDS = 20.0  # each refit is stopped after this long
+
+
+def _others(inputs: ReportInputs, chosen: tuple[str, str]) -> list[dict[str, Any]]:
+    metric = inputs.dataset.metric  # type: ignore[union-attr]
+    done = [t for t in inputs.trials if t["score"] is not None and t["candidate"]]
+    done.sort(key=lambda t: t["score"], reverse=metric.greater_is_better)
+    families, out = {chosen[0]}, []
+    for t in done:
+        key = (t["candidate"], json.dumps(t["params"], sort_keys=True, default=str))
+        if key == chosen or t["candidate"] in families:
+            continue
+        families.add(t["candidate"])
+        out.append(t)
+        if len(out) == TOP_OTHERS:
+            break
+    return out
+
+
+def _refit(inputs: ReportInputs, trials: list[dict[str, Any]]) -> list[tuple[dict, Any]]:
+    import optuna
+
+    from learnloop.loop import Loop, predict_model
+    from learnloop.train import problem_of
+    from learnloop.trials import TrialRecord
+
+    ds = inputs.dataset
+    assert ds is not None
+    seed = int(((inputs.run or {}).get("options") or {}).get("seed") or 0)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    loop = Loop(problem_of(ds, seed), optuna.create_study(), threshold=None,
+                alpha_first_look=0.05, n_jobs=os.cpu_count() or 1)  # fmt: skip
+    out = []
+    for t in trials:
+        record = TrialRecord(t["number"], t["candidate"], t["params"], t["rung"] or 0,
+                             t["n_rows"] or 0)  # fmt: skip
+        loop.started = time.monotonic()
+        loop.deadline = loop.started + REFIT_SECONDS
+        model = loop.refit(record)
+        if model is not None:
+            pred = predict_model(model, ds.validation.X, ds.task, ds.n_outputs)
+            out.append((t, pred))
+    return out
+
+
+def candidates_section(inputs: ReportInputs) -> Section:
+    section = Section("Statistics: the top candidates on the validation split")
+    ds, model = inputs.dataset, inputs.model
+    if ds is None or model is None or not inputs.trials:
+        section.add(Text("Comparing candidates needs the run's trials, its model file and its "
+                         "data; see the notes.", "note"))  # fmt: skip
+        return section
+    section.add(Text(__doc__.split("\n\n")[1].replace("\n", " "), "note"))
+    meta = model.metadata
+    chosen_key = (str(meta.get("candidate")), json.dumps(meta.get("params") or {}, sort_keys=True,
+                                                    default=str))  # fmt: skip
+    val, metric, n = ds.validation, ds.metric, ds.n_outputs
+    assert val.y is not None
+    names = [f"saved model ({meta.get('candidate')})"]
+    preds = [ds.task.predict(model.pipeline, val.X, n)]
+    recorded: list[Any] = [meta.get("validation_score")]
+    for t, pred in _refit(inputs, _others(inputs, chosen_key)):
+        names.append(f"trial {t['number']} ({t['candidate']})")
+        preds.append(pred)
+        recorded.append(t["score"])
+    rows = []
+    for name, pred, rec in zip(names, preds, recorded, strict=True):
+        score = metric.score(val.y, pred, n)
+
+        def resampled(idx: np.ndarray, pred: Prediction = pred) -> float:
+            sub = Prediction(pred.values[idx], None if pred.proba is None else pred.proba[idx])
+            y = val.y[idx]  # type: ignore[index]
+            return metric.score(y, sub, n)
+
+        ci = bootstrap_interval(resampled, len(val)) if metric.per_row is None else None
+        rows.append([name, rec, score, "-" if ci is None else f"[{ci[0]:.4g}, {ci[1]:.4g}]"])
+    section.add(Table(["model", "validation score recorded", f"{metric.name} now",
+                       "95% bootstrap interval"], rows,  # fmt: skip
+                      f"On the {len(val)} rows of the validation split."))  # fmt: skip
+    if len(names) < 2:
+        section.add(Text("Only one configuration finished: nothing to compare.", "note"))
+        return section
+    outcomes = [ds.task.outcomes(val, p) for p in preds]
+    if outcomes[0]["kind"] not in ("labels", "values", "scores"):
+        section.add(Text("These models' decisions are not compared row by row "
+                         f"({outcomes[0]['kind']}).", "note"))  # fmt: skip
+        return section
+    tests = compare_on_split(names, outcomes)
+    losses = {nm: float(row_losses(o).mean()) for nm, o in zip(names, outcomes, strict=True)}
+    if tests["omnibus"]:
+        o = tests["omnibus"]
+        section.add(Text(
+            f"Friedman's test over all {len(names)} models on per-row losses: p = "
+            f"{o['p_value']:.3g}. " + ("At least one model differs from the others."
+                                       if o["p_value"] < 0.05 else
+                                       "No evidence that any model differs.")))  # fmt: skip
+    rows = []
+    for p in tests["pairs"]:
+        a, b = p["runs"]
+        better = min((a, b), key=lambda m: losses[m]) if p["p_value"] is not None else None
+        rows.append([f"{a} vs {b}", f"{p['name']} ({p.get('variant', '')})", p["p_value"],
+                     p.get("p_holm"), reading(p.get("p_holm"), a, b, better)])  # fmt: skip
+    section.add(Table(["pair", "test", "p", "p (Holm)", "reading"], rows,
+                      "Paired tests on the same validation rows; Holm's correction for "
+                      "testing several pairs."))  # fmt: skip
+    return section

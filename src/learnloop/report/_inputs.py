@@ -1,0 +1,156 @@
+"""What a report is made from: the run (store), the model file, and the rebuilt splits.
+
+``gather`` accepts a run id or a model file. A run gives its settings, result and trials;
+its recorded options (data path, target, task, metric, seed, fixed splits) rebuild the very
+splits the run used, so the model's decisions can be plotted on its validation split. A
+model file gives the pipeline, schema and certificate; its run (metadata ``run_id``) is
+looked up in the store if there. ``--data`` replaces the recorded data path. Whatever is
+missing is said in ``notes`` and the report shows what is there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from learnloop.artifacts import LoadedModel, load_model
+from learnloop.dataset import Dataset, prepare_dataset
+from learnloop.exceptions import LearnloopError, StoreError, UsageError
+from learnloop.tasks import Part
+
+__all__ = ["ReportInputs", "gather", "looks_like_path"]
+
+
+@dataclass
+class ReportInputs:
+    """Everything one report reads; any part may be missing (then ``notes`` says why)."""
+
+    source: str
+    run: dict[str, Any] | None = None
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    model: LoadedModel | None = None
+    dataset: Dataset | None = None
+    part: Part | None = None  # rows the model's decisions are plotted on
+    part_name: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def result(self) -> dict[str, Any]:
+        if self.run and self.run.get("result"):
+            return dict(self.run["result"])
+        meta = self.model.metadata if self.model else {}
+        return {k: meta.get(k) for k in ("validation_score", "baseline_score", "aim")} | {
+            "certificate": meta.get("certificate"),
+            "best_candidate": meta.get("candidate"),
+            "best_params": meta.get("params"),
+            "dropped_columns": (meta.get("schema") or {}).get("dropped"),
+        }
+
+    def field(self, key: str) -> Any:
+        """A run setting (metric, threshold, ...) from the run, else from the model file."""
+        if self.run is not None and self.run.get(key) is not None:
+            return self.run[key]
+        return (self.model.metadata if self.model else {}).get(key)
+
+
+def looks_like_path(source: str) -> bool:
+    return Path(source).exists() or source.endswith(".skops") or "/" in source or "\\" in source
+
+
+def gather(source: str, store_url: str | None = None, data: str | None = None) -> ReportInputs:
+    """Read the run or model ``source``; UsageError (one line) if it is not there."""
+    from learnloop.experiments import run_details
+    from learnloop.store import open_store
+
+    inputs = ReportInputs(source)
+    if looks_like_path(source):
+        path = Path(source)
+        if not path.is_file():
+            raise UsageError(f"The model file '{source}' does not exist.")
+        inputs.model = load_model(path)
+        run_id = inputs.model.metadata.get("run_id")
+        try:
+            details = run_details(open_store(store_url), run_id) if run_id else None
+        except StoreError:
+            details = None
+        if details is None:
+            inputs.notes.append(
+                f"The run {run_id or ''} of this model file is not in the store: the loop's "
+                "history (trials, learning curves) cannot be shown; pass --store to find it."
+            )
+    else:
+        details = run_details(open_store(store_url), source)
+        model_path = details.get("model_path")
+        if model_path and Path(model_path).is_file():
+            inputs.model = load_model(model_path)
+        else:
+            inputs.notes.append(
+                f"The run's model file ({model_path or 'none recorded'}) is not there: "
+                "the model's own plots are left out."
+            )
+    if details is not None:
+        inputs.trials = details.pop("trials")
+        inputs.run = details
+    _rebuild(inputs, data)
+    return inputs
+
+
+def _rebuild(inputs: ReportInputs, data: str | None) -> None:
+    """The run's seeded splits again (or the given data as one table for a model file)."""
+    options = (inputs.run or {}).get("options") or {}
+    if options and (data or options.get("data")):
+        source = data or options["data"]
+        try:
+            inputs.dataset = prepare_dataset(
+                source,
+                options.get("target"),
+                options.get("task") or "auto",
+                options.get("metric"),
+                None,
+                int(options.get("seed") or 0),
+                options.get("validation"),
+                options.get("test"),
+                options.get("labels"),
+            )
+        except (LearnloopError, OSError) as e:
+            inputs.notes.append(f"The run's data could not be read again ({e}); data plots are "
+                                "left out.")  # fmt: skip
+            return
+        fp = (inputs.run or {}).get("fingerprint")
+        if fp and inputs.dataset.fingerprint() != fp:
+            inputs.notes.append(
+                f"The data at {source} has changed since the run (fingerprint differs): the "
+                "splits below are rebuilt from today's file, not the run's."
+            )
+        inputs.part = inputs.dataset.validation
+        inputs.part_name = "the run's validation split (rebuilt from its recorded seed)"
+        return
+    if data is not None and inputs.model is not None:
+        _whole_table(inputs, data)
+        return
+    inputs.notes.append(
+        "No data to rebuild the splits from (the run recorded no data path, or this is a "
+        "model file alone): the data and model-decision sections show only what the model "
+        "file holds. Pass --data FILE to plot the model's decisions."
+    )
+
+
+def _whole_table(inputs: ReportInputs, data: str) -> None:
+    from learnloop.data import load_table, prepare_features
+    from learnloop.metrics import get_metric
+
+    assert inputs.model is not None
+    model, schema = inputs.model, inputs.model.schema
+    frame = load_table(data)
+    task = model.task_kind
+    frame = frame[task.usable_rows(frame, schema)] if schema.target in frame.columns else frame
+    X = prepare_features(frame, schema, strict=True)
+    y = task.encode(frame, schema, "report") if schema.target in frame.columns else None
+    if task.supervised and y is None:
+        raise UsageError(f"The data '{data}' has no target column '{schema.target}'.")
+    part = Part(X, y)
+    metric = get_metric(model.metadata["metric"], task.name)
+    part = task.finish({"train": part, "validation": part, "test": part}, metric)["validation"]
+    inputs.part = part
+    inputs.part_name = f"the given data {data} (all {len(part)} rows, not a split of the run)"

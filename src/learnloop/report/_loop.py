@@ -1,0 +1,153 @@
+"""The loop's history: error against time and steps, where and why each trial stopped,
+and the search's score against cost by model family."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from learnloop.metrics import get_metric
+from learnloop.report import plots
+from learnloop.report._doc import Figure, Section, Table, Text
+from learnloop.report._inputs import ReportInputs
+
+__all__ = ["loop_sections", "STOP_REASONS", "thin"]
+
+MAX_CURVE_POINTS = 150  # points per trial's learning curve in a plot
+MAX_MARKS = 40  # stop reasons written on the plot at most (the table lists all)
+STOP_REASONS = {
+    "target": "passed the aim on validation",
+    "plateau": "its learning curve went flat",
+    "behind": "behind the median of its finished peers at the same step (pruned)",
+    "rung time": "a trial on a sample used its share of the budget",
+    "budget": "the budget ran out",
+    "converged": "the model finished its own training",
+    "error": "failed",
+}
+
+
+def thin(points: list[Any], limit: int = MAX_CURVE_POINTS) -> list[Any]:
+    """At most ``limit`` points, evenly spaced, first and last kept."""
+    if len(points) <= limit:
+        return points
+    idx = np.unique(np.linspace(0, len(points) - 1, limit).round().astype(int))
+    return [points[i] for i in idx]
+
+
+def loop_sections(inputs: ReportInputs) -> list[Section]:
+    trials = inputs.trials
+    loop = Section("The loop: error against time and steps")
+    search = Section("The search: score against cost")
+    if not trials:
+        loop.add(Text("No trials are recorded for this report (see the notes).", "note"))
+        return [loop]
+    metric = get_metric(inputs.field("metric"))
+    families = sorted({t["candidate"] or "?" for t in trials})
+    color = {f: plots.PALETTE[i % len(plots.PALETTE)] for i, f in enumerate(families)}
+    refs = []
+    if inputs.field("threshold") is not None:
+        refs.append((inputs.field("threshold"), "threshold", "--"))
+    if inputs.result.get("aim") is not None:
+        refs.append((inputs.result["aim"], "aim", ":"))
+    by_time, by_step, colors, marks_t, marks_s = [], [], [], [], []
+    for t in trials:
+        pts = thin(t["scores"])
+        if not pts:
+            continue
+        fam = t["candidate"] or "?"
+        by_time.append((fam, [p["t"] for p in pts], [p["score"] for p in pts]))
+        by_step.append((fam, [max(p["step"], 1) for p in pts], [p["score"] for p in pts]))
+        colors.append(color[fam])
+        last = pts[-1]
+        label = f"#{t['number']} {t['stop_reason'] or ''}"
+        marks_t.append((last["t"], last["score"], label))
+        marks_s.append((max(last["step"], 1), last["score"], label))
+    if len(marks_t) > MAX_MARKS:  # too many to read: the dots stay, the words are in the table
+        marks_t = [(x, y, "") for x, y, _ in marks_t]
+        marks_s = [(x, y, "") for x, y, _ in marks_s]
+    note = (
+        f"Each line is one trial's validation {metric.name}, coloured by model family "
+        f"(at most {MAX_CURVE_POINTS} points per trial, evenly spaced); the dot marks where "
+        "it stopped and why."
+    )
+    loop.add(
+        Figure(
+            plots.lines(
+                by_time,
+                "seconds since the search started",
+                metric.name,
+                hlines=refs,
+                marks=marks_t,
+                colors=colors,
+            ),
+            note,
+        ),  # fmt: skip
+        Figure(
+            plots.lines(
+                by_step,
+                "training step (log scale)",
+                metric.name,
+                hlines=refs,
+                marks=marks_s,
+                colors=colors,
+                logx=True,
+            ),
+            note,
+        ),  # fmt: skip
+        Text(
+            "Why trials stop: " + "; ".join(f"{k} — {v}" for k, v in STOP_REASONS.items()) + "."
+        ),  # fmt: skip
+        Table(
+            [
+                "#",
+                "family",
+                "status",
+                "rung",
+                "rows",
+                "steps",
+                "best step",
+                "score",
+                "stopped",
+                "seconds",
+            ],  # fmt: skip
+            [
+                [
+                    t["number"],
+                    t["candidate"],
+                    t["status"],
+                    t["rung"],
+                    t["n_rows"],
+                    t["steps"],
+                    t["best_step"],
+                    t["score"],
+                    t["stop_reason"],
+                    t["seconds"],
+                ]
+                for t in trials
+            ],
+            f"{len(trials)} trials, in the order they started.",
+        ),
+    )
+    groups: dict[str, tuple[list[float], list[float]]] = {}
+    for t in trials:
+        if t["score"] is not None and t["seconds"]:
+            xs, ys = groups.setdefault(t["candidate"] or "?", ([], []))
+            xs.append(t["seconds"])
+            ys.append(t["score"])
+    rows = []
+    for fam in families:
+        mine = [t for t in trials if (t["candidate"] or "?") == fam]
+        scored = [t["score"] for t in mine if t["score"] is not None]
+        best = (max if metric.greater_is_better else min)(scored) if scored else None
+        rows.append([fam, len(mine), best, sum(t["seconds"] or 0 for t in mine)])
+    search.add(
+        Figure(
+            plots.scatter_groups(
+                groups, "seconds the trial took (log scale)", metric.name, logx=True
+            ),  # fmt: skip
+            "Each point is one trial: its best validation score against what it cost.",
+        ),
+        Table(["family", "trials", f"best {metric.name}", "seconds in all"], rows),
+    )
+    return [loop, search]

@@ -18,6 +18,7 @@ from learnloop.cli._common import (
     parse_budget,
     run_guarded,
 )
+from learnloop.cli.recommend import recommend
 from learnloop.cli.runs import runs_app, worker
 from learnloop.cli.serve import serve
 from learnloop.cli.train import predict, train
@@ -42,6 +43,7 @@ app = typer.Typer(
 )
 app.command()(train)
 app.command()(predict)
+app.command()(recommend)
 app.command("serve")(serve)
 app.add_typer(runs_app, name="runs")
 app.command()(worker)

@@ -436,7 +436,7 @@ class Recommendation(Task):
         keep = np.isfinite(scores[0])
         items = [_plain(v) for v in model.items_[top[0][keep]]]
         body: dict[str, Any] = {
-            "user": _plain(user),
+            "user": _user_value(key, schema),
             "known_user": index >= 0,
             "items": items,
             "scores": [float(s) for s in scores[0][keep]],
@@ -453,7 +453,7 @@ class Recommendation(Task):
         model = pipeline.steps[-1][1]
         idx, sims = model.similar_items(self.item_index(pipeline, schema, item), k)
         return {
-            "item": _plain(item),
+            "item": _item_value(item, schema),
             "items": [_plain(v) for v in model.items_[idx]],
             "scores": [float(s) for s in sims],
         }
@@ -464,7 +464,8 @@ class Recommendation(Task):
         encoder, model = pipeline.steps[0][1], pipeline.steps[-1][1]
         idx, scores = model.audience(self.item_index(pipeline, schema, item), k)
         users = [_user_value(u, schema) for u in encoder.users_[idx]]
-        return {"item": _plain(item), "users": users, "scores": [float(s) for s in scores]}
+        item_id = _item_value(item, schema)
+        return {"item": item_id, "users": users, "scores": [float(s) for s in scores]}
 
 
 def eligible_users(table: pd.DataFrame, eligible: np.ndarray) -> int:
@@ -503,6 +504,12 @@ def _whole(value: Any) -> int | None:
 
 def _user_value(key: str, schema: Schema) -> Any:
     return int(key) if schema.options.get("user_kind") == "integer" else key
+
+
+def _item_value(item: Any, schema: Schema) -> Any:
+    if schema.options.get("item_kind") == "integer":
+        return _whole(item)
+    return str(item)
 
 
 def _plain(value: Any) -> Any:

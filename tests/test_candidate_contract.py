@@ -48,9 +48,8 @@ def _data(task: str, kind: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarr
 
 def _interactions(kind: str) -> tuple[Any, np.ndarray, np.ndarray, int, list]:
     """Shop events split by the task: training interactions, validation users' indices."""
-    from shop_events import shop_events
-
     from learnloop.dataset import prepare_dataset
+    from shop_events import shop_events
 
     options = {"user": "user", "item": "item", "event": "event", "time": "time"}
     data = prepare_dataset(

@@ -298,7 +298,7 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         return InteractionMatrix(matrix, self.users_, self.items_)
 
 
-SCORE_BATCH = 2048  # users scored at once (a batch x items dense matrix)
+SCORE_CELLS = 4_000_000  # users x items scores held at once (16 MB of float32)
 
 
 class Recommender(BaseEstimator):
@@ -395,8 +395,9 @@ class Recommender(BaseEstimator):
         top = np.zeros((len(users), k), dtype=np.int64)
         best = np.zeros((len(users), k), dtype=np.float32)
         seen = None if include_seen else self.seen()
-        for start in range(0, len(users), SCORE_BATCH):
-            batch = users[start : start + SCORE_BATCH]
+        step = max(1, SCORE_CELLS // max(len(self.items_), 1))
+        for start in range(0, len(users), step):
+            batch = users[start : start + step]
             s = self.scores(batch)
             if seen is not None:
                 known = np.flatnonzero(batch >= 0)

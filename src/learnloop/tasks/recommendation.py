@@ -249,10 +249,11 @@ class Recommendation(Task):
         if o.get("time"):
             out["time"] = _times(frame[o["time"]], o["time"])
             keep &= out["time"].notna().to_numpy()
-        out["user"] = id_keys(frame[o["user"]].to_numpy())
-        out["item"] = item_values(frame[o["item"]].to_numpy())
         out["weight"] = weight
         table = out[keep].reset_index(drop=True)
+        kept = frame[keep]  # ids are read from present values only (no NaN turns ints to text)
+        table["user"] = id_keys(kept[o["user"]].to_numpy())
+        table["item"] = item_values(kept[o["item"]].to_numpy())
         if len(table) == 0:
             raise DataError(
                 "No usable interaction is left (every row lacks a user, item or weight)."

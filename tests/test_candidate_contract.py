@@ -31,6 +31,8 @@ def _data(task: str, kind: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarr
     elif task == "regression":
         frame, y = load_diabetes(as_frame=True, return_X_y=True)
         n_out = 0
+    elif task == "recommendation":
+        return _interactions(kind)
     else:
         frame, _ = load_wine(as_frame=True, return_X_y=True)
         y, n_out = None, 0
@@ -42,6 +44,21 @@ def _data(task: str, kind: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarr
     X_val = pre.transform(frame.iloc[val])
     y_train = None if y is None else np.asarray(y)[train]
     return X, y_train, X_val, n_out, categorical_indices(kind, frame)
+
+
+def _interactions(kind: str) -> tuple[Any, np.ndarray, np.ndarray, int, list]:
+    """Shop events split by the task: training interactions, validation users' indices."""
+    from learnloop.dataset import prepare_dataset
+    from shop_events import shop_events
+
+    options = {"user": "user", "item": "item", "event": "event", "time": "time"}
+    data = prepare_dataset(
+        shop_events(n_users=150, n_items=60), task="recommendation", options=options
+    )
+    pre = build_preprocessor(kind, data.train.X)
+    X = pre.fit_transform(data.train.X)
+    X_val = pre.transform(data.validation.X)
+    return X, data.train.y, X_val, data.n_outputs, []
 
 
 class RecordingMonitor:
@@ -94,7 +111,7 @@ def pair(request: pytest.FixtureRequest) -> tuple[Candidate, str]:
 def test_declares_what_the_loop_reads(pair: tuple[Candidate, str]) -> None:
     cand, task = pair
     assert task in TASKS
-    assert cand.preprocessing in ("tree", "dense", "cluster")
+    assert cand.preprocessing in ("tree", "dense", "cluster", "interactions")
     minimum, fraction = cand.patience
     assert isinstance(minimum, int) and minimum >= 0 and 0.0 <= fraction
     assert cand.max_rows is None or cand.max_rows > 0

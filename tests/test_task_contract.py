@@ -40,11 +40,34 @@ def _wine() -> tuple[pd.DataFrame, dict]:
     return frame.assign(target=frame["target"].map({0: "a", 1: "b", 2: "c"})), {"labels": "target"}
 
 
+def _shop() -> tuple[pd.DataFrame, dict]:
+    from shop_events import shop_events
+
+    options = {"task": "recommendation", "user": "user", "item": "item", "event": "event"}
+    return shop_events(n_users=150, n_items=60), {**options, "time": "time"}
+
+
 EXAMPLES: dict[str, Callable[[], tuple[pd.DataFrame, dict]]] = {
     "classification": _iris,
     "regression": _diabetes,
     "clustering": _wine,
+    "recommendation": _shop,
 }
+_SHARED = ("target", "labels", "task")  # options every task's data set takes
+
+
+def _own(options: dict) -> dict:
+    """The task's own options (recommendation's user, item, ...)."""
+    return {k: v for k, v in options.items() if k not in _SHARED}
+
+
+def _read(task: Task, frame: pd.DataFrame, options: dict) -> Schema:
+    return task.read(frame, options.get("target"), options.get("labels"), _own(options))
+
+
+def _prepare(frame: pd.DataFrame, options: dict, seed: int):  # noqa: ANN202
+    shared = {k: v for k, v in options.items() if k in _SHARED}
+    return prepare_dataset(frame, seed=seed, options=_own(options) or None, **shared)
 
 
 @pytest.fixture(params=sorted(TASKS))
@@ -82,7 +105,7 @@ def test_portfolio_names_families_that_serve_the_task(task: Task) -> None:
 
 def test_schema_roles_and_round_trip(task: Task) -> None:
     frame, options = _example(task)
-    schema = task.read_schema(frame, options.get("target"), options.get("labels"))
+    schema = _read(task, frame, options)
     assert schema.task == task.name
     assert schema.features
     role = options.get("target") or options.get("labels")
@@ -92,7 +115,7 @@ def test_schema_roles_and_round_trip(task: Task) -> None:
 
 def test_wrong_options_are_usage_errors(task: Task) -> None:
     frame, options = _example(task)
-    column = options.get("target") or options.get("labels")
+    column = options.get("target") or options.get("labels") or options.get("user")
     if task.supervised:
         with pytest.raises(UsageError, match="target column is needed"):
             task.read_schema(frame, None, None)
@@ -107,7 +130,7 @@ def test_wrong_options_are_usage_errors(task: Task) -> None:
 
 def test_metrics_of_other_tasks_are_refused(task: Task) -> None:
     frame, options = _example(task)
-    schema = task.read_schema(frame, options.get("target"), options.get("labels"))
+    schema = _read(task, frame, options)
     others = [m for m in METRICS.values() if task.name not in m.tasks]
     assert others
     for metric in others:
@@ -117,7 +140,7 @@ def test_metrics_of_other_tasks_are_refused(task: Task) -> None:
 
 def test_encode_is_deterministic_with_one_entry_per_row(task: Task) -> None:
     frame, options = _example(task)
-    schema = task.read_schema(frame, options.get("target"), options.get("labels"))
+    schema = _read(task, frame, options)
     a = task.encode(frame, schema, "training")
     b = task.encode(frame.copy(), schema, "training")
     assert a is not None and b is not None
@@ -126,15 +149,19 @@ def test_encode_is_deterministic_with_one_entry_per_row(task: Task) -> None:
 
 def test_splits_are_disjoint_seeded_and_cover_the_usable_rows(task: Task) -> None:
     frame, options = _example(task)
-    a = prepare_dataset(frame, seed=3, **options)
-    b = prepare_dataset(frame, seed=3, **options)
+    a = _prepare(frame, options, seed=3)
+    b = _prepare(frame, options, seed=3)
     assert a.task is task
-    assert sum(a.sizes.values()) == len(frame) - a.dropped_rows
+    if task.held_out == "rows":
+        assert sum(a.sizes.values()) == len(frame) - a.dropped_rows
+    else:  # validation and test rows are evaluated users: never the same user twice
+        users = [set(map(str, getattr(a, p).X.iloc[:, 0])) for p in ("validation", "test")]
+        assert not users[0] & users[1]
     for part in ("train", "validation", "test"):
         pa, pb = getattr(a, part), getattr(b, part)
         pd.testing.assert_frame_equal(pa.X, pb.X)
         assert pa.y is not None and len(pa.y) == len(pa.X)
-        assert np.array_equal(pa.y, pb.y)
+        assert [np.asarray(v).tolist() for v in pa.y] == [np.asarray(v).tolist() for v in pb.y]
     keys = [
         set(map(tuple, getattr(a, p).X.round(9).to_numpy().tolist())) for p in ("train", "test")
     ]
@@ -143,7 +170,7 @@ def test_splits_are_disjoint_seeded_and_cover_the_usable_rows(task: Task) -> Non
 
 def test_baseline_predict_answer_and_outcomes(task: Task) -> None:
     frame, options = _example(task)
-    data = prepare_dataset(frame, seed=0, **options)
+    data = _prepare(frame, options, seed=0)
     pipeline = task.baseline(data.train.X, data.train.y, 0)
     pred = task.predict(pipeline, data.test.X, data.n_outputs)
     assert len(pred.values) == len(data.test)
@@ -172,7 +199,8 @@ def test_train_save_reload_round_trip(task: Task, tmp_path: Path) -> None:
     assert result.task == task.name
     assert result.certificate is not None and result.certificate.n_test == result.splits["test"]
     assert result.baseline_score is not None
-    inputs = frame.drop(columns=[options.get("target") or options["labels"]])
+    role = options.get("target") or options.get("labels")
+    inputs = frame.drop(columns=[role]) if role else frame
     loaded = learnloop.load(out)
     pd.testing.assert_frame_equal(loaded.predict(inputs), result.predict(inputs))
     assert loaded.metadata["certificate"]["test_score"] == pytest.approx(result.test_score)

@@ -68,6 +68,7 @@ class Schema:
     dropped: dict[str, str]
     classes: list[Any] = field(default_factory=list)
     labels: str | None = None  # clustering: a column of known groups, scored, never an input
+    options: dict[str, Any] = field(default_factory=dict)  # task-specific (recommendation)
 
     @property
     def feature_names(self) -> list[str]:
@@ -87,6 +88,7 @@ class Schema:
             dropped=dict(d["dropped"]),
             classes=list(d.get("classes", [])),
             labels=d.get("labels"),
+            options=dict(d.get("options") or {}),
         )
 
 

@@ -8,7 +8,7 @@ rebuilds exactly the data its run started with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ class Dataset:
     validation: Part
     test: Part
     dropped_rows: int  # rows left out because they cannot be learned from (no target)
+    notes: list[str] = field(default_factory=list)  # what the task's split has to say
 
     @property
     def n_outputs(self) -> int:
@@ -63,15 +64,28 @@ def prepare_dataset(
     validation: Any = None,
     test: Any = None,
     labels: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Dataset:
-    """Read ``data``, decide the task and schema, check the metric, and split seeded."""
+    """Read ``data``, decide the task and schema, check the metric, and split seeded.
+
+    ``options`` are the task's own (recommendation: ``user``, ``item``, ``time``...).
+    """
     frame = load_table(data)
     chosen_task = resolve_task(frame, task, target, labels)
-    schema = chosen_task.read_schema(frame, target, labels)
+    schema = chosen_task.read(frame, target, labels, options)
     chosen_metric = chosen_task.choose_metric(metric, schema)
     if threshold is not None:
         chosen_metric.check_threshold(float(threshold))
-    parts, dropped = _split(frame, schema, chosen_task, validation, test, seed)
+    notes: list[str] = []
+    own = None
+    if validation is None and test is None:
+        own = chosen_task.split(frame, schema, seed)
+    elif chosen_task.held_out != "rows":
+        raise UsageError(f"{chosen_task.name} makes its own split; drop --validation and --test.")
+    if own is not None:
+        parts, dropped, notes = own
+    else:
+        parts, dropped = _split(frame, schema, chosen_task, validation, test, seed)
     parts = chosen_task.finish(parts, chosen_metric)
     return Dataset(
         frame,
@@ -82,6 +96,7 @@ def prepare_dataset(
         parts["validation"],
         parts["test"],
         dropped,
+        notes,
     )
 
 

@@ -9,7 +9,8 @@
   can be tested against each other.
 * **Comparison.** ``compare_runs`` puts runs side by side with bootstrap confidence
   intervals and, for each pair that shares a test split, McNemar's test (labels),
-  Wilcoxon's signed-rank test on absolute errors (values) or on per-row scores (clusters).
+  Wilcoxon's signed-rank test on absolute errors (values) or on per-row scores (clusters,
+  recommendations: each test user's ranking score).
 """
 
 from __future__ import annotations
@@ -183,12 +184,12 @@ def _wilcoxon(pair: list[str], a: np.ndarray, b: np.ndarray, variant: str) -> di
 
 
 def _score_test(pair: list[str], sa: np.ndarray, sb: np.ndarray) -> dict[str, Any]:
-    """Wilcoxon's signed-rank test on per-row scores (a clustering's silhouette values)."""
+    """Wilcoxon's signed-rank test on per-row scores (silhouette values, per-user rankings)."""
     if len(sa) != len(sb) or len(sa) == 0:
         reason = "the runs' per-row scores do not pair up"
         return {"runs": pair, "name": None, "p_value": None, "reason": reason}
     return {
-        **_wilcoxon(pair, sa, sb, "signed-rank on per-row silhouette values"),
+        **_wilcoxon(pair, sa, sb, "signed-rank on per-row scores"),
         "mean_score": [float(sa.mean()), float(sb.mean())],
     }
 

@@ -10,6 +10,8 @@ scaled to unit variance would sit far from every row and be "found" as a cluster
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -41,8 +43,16 @@ def _one_hot() -> Pipeline:
     )
 
 
-def build_preprocessor(kind: str, frame: pd.DataFrame) -> ColumnTransformer:
-    """An unfitted ColumnTransformer of the given ``kind`` (tree, dense, cluster) for ``frame``."""
+def build_preprocessor(kind: str, frame: pd.DataFrame) -> Any:
+    """An unfitted preprocessor of the given ``kind`` (tree, dense, cluster, interactions).
+
+    ``interactions`` (recommendation) is an :class:`~learnloop.estimators.InteractionEncoder`:
+    training interactions in, a user-item matrix out; users in, their row indices out.
+    """
+    if kind == "interactions":
+        from learnloop.estimators import InteractionEncoder
+
+        return InteractionEncoder()
     numeric, categorical = _split_columns(frame)
     if kind == "tree":
         steps = [

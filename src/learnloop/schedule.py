@@ -29,11 +29,11 @@ PROMOTE_FRACTION = 3  # promote the best 1/3 of each rung
 Job = tuple[Candidate | None, dict[str, Any] | None, int, int | None]
 
 
-def rung_sizes(n_rows: int) -> list[int]:
+def rung_sizes(n_rows: int, smallest: int = MIN_RUNG_ROWS) -> list[int]:
     """Training sample sizes of the successive-halving rungs, ending with all rows."""
-    if n_rows <= 2 * MIN_RUNG_ROWS:
+    if n_rows <= 2 * smallest:
         return [n_rows]
-    sizes, size = [], MIN_RUNG_ROWS
+    sizes, size = [], smallest
     while size * 2 < n_rows:
         sizes.append(size)
         size *= RUNG_GROWTH
@@ -44,7 +44,7 @@ class Schedule:
     """The portfolio queue, the rungs, and what was promoted or taken by other processes."""
 
     def __init__(self, task: Task, families: list[Candidate], n_train: int) -> None:
-        self.rungs = rung_sizes(n_train)
+        self.rungs = rung_sizes(n_train, task.min_sample_rows or MIN_RUNG_ROWS)
         self.promoted: set[int] = set()
         self.taken: set[str] = set()  # configurations other processes ran or are running
         per_family = {c.name: c.portfolio(task.name, n_train) for c in families}

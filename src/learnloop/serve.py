@@ -8,6 +8,7 @@ validator from the model's training schema. Endpoints:
   ``{"dataframe_split": {"columns": [...], "data": [[...]]}}``; answers
   ``{"predictions": [...]}`` (plus ``classes`` and ``probabilities`` for classifiers).
   Bad rows get a 422 naming the row and the column; oversized batches get a 413.
+- ``POST /recommend``, ``/similar``, ``/audience`` on a recommender (``recommend_api``).
 - ``GET /health`` (alive), ``GET /ready`` (model loaded), ``GET /metadata``, ``GET /docs``.
 
 With a token every path except ``/health`` and ``/ready`` needs ``Authorization: Bearer``.
@@ -525,6 +526,10 @@ def create_app(
             _log.warning("prediction refused: %s: %s", type(e).__name__, e)
             return json_response({"detail": [_problem(f"The model cannot predict: {e}")]}, 422)
         return json_response(result)
+
+    from learnloop.recommend_api import add_recommend_routes
+
+    add_recommend_routes(app, state, json_response, _read_body)  # POST /recommend, ...
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

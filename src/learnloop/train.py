@@ -87,6 +87,7 @@ def train(
     reporter: Reporter | None = None,
     command: str | None = None,
     resume: str | None = None,
+    **options: Any,
 ) -> Result:
     """Train until ``metric`` passes ``threshold`` on validation and is certified on test.
 
@@ -98,6 +99,10 @@ def train(
     of known groups to score them against. Pass ``validation`` and ``test`` tables to use
     fixed splits instead of the seeded random ones. ``resume`` (a run id) continues a run
     that was killed, keeping the trials it finished.
+
+    ``options`` are the task's own: ``task="recommendation"`` takes ``user`` and ``item``
+    (columns, required), ``time``, ``event``, ``weight``, ``event_weights`` and
+    ``like_threshold``.
     """
     wall_start = time.monotonic()
     report = reporter or _Silent()
@@ -107,17 +112,20 @@ def train(
         assert store_obj is not None
         from learnloop.experiments import resume_options
 
-        options = resume_options(store_obj, resume, data, validation, test)
-        target, task, metric = options["target"], options["task"], options["metric"]
-        threshold, budget = options["threshold"], options["budget"]
-        confidence, seed, candidates = options["confidence"], options["seed"], options["candidates"]
-        labels = options.get("labels")
+        saved = resume_options(store_obj, resume, data, validation, test)
+        target, task, metric = saved["target"], saved["task"], saved["metric"]
+        threshold, budget = saved["threshold"], saved["budget"]
+        confidence, seed, candidates = saved["confidence"], saved["seed"], saved["candidates"]
+        labels = saved.get("labels")
+        options = dict(saved.get("task_options") or {})
     _check_options(budget, confidence, seed)
     if metric is not None:
         get_metric(metric)  # unknown names fail before any data is read
     out_path = _check_out(out)
 
-    dataset = prepare(data, target, task, metric, threshold, seed, validation, test, labels)
+    dataset = prepare(
+        data, target, task, metric, threshold, seed, validation, test, labels, options or None
+    )
     _check_candidates(candidates, dataset)
     settings = Settings(
         threshold=None if threshold is None else float(threshold),
@@ -162,6 +170,7 @@ def train(
                 "data": _source_path(data),
                 "validation": _source_path(validation),
                 "test": _source_path(test),
+                "task_options": {k: v for k, v in options.items() if v is not None},
             },
         )
     try:
@@ -195,9 +204,12 @@ def prepare(
     validation: Any = None,
     test: Any = None,
     labels: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Dataset:
     """Read the data and make the seeded splits: the same inputs give the same splits."""
-    return prepare_dataset(data, target, task, metric, threshold, seed, validation, test, labels)
+    return prepare_dataset(
+        data, target, task, metric, threshold, seed, validation, test, labels, options
+    )
 
 
 def _check_candidates(candidates: list[str] | None, dataset: Dataset) -> None:
@@ -223,7 +235,9 @@ def _say_what_was_read(dataset: Dataset, report: Reporter) -> None:
     if delimiter is not None and delimiter != ",":
         shown = {"\t": "tab", ";": "semicolon", "|": "bar"}.get(delimiter, repr(delimiter))
         report.on_message(f"Read the CSV file with a {shown} ({delimiter!r}) as the delimiter.")
-    if dataset.dropped_rows:
+    for note in dataset.notes:
+        report.on_message(note)
+    if dataset.dropped_rows and schema.target is not None:
         report.on_message(
             f"{dataset.dropped_rows} rows with no value in '{schema.target}' were left out."
         )

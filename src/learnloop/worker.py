@@ -54,6 +54,7 @@ def work(
         options.get("validation"),
         options.get("test"),
         options.get("labels"),
+        options.get("task_options") or None,
     )
     if fingerprint(dataset.frame) != run["fingerprint"]:
         raise DataError(

@@ -13,6 +13,12 @@ from learnloop.candidates.forest import ExtraTreesCandidate, RandomForestCandida
 from learnloop.candidates.linear import LinearCandidate
 from learnloop.candidates.neighbors import KNeighborsCandidate
 from learnloop.candidates.neural import MLPCandidate
+from learnloop.candidates.recommendation import (
+    ALSCandidate,
+    BPRCandidate,
+    ItemKNNCandidate,
+    PopularityCandidate,
+)
 
 __all__ = [
     "Candidate",
@@ -35,6 +41,10 @@ CANDIDATES: dict[str, Candidate] = {
         KMeansCandidate(),
         GaussianMixtureCandidate(),
         HDBSCANCandidate(),
+        PopularityCandidate(),
+        ItemKNNCandidate(),
+        ALSCandidate(),
+        BPRCandidate(),
     ]
 }
 

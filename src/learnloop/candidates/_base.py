@@ -69,7 +69,7 @@ class Candidate(ABC):
 
     name: ClassVar[str]
     tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")  # tasks it serves
-    preprocessing: ClassVar[str]  # "tree" or "dense"
+    preprocessing: ClassVar[str]  # "tree", "dense", "cluster" or "interactions"
     max_rows: ClassVar[int | None] = None  # cap on training rows (e.g. k-NN)
     # plateau rule: stop after max(min_steps, fraction * last gain step) steps without gain
     patience: ClassVar[tuple[int, float]] = (10, 0.2)

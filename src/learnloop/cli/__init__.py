@@ -18,6 +18,7 @@ from learnloop.cli._common import (
     parse_budget,
     run_guarded,
 )
+from learnloop.cli.recommend import recommend
 from learnloop.cli.report import report
 from learnloop.cli.runs import runs_app, worker
 from learnloop.cli.serve import serve
@@ -43,6 +44,7 @@ app = typer.Typer(
 )
 app.command()(train)
 app.command()(predict)
+app.command()(recommend)
 app.command()(report)
 app.command("serve")(serve)
 app.add_typer(runs_app, name="runs")

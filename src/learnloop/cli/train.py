@@ -25,8 +25,8 @@ def train(
     task: Annotated[
         str,
         typer.Option(
-            help="auto, classification, regression or clustering (auto reads the target; "
-            "no target means clustering)."
+            help="auto, classification, regression, clustering or recommendation (auto reads "
+            "the target; no target means clustering)."
         ),
     ] = "auto",
     labels: Annotated[
@@ -38,7 +38,8 @@ def train(
         typer.Option(
             help="Error function: accuracy, balanced_accuracy, f1, f1_macro, roc_auc, "
             "log_loss, rmse, mae, r2; clustering: silhouette, davies_bouldin, "
-            "calinski_harabasz, adjusted_rand, nmi (default: accuracy, r2, silhouette)."
+            "calinski_harabasz, adjusted_rand, nmi; recommendation: ndcg@K, recall@K, map@K, "
+            "precision@K, hit_rate@K (default: accuracy, r2, silhouette, ndcg@10)."
         ),
     ] = None,
     threshold: Annotated[
@@ -63,6 +64,29 @@ def train(
     ] = None,
     report: Annotated[
         str | None, typer.Option(help="Write the run's report here (.html, or .md for Markdown).")
+    ] = None,
+    user: Annotated[str | None, typer.Option(help="Recommendation: the user column.")] = None,
+    item: Annotated[str | None, typer.Option(help="Recommendation: the item column.")] = None,
+    time: Annotated[
+        str | None,
+        typer.Option(help="Recommendation: when each event happened (latest ones held out)."),
+    ] = None,
+    event: Annotated[
+        str | None,
+        typer.Option(help="Recommendation: the event kind column (view, cart, purchase...)."),
+    ] = None,
+    weight: Annotated[
+        str | None, typer.Option(help="Recommendation: a weight or rating column.")
+    ] = None,
+    event_weights: Annotated[
+        str | None,
+        typer.Option(help="Recommendation: weights of event kinds, e.g. view=1,cart=3,purchase=5."),
+    ] = None,
+    like_threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Recommendation: ratings at or above this are likes; the rest are left out."
+        ),
     ] = None,
 ) -> None:
     """Run decision -> error -> optimize until THRESHOLD is met and certified, or BUDGET ends."""
@@ -92,6 +116,15 @@ def train(
             reporter=reporter,
             command=shlex.join(["learnloop", *sys.argv[1:]]),
             resume=resume,
+            **_task_options(
+                user=user,
+                item=item,
+                time=time,
+                event=event,
+                weight=weight,
+                event_weights=event_weights,
+                like_threshold=like_threshold,
+            ),
         )
     finally:
         reporter.close()
@@ -108,6 +141,11 @@ def train(
     else:
         _print_summary(summary)
     raise typer.Exit(EXIT_MET if result.met else EXIT_NOT_MET)
+
+
+def _task_options(**options: Any) -> dict[str, Any]:
+    """The task options given on the command line (the others are left out)."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _print_summary(s: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from learnloop.data import Schema, check_column, infer_task
 from learnloop.exceptions import UsageError
 from learnloop.tasks._base import Answer, Part, Task
 from learnloop.tasks.clustering import Clustering
+from learnloop.tasks.recommendation import Recommendation
 from learnloop.tasks.tabular import Classification, Regression
 
 __all__ = [
@@ -25,9 +26,12 @@ __all__ = [
     "Classification",
     "Regression",
     "Clustering",
+    "Recommendation",
 ]
 
-TASKS: dict[str, Task] = {t.name: t for t in (Classification(), Regression(), Clustering())}
+TASKS: dict[str, Task] = {
+    t.name: t for t in (Classification(), Regression(), Clustering(), Recommendation())
+}
 
 
 def get_task(name: str) -> Task:

@@ -48,6 +48,8 @@ class Part:
 
     X: pd.DataFrame
     y: np.ndarray | None
+    # the error function the part is scored with, where the task's outcomes need it
+    metric: str | None = None
 
     def __len__(self) -> int:
         return len(self.X)
@@ -86,11 +88,33 @@ class Task(ABC):
     # the portfolio order: (candidate family, index into its portfolio), best bet first
     portfolio_order: ClassVar[tuple[tuple[str, int], ...]]
     resamples: ClassVar[str] = "rows"  # what the certificate's bootstrap resamples
+    # what one row of the validation and test parts is: a row of the table ("rows"), or an
+    # evaluated user whose held-out interactions are the row's ``y`` ("users")
+    held_out: ClassVar[str] = "rows"
+    # the smallest training sample worth a rung (None: the scheduler's own default)
+    min_sample_rows: ClassVar[int | None] = None
 
     # ------------------------------------------------------------------ schema
     @abstractmethod
     def read_schema(self, frame: pd.DataFrame, target: str | None, labels: str | None) -> Schema:
         """Decide each column's role for this task; drop identifiers and constants."""
+
+    def read(
+        self,
+        frame: pd.DataFrame,
+        target: str | None,
+        labels: str | None,
+        options: dict[str, Any] | None = None,
+    ) -> Schema:
+        """``read_schema`` with the task's own options (recommendation: ``user``, ``item``...).
+
+        A task that takes no options refuses any, naming the first (UsageError).
+        """
+        given = {k: v for k, v in (options or {}).items() if v is not None}
+        if given:
+            name = next(iter(given)).replace("_", "-")
+            raise UsageError(f"--{name} is for recommendation; {self.name} does not take it.")
+        return self.read_schema(frame, target, labels)
 
     def choose_metric(self, name: str | None, schema: Schema) -> Metric:
         """The error function asked for (or the default), checked against this task."""
@@ -116,6 +140,17 @@ class Task(ABC):
 
         ``where`` ("training", "validation", "test") goes into error messages.
         """
+
+    def split(
+        self, frame: pd.DataFrame, schema: Schema, seed: int
+    ) -> tuple[dict[str, Part], int, list[str]] | None:
+        """The task's own seeded split of a whole table, or None for the shared row split.
+
+        Returns the ``train``, ``validation`` and ``test`` parts, the number of rows left out,
+        and sentences for the run to say about the split (recommendation holds out each
+        user's latest interactions and keeps users with few events in training only).
+        """
+        return None
 
     def stratify_by(self, y: np.ndarray | None) -> np.ndarray | None:
         """Values to stratify the split by, or None for a plain random split."""

@@ -149,6 +149,9 @@ class _TrialMonitor:
         if now >= loop.deadline:
             self.record.stop_reason = "budget"
             return False
+        if loop.stop_requested():
+            self.record.stop_reason = "stopped"  # by hand: keep the best step so far
+            return False
         gain_step = self._last_gain_step
         if step - gain_step > max(self.patience_min, self.patience_frac * gain_step):
             self.record.stop_reason = "plateau"
@@ -218,6 +221,8 @@ class Loop:
         ] = {}
         self._elsewhere: TrialRecord | None = None  # best trial finished by another process
         self.keep_going: Callable[[], bool] | None = None  # checked between trials
+        # a stop asked for by hand (Ctrl-C, SIGTERM): checked between trials and steps
+        self.stop_requested: Callable[[], bool] = lambda: False
         self.adopt_passed = True  # refit another process's trial that passed the target
         self._traceback = ""
         self._synced = -math.inf
@@ -273,6 +278,8 @@ class Loop:
         """
         self.deadline = deadline
         while time.monotonic() < deadline:
+            if self.stop_requested():
+                break
             if self.keep_going is not None and not self.keep_going():
                 break
             if time.monotonic() - self._synced >= SYNC_EVERY_S:

@@ -41,6 +41,7 @@ class Result:
     splits: dict[str, int]
     dropped_columns: dict[str, str]
     trials: list[TrialRecord] = field(default_factory=list)
+    interrupted: bool = False  # the search was ended by hand (Ctrl-C, SIGTERM)
 
     @property
     def met(self) -> bool:
@@ -78,6 +79,7 @@ class Result:
                 "splits": self.splits,
                 "dropped_columns": self.dropped_columns,
                 "certificate": cert.to_dict() if cert else None,
+                "interrupted": self.interrupted,
             }
         )
 

@@ -22,6 +22,7 @@ from learnloop.exceptions import UsageError
 from learnloop.loop import FittedModel, Loop, Problem, TrialRecord, predict_model
 from learnloop.metrics import Metric, get_metric
 from learnloop.result import Result
+from learnloop.stopping import stop_on_signals
 from learnloop.store import open_store
 
 __all__ = ["train", "Reporter", "DEFAULT_BUDGET_S", "DEFAULT_MODEL_PATH", "MAX_LOOKS"]
@@ -188,9 +189,8 @@ def train(
     except BaseException as e:
         store_obj.finish_run(run_id, "failed", result={"error": f"{type(e).__name__}: {e}"})
         raise
-    store_obj.finish_run(
-        run_id, result.status, result=result.to_dict(), model_path=result.model_path
-    )
+    recorded = "interrupted" if result.interrupted else result.status
+    store_obj.finish_run(run_id, recorded, result=result.to_dict(), model_path=result.model_path)
     return result
 
 
@@ -349,19 +349,27 @@ def _search_and_certify(
         report.on_look(cert)
         return cert
 
-    while True:
-        hit = loop.run(deadline)
-        if hit is None:
-            break
-        cert = look(hit)
-        if cert.met or len(looks) >= policy.planned:
-            break
-        if not policy.certifiable(len(looks) + 1, len(test)):
-            loop.search_to_budget()  # no look left could certify it: no more looks
-            continue
-        assert threshold is not None
-        # aim further past the threshold by what the bound fell short
-        loop.raise_target(abs(cert.test_bound - threshold))
+    def on_stop(name: str) -> None:
+        report.on_message(
+            f"{name}: ending the search; the best model so far gets its test look and is "
+            "saved (send it again to abort at once)."
+        )
+
+    with stop_on_signals(on_stop) as stop:
+        loop.stop_requested = stop
+        while True:
+            hit = loop.run(deadline)
+            if hit is None:
+                break
+            cert = look(hit)
+            if cert.met or len(looks) >= policy.planned or stop.requested:
+                break
+            if not policy.certifiable(len(looks) + 1, len(test)):
+                loop.search_to_budget()  # no look left could certify it: no more looks
+                continue
+            assert threshold is not None
+            # aim further past the threshold by what the bound fell short
+            loop.raise_target(abs(cert.test_bound - threshold))
     met_look = next((lc for lc in looks if lc[1].met), None)
     if met_look is None:
         best = loop.best_model() or baseline
@@ -423,6 +431,7 @@ def _search_and_certify(
         splits=dataset.sizes,
         dropped_columns=dict(dataset.schema.dropped),
         trials=loop.trials,
+        interrupted=stop.requested,
     )
 
 

@@ -58,7 +58,10 @@ def list_runs(
         str | None, typer.Option(help="Only runs on this data (part of its path, or fingerprint).")
     ] = None,
     status: Annotated[
-        str | None, typer.Option(help="Only runs with this status: running, met, not_met, failed.")
+        str | None,
+        typer.Option(
+            help="Only runs with this status: running, met, not_met, interrupted or failed."
+        ),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:

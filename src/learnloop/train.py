@@ -87,6 +87,7 @@ def train(
     reporter: Reporter | None = None,
     command: str | None = None,
     resume: str | None = None,
+    cluster: str | None = None,
 ) -> Result:
     """Train until ``metric`` passes ``threshold`` on validation and is certified on test.
 
@@ -97,7 +98,8 @@ def train(
     ``task="clustering"``) the rows are grouped into clusters; ``labels`` names a column
     of known groups to score them against. Pass ``validation`` and ``test`` tables to use
     fixed splits instead of the seeded random ones. ``resume`` (a run id) continues a run
-    that was killed, keeping the trials it finished.
+    that was killed, keeping the trials it finished. ``cluster`` (``tcp://HOST:8786`` or
+    ``local[:N]``) trains the trials on a Dask cluster; this process stays the run's owner.
     """
     wall_start = time.monotonic()
     report = reporter or _Silent()
@@ -130,6 +132,9 @@ def train(
     _say_what_was_read(dataset, report)
     data_fingerprint = dataset.fingerprint()  # hashes every value: compute it once
 
+    from learnloop.executors import open_executor
+
+    executor = open_executor(cluster)  # a wrong scheduler fails here, before any run row
     if store_obj is None:
         store_obj = open_store(store)
     if resume is not None:
@@ -164,6 +169,8 @@ def train(
                 "test": _source_path(test),
             },
         )
+    if executor is not None:
+        executor.run_id = run_id
     try:
         result = _search_and_certify(
             dataset,
@@ -175,10 +182,14 @@ def train(
             out_path=out_path,
             fingerprint_=data_fingerprint,
             store=store_obj,
+            executor=executor,
         )
     except BaseException as e:
         store_obj.finish_run(run_id, "failed", result={"error": f"{type(e).__name__}: {e}"})
         raise
+    finally:
+        if executor is not None:
+            executor.close()
     store_obj.finish_run(
         run_id, result.status, result=result.to_dict(), model_path=result.model_path
     )
@@ -273,6 +284,7 @@ def _search_and_certify(
     out_path: Path | None,
     fingerprint_: str,
     store: Any = None,
+    executor: Any = None,
 ) -> Result:
     """Search until the aim is passed, spend test looks by the policy, save and record."""
     task, metric, threshold = dataset.task, dataset.metric, settings.threshold
@@ -290,6 +302,7 @@ def _search_and_certify(
         n_jobs=settings.n_jobs,
         candidates=settings.candidates,
         on_trial=report.on_trial,
+        executor=executor,
     )
     report.on_start(
         {

@@ -64,6 +64,14 @@ def train(
     report: Annotated[
         str | None, typer.Option(help="Write the run's report here (.html, or .md for Markdown).")
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LEARNLOOP_CLUSTER",
+            help="Train the trials on a Dask cluster: a scheduler address (tcp://HOST:8786) "
+            "or local[:N] to start N worker processes here ($LEARNLOOP_CLUSTER).",
+        ),
+    ] = None,
 ) -> None:
     """Run decision -> error -> optimize until THRESHOLD is met and certified, or BUDGET ends."""
     from learnloop.progress import make_reporter
@@ -92,6 +100,7 @@ def train(
             reporter=reporter,
             command=shlex.join(["learnloop", *sys.argv[1:]]),
             resume=resume,
+            cluster=cluster,
         )
     finally:
         reporter.close()

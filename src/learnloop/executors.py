@@ -30,6 +30,7 @@ run is created (:class:`~learnloop.exceptions.ClusterUnreachable`, exit 2).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import math
@@ -389,16 +390,24 @@ class DaskExecutor(Executor):
 
     def submit(self, problem: Problem, spec: TrialSpec) -> None:
         if self._data is None:  # the training and validation parts go out once per run
-            self._data = self.client.scatter(problem, broadcast=True, hash=False)
+            try:
+                self._data = self.client.scatter(problem, broadcast=True, hash=False)
+            except Exception:
+                self._check_scheduler(now=True)
+                raise
         spec.run_key, spec.epoch = self.run_key, self.epoch
-        future = self.client.submit(
-            run_remote_trial,
-            self._data,
-            spec,
-            key=f"{self.run_key}-trial-{spec.number}",
-            pure=False,
-            retries=0,
-        )
+        try:
+            future = self.client.submit(
+                run_remote_trial,
+                self._data,
+                spec,
+                key=f"{self.run_key}-trial-{spec.number}",
+                pure=False,
+                retries=0,
+            )
+        except Exception:
+            self._check_scheduler(now=True)
+            raise
         self._futures[future] = spec.number
 
     def collect(self, timeout: float) -> list[Outcome]:
@@ -415,6 +424,9 @@ class DaskExecutor(Executor):
             )
         except TimeoutError:
             return []
+        except Exception:  # CancelledError and comm errors: the scheduler went away
+            self._check_scheduler(now=True)
+            raise
         out = []
         for future in done:
             number = self._futures.pop(future)
@@ -463,6 +475,8 @@ class DaskExecutor(Executor):
                 return Outcome(number, None, error=f"result lost: {_reason(e)}")
         if future.status == "error":
             exc = future.exception(timeout=30)
+            if isinstance(exc, asyncio.CancelledError):
+                self._check_scheduler(now=True)
             lost = getattr(exc, "lost_on", None)
             if lost is not None or type(exc).__name__ == "KilledWorker":
                 return Outcome(number, None, worker=lost, error=f"worker lost: {_reason(exc)}")

@@ -247,7 +247,7 @@ def test_a_lost_scheduler_ends_the_run_and_it_can_be_resumed(
 ) -> None:
     store, out = f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "model.skops"
     args = ["train", cancer_csv, "--target", "target", "--threshold", "0.999"]
-    args += ["--budget", "15", "--store", store, "--out", str(out), "--json"]
+    args += ["--budget", "20", "--store", store, "--out", str(out), "--json"]
     owner = popen(*args, "--cluster", private_cluster.address)
     try:
         run_id = _wait_for_run(store, owner, 3)

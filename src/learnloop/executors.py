@@ -64,7 +64,7 @@ CONNECT_TIMEOUT_S = 10.0  # to reach a scheduler and see its first worker
 POLL_S = 0.25  # how long the owner waits for a result before it looks at the clock again
 STOP_CHECK_S = 0.2  # a remote monitor reads the stop signal at most this often
 DRAIN_S = 3.0  # after a stop, how long the owner waits for running trials to report
-LOST_AFTER_S = 10.0  # a scheduler unreachable this long has gone away
+LOST_AFTER_S = 5.0  # a scheduler unreachable this long has gone away
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 
 
@@ -339,7 +339,8 @@ class DaskExecutor(Executor):
     def __init__(self, address: str, *, local: bool = False, local_workers: int | None = None):
         super().__init__()
         distributed = _import_distributed()
-        logging.getLogger("distributed").setLevel(logging.ERROR)  # the owner speaks for the run
+        # the owner speaks for the run: one line when the cluster fails, not Dask's tracebacks
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
         self._cluster: Any = None
         self.run_key = f"learnloop-{uuid.uuid4().hex[:12]}"
         self.epoch = 0
@@ -425,7 +426,7 @@ class DaskExecutor(Executor):
         except TimeoutError:
             return []
         except Exception:  # CancelledError and comm errors: the scheduler went away
-            self._check_scheduler(now=True)
+            self._check_scheduler(now=True, lost=True)
             raise
         out = []
         for future in done:
@@ -476,7 +477,7 @@ class DaskExecutor(Executor):
         if future.status == "error":
             exc = future.exception(timeout=30)
             if isinstance(exc, asyncio.CancelledError):
-                self._check_scheduler(now=True)
+                self._check_scheduler(now=True, lost=True)
             lost = getattr(exc, "lost_on", None)
             if lost is not None or type(exc).__name__ == "KilledWorker":
                 return Outcome(number, None, worker=lost, error=f"worker lost: {_reason(exc)}")
@@ -484,12 +485,14 @@ class DaskExecutor(Executor):
             raise ClusterError(
                 f"{self.where.capitalize()} could not run trial {number}: {_reason(exc)}"
             )
-        self._check_scheduler(now=True)
+        # cancelled without being asked to: the client lost the scheduler (Dask cancels
+        # every future then), whether or not it is still trying to reconnect
+        self._check_scheduler(now=True, lost=True)
         return Outcome(number, None, error=f"trial {future.status} on the cluster")
 
-    def _check_scheduler(self, now: bool = False) -> None:
-        """ClusterError once the scheduler has been unreachable for LOST_AFTER_S."""
-        if self.client is not None and self.client.status == "running":
+    def _check_scheduler(self, now: bool = False, lost: bool = False) -> None:
+        """ClusterError once the scheduler has been unreachable for LOST_AFTER_S (or is lost)."""
+        if not lost and self.client is not None and self.client.status == "running":
             self._unreachable_since = None
             return
         since = self._unreachable_since = self._unreachable_since or time.monotonic()

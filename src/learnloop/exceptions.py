@@ -8,6 +8,8 @@ Exception tree::
      |    +-- SchemaMismatchError                     prediction data does not match the model
      |    +-- UntrustedModelError                     model file asks for types we do not trust
      |    +-- StoreError                              unusable store URL or unknown run
+     |    +-- ClusterUnreachable                      --cluster names no usable Dask scheduler
+     +-- ClusterError                                 the Dask scheduler went away mid-run (exit 1)
      +-- NotFittedError(LearnloopError, AttributeError)
 
 Warnings: ``LearnloopWarning`` and its subclass ``VersionMismatchWarning``.
@@ -38,6 +40,14 @@ class UntrustedModelError(UsageError):
 
 class StoreError(UsageError):
     """The experiment store cannot be opened or does not hold the requested run."""
+
+
+class ClusterUnreachable(UsageError):
+    """The Dask scheduler named by ``--cluster`` cannot be reached or has no usable worker."""
+
+
+class ClusterError(LearnloopError):
+    """The Dask cluster a run was using went away; the run can be resumed with ``--resume``."""
 
 
 class NotFittedError(LearnloopError, AttributeError):

@@ -11,7 +11,9 @@ What to train next is the :class:`~learnloop.schedule.Schedule`'s decision (port
 rungs, the sampler); what to aim at is the :class:`~learnloop.aim.Aim`'s; how trials are
 written to and read from the study is :class:`~learnloop.trials.StudyBook`'s. The loop
 ties them together, owns the fitted models and the data cache, and takes in trials other
-processes finished (workers, a killed run being resumed).
+processes finished (workers, a killed run being resumed). Where trials train is an
+executor's business (:mod:`learnloop.executors`): in this process by default, or on a Dask
+cluster, with this loop still the one owner of the study and the aim.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -36,6 +38,9 @@ from learnloop.metrics import Metric, Prediction
 from learnloop.schedule import MIN_RUNG_ROWS, Schedule, rung_sizes
 from learnloop.tasks import Task
 from learnloop.trials import StudyBook, TrialRecord
+
+if TYPE_CHECKING:
+    from learnloop.executors import Executor
 
 __all__ = [
     "Problem",
@@ -150,7 +155,9 @@ class _TrialMonitor:
             self.record.stop_reason = "budget"
             return False
         if loop.stop_requested():
-            self.record.stop_reason = "stopped"  # by hand: keep the best step so far
+            # by hand (Ctrl-C, SIGTERM), or on a cluster because another trial passed the aim:
+            # keep the best step so far
+            self.record.stop_reason = "stopped"
             return False
         gain_step = self._last_gain_step
         if step - gain_step > max(self.patience_min, self.patience_frac * gain_step):
@@ -200,9 +207,11 @@ class Loop:
         n_jobs: int = 1,
         candidates: list[str] | None = None,
         on_trial: Callable[[TrialRecord, Loop], None] | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.problem = problem
         self.n_jobs = n_jobs
+        self.executor = executor  # None: trials train here, one at a time
         names = candidates or [n for n, c in CANDIDATES.items() if problem.task.name in c.tasks]
         self.families: list[Candidate] = [CANDIDATES[c] for c in names]
         self.on_trial = on_trial
@@ -222,7 +231,7 @@ class Loop:
         self._elsewhere: TrialRecord | None = None  # best trial finished by another process
         self.keep_going: Callable[[], bool] | None = None  # checked between trials
         # a stop asked for by hand (Ctrl-C, SIGTERM): checked between trials and steps
-        self.stop_requested: Callable[[], bool] = lambda: False
+        self.hand_stop: Callable[[], bool] = lambda: False
         self.adopt_passed = True  # refit another process's trial that passed the target
         self._traceback = ""
         self._synced = -math.inf
@@ -276,6 +285,8 @@ class Loop:
         Returns the model that passed the aim, or None if the deadline came first
         (``self.best`` then holds the best model seen).
         """
+        if self.executor is not None and self.executor.remote:
+            return self.executor.drive(self, deadline)
         self.deadline = deadline
         while time.monotonic() < deadline:
             if self.stop_requested():
@@ -365,6 +376,11 @@ class Loop:
             and t.number != record.number
         ]
 
+    def stop_requested(self) -> bool:
+        """Whether the run asked running trials to stop (by hand; on a cluster, also when
+        another trial passed the aim — remote trials read that from the scheduler)."""
+        return self.hand_stop()
+
     # ---------------------------------------------------------------- trial
     def _expected_first_step(self, cand: Candidate | None, rung: int) -> float:
         """Seconds the first step of a trial like this took before (0 if never seen)."""
@@ -384,20 +400,49 @@ class Loop:
         rung: int,
         source: int | None = None,
     ) -> FittedModel | None:
+        trial, cand, record = self._start_trial(cand, params, rung, source)
+        model = self._fit(cand, record.params, record.n_rows, record)
+        failed = record.status == "failed"
+        self._finish_trial(trial, record, model, self._traceback if failed else "")
+        return model
+
+    def _start_trial(
+        self,
+        cand: Candidate | None,
+        params: dict[str, Any] | None,
+        rung: int,
+        source: int | None = None,
+        retry_of: int | None = None,
+    ) -> tuple[Any, Candidate, TrialRecord]:
+        """Ask the study for the trial (the sampler fills in a missing configuration)."""
         fixed = (cand, params) if cand is not None and params is not None else None
         trial, cand, params = self.book.ask(
-            self.families, fixed, rung, source, self.problem.task.name, self.problem.n_train
+            self.families,
+            fixed,
+            rung,
+            source,
+            self.problem.task.name,
+            self.problem.n_train,
+            retry_of=retry_of,
         )
         n_rows = self.schedule.rows_for(cand, rung)
         record = TrialRecord(trial.number, cand.name, params, rung, n_rows)
         self.trials.append(record)
-        model = self._fit(cand, params, n_rows, record)
-        failed = record.status == "failed"
-        self.book.tell(trial, record, self.problem.metric, self._traceback if failed else "")
+        return trial, cand, record
+
+    def _finish_trial(
+        self,
+        trial: Any,
+        record: TrialRecord,
+        model: FittedModel | None,
+        traceback: str,
+        worker: str | None = None,
+    ) -> None:
+        """Tell the study how the trial ended; keep its model if it is the best."""
+        self.book.tell(trial, record, self.problem.metric, traceback, worker=worker)
         self._keep_if_best(model)
         if self.on_trial is not None:
             self.on_trial(record, self)
-        return model
 
     def _keep_if_best(self, model: FittedModel | None) -> None:
         if model is not None and self.problem.metric.better(

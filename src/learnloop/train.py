@@ -88,6 +88,7 @@ def train(
     reporter: Reporter | None = None,
     command: str | None = None,
     resume: str | None = None,
+    cluster: str | None = None,
     **options: Any,
 ) -> Result:
     """Train until ``metric`` passes ``threshold`` on validation and is certified on test.
@@ -99,7 +100,8 @@ def train(
     ``task="clustering"``) the rows are grouped into clusters; ``labels`` names a column
     of known groups to score them against. Pass ``validation`` and ``test`` tables to use
     fixed splits instead of the seeded random ones. ``resume`` (a run id) continues a run
-    that was killed, keeping the trials it finished.
+    that was killed, keeping the trials it finished. ``cluster`` (``tcp://HOST:8786`` or
+    ``local[:N]``) trains the trials on a Dask cluster; this process stays the run's owner.
 
     ``options`` are the task's own: ``task="recommendation"`` takes ``user`` and ``item``
     (columns, required), ``time``, ``event``, ``weight``, ``event_weights`` and
@@ -139,6 +141,9 @@ def train(
     _say_what_was_read(dataset, report)
     data_fingerprint = dataset.fingerprint()  # hashes every value: compute it once
 
+    from learnloop.executors import open_executor
+
+    executor = open_executor(cluster)  # a wrong scheduler fails here, before any run row
     if store_obj is None:
         store_obj = open_store(store)
     if resume is not None:
@@ -174,6 +179,8 @@ def train(
                 "task_options": {k: v for k, v in options.items() if v is not None},
             },
         )
+    if executor is not None:
+        executor.run_id = run_id
     try:
         result = _search_and_certify(
             dataset,
@@ -185,10 +192,14 @@ def train(
             out_path=out_path,
             fingerprint_=data_fingerprint,
             store=store_obj,
+            executor=executor,
         )
     except BaseException as e:
         store_obj.finish_run(run_id, "failed", result={"error": f"{type(e).__name__}: {e}"})
         raise
+    finally:
+        if executor is not None:
+            executor.close()
     recorded = "interrupted" if result.interrupted else result.status
     store_obj.finish_run(run_id, recorded, result=result.to_dict(), model_path=result.model_path)
     return result
@@ -287,6 +298,7 @@ def _search_and_certify(
     out_path: Path | None,
     fingerprint_: str,
     store: Any = None,
+    executor: Any = None,
 ) -> Result:
     """Search until the aim is passed, spend test looks by the policy, save and record."""
     task, metric, threshold = dataset.task, dataset.metric, settings.threshold
@@ -304,6 +316,7 @@ def _search_and_certify(
         n_jobs=settings.n_jobs,
         candidates=settings.candidates,
         on_trial=report.on_trial,
+        executor=executor,
     )
     report.on_start(
         {
@@ -356,7 +369,7 @@ def _search_and_certify(
         )
 
     with stop_on_signals(on_stop) as stop:
-        loop.stop_requested = stop
+        loop.hand_stop = stop
         while True:
             hit = loop.run(deadline)
             if hit is None:

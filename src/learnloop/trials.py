@@ -123,6 +123,7 @@ def trial_dict(ft: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "stop_reason": a.get("stop_reason"),
         "seconds": a.get("seconds"),
         "worker": a.get("worker"),
+        "retry_of": a.get("retry_of"),
         "error": record.error,
         "started": ft.datetime_start.isoformat(timespec="seconds") if ft.datetime_start else None,
         "finished": (
@@ -150,6 +151,7 @@ class StudyBook:
         source: int | None,
         task: str,
         n_rows: int,
+        retry_of: int | None = None,
     ) -> tuple[Any, Candidate, dict[str, Any]]:
         """A new trial: ``fixed``'s configuration, or one the sampler proposes."""
         with warnings.catch_warnings():
@@ -166,10 +168,24 @@ class StudyBook:
         trial.set_user_attr("worker", self.worker)
         if source is not None:
             trial.set_user_attr("promoted_from", source)
+        if retry_of is not None:  # the same configuration again: its worker died mid-trial
+            trial.set_user_attr("retry_of", retry_of)
         return trial, chosen, sampled
 
-    def tell(self, trial: Any, record: TrialRecord, metric: Metric, traceback: str = "") -> None:
-        """Write a finished trial's outcome and close it in the study."""
+    def tell(
+        self,
+        trial: Any,
+        record: TrialRecord,
+        metric: Metric,
+        traceback: str = "",
+        worker: str | None = None,
+    ) -> None:
+        """Write a finished trial's outcome and close it in the study.
+
+        ``worker`` is where it ran when that is not this process (a Dask worker's address).
+        """
+        if worker is not None:
+            trial.set_user_attr("worker", worker)
         for key, value in (
             ("candidate", record.candidate),
             ("n_rows", record.n_rows),

@@ -167,8 +167,9 @@ def show(
     lines.append(f"  model       {details['model_path'] or '-'}")
     con.print("\n".join(lines), markup=False)
     table = Table(title=f"{len(details['trials'])} trials")
-    for col in ("#", "candidate", "status", "rows", "steps", "score", "stop", "s", "curve"):
+    for col in ("#", "candidate", "status", "rows", "steps", "score", "stop", "s", "worker"):
         table.add_column(col)
+    table.add_column("curve")
     for t in details["trials"]:
         values = [s["score"] for s in t["scores"]]
         table.add_row(
@@ -180,6 +181,7 @@ def show(
             _fmt(t["score"]),
             t["stop_reason"] or "-",
             _fmt(t["seconds"], 3),
+            t["worker"] or "-",
             f"{_spark(values, True)} {_curve_text(t['scores'])}",
         )
     con.print(table)

@@ -88,6 +88,14 @@ def train(
             help="Recommendation: ratings at or above this are likes; the rest are left out."
         ),
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LEARNLOOP_CLUSTER",
+            help="Train the trials on a Dask cluster: a scheduler address (tcp://HOST:8786) "
+            "or local[:N] to start N worker processes here ($LEARNLOOP_CLUSTER).",
+        ),
+    ] = None,
 ) -> None:
     """Run decision -> error -> optimize until THRESHOLD is met and certified, or BUDGET ends."""
     from learnloop.progress import make_reporter
@@ -116,6 +124,7 @@ def train(
             reporter=reporter,
             command=shlex.join(["learnloop", *sys.argv[1:]]),
             resume=resume,
+            cluster=cluster,
             **_task_options(
                 user=user,
                 item=item,

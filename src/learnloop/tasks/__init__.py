@@ -12,6 +12,7 @@ from learnloop.data import Schema, check_column, infer_task
 from learnloop.exceptions import UsageError
 from learnloop.tasks._base import Answer, Part, Task
 from learnloop.tasks.clustering import Clustering
+from learnloop.tasks.images import Faces, Image
 from learnloop.tasks.tabular import Classification, Regression
 
 __all__ = [
@@ -25,9 +26,13 @@ __all__ = [
     "Classification",
     "Regression",
     "Clustering",
+    "Image",
+    "Faces",
 ]
 
-TASKS: dict[str, Task] = {t.name: t for t in (Classification(), Regression(), Clustering())}
+TASKS: dict[str, Task] = {
+    t.name: t for t in (Classification(), Regression(), Clustering(), Image(), Faces())
+}
 
 
 def get_task(name: str) -> Task:

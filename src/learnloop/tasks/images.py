@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -302,7 +302,17 @@ class Faces(Image):
         cols["distance"] = distance
         for i, part in enumerate(("box_x", "box_y", "box_w", "box_h")):
             cols[part] = [f[0].box[i] if f else None for f in found]
-        return PictureAnswer(predictions, base.classes, base.probabilities, cols)
+        proba = base.probabilities
+        if proba is not None:  # no face: no probabilities either
+            proba = np.where(np.asarray([bool(f) for f in found])[:, None], proba, np.nan)
+        return PictureAnswer(predictions, base.classes, proba, cols)
+
+    def answer_frame(self, answer: Answer, index: pd.Index) -> pd.DataFrame:
+        out = super().answer_frame(answer, index)
+        for part in ("faces", "box_x", "box_y", "box_w", "box_h"):
+            if part in out:
+                out[part] = out[part].astype("Int64")
+        return out
 
     def identify(self, pipeline: Any, schema: Schema, faces: list[vision.Face]) -> list[dict]:
         """Name faces found in a frame: person (or "unknown") and distance, per face."""

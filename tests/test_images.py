@@ -206,3 +206,38 @@ def test_bad_inputs_to_predict_and_watch(
     video = work / "broken.avi"
     video.write_bytes(b"no video here")
     one_line_error(run("watch", str(out), str(video), cwd=work), "broken.avi", "cannot be opened")
+
+
+# ------------------------------------------------------------------------------ serve
+@pytest.mark.slow
+def test_upload_endpoint_names_the_person_and_limits_size_and_type(
+    faces_model: tuple[Path, subprocess.CompletedProcess],
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from learnloop.serve import create_app
+
+    out, _ = faces_model
+    ok, jpeg = cv2.imencode(".jpg", picture_data.variant("hopper", 31))
+    assert ok
+    with TestClient(create_app(out, max_rows=2, max_body_bytes=2_000_000)) as client:
+        r = client.post("/predict", files={"file": ("grace.jpg", jpeg.tobytes(), "image/jpeg")})
+        assert r.status_code == 200, r.text
+        row = r.json()["rows"][0]
+        assert r.json()["predictions"] == ["hopper"] and row["image"] == "grace.jpg"
+        assert row["faces"] == 1 and row["box_w"] > 20 and row["distance"] < 0.4
+        raw = client.post(
+            "/predict", content=jpeg.tobytes(), headers={"content-type": "image/jpeg"}
+        )
+        assert raw.status_code == 200 and raw.json()["predictions"] == ["hopper"]
+        text = client.post("/predict", files={"file": ("a.txt", b"hello", "text/plain")})
+        assert text.status_code == 415 and "a.txt" in text.text
+        json_body = client.post("/predict", json={"rows": [{"image": "/etc/passwd"}]})
+        assert json_body.status_code == 415
+        big = client.post("/predict", files={"file": ("big.bin", b"0" * 2_100_000, "image/png")})
+        assert big.status_code == 413
+        ok, huge = cv2.imencode(".png", np.zeros((7000, 7000), np.uint8))
+        r = client.post("/predict", files={"file": ("huge.png", huge.tobytes(), "image/png")})
+        assert r.status_code == 413 and "7000x7000" in r.text
+        three = [("file", (f"{i}.jpg", jpeg.tobytes(), "image/jpeg")) for i in range(3)]
+        assert client.post("/predict", files=three).status_code == 413

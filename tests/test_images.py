@@ -241,3 +241,37 @@ def test_upload_endpoint_names_the_person_and_limits_size_and_type(
         assert r.status_code == 413 and "7000x7000" in r.text
         three = [("file", (f"{i}.jpg", jpeg.tobytes(), "image/jpeg")) for i in range(3)]
         assert client.post("/predict", files=three).status_code == 413
+
+
+# ------------------------------------------------------------------------------ watch
+SEQUENCE = [("astronaut", 20), ("nobody", 10), ("hopper", 20), ("stranger", 10), ("astronaut", 10)]
+
+
+@pytest.mark.slow
+def test_watch_names_a_known_sequence_of_people(
+    work: Path, faces_model: tuple[Path, subprocess.CompletedProcess]
+) -> None:
+    out, _ = faces_model
+    video = picture_data.write_video(work / "people.avi", SEQUENCE, fps=10)
+    proc = run("watch", str(out), str(video), "--every", "5", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert {"frame", "time_s", "box", "person", "distance"} <= set(lines[0])
+    seen = {x["frame"]: x["person"] for x in lines}
+    expected = {
+        0: "astronaut", 5: "astronaut", 10: "astronaut", 15: "astronaut",
+        30: "hopper", 35: "hopper", 40: "hopper", 45: "hopper",
+        50: "unknown", 55: "unknown", 60: "astronaut", 65: "astronaut",
+    }  # fmt: skip
+    assert seen == expected  # frames 20-29 show nobody: no line
+    assert lines[-1]["time_s"] == pytest.approx(6.5)
+    alert = run("watch", str(out), str(video), "--every", "2", "--alert", "astronaut,hopper",
+                cwd=work)  # fmt: skip
+    assert alert.returncode == 0, alert.stderr
+    got = [
+        (a["person"], a["first_frame"], a["last_frame"])
+        for a in map(json.loads, alert.stdout.splitlines())
+    ]
+    assert got == [("astronaut", 0, 18), ("hopper", 30, 48), ("astronaut", 60, 68)]
+    wrong = run("watch", str(out), str(video), "--alert", "nobody-on-file", cwd=work)
+    one_line_error(wrong, "'nobody-on-file'", "does not know")

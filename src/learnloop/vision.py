@@ -191,6 +191,7 @@ class Face:
     box: tuple[int, int, int, int]
     score: float
     embedding: np.ndarray
+    detection: np.ndarray | None = None  # YuNet's row (box, 5 landmarks, score)
 
 
 def model_files() -> dict[str, Path]:
@@ -248,13 +249,18 @@ def faces_in(img: np.ndarray, embed: bool = True) -> list[Face]:
     faces = []
     for row in sorted(found, key=lambda r: -r[2] * r[3]):
         box = (int(round(row[0])), int(round(row[1])), int(round(row[2])), int(round(row[3])))
-        vec = np.zeros(128, dtype=np.float32)
-        if embed:
-            aligned = rec.alignCrop(img, row)
-            vec = np.asarray(rec.feature(aligned), dtype=np.float32).ravel()
-            vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
-        faces.append(Face(box, float(row[14]), vec))
+        face = Face(box, float(row[14]), np.zeros(128, dtype=np.float32), row)
+        faces.append(embed_face(img, face) if embed else face)
     return faces
+
+
+def embed_face(img: np.ndarray, face: Face) -> Face:
+    """``face`` (found in ``img`` by ``faces_in``) with its SFace embedding."""
+    _, rec = _Engine.get()
+    aligned = rec.alignCrop(img, face.detection)
+    vec = np.asarray(rec.feature(aligned), dtype=np.float32).ravel()
+    vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
+    return Face(face.box, face.score, vec, face.detection)
 
 
 @lru_cache(maxsize=16_384)

@@ -18,6 +18,10 @@ def watch(
         str | None,
         typer.Option(help="People to watch for, comma-separated: one line per appearance."),
     ] = None,
+    refresh: Annotated[
+        float,
+        typer.Option(help="Seconds a face staying in place keeps its name (0: embed every face)."),
+    ] = 1.0,
     gap: Annotated[
         float, typer.Option(help="Seconds unseen that end an appearance (with --alert).")
     ] = 1.0,
@@ -32,7 +36,7 @@ def watch(
     run_guarded(check_watch_model, loaded, people)
 
     def stream() -> None:
-        lines = watch_video(loaded, video, every)
+        lines = watch_video(loaded, video, every, refresh)
         for record in appearances(lines, people, gap) if people else lines:
             typer.echo(json.dumps(record))
 

@@ -10,8 +10,9 @@ the same kind costs). Pictures: scikit-learn's digits (8x8 PNGs), scikit-image's
 lfw_subset (25x25), and the three people of tests/picture_data.py (200-360 px JPEGs, one
 face each). ``watch`` reads a 640x480 MJPG video of a known sequence of people (a face in
 most frames) at ``--every`` 1, 2 and 5 (and at 1 with ``--refresh 0``: every face
-embedded in every frame, no reuse of the name of a face that stays in place), and reports frames looked at per second and the
-video seconds per wall second (above 1 is faster than real time at the video's 30 fps).
+embedded in every frame, no reuse of the name of a face that stays in place), and reports
+frames looked at per second and video seconds per wall second (above 1 is faster than
+real time at the video's 30 fps).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 from skimage import data as skdata
 
 PEOPLE = ("astronaut", "cameraman", "hopper")
@@ -125,3 +126,23 @@ def write_video(
             writer.write(frame)
     writer.release()
     return path
+
+
+def example_frame(kind: str) -> tuple[pd.DataFrame, dict]:
+    """The contract suites' example: lfw_subset (``image``) or three people (``faces``) as
+    a table of absolute picture paths and labels (written once to the temp folder)."""
+    import tempfile
+
+    root = Path(tempfile.gettempdir()) / f"learnloop-contract-{kind}"
+    if kind == "image":
+        if not (root / "other").is_dir():
+            write_lfw(root)
+        files = sorted(root.glob("*/*.png"))
+    else:
+        if not (root / "hopper").is_dir():
+            write_people(root, 8)
+        files = sorted(root.glob("*/*.jpg"))
+    frame = pd.DataFrame(
+        {"picture": [str(f) for f in files], "who": [f.parent.name for f in files]}
+    )
+    return frame, {"target": "who", "task": kind}

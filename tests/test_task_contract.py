@@ -17,6 +17,7 @@ import pytest
 from sklearn.datasets import load_diabetes, load_iris, load_wine
 
 import learnloop
+import picture_data
 from learnloop.candidates import CANDIDATES
 from learnloop.data import Schema
 from learnloop.dataset import prepare_dataset
@@ -40,33 +41,12 @@ def _wine() -> tuple[pd.DataFrame, dict]:
     return frame.assign(target=frame["target"].map({0: "a", 1: "b", 2: "c"})), {"labels": "target"}
 
 
-def _pictures(kind: str) -> tuple[pd.DataFrame, dict]:
-    """lfw_subset faces / non-faces (image) or three real people (faces), as picture files."""
-    import tempfile
-
-    import picture_data
-
-    root = Path(tempfile.gettempdir()) / f"learnloop-contract-{kind}"
-    if kind == "image":
-        if not (root / "other").is_dir():
-            picture_data.write_lfw(root)
-        files = sorted(root.glob("*/*.png"))
-    else:
-        if not (root / "hopper").is_dir():
-            picture_data.write_people(root, 8)
-        files = sorted(root.glob("*/*.jpg"))
-    frame = pd.DataFrame(
-        {"picture": [str(f) for f in files], "who": [f.parent.name for f in files]}
-    )
-    return frame, {"target": "who", "task": kind}
-
-
 EXAMPLES: dict[str, Callable[[], tuple[pd.DataFrame, dict]]] = {
     "classification": _iris,
     "regression": _diabetes,
     "clustering": _wine,
-    "image": lambda: _pictures("image"),
-    "faces": lambda: _pictures("faces"),
+    "image": lambda: picture_data.example_frame("image"),
+    "faces": lambda: picture_data.example_frame("faces"),
 }
 
 

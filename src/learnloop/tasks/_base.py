@@ -86,6 +86,8 @@ class Task(ABC):
     # the portfolio order: (candidate family, index into its portfolio), best bet first
     portfolio_order: ClassVar[tuple[tuple[str, int], ...]]
     resamples: ClassVar[str] = "rows"  # what the certificate's bootstrap resamples
+    # preprocessing kinds this task builds besides the shared ones (tree, dense, cluster)
+    feature_kinds: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ schema
     @abstractmethod

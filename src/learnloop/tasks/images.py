@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,7 @@ class Image(Classification):
     name = "image"
     default_metric = "accuracy"
     takes_pictures = True
+    feature_kinds: ClassVar[tuple[str, ...]] = ("hog", "pixels_pca")
     portfolio_order = (  # type: ignore[assignment]
         ("linear_hog", 0),
         ("knn_pixels_pca", 0),
@@ -228,6 +229,7 @@ class Faces(Image):
     face farther than the learned distance from everyone on file is "unknown"."""
 
     name = "faces"
+    feature_kinds: ClassVar[tuple[str, ...]] = ("sface",)
     portfolio_order = (("knn_sface", 0), ("linear_sface", 0))  # type: ignore[assignment]
 
     def _checked(self, frame: pd.DataFrame) -> pd.DataFrame:

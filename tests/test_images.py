@@ -284,3 +284,19 @@ def test_watch_names_a_known_sequence_of_people(
     assert got == [("astronaut", 0, 18), ("hopper", 30, 48), ("astronaut", 60, 68)]
     wrong = run("watch", str(out), str(video), "--alert", "nobody-on-file", cwd=work)
     one_line_error(wrong, "'nobody-on-file'", "does not know")
+
+
+# ------------------------------------------------------------------------------ bench
+@pytest.mark.slow
+def test_bench_images_quick_runs(work: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.images", "--quick"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "## Extractors (pictures per second)" in proc.stdout
+    assert "| sface | people" in proc.stdout and "video s per wall s" in proc.stdout

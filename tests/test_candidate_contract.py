@@ -17,7 +17,7 @@ import pytest
 from sklearn.datasets import load_diabetes, load_iris, load_wine
 
 from learnloop.candidates import CANDIDATES, Candidate, FitContext
-from learnloop.features import build_preprocessor, categorical_indices
+from learnloop.features import categorical_indices
 from learnloop.metrics import Prediction
 from learnloop.tasks import TASKS
 
@@ -33,13 +33,20 @@ def _data(task: str, kind: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarr
         n_out = 0
     elif task == "recommendation":
         return _interactions(kind)
+    elif task in ("image", "faces"):  # pictures: a table of picture paths
+        import picture_data
+
+        table, options = picture_data.example_frame(task)
+        frame = table[["picture"]]
+        classes, y = np.unique(table[options["target"]], return_inverse=True)
+        n_out = len(classes)
     else:
         frame, _ = load_wine(as_frame=True, return_X_y=True)
         y, n_out = None, 0
     rng = np.random.default_rng(0)
     order = rng.permutation(len(frame))
     train, val = order[: int(0.7 * len(order))], order[int(0.7 * len(order)) :]
-    pre = build_preprocessor(kind, frame.iloc[train])
+    pre = TASKS[task].preprocessor(kind, frame.iloc[train])
     X = pre.fit_transform(frame.iloc[train])
     X_val = pre.transform(frame.iloc[val])
     y_train = None if y is None else np.asarray(y)[train]
@@ -55,7 +62,7 @@ def _interactions(kind: str) -> tuple[Any, np.ndarray, np.ndarray, int, list]:
     data = prepare_dataset(
         shop_events(n_users=150, n_items=60), task="recommendation", options=options
     )
-    pre = build_preprocessor(kind, data.train.X)
+    pre = TASKS["recommendation"].preprocessor(kind, data.train.X)
     X = pre.fit_transform(data.train.X)
     X_val = pre.transform(data.validation.X)
     return X, data.train.y, X_val, data.n_outputs, []
@@ -111,7 +118,7 @@ def pair(request: pytest.FixtureRequest) -> tuple[Candidate, str]:
 def test_declares_what_the_loop_reads(pair: tuple[Candidate, str]) -> None:
     cand, task = pair
     assert task in TASKS
-    assert cand.preprocessing in ("tree", "dense", "cluster", "interactions")
+    assert cand.preprocessing in ("tree", "dense", "cluster", *TASKS[task].feature_kinds)
     minimum, fraction = cand.patience
     assert isinstance(minimum, int) and minimum >= 0 and 0.0 <= fraction
     assert cand.max_rows is None or cand.max_rows > 0

@@ -17,6 +17,7 @@ import pytest
 from sklearn.datasets import load_diabetes, load_iris, load_wine
 
 import learnloop
+import picture_data
 from learnloop.candidates import CANDIDATES
 from learnloop.data import Schema
 from learnloop.dataset import prepare_dataset
@@ -52,6 +53,8 @@ EXAMPLES: dict[str, Callable[[], tuple[pd.DataFrame, dict]]] = {
     "regression": _diabetes,
     "clustering": _wine,
     "recommendation": _shop,
+    "image": lambda: picture_data.example_frame("image"),
+    "faces": lambda: picture_data.example_frame("faces"),
 }
 _SHARED = ("target", "labels", "task")  # options every task's data set takes
 

@@ -18,7 +18,7 @@ import pandas as pd
 from learnloop.data import Schema, fingerprint, load_table, prepare_features, split_indices
 from learnloop.exceptions import DataError, UsageError
 from learnloop.metrics import Metric
-from learnloop.tasks import Part, Task, resolve_task
+from learnloop.tasks import Part, Task, get_task, resolve_task
 
 __all__ = ["Dataset", "prepare_dataset"]
 
@@ -70,7 +70,10 @@ def prepare_dataset(
 
     ``options`` are the task's own (recommendation: ``user``, ``item``, ``time``...).
     """
-    frame = load_table(data)
+    if str(task).strip().lower() == "auto":
+        frame = load_table(data)
+    else:  # a named task reads its own sources (a picture folder, ...)
+        frame, target = get_task(task).read_data(data, target)
     chosen_task = resolve_task(frame, task, target, labels)
     schema = chosen_task.read(frame, target, labels, options)
     chosen_metric = chosen_task.choose_metric(metric, schema)

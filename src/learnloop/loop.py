@@ -33,7 +33,7 @@ import pandas as pd
 
 from learnloop.aim import Aim
 from learnloop.candidates import CANDIDATES, Candidate, FitContext
-from learnloop.features import build_preprocessor, categorical_indices
+from learnloop.features import categorical_indices
 from learnloop.metrics import Metric, Prediction
 from learnloop.schedule import MIN_RUNG_ROWS, Schedule, rung_sizes
 from learnloop.tasks import Task
@@ -494,7 +494,7 @@ class Loop:
             p = self.problem
             rows = self._sample(n_rows)
             X_raw = p.X_train.iloc[rows]
-            pre = build_preprocessor(kind, X_raw)
+            pre = p.task.preprocessor(kind, X_raw)
             X = pre.fit_transform(X_raw)
             X_val = pre.transform(p.X_val)
             y = p.y_train[rows] if p.y_train is not None else None

@@ -196,7 +196,7 @@ def _require_proba(p: Prediction) -> np.ndarray:
 
 
 _INF = math.inf
-_CLS = ("classification",)
+_CLS = ("classification", "image", "faces")
 _REG = ("regression",)
 
 METRICS: dict[str, Metric] = {

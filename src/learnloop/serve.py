@@ -466,6 +466,7 @@ def create_app(
         state["validator"] = RowValidator(loaded, max_rows)
         state["limiter"] = anyio.CapacityLimiter(max(1, os.cpu_count() or 1))
         state["model"] = loaded
+        state["pictures"] = getattr(loaded.task_kind, "takes_pictures", False)
         app.openapi_schema = None
         _log.info("learnloop model %s loaded (%s)", path, loaded.task)
         yield
@@ -506,6 +507,7 @@ def create_app(
             400: {"description": "The body is not JSON."},
             401: {"description": "The bearer token is missing or wrong."},
             413: {"description": "The batch has too many rows or bytes."},
+            415: {"description": "An upload is not a picture (models that take pictures)."},
             422: {"description": "A row does not match the schema; names the row and column."},
         },
     )
@@ -516,9 +518,17 @@ def create_app(
         try:
             body = await _read_body(request, max_body_bytes)
             # Parsing, checking and predicting all run in one trip to a worker thread.
-            result = await anyio.to_thread.run_sync(
-                answer_body, validator, state["model"], body, limiter=state["limiter"]
-            )
+            if state["pictures"]:  # uploaded pictures (learnloop.uploads)
+                from learnloop.uploads import answer_upload
+
+                kind = request.headers.get("content-type", "")
+                result = await anyio.to_thread.run_sync(
+                    answer_upload, state["model"], kind, body, max_rows, limiter=state["limiter"]
+                )
+            else:
+                result = await anyio.to_thread.run_sync(
+                    answer_body, validator, state["model"], body, limiter=state["limiter"]
+                )
         except RequestProblem as p:
             return json_response({"detail": p.errors}, p.status)
         except (LearnloopError, ValueError, TypeError, KeyError, IndexError) as e:

@@ -254,6 +254,8 @@ def _say_what_was_read(dataset: Dataset, report: Reporter) -> None:
         )
     for name, reason in schema.dropped.items():
         report.on_message(f"Column '{name}' is not used: {reason}.")
+    for note in dataset.frame.attrs.get("notes", []):
+        report.on_message(note)
 
 
 def _source_name(source: Any) -> str | None:
@@ -398,6 +400,7 @@ def _search_and_certify(
     baseline_score = _baseline_score(dataset, baseline_test, chosen_test, settings.seed)
     status = "met" if threshold is None or cert.met else "not_met"
     pipeline = Pipeline([("features", chosen.preprocessor), ("model", chosen.estimator)])
+    pipeline, details = task.finish_model(pipeline, dataset.train, dataset.validation)
     params = {k: _plain(v) for k, v in chosen.params.items()}
     metadata = {
         "run_id": run_id,
@@ -416,6 +419,7 @@ def _search_and_certify(
         "data_fingerprint": fingerprint_,
         "versions": library_versions(),
         "created_unix": time.time(),
+        **({"task_details": details} if details else {}),
     }
     if out_path is not None:
         save_model(out_path, pipeline, metadata)

@@ -10,6 +10,7 @@ from learnloop.candidates.clustering import (
     KMeansCandidate,
 )
 from learnloop.candidates.forest import ExtraTreesCandidate, RandomForestCandidate
+from learnloop.candidates.images import FACE_FAMILIES, IMAGE_FAMILIES
 from learnloop.candidates.linear import LinearCandidate
 from learnloop.candidates.neighbors import KNeighborsCandidate
 from learnloop.candidates.neural import MLPCandidate
@@ -45,6 +46,8 @@ CANDIDATES: dict[str, Candidate] = {
         ItemKNNCandidate(),
         ALSCandidate(),
         BPRCandidate(),
+        *IMAGE_FAMILIES,
+        *FACE_FAMILIES,
     ]
 }
 

@@ -23,6 +23,7 @@ from learnloop.cli.report import report
 from learnloop.cli.runs import runs_app, worker
 from learnloop.cli.serve import serve
 from learnloop.cli.train import predict, train
+from learnloop.cli.watch import watch
 
 __all__ = [
     "app",
@@ -49,6 +50,7 @@ app.command()(report)
 app.command("serve")(serve)
 app.add_typer(runs_app, name="runs")
 app.command()(worker)
+app.command()(watch)
 
 
 def main() -> None:

@@ -181,17 +181,20 @@ def _print_summary(s: dict[str, Any]) -> None:
 
 def predict(
     model: Annotated[str, typer.Argument(help="Model file written by `learnloop train`.")],
-    data: Annotated[str, typer.Argument(help="Table to predict: CSV, Parquet, JSON lines.")],
+    data: Annotated[
+        str, typer.Argument(help="Table to predict (CSV, Parquet, JSON lines), or pictures.")
+    ],
     out: Annotated[
         str | None, typer.Option(help="Write predictions here (.csv, .parquet, .jsonl).")
     ] = None,
 ) -> None:
     """Predict every row of DATA; classifiers add one probability column per class."""
     from learnloop.artifacts import load_model
-    from learnloop.data import load_table
 
     loaded = run_guarded(load_model, model)
-    frame = run_guarded(load_table, data)
+    frame = run_guarded(loaded.task_kind.read_inputs, data, loaded.schema)
+    for note in frame.attrs.get("notes", []):
+        typer.echo(note, err=True)
     predictions = run_guarded(loaded.predict, frame)
     if out is None:
         typer.echo(predictions.to_csv(index=False), nl=False)

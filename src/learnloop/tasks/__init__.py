@@ -12,6 +12,7 @@ from learnloop.data import Schema, check_column, infer_task
 from learnloop.exceptions import UsageError
 from learnloop.tasks._base import Answer, Part, Task
 from learnloop.tasks.clustering import Clustering
+from learnloop.tasks.images import Faces, Image
 from learnloop.tasks.recommendation import Recommendation
 from learnloop.tasks.tabular import Classification, Regression
 
@@ -27,10 +28,13 @@ __all__ = [
     "Regression",
     "Clustering",
     "Recommendation",
+    "Image",
+    "Faces",
 ]
 
 TASKS: dict[str, Task] = {
-    t.name: t for t in (Classification(), Regression(), Clustering(), Recommendation())
+    t.name: t
+    for t in (Classification(), Regression(), Clustering(), Recommendation(), Image(), Faces())
 }
 
 

@@ -93,6 +93,8 @@ class Task(ABC):
     held_out: ClassVar[str] = "rows"
     # the smallest training sample worth a rung (None: the scheduler's own default)
     min_sample_rows: ClassVar[int | None] = None
+    # preprocessing kinds this task builds besides the shared ones (tree, dense, cluster)
+    feature_kinds: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ schema
     @abstractmethod
@@ -216,6 +218,35 @@ class Task(ABC):
         captions; nothing here may look at the test split. The default shows nothing.
         """
         return []
+
+    # ------------------------------------------------------------ inputs and model
+    def read_data(self, data: Any, target: str | None) -> tuple[pd.DataFrame, str | None]:
+        """The training table of ``data`` and its target column (a table, by default).
+
+        Notes for the person running (files left out, ...) go in ``frame.attrs["notes"]``.
+        """
+        from learnloop.data import load_table
+
+        return load_table(data), target
+
+    def read_inputs(self, data: Any, schema: Schema) -> pd.DataFrame:
+        """The rows ``learnloop predict`` is given (a table, by default)."""
+        from learnloop.data import load_table
+
+        return load_table(data)
+
+    def preprocessor(self, kind: str, X: pd.DataFrame) -> Any:
+        """An unfitted preprocessor of the candidates' ``preprocessing`` kind for ``X``."""
+        from learnloop.features import build_preprocessor
+
+        return build_preprocessor(kind, X)
+
+    def finish_model(self, pipeline: Any, train: Part, validation: Part) -> tuple[Any, dict]:
+        """The pipeline to save (after the test look) and facts about it for the metadata.
+
+        May learn from the training and validation parts only, never the test split.
+        """
+        return pipeline, {}
 
     # ------------------------------------------------------------------ checks
     def check_options(self, target: str | None, labels: str | None) -> None:

@@ -128,6 +128,7 @@ class Recommendation(Task):
     supervised = False
     default_metric = "ndcg@10"
     held_out = "users"
+    feature_kinds = ("interactions",)
     # a sample of users leaves most validation users cold (scored by popularity), which
     # hides the differences between models: only very large tables train on samples
     min_sample_rows = 1_000_000

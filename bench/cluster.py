@@ -6,8 +6,9 @@
     in the store, Dask's submit and wait) is all there is to measure; the ideal is
     ``slots / trial_s`` results a second.
 
-``python -m bench.cluster time [--rows 1000000] [--threshold 0.9] [--budget 180]``
-    Time to threshold on generated rows (``bench.suite.generated``), one run each: the
+``python -m bench.cluster time [--rows 1000000 | --data flights] [--threshold 0.9] [--budget 180]``
+    Time to threshold on generated rows (``bench.suite.generated``) or a suite data set at
+    its own metric and threshold (``--data flights``), one run each: the
     in-process loop, ``--cluster local:2``, and the PostgreSQL workers path (the owner plus
     one ``learnloop worker``; needs ``--postgres URL`` or $LEARNLOOP_TEST_POSTGRES_URL).
 
@@ -187,16 +188,32 @@ def _learnloop(*args: str, env: dict[str, str]) -> subprocess.Popen:
 
 
 def time_to_threshold(
-    rows: int, threshold: float, budget: float, postgres: str | None, folder: Path
+    rows: int,
+    threshold: float,
+    budget: float,
+    postgres: str | None,
+    folder: Path,
+    dataset: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One run per way of running the loop, on the same generated table."""
-    from bench.suite import generated
+    """One run per way of running the loop, on the same table: generated rows, or a suite
+    data set by name (``flights``) at its suite metric and threshold."""
+    from bench.suite import SUITE, TARGET, generated
 
-    data = folder / f"generated_{rows}.parquet"
-    if not data.exists():
-        generated(rows).to_parquet(data, index=False)
+    metric: list[str] = []
+    if dataset is not None:
+        chosen = SUITE[dataset]
+        data = folder / f"{dataset}.parquet"
+        frame = chosen.load()
+        frame.to_parquet(data, index=False)
+        rows = len(frame)
+        threshold = chosen.threshold if chosen.threshold is not None else threshold
+        metric = ["--metric", chosen.metric]
+    else:
+        data = folder / f"generated_{rows}.parquet"
+        if not data.exists():
+            generated(rows).to_parquet(data, index=False)
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    common = ["--target", "target", "--threshold", str(threshold), "--budget", str(budget)]
+    common = ["--target", TARGET, *metric, "--threshold", str(threshold), "--budget", str(budget)]
     ways: list[tuple[str, list[str], str | None]] = [
         ("in process", [], None),
         ("--cluster local:2", ["--cluster", "local:2"], None),
@@ -234,6 +251,7 @@ def time_to_threshold(
             result = {"error": stderr.strip().splitlines()[-1:]}
         row = {
             "way": name,
+            "data": dataset or "generated",
             "rows": rows,
             "threshold": threshold,
             "budget_s": budget,
@@ -267,6 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--threshold", type=float, default=0.90)
     t.add_argument("--budget", type=float, default=180.0)
     t.add_argument("--postgres", default=os.environ.get("LEARNLOOP_TEST_POSTGRES_URL"))
+    t.add_argument("--data", default=None, help="a suite data set (flights) instead of --rows")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         if args.what == "overhead":
@@ -276,7 +295,9 @@ def main(argv: list[str] | None = None) -> None:
         elif args.what == "ship":
             print(json.dumps(ship(args.rows, args.workers)), flush=True)
         else:
-            time_to_threshold(args.rows, args.threshold, args.budget, args.postgres, Path(tmp))
+            time_to_threshold(
+                args.rows, args.threshold, args.budget, args.postgres, Path(tmp), args.data
+            )
 
 
 if __name__ == "__main__":

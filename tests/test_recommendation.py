@@ -55,6 +55,12 @@ def _dataset(frame: pd.DataFrame, **options: Any) -> Any:
 # ------------------------------------------------------------------------------- split
 
 
+def test_user_and_item_make_auto_a_recommendation(events: pd.DataFrame) -> None:
+    data = prepare_dataset(events, options=OPTIONS)  # task="auto"
+    assert data.task.name == "recommendation"
+    assert data.metric.name == "ndcg@10"
+
+
 def test_time_split_holds_out_each_users_latest_events(events: pd.DataFrame) -> None:
     data = _dataset(events)
     times = pd.to_datetime(events["time"])

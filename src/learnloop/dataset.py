@@ -54,6 +54,19 @@ class Dataset:
         return fingerprint(self.frame)
 
 
+def auto_task(data: Any, task: str, options: dict[str, Any] | None) -> str:
+    """``auto`` where the source alone says the task: a folder is pictures (one sub-folder per
+    class), and ``--user`` with ``--item`` are events to recommend from; else as given."""
+    name = str(task).strip().lower()
+    if name != "auto":
+        return task
+    if not isinstance(data, pd.DataFrame) and Path(str(data)).is_dir():
+        return "image"
+    if options and options.get("user") is not None and options.get("item") is not None:
+        return "recommendation"
+    return name
+
+
 def prepare_dataset(
     data: str | Path | pd.DataFrame,
     target: str | None = None,
@@ -70,7 +83,8 @@ def prepare_dataset(
 
     ``options`` are the task's own (recommendation: ``user``, ``item``, ``time``...).
     """
-    if str(task).strip().lower() == "auto":
+    task = auto_task(data, task, options)
+    if task == "auto":
         frame = load_table(data)
     else:  # a named task reads its own sources (a picture folder, ...)
         frame, target = get_task(task).read_data(data, target)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +59,17 @@ def mixed() -> pd.DataFrame:
 @pytest.fixture()
 def store_url(tmp_path: Path) -> str:
     return str(tmp_path / "store.db")
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The ``learnloop`` command as a user runs it: a subprocess, its exit code and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "learnloop", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def write(frame: pd.DataFrame, path: Path) -> Path:

@@ -2,14 +2,13 @@
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import write
+from conftest import run, write
 
 JSON_KEYS = {
     "status",
@@ -26,16 +25,6 @@ JSON_KEYS = {
     "elapsed_s",
     "time_to_threshold_s",
 }
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "learnloop", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture()

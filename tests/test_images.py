@@ -17,16 +17,7 @@ import pandas as pd
 import pytest
 
 import picture_data
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "learnloop", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from conftest import run
 
 
 def one_line_error(proc: subprocess.CompletedProcess, *words: str) -> None:

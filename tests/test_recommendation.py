@@ -5,8 +5,6 @@ endpoints, runs compare, and every bad input the issue lists."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import learnloop
+from conftest import run
 from learnloop.certify import certify
 from learnloop.cli import app
 from learnloop.dataset import prepare_dataset
@@ -28,16 +27,6 @@ from shop_events import shop_events
 OPTIONS = {"user": "user", "item": "item", "event": "event", "time": "time"}
 CLI_OPTIONS = ["--task", "recommendation", "--user", "user", "--item", "item"]
 CLI_OPTIONS += ["--event", "event", "--time", "time"]
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "learnloop", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ from learnloop.candidates.clustering import (
     GaussianMixtureCandidate,
     HDBSCANCandidate,
     KMeansCandidate,
-    cluster_prediction,
     max_clusters,
 )
 from learnloop.estimators import HDBSCANClusterer
@@ -33,6 +32,7 @@ from learnloop.metrics import (
     get_metric,
     metrics_for_task,
 )
+from learnloop.tasks import TASKS
 
 CLUSTERING = ["silhouette", "davies_bouldin", "calinski_harabasz", "adjusted_rand", "nmi"]
 INTERNAL = ["silhouette", "davies_bouldin", "calinski_harabasz"]
@@ -489,6 +489,7 @@ def test_models_round_trip_through_the_trusted_loader(
     assert all(_is_trusted(t) for t in untrusted), untrusted
     loaded = load_model(path)
     np.testing.assert_array_equal(loaded.pipeline.predict(X_val), pipeline.predict(X_val))
-    before, after = cluster_prediction(pipeline, X_val), cluster_prediction(loaded.pipeline, X_val)
+    decide = TASKS["clustering"].predict
+    before, after = decide(pipeline, X_val, 0), decide(loaded.pipeline, X_val, 0)
     np.testing.assert_array_equal(before.values, after.values)
     assert (before.proba is None) == (after.proba is None)

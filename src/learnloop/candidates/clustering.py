@@ -25,13 +25,11 @@ from sklearn.mixture import GaussianMixture
 
 from learnloop.candidates._base import Candidate, FitContext
 from learnloop.estimators import HDBSCANClusterer
-from learnloop.metrics import Prediction
 
 __all__ = [
     "GaussianMixtureCandidate",
     "HDBSCANCandidate",
     "KMeansCandidate",
-    "cluster_prediction",
     "max_clusters",
 ]
 
@@ -41,15 +39,6 @@ _TASKS = ("clustering",)
 def max_clusters(n_rows: int, cap: int = 30) -> int:
     """The largest number of clusters worth trying on ``n_rows`` rows (about 10 rows each)."""
     return int(max(2, min(cap, n_rows // 10)))
-
-
-def cluster_prediction(estimator: Any, X: np.ndarray) -> Prediction:
-    """Integer cluster labels of ``X`` (and memberships where the model has them)."""
-    if hasattr(estimator, "predict_proba"):
-        proba = np.asarray(estimator.predict_proba(X), dtype=float)
-        labels = np.argmax(proba, axis=1) if len(proba) else np.zeros(0, dtype=int)
-        return Prediction(np.asarray(labels, dtype=int), proba)
-    return Prediction(np.asarray(estimator.predict(X), dtype=int))
 
 
 @contextmanager
@@ -84,7 +73,7 @@ def _train_in_steps(
         last = converged or step >= max_steps or 1.2 * cost > ctx.monitor.seconds_left()
         if not (last or ctx.monitor.wants(step)):
             continue
-        go_on = ctx.monitor(step, cluster_prediction(model, X_val))
+        go_on = ctx.monitor(step, ctx.decisions(model, X_val))
         if ctx.monitor.best_step == step:
             best = snapshot(model)
         if last or not go_on:
@@ -259,5 +248,5 @@ class HDBSCANCandidate(Candidate):
         )
         with _threads(ctx.n_jobs):
             model.fit(np.asarray(X, dtype=float))
-        ctx.monitor(1, cluster_prediction(model, X_val))  # the only step is the last
+        ctx.monitor(1, ctx.decisions(model, X_val))  # the only step is the last
         return model

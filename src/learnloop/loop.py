@@ -34,6 +34,7 @@ import pandas as pd
 from learnloop.aim import Aim
 from learnloop.candidates import CANDIDATES, Candidate, FitContext
 from learnloop.features import categorical_indices
+from learnloop.finalist import LookAdvisor
 from learnloop.metrics import Metric, Prediction
 from learnloop.schedule import MIN_RUNG_ROWS, Schedule, rung_sizes
 from learnloop.tasks import Task
@@ -98,6 +99,9 @@ class FittedModel:
     preprocessor: Any
     estimator: Any
     score: float
+    steps: int = 0  # the step the trial kept (boosting rounds, trees, epochs)
+    seconds: float = 0.0  # how long the trial trained
+    refit: bool = False  # trained again on training + validation rows (see finalist.py)
 
 
 class _TrialMonitor:
@@ -216,6 +220,7 @@ class Loop:
         self.families: list[Candidate] = [CANDIDATES[c] for c in names]
         self.on_trial = on_trial
         self.aim = Aim(problem.metric, threshold, alpha_first_look)
+        self.advisor = LookAdvisor(problem, threshold, alpha_first_look)
         self.schedule = Schedule(problem.task, self.families, problem.n_train)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.book = StudyBook(study, self.worker)
@@ -303,7 +308,15 @@ class Loop:
             model = self._run_trial(*job)
             if model is not None and self.aim.passed(model.score, len(self.trials)):
                 return model
+            if model is not None and model is self.best and self._worth_a_look(model):
+                return model
         return None
+
+    def _worth_a_look(self, model: FittedModel) -> bool:
+        """Short of the aim, but a cross-validated estimate says a test look would pass."""
+        if not (self.advisor.usable and self.aim.passable and self.aim.looks_failed == 0):
+            return False
+        return self.advisor.says_look(model, self.n_jobs, self.deadline)
 
     def sync(self) -> FittedModel | None:
         """Take in the trials other processes finished in this study (workers, a killed run).
@@ -475,7 +488,14 @@ class Loop:
             record.status = "pruned" if record.stop_reason == "behind" else "complete"
             record.stop_reason = record.stop_reason or "converged"
             model = FittedModel(
-                record.number, cand.name, params, n_rows, pre, estimator, record.score
+                record.number,
+                cand.name,
+                params,
+                n_rows,
+                pre,
+                estimator,
+                record.score,
+                steps=record.best_step or record.steps,
             )
         except Exception as e:  # a failing configuration must not end the run
             record.status = "failed"
@@ -483,6 +503,8 @@ class Loop:
             record.stop_reason = "error"
             self._traceback = traceback.format_exc(limit=5)
         record.seconds = time.monotonic() - started
+        if model is not None:
+            model.seconds = record.seconds
         return model
 
     # ----------------------------------------------------------------- data

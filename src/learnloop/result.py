@@ -42,6 +42,7 @@ class Result:
     dropped_columns: dict[str, str]
     trials: list[TrialRecord] = field(default_factory=list)
     interrupted: bool = False  # the search was ended by hand (Ctrl-C, SIGTERM)
+    refit: bool = False  # the certified model was refitted on training + validation rows
 
     @property
     def met(self) -> bool:
@@ -80,6 +81,7 @@ class Result:
                 "dropped_columns": self.dropped_columns,
                 "certificate": cert.to_dict() if cert else None,
                 "interrupted": self.interrupted,
+                "refit": self.refit,
             }
         )
 

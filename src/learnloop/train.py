@@ -19,6 +19,7 @@ from learnloop.artifacts import LoadedModel, library_versions, save_model
 from learnloop.certify import MAX_LOOKS, Certificate, LookPolicy, certify
 from learnloop.dataset import Dataset, prepare_dataset
 from learnloop.exceptions import UsageError
+from learnloop.finalist import CV_FOLDS, refit_for_look
 from learnloop.loop import FittedModel, Loop, Problem, TrialRecord, predict_model
 from learnloop.metrics import Metric, get_metric
 from learnloop.result import Result
@@ -346,6 +347,13 @@ def _search_and_certify(
     looks: list[tuple[FittedModel, Certificate]] = []
 
     def look(model: FittedModel) -> Certificate:
+        refitted = refit_for_look(problem, model, settings.n_jobs, wall_start + settings.budget)
+        if refitted is not model:
+            report.on_message(
+                f"Refitted the {model.candidate} configuration on training + validation rows "
+                f"({refitted.n_rows} rows) for its test look."
+            )
+            model = refitted
         pred = predict_model(model, test.X, task, n_out)
         number = len(looks) + 1
         assert test.y is not None
@@ -376,6 +384,7 @@ def _search_and_certify(
             hit = loop.run(deadline)
             if hit is None:
                 break
+            _say_why_look(loop, hit, report)
             cert = look(hit)
             if cert.met or len(looks) >= policy.planned or stop.requested:
                 break
@@ -416,6 +425,7 @@ def _search_and_certify(
         "candidate": chosen.candidate,
         "params": params,
         "n_train_rows": int(chosen.n_rows),
+        "refit_on_validation": chosen.refit,
         "data_fingerprint": fingerprint_,
         "versions": library_versions(),
         "created_unix": time.time(),
@@ -449,6 +459,20 @@ def _search_and_certify(
         dropped_columns=dict(dataset.schema.dropped),
         trials=loop.trials,
         interrupted=stop.requested,
+        refit=chosen.refit,
+    )
+
+
+def _say_why_look(loop: Loop, hit: FittedModel, report: Reporter) -> None:
+    """Name the cross-validated estimate when it, not the aim, sent ``hit`` to a look."""
+    advice = loop.advisor.advice[-1] if loop.advisor.advice else None
+    if advice is None or advice.trial != hit.trial or loop.aim.passed(hit.score, len(loop.trials)):
+        return
+    est = advice.estimate
+    report.on_message(
+        f"Short of the aim on validation, but the {hit.candidate} configuration's "
+        f"{CV_FOLDS}-fold estimate over training + validation rows is {est.score:.4f} "
+        f"(± {est.se:.4f}): a {advice.probability:.0%} chance that a test look passes; looking."
     )
 
 

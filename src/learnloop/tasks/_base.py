@@ -95,6 +95,9 @@ class Task(ABC):
     min_sample_rows: ClassVar[int | None] = None
     # preprocessing kinds this task builds besides the shared ones (tree, dense, cluster)
     feature_kinds: ClassVar[tuple[str, ...]] = ()
+    # a configuration may be trained again on training + validation rows before its test
+    # look, and cross-validated over them (rows are exchangeable: tables, not users)
+    refits_on_validation: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ schema
     @abstractmethod

@@ -231,6 +231,8 @@ class Faces(Image):
     name = "faces"
     feature_kinds: ClassVar[tuple[str, ...]] = ("sface",)
     portfolio_order = (("knn_sface", 0), ("linear_sface", 0))  # type: ignore[assignment]
+    # the unknown-person distance is learned on validation faces the model must not have seen
+    refits_on_validation = False
 
     def _checked(self, frame: pd.DataFrame) -> pd.DataFrame:
         column = next(c for c in frame.columns if frame[c].map(_is_picture_path).all())

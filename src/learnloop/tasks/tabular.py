@@ -33,6 +33,7 @@ class _Supervised(Task):
     """What classification and regression share: a target column, rows that have one."""
 
     supervised = True
+    refits_on_validation = True
     portfolio_order = _PORTFOLIO
 
     def read_schema(self, frame: pd.DataFrame, target: str | None, labels: str | None) -> Schema:

@@ -1,0 +1,322 @@
+"""The finalist before its test look: refit on training + validation rows, and a better guess
+of what the look will say than one validation split.
+
+Two levers for time to a certified model (issue 11), both blind to the test split:
+
+- **Refit** (:func:`refit_on_all`): the chosen configuration is trained again, for the same
+  number of steps its trial kept, on the training *and* validation rows. More rows give a
+  better model for the same configuration; the test split is still unseen, and the model
+  that gets the test look is the one saved.
+- **Cross-validated look decision** (:func:`cross_validate`, :func:`pass_probability`): a
+  single validation split can sit far from the test split (and the best of many trials'
+  validation scores is optimistic). The finalist's out-of-fold score over training +
+  validation rows estimates the refitted model's score with about half the noise; the loop
+  spends a test look when the chance that the bound passes is high enough.
+
+Neither changes what a look certifies: the look policy (how many looks, the error rate
+each spends) is the same whatever decides *when* to look, so the false-"met" rate stays
+at most alpha.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from learnloop import levers
+from learnloop.candidates import CANDIDATES, FitContext
+from learnloop.certify import validation_se
+from learnloop.features import categorical_indices
+from learnloop.metrics import Metric, Prediction
+
+if TYPE_CHECKING:
+    from learnloop.loop import FittedModel, Problem
+
+__all__ = [
+    "FixedSteps",
+    "OutOfTime",
+    "Estimate",
+    "refit_on_all",
+    "refit_for_look",
+    "cross_validate",
+    "pass_probability",
+    "LookAdvice",
+    "LookAdvisor",
+    "CV_FOLDS",
+    "MONITOR_ROWS",
+]
+
+CV_FOLDS = 5
+MONITOR_ROWS = 2  # rows the fixed-steps monitor is shown: it never scores them
+
+
+class OutOfTime(RuntimeError):
+    """A refit or cross-validation fit would end after its deadline."""
+
+
+class FixedSteps:
+    """A monitor that trains exactly ``steps`` steps (the trial's best) and scores nothing.
+
+    Past ``deadline`` it raises :class:`OutOfTime`: a refit cut short would be a different,
+    weaker model than the one chosen, so the caller keeps the original instead.
+    """
+
+    def __init__(self, steps: int, deadline: float) -> None:
+        self.steps = max(int(steps), 1)
+        self.deadline = deadline
+        self._last = 0
+
+    def wants(self, step: int) -> bool:
+        return step >= self.steps
+
+    def __call__(self, step: int, prediction: Prediction) -> bool:
+        if time.monotonic() > self.deadline:
+            raise OutOfTime("the fit ran past its deadline")
+        self._last = min(step, self.steps)
+        return step < self.steps
+
+    @property
+    def best_step(self) -> int:
+        return self._last
+
+    def seconds_left(self) -> float:
+        # never a reason to stop early: a shorter fit would not be the chosen configuration
+        return math.inf
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An out-of-fold score of one configuration and its standard error."""
+
+    score: float
+    se: float
+    n_rows: int
+    seconds: float
+
+
+def _fit_rows(
+    problem: Problem,
+    candidate: str,
+    params: dict[str, Any],
+    steps: int,
+    X_rows: pd.DataFrame,
+    y_rows: np.ndarray,
+    n_jobs: int,
+    deadline: float,
+) -> tuple[Any, Any]:
+    """Fit one configuration for ``steps`` steps on the given rows; (preprocessor, estimator)."""
+    cand = CANDIDATES[candidate]
+    task, n_classes = problem.task, problem.n_classes
+    pre = task.preprocessor(cand.preprocessing, X_rows)
+    X = pre.fit_transform(X_rows)
+    X_seen = X[:MONITOR_ROWS]
+    ctx = FitContext(
+        task.name,
+        n_classes,
+        problem.seed,
+        n_jobs,
+        categorical_indices(cand.preprocessing, problem.X_train),
+        FixedSteps(steps, deadline),
+        predict=lambda est, rows: task.predict(est, rows, n_classes),
+    )
+    return pre, cand.fit(params, X, y_rows, X_seen, ctx)
+
+
+def _all_rows(problem: Problem) -> tuple[pd.DataFrame, np.ndarray]:
+    assert problem.y_train is not None
+    X = pd.concat([problem.X_train, problem.X_val], ignore_index=True)
+    return X, np.concatenate([problem.y_train, problem.y_val])
+
+
+def refit_on_all(
+    problem: Problem, model: FittedModel, steps: int, n_jobs: int, deadline: float
+) -> FittedModel | None:
+    """``model``'s configuration trained on training + validation rows (None if out of time).
+
+    The returned model keeps ``model``'s validation score (the score that chose it; the
+    refitted model has seen the validation rows, so it has no validation score of its own).
+    """
+    from learnloop.loop import FittedModel
+
+    X, y = _all_rows(problem)
+    try:
+        pre, estimator = _fit_rows(
+            problem, model.candidate, model.params, steps, X, y, n_jobs, deadline
+        )
+    except OutOfTime:
+        return None
+    return FittedModel(
+        model.trial,
+        model.candidate,
+        model.params,
+        len(X),
+        pre,
+        estimator,
+        model.score,
+        refit=True,
+    )
+
+
+REFIT_SHARE = 0.5  # a refit may use at most this share of the budget left
+
+
+def refit_for_look(problem: Problem, model: FittedModel, n_jobs: int, end: float) -> FittedModel:
+    """The model to spend a test look on: ``model`` refitted on training + validation rows
+    when the ``refit`` lever is on, the task allows it, and it fits in the time left before
+    ``end`` (time.monotonic); otherwise ``model`` itself."""
+    if not (levers.enabled("refit") and problem.task.refits_on_validation):
+        return model
+    if problem.y_train is None or model.refit or model.candidate not in CANDIDATES:
+        return model  # the baseline, an ensemble, or already refitted
+    if model.n_rows < problem.n_train or not model.steps:
+        return model  # trained on a sample: its step count was tuned for fewer rows
+    growth = (problem.n_train + len(problem.y_val)) / problem.n_train
+    cost = model.seconds * growth
+    left = end - time.monotonic()
+    if cost > REFIT_SHARE * left:
+        return model
+    deadline = min(end, time.monotonic() + 3 * cost + 1)
+    return refit_on_all(problem, model, model.steps, n_jobs, deadline) or model
+
+
+def cross_validate(
+    problem: Problem,
+    candidate: str,
+    params: dict[str, Any],
+    steps: int,
+    n_jobs: int,
+    deadline: float,
+    folds: int = CV_FOLDS,
+) -> Estimate | None:
+    """Out-of-fold score of a configuration over training + validation rows (None if late).
+
+    Each fold trains the configuration for ``steps`` steps on the other folds; the
+    out-of-fold predictions are scored together and their standard error is the metric's
+    validation standard error on all those rows.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    started = time.monotonic()
+    X, y = _all_rows(problem)
+    task, metric, n_classes = problem.task, problem.metric, problem.n_classes
+    strata = task.stratify_by(y)
+    if strata is not None and np.min(np.unique(strata, return_counts=True)[1]) >= folds:
+        splitter: Any = StratifiedKFold(folds, shuffle=True, random_state=problem.seed)
+        parts = list(splitter.split(X, strata))
+    else:
+        parts = list(KFold(folds, shuffle=True, random_state=problem.seed).split(X))
+    values = np.zeros(len(X))
+    proba: np.ndarray | None = None
+    for fit_rows, held_rows in parts:
+        try:
+            pre, est = _fit_rows(
+                problem, candidate, params, steps, X.iloc[fit_rows], y[fit_rows], n_jobs, deadline
+            )
+        except OutOfTime:
+            return None
+        pred = task.predict(est, pre.transform(X.iloc[held_rows]), n_classes)
+        values[held_rows] = pred.values
+        if pred.proba is not None:
+            if proba is None:
+                proba = np.zeros((len(X), pred.proba.shape[1]))
+            proba[held_rows] = pred.proba
+    oof = Prediction(values, proba)
+    score = metric.score(y, oof, n_classes)
+    se = validation_se(metric, y, oof, n_classes, problem.seed)
+    return Estimate(score, se, len(X), time.monotonic() - started)
+
+
+def pass_probability(
+    metric: Metric, estimate: Estimate, threshold: float, n_test: int, alpha: float
+) -> float:
+    """The chance that a test look at error rate ``alpha`` certifies ``threshold``.
+
+    The look passes when the test score clears the threshold by ``z * se_test`` (plus one
+    row of discreteness for proportions). The test score of the refitted model is taken as
+    normal around the out-of-fold score, with the test split's noise and the estimate's own.
+    """
+    if not math.isfinite(estimate.score):
+        return 0.0
+    z = float(stats.norm.ppf(1.0 - alpha))
+    se_test = estimate.se * math.sqrt(estimate.n_rows / max(n_test, 1))
+    extra = 1.0 / max(n_test, 1) if metric.proportion else 0.0
+    needed = metric.shift(threshold, z * se_test + extra)
+    room = metric.to_loss(needed) - metric.to_loss(estimate.score)  # > 0: past what is needed
+    spread = math.hypot(se_test, estimate.se)
+    if spread <= 0:
+        return 1.0 if room >= 0 else 0.0
+    return float(stats.norm.cdf(room / spread))
+
+
+CV_SHARE = 0.25  # cross-validation may use at most this share of the budget left
+P_LOOK = 0.6  # the chance of passing a test look that makes it worth spending
+
+
+@dataclass
+class LookAdvice:
+    """Why a finalist was sent to its test look early: its out-of-fold estimate."""
+
+    trial: int
+    estimate: Estimate
+    probability: float
+
+
+class LookAdvisor:
+    """Decides, from a cross-validated estimate, whether a finalist short of the aim is
+    worth a test look now (the ``cv_look`` lever).
+
+    Asked about each new best model trained on the whole training split that passes the
+    threshold on validation but not the aim. Only before the first look (later looks spend
+    a smaller error rate; the raised aim then decides), only for tasks that refit on
+    validation rows, and only while cross-validation stays cheap against the budget left.
+    """
+
+    def __init__(self, problem: Problem, threshold: float | None, alpha: float) -> None:
+        self.problem = problem
+        self.threshold = threshold
+        self.alpha = alpha
+        self.advice: list[LookAdvice] = []  # every estimate made, in order
+        self._asked: set[tuple[str, str]] = set()
+        self.seconds = 0.0
+
+    @property
+    def usable(self) -> bool:
+        """The lever is on and the task's rows can be cross-validated."""
+        task = self.problem.task
+        return (
+            levers.enabled("cv_look")
+            and task.refits_on_validation
+            and self.problem.y_train is not None
+            and self.threshold is not None
+        )
+
+    def says_look(self, model: FittedModel, n_jobs: int, deadline: float) -> bool:
+        """Whether ``model`` should get a test look now although it is short of the aim."""
+        p, metric, threshold = self.problem, self.problem.metric, self.threshold
+        if threshold is None or not metric.meets(model.score, threshold):
+            return False
+        if model.refit or model.n_rows < p.n_train or not model.steps:
+            return False
+        key = (model.candidate, repr(sorted(model.params.items())))
+        if key in self._asked:
+            return False
+        left = deadline - time.monotonic()
+        growth = (1 - 1 / CV_FOLDS) * (p.n_train + len(p.y_val)) / p.n_train
+        cost = CV_FOLDS * model.seconds * growth
+        if cost > CV_SHARE * left:
+            return False
+        self._asked.add(key)
+        until = min(deadline, time.monotonic() + 3 * cost + 1)
+        estimate = cross_validate(p, model.candidate, model.params, model.steps, n_jobs, until)
+        if estimate is None:
+            return False
+        self.seconds += estimate.seconds
+        chance = pass_probability(metric, estimate, threshold, p.n_test, self.alpha)
+        self.advice.append(LookAdvice(model.trial, estimate, chance))
+        return chance >= P_LOOK

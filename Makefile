@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo segments test lint bench bench-quick bench-reference clean
+.PHONY: demo segments test lint bench bench-quick bench-ablation bench-reference clean
 
 $(STAMP): pyproject.toml bench/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench-reference: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
 	$(BIN)/python -m bench --quick
+
+bench-ablation: $(STAMP)
+	$(BIN)/python -m bench --systems learnloop --ablate all --seeds 0 --difficulty easy,hard \
+		--budget 20 --scaling none --out bench/ABLATION.md
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache

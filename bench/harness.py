@@ -11,6 +11,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from bench.systems import ablated_lever
+from learnloop.levers import ENV
+
 __all__ = ["run_one_subprocess", "run_matrix"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +24,9 @@ def run_one_subprocess(spec: dict[str, Any], timeout: float | None = None) -> di
     budget = float(spec["budget"])
     timeout = timeout or 3 * budget + 180
     env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS=str(spec.get("n_jobs", 2)))
+    lever = ablated_lever(spec["system"])
+    if lever is not None:  # learnloop-no-<lever>: the CLI it starts inherits the switch
+        env[ENV] = lever
     start = time.monotonic()
     try:
         proc = subprocess.run(
@@ -54,33 +60,40 @@ def run_matrix(
     *,
     n_jobs: int = 2,
     thresholds: dict[str, float | None] | None = None,
+    difficulties: Iterable[str] = ("easy",),
     log: Callable[[str], None] = print,
     sink: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Every (data set, seed, system) in turn; rows are appended to ``sink`` (JSON lines) as they
-    finish, so a long run that is cut short keeps what it did."""
+    finish, so a long run that is cut short keeps what it did. Each data set runs at every
+    difficulty (its threshold from :func:`bench.suite.threshold_for`) unless ``thresholds``
+    gives the threshold itself."""
     rows = []
     systems = list(systems)
     seeds = list(seeds)
     names = list(datasets)
+    levels = ["given"] if thresholds is not None else list(difficulties)
     for seed in seeds:  # seed-major, so that a run cut short still covers every data set
         for name in names:
-            for system in systems:
-                spec: dict[str, Any] = {
-                    "system": system,
-                    "dataset": name,
-                    "seed": seed,
-                    "budget": budget,
-                    "n_jobs": n_jobs,
-                }
-                if thresholds is not None:
-                    spec["threshold"] = thresholds.get(name)
-                row = run_one_subprocess(spec)
-                rows.append(row)
-                if sink is not None:
-                    with sink.open("a") as f:
-                        f.write(json.dumps(row) + "\n")
-                log(_line(row))
+            for difficulty in levels:
+                for system in systems:
+                    spec: dict[str, Any] = {
+                        "system": system,
+                        "dataset": name,
+                        "seed": seed,
+                        "budget": budget,
+                        "n_jobs": n_jobs,
+                    }
+                    if thresholds is not None:
+                        spec["threshold"] = thresholds.get(name)
+                    else:
+                        spec["difficulty"] = difficulty
+                    row = run_one_subprocess(spec)
+                    rows.append(row)
+                    if sink is not None:
+                        with sink.open("a") as f:
+                            f.write(json.dumps(row) + "\n")
+                    log(_line(row))
     return rows
 
 
@@ -89,10 +102,13 @@ def _line(row: dict[str, Any]) -> str:
         return f"{row['dataset']:>14} s{row['seed']} {row['system']:<12} ERROR {row['error']}"
     ttt = row.get("time_to_threshold_s")
     ttt_s = "   -  " if ttt is None else f"{ttt:6.1f}"
+    ttc = row.get("time_to_certified_s")
+    ttc_s = "" if ttc is None else f"certified {ttc:6.1f}s "
     val = row.get("validation_score")
     test = row.get("test_score")
     return (
-        f"{row['dataset']:>14} s{row['seed']} {row['system']:<12} ttt {ttt_s}s "
+        f"{row['dataset']:>14} s{row['seed']} {row.get('difficulty', 'easy'):<4} "
+        f"{row['system']:<12} ttt {ttt_s}s {ttc_s}"
         f"val {_f(val)} test {_f(test)} confirms {row.get('test_confirms')} "
         f"fit {row.get('fit_s', 0):.1f}s mem {row.get('peak_mem_mb', 0):.0f}MB"
     )

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
 
 from bench.harness import run_matrix
 from bench.machine import describe_machine
-from bench.suite import SUITE
+from bench.suite import SUITE, fraction_of
 from bench.systems import SYSTEMS, higher_is_better
 
 __all__ = ["threshold_from", "main"]
@@ -29,9 +28,7 @@ FRACTION = 0.98
 
 def threshold_from(metric: str, best: float) -> float:
     """98% of ``best`` (or 102% when lower is better), rounded to the easier side."""
-    if higher_is_better(metric):
-        return math.floor(FRACTION * best * 1e4) / 1e4
-    return math.ceil((2 - FRACTION) * best * 1e4) / 1e4
+    return fraction_of(metric, best, FRACTION)
 
 
 def thresholds_from_rows(rows: list[dict[str, Any]]) -> dict[str, float]:

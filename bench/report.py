@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.machine import describe_machine
 from bench.suite import SUITE
-from bench.systems import SYSTEMS, meets
+from bench.systems import ABLATED, SYSTEMS, meets
 
 __all__ = ["summarize", "write_results"]
 
@@ -49,28 +49,148 @@ def _median(values: Sequence[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Overall figures: learnloop / FLAML time-to-threshold ratios and misses per system."""
-    ok = [r for r in rows if not r.get("error")]
-    by_key = {(r["system"], r["dataset"], r["seed"]): r for r in ok}
-    pairs = sorted({(r["dataset"], r["seed"]) for r in rows})
-    systems = [s for s in SYSTEMS if any(r["system"] == s for r in rows)]
-    missed = {s: [] for s in systems}
-    for s in systems:
-        for ds, seed in pairs:
-            r = by_key.get((s, ds, seed))
-            if r is None or r.get("time_to_threshold_s") is None:
-                missed[s].append((ds, seed))
-    ratios, flaml_only = [], []
-    for ds, seed in pairs:
-        ll = by_key.get(("learnloop", ds, seed), {}).get("time_to_threshold_s")
-        fl = by_key.get(("flaml", ds, seed), {}).get("time_to_threshold_s")
+def _level(row: dict[str, Any]) -> str:
+    """The row's difficulty; rows from before difficulties were easy."""
+    return row.get("difficulty") or "easy"
+
+
+def _where(key: tuple[str, int, str]) -> str:
+    ds, seed, level = key
+    return f"{ds}/s{seed}" + ("" if level == "easy" else f"/{level}")
+
+
+def _is_learnloop(system: str) -> bool:
+    return system == "learnloop" or system.startswith(ABLATED)
+
+
+def _certified(row: dict[str, Any]) -> bool:
+    """learnloop's exit 0: its certificate says met (rows before the CLI runs: status)."""
+    if "certified" in row:
+        return bool(row["certified"])
+    return row.get("status") == "met"
+
+
+def time_to_aim(row: dict[str, Any], aim: float | None) -> float | None:
+    """When a peer's best-so-far validation score (its ``trajectory``) first passed ``aim``,
+    within the budget; None if never, or if the row has no trajectory."""
+    if aim is None:
+        return None
+    budget = row.get("budget_s")
+    for t, value in row.get("trajectory") or []:
+        if budget is not None and t > float(budget):
+            return None
+        if meets(row.get("metric", ""), value, aim):
+            return float(t)
+    return None
+
+
+def with_same_aim(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """FLAML's rows with ``learnloop_aim`` (the aim of learnloop's run on the same data set,
+    seed and difficulty) and ``time_to_aim_s`` (when FLAML's best first passed it)."""
+    aims = {
+        (r["dataset"], r["seed"], _level(r)): r.get("aim")
+        for r in rows
+        if r["system"] == "learnloop" and not r.get("error")
+    }
+    out = []
+    for r in rows:
+        if r["system"] == "flaml" and not r.get("error"):
+            aim = aims.get((r["dataset"], r["seed"], _level(r)))
+            r = dict(r, learnloop_aim=aim, time_to_aim_s=time_to_aim(r, aim))
+        out.append(r)
+    return out
+
+
+def _ratios(pairs: list[tuple[float, float]]) -> dict[str, Any]:
+    ratios = [max(a, 1e-3) / max(b, 1e-3) for a, b in pairs]
+    return {
+        "ratios": ratios,
+        "median_ratio": statistics.median(ratios) if ratios else None,
+        "geomean_ratio": (
+            math.exp(statistics.mean(math.log(x) for x in ratios)) if ratios else None
+        ),
+        "median_a": _median([a for a, _ in pairs]),
+        "median_b": _median([b for _, b in pairs]),
+    }
+
+
+def _ttt_part(by_key: dict, keys: list[tuple[str, int, str]]) -> dict[str, Any]:
+    """learnloop / FLAML time to threshold over ``keys``, and where only FLAML reached."""
+    pairs, flaml_only = [], []
+    for ds, seed, level in keys:
+        ll = by_key.get(("learnloop", ds, seed, level), {}).get("time_to_threshold_s")
+        fl = by_key.get(("flaml", ds, seed, level), {}).get("time_to_threshold_s")
         if ll is not None and fl is not None:
-            ratios.append(max(ll, 1e-3) / max(fl, 1e-3))
+            pairs.append((ll, fl))
         elif fl is not None:
-            flaml_only.append((ds, seed))
-    med = statistics.median(ratios) if ratios else None
-    geo = math.exp(statistics.mean(math.log(x) for x in ratios)) if ratios else None
+            flaml_only.append((ds, seed, level))
+    part = _ratios(pairs)
+    return {
+        "ratios": part["ratios"],
+        "median_ratio": part["median_ratio"],
+        "geomean_ratio": part["geomean_ratio"],
+        "flaml_only": flaml_only,
+        "pairs": len(keys),
+    }
+
+
+def _systems_in(rows: list[dict[str, Any]]) -> list[str]:
+    """The peers in their usual order, then learnloop's ablations as they appear."""
+    seen = list(dict.fromkeys(r["system"] for r in rows))
+    return [s for s in SYSTEMS if s in seen] + [s for s in seen if s not in SYSTEMS]
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Overall figures: learnloop's time to certified against FLAML's time to the same aim,
+    certification rates, learnloop / FLAML time-to-threshold ratios per difficulty, misses."""
+    rows = with_same_aim(rows)
+    ok = [r for r in rows if not r.get("error")]
+    by_key = {(r["system"], r["dataset"], r["seed"], _level(r)): r for r in ok}
+    keys = sorted({(r["dataset"], r["seed"], _level(r)) for r in rows})
+    levels = list(dict.fromkeys(k[2] for k in sorted(keys, key=lambda k: k[2] != "easy")))
+    systems = _systems_in(rows)
+    missed: dict[str, list] = {s: [] for s in systems}
+    for s in systems:
+        for ds, seed, level in keys:
+            r = by_key.get((s, ds, seed, level))
+            if r is None or r.get("time_to_threshold_s") is None:
+                missed[s].append((ds, seed, level))
+    overall = _ttt_part(by_key, keys)
+    by_level = {lv: _ttt_part(by_key, [k for k in keys if k[2] == lv]) for lv in levels}
+
+    def certified_part(keys_: list[tuple[str, int, str]]) -> dict[str, Any]:
+        pairs, ll_only, fl_only = [], [], []
+        for ds, seed, level in keys_:
+            ll = by_key.get(("learnloop", ds, seed, level), {}).get("time_to_certified_s")
+            fl = by_key.get(("flaml", ds, seed, level), {}).get("time_to_aim_s")
+            if ll is not None and fl is not None:
+                pairs.append((ll, fl))
+            elif ll is not None:
+                ll_only.append((ds, seed, level))
+            elif fl is not None:
+                fl_only.append((ds, seed, level))
+        part = _ratios(pairs)
+        return dict(
+            part,
+            median_learnloop=part["median_a"],
+            median_flaml=part["median_b"],
+            learnloop_only=ll_only,
+            flaml_only=fl_only,
+        )
+
+    rates: dict[str, dict[str, tuple[int, int]]] = {}
+    for s in systems:
+        if not _is_learnloop(s):
+            continue
+        mine = [r for r in ok if r["system"] == s]
+        rates[s] = {
+            lv: (
+                sum(_certified(r) for r in mine if _level(r) == lv),
+                len([r for r in mine if _level(r) == lv]),
+            )
+            for lv in levels
+        }
+        rates[s]["all"] = (sum(_certified(r) for r in mine), len(mine))
     ll_times = [
         r["time_to_threshold_s"]
         for r in ok
@@ -82,13 +202,20 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         if r["system"] == "flaml" and r.get("time_to_threshold_s") is not None
     ]
     return {
-        "pairs": len(pairs),
+        "pairs": len(keys),
+        "levels": levels,
         "systems": systems,
         "missed": missed,
-        "ratios": ratios,
-        "median_ratio": med,
-        "geomean_ratio": geo,
-        "flaml_only": flaml_only,
+        "ratios": overall["ratios"],
+        "median_ratio": overall["median_ratio"],
+        "geomean_ratio": overall["geomean_ratio"],
+        "flaml_only": overall["flaml_only"],
+        "by_difficulty": by_level,
+        "certified": certified_part(keys),
+        "certified_by_difficulty": {
+            lv: certified_part([k for k in keys if k[2] == lv]) for lv in levels
+        },
+        "certification_rate": rates,
         "median_ttt": {
             "learnloop": statistics.median(ll_times) if ll_times else None,
             "flaml": statistics.median(fl_times) if fl_times else None,
@@ -99,41 +226,193 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _table(rows: list[dict[str, Any]], systems: list[str]) -> list[str]:
     out = [
-        "| data set | metric | threshold | system | reached (val) | time to threshold s "
+        "| data set | metric | difficulty | threshold | system | reached (val) "
+        "| time to threshold s | certified | time to certified s | time to learnloop's aim s "
         "| test confirms | test >= thr | val score at end | test score at end | fit s "
         "| peak MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    levels = sorted({_level(r) for r in rows}, key=lambda lv: (lv != "easy", lv))
     for name in dict.fromkeys(r["dataset"] for r in rows):
-        for s in systems:
-            mine = [r for r in rows if r["dataset"] == name and r["system"] == s]
-            if not mine:
-                continue
-            good = [r for r in mine if not r.get("error")]
-            ttts = [
-                r["time_to_threshold_s"] for r in good if r.get("time_to_threshold_s") is not None
-            ]
-            confirms = [r for r in good if r.get("test_confirms")]
-            point = [
-                r
-                for r in good
-                if meets(r.get("metric", ""), r.get("test_score"), r.get("threshold"))
-            ]
-            vals = [r["validation_score"] for r in good if r.get("validation_score") is not None]
-            tests = [r["test_score"] for r in good if r.get("test_score") is not None]
-            fits = [r["fit_s"] for r in good if r.get("fit_s") is not None]
-            mems = [r["peak_mem_mb"] for r in good if r.get("peak_mem_mb") is not None]
-            errs = len(mine) - len(good)
-            metric = mine[0].get("metric", "?")
-            thr = mine[0].get("threshold")
-            out.append(
-                f"| {name} | {metric} | {_fmt(thr)} | {s} | {len(ttts)}/{len(mine)}"
-                f"{f' ({errs} failed)' if errs else ''} | {_spread(ttts)} "
-                f"| {len(confirms)}/{len(mine)} | {len(point)}/{len(mine)} "
-                f"| {_mean_sd(vals)} | {_mean_sd(tests)} "
-                f"| {_spread(fits)} | {_spread(mems, 0)} |"
-            )
+        for level in levels:
+            for s in systems:
+                mine = [
+                    r
+                    for r in rows
+                    if r["dataset"] == name and r["system"] == s and _level(r) == level
+                ]
+                if mine:
+                    out.append(_table_row(name, level, s, mine))
     return out
+
+
+def _table_row(name: str, level: str, s: str, mine: list[dict[str, Any]]) -> str:
+    good = [r for r in mine if not r.get("error")]
+    ttts = [r["time_to_threshold_s"] for r in good if r.get("time_to_threshold_s") is not None]
+    confirms = [r for r in good if r.get("test_confirms")]
+    point = [r for r in good if meets(r.get("metric", ""), r.get("test_score"), r.get("threshold"))]
+    vals = [r["validation_score"] for r in good if r.get("validation_score") is not None]
+    tests = [r["test_score"] for r in good if r.get("test_score") is not None]
+    fits = [r["fit_s"] for r in good if r.get("fit_s") is not None]
+    mems = [r["peak_mem_mb"] for r in good if r.get("peak_mem_mb") is not None]
+    ttcs = [r["time_to_certified_s"] for r in good if r.get("time_to_certified_s") is not None]
+    aims = [r["time_to_aim_s"] for r in good if r.get("time_to_aim_s") is not None]
+    errs = len(mine) - len(good)
+    metric = mine[0].get("metric", "?")
+    thr = mine[0].get("threshold")
+    if _is_learnloop(s):
+        certified = f"{sum(_certified(r) for r in good)}/{len(mine)}"
+        to_aim = "-"
+    else:
+        certified = "-"
+        aimed = [r for r in good if r.get("learnloop_aim") is not None]
+        to_aim = f"{_spread(aims)} ({len(aims)}/{len(aimed)})" if aimed else "-"
+    return (
+        f"| {name} | {metric} | {level} | {_fmt(thr)} | {s} | {len(ttts)}/{len(mine)}"
+        f"{f' ({errs} failed)' if errs else ''} | {_spread(ttts)} "
+        f"| {certified} | {_spread(ttcs)} | {to_aim} "
+        f"| {len(confirms)}/{len(mine)} | {len(point)}/{len(mine)} "
+        f"| {_mean_sd(vals)} | {_mean_sd(tests)} "
+        f"| {_spread(fits)} | {_spread(mems, 0)} |"
+    )
+
+
+def _ablation_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Per lever: learnloop with it off against full learnloop on the same runs."""
+    ok = [r for r in rows if not r.get("error")]
+    full = {(r["dataset"], r["seed"], _level(r)): r for r in ok if r["system"] == "learnloop"}
+    levers = list(dict.fromkeys(r["system"] for r in ok if r["system"].startswith(ABLATED)))
+    if not levers:
+        return []
+    out = [
+        "## Ablation: one lever off at a time",
+        "",
+        "Each row pairs `learnloop-no-<lever>` (`LEARNLOOP_ABLATE=<lever>`) with full learnloop "
+        "on the same data set, seed and difficulty. *certified*: runs certified (exit 0), "
+        "full -> lever off. *time to certified*: median over the runs both certified, and the "
+        "median of the per-run ratio off / full (above 1: the lever saves time). *time to "
+        "threshold*: the same over the runs both reached on validation.",
+        "",
+        "| lever off | runs | certified full -> off | time to certified s full -> off "
+        "(ratio, n) | time to threshold s full -> off (ratio, n) |",
+        "|---|---|---|---|---|",
+    ]
+    for system in levers:
+        pairs = [
+            (full[(r["dataset"], r["seed"], _level(r))], r)
+            for r in ok
+            if r["system"] == system and (r["dataset"], r["seed"], _level(r)) in full
+        ]
+        if not pairs:
+            continue
+        n_full = sum(_certified(a) for a, _ in pairs)
+        n_off = sum(_certified(b) for _, b in pairs)
+        out.append(
+            f"| {system.removeprefix(ABLATED)} | {len(pairs)} | {n_full} -> {n_off} "
+            f"| {_paired(pairs, 'time_to_certified_s')} "
+            f"| {_paired(pairs, 'time_to_threshold_s')} |"
+        )
+    out.append("")
+    return out
+
+
+def _paired(pairs: list[tuple[dict[str, Any], dict[str, Any]]], field: str) -> str:
+    """``full -> off (ratio off/full, n)`` over the (full, off) pairs that both have ``field``."""
+    got = [
+        (off[field], full[field])
+        for full, off in pairs
+        if full.get(field) is not None and off.get(field) is not None
+    ]
+    if not got:
+        return "-"
+    part = _ratios(got)
+    return (
+        f"{_fmt(part['median_b'], 1)} -> {_fmt(part['median_a'], 1)} "
+        f"({_fmt(part['median_ratio'], 2)}, {len(got)})"
+    )
+
+
+def _overall(rows: list[dict[str, Any]], summ: dict[str, Any]) -> list[str]:
+    """The Overall section's bullets: time to certified first."""
+    systems, levels = summ["systems"], summ["levels"]
+    lines = []
+    if "learnloop" in systems and "flaml" in systems:
+        parts = [("", summ["certified"])]
+        if len(levels) > 1:
+            parts += [(f" ({lv})", summ["certified_by_difficulty"][lv]) for lv in levels]
+        for label, c in parts:
+            alone = (
+                f" learnloop certified where FLAML never passed its aim: "
+                f"{len(c['learnloop_only'])}; FLAML passed the aim where learnloop did not "
+                f"certify: {len(c['flaml_only'])}."
+            )
+            if c["median_ratio"] is None:
+                lines.append(
+                    f"- Time to certified{label}: no run that learnloop certified and in which "
+                    "FLAML reached the same aim." + alone
+                )
+                continue
+            lines.append(
+                f"- **Time to certified{label}**: learnloop (`learnloop train --json`, process "
+                f"start to exit 0) median **{c['median_learnloop']:.1f} s** vs FLAML's time to "
+                f"the same aim (its best validation score past learnloop's `aim`) median "
+                f"**{c['median_flaml']:.1f} s**, over the {len(c['ratios'])} runs where both "
+                f"happened; per-run ratio learnloop / FLAML median **{c['median_ratio']:.2f}**, "
+                f"geometric mean {c['geomean_ratio']:.2f}." + alone
+            )
+    for s, rate in summ["certification_rate"].items():
+        met, n = rate["all"]
+        per = (
+            " (" + ", ".join(f"{lv} {rate[lv][0]}/{rate[lv][1]}" for lv in levels) + ")"
+            if len(levels) > 1
+            else ""
+        )
+        lines.append(
+            f"- Certification rate, {s}: **{met}/{n}** ({_fmt(met / n if n else None, 2)}){per}."
+        )
+    for lv in levels:
+        part = summ["by_difficulty"][lv]
+        if part["median_ratio"] is not None:
+            lines.append(
+                f"- learnloop / FLAML time to threshold ({lv}), over the {len(part['ratios'])} "
+                f"(data set, seed) runs both reached: median **{part['median_ratio']:.2f}**, "
+                f"geometric mean **{part['geomean_ratio']:.2f}** (target: median <= 0.5)."
+            )
+        elif "learnloop" in systems and "flaml" in systems:
+            lines.append(
+                f"- learnloop / FLAML time to threshold ({lv}): no run where both reached it."
+            )
+    med = summ["median_ttt"]
+    lines.append(
+        f"- Median time to threshold where reached: learnloop {_fmt(med['learnloop'], 1)} s, "
+        f"FLAML {_fmt(med['flaml'], 1)} s."
+    )
+    for s in systems:
+        miss = summ["missed"][s]
+        where = ", ".join(_where(k) for k in miss) if miss else "none"
+        lines.append(
+            f"- {s}: missed {len(miss)} of {summ['pairs']} thresholds on validation ({where})."
+        )
+    ll_rows = [r for r in rows if r["system"] == "learnloop" and not r.get("error")]
+    if ll_rows:
+        met_rows = [r for r in ll_rows if _certified(r)]
+        reached = [r for r in ll_rows if r.get("time_to_threshold_s") is not None]
+        lines.append(
+            f"- learnloop certified {len(met_rows)} of {len(ll_rows)} runs "
+            f"(median fit time of those {_fmt(_median([r['fit_s'] for r in met_rows]), 1)} s); "
+            f"{len([r for r in reached if not _certified(r)])} runs passed "
+            "the threshold on validation but were not certified on test (they searched on to the "
+            "budget, or stopped after their three test looks)."
+        )
+    if "flaml" in systems and "learnloop" in systems:
+        for lv in levels:
+            only = summ["by_difficulty"][lv]["flaml_only"]
+            lines.append(
+                f"- Thresholds FLAML reached and learnloop did not ({lv}): "
+                + (", ".join(_where(k) for k in only) if only else "none")
+                + "."
+            )
+    return lines
 
 
 def write_results(
@@ -147,7 +426,7 @@ def write_results(
     command: str = "",
 ) -> dict[str, Any]:
     """Write the Markdown results to ``path`` and return the summary."""
-    rows = [_within_budget(r) for r in rows]
+    rows = with_same_aim([_within_budget(r) for r in rows])
     summ = summarize(rows)
     systems = summ["systems"]
     lines = [
@@ -164,43 +443,7 @@ def write_results(
         "## Overall",
         "",
     ]
-    if summ["median_ratio"] is not None:
-        lines += [
-            f"- learnloop / FLAML time to threshold, over the {len(summ['ratios'])} "
-            f"(data set, seed) runs both reached: median **{summ['median_ratio']:.2f}**, "
-            f"geometric mean **{summ['geomean_ratio']:.2f}** (target: median <= 0.5).",
-        ]
-    else:
-        lines.append("- learnloop / FLAML ratio: no run where both reached the threshold.")
-    med = summ["median_ttt"]
-    lines.append(
-        f"- Median time to threshold where reached: learnloop {_fmt(med['learnloop'], 1)} s, "
-        f"FLAML {_fmt(med['flaml'], 1)} s."
-    )
-    for s in systems:
-        miss = summ["missed"][s]
-        where = ", ".join(f"{d}/s{k}" for d, k in miss) if miss else "none"
-        lines.append(
-            f"- {s}: missed {len(miss)} of {summ['pairs']} thresholds on validation ({where})."
-        )
-    ll_rows = [r for r in rows if r["system"] == "learnloop" and not r.get("error")]
-    if ll_rows:
-        met = [r for r in ll_rows if r.get("status") == "met"]
-        reached = [r for r in ll_rows if r.get("time_to_threshold_s") is not None]
-        lines.append(
-            f"- learnloop certified (status met) {len(met)} of {len(ll_rows)} runs "
-            f"(median fit time of those {_fmt(_median([r['fit_s'] for r in met]), 1)} s); "
-            f"{len(reached) - len([r for r in reached if r.get('status') == 'met'])} runs passed "
-            "the threshold on validation but were not certified on test (they searched on to the "
-            "budget, or stopped after their three test looks)."
-        )
-    if "flaml" in systems and "learnloop" in systems:
-        only = summ["flaml_only"]
-        lines.append(
-            "- Thresholds FLAML reached and learnloop did not: "
-            + (", ".join(f"{d}/s{k}" for d, k in only) if only else "none")
-            + "."
-        )
+    lines += _overall(rows, summ)
     if summ["errors"]:
         lines.append(f"- Runs that failed: {len(summ['errors'])} (see the log rows below).")
     lines += [
@@ -216,17 +459,22 @@ def write_results(
         "every system alike, final test scores past the threshold (no bound). learnloop stops "
         "once it has "
         "certified; the Optuna + LightGBM search stops at its first trial past the threshold; "
-        "FLAML runs to its budget.",
+        "FLAML runs to its budget. *certified* (learnloop) counts runs whose `learnloop train` "
+        "exited 0; *time to certified*: from starting that process to its exit, where certified; "
+        "*time to learnloop's aim* (FLAML): when FLAML's best validation score first passed the "
+        "aim learnloop's run on the same split had to pass (median over runs where it did, "
+        "(passed/runs with an aim)).",
         "",
         *_table(rows, systems),
         "",
+        *_ablation_table(rows),
     ]
     if scaling:
         lines += _scaling_table(scaling)
     if summ["errors"]:
         lines += ["## Failed runs", ""]
         for r in summ["errors"]:
-            lines.append(f"- {r['dataset']} s{r['seed']} {r['system']}: {r['error']}")
+            lines.append(f"- {r['dataset']} s{r['seed']} {_level(r)} {r['system']}: {r['error']}")
         lines.append("")
     lines += [
         "## Data sets",
@@ -277,7 +525,14 @@ def write_rank_report(rows: list[dict[str, Any]], path: Path, title: str) -> Pat
     from learnloop.report import Document, Figure, Section, Table, Text, plots, write_report
     from learnloop.report.stats import friedman_ranks
 
-    frame = pd.DataFrame([r for r in rows if not r.get("error")])
+    # each (data set, difficulty) is one case to rank on; rows from before difficulties: easy
+    frame = pd.DataFrame(
+        [
+            dict(r, dataset=r["dataset"] + ("" if _level(r) == "easy" else f" ({_level(r)})"))
+            for r in rows
+            if not r.get("error")
+        ]
+    )
     if frame.empty:
         raise ValueError("no benchmark rows without errors to rank")
     # a missed threshold counts as twice the budget: ranked behind every system that met it

@@ -29,15 +29,21 @@ def peak_memory_mb() -> float:
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     """Load the data set, split it with the seed, run the system; return one result row."""
-    from bench.suite import get_dataset, split
-    from bench.systems import run_system
+    from bench.suite import get_dataset, split, threshold_for
+    from bench.systems import ablated_lever, run_system
 
     ds = get_dataset(spec["dataset"])
-    threshold = spec.get("threshold", ds.threshold)
+    difficulty = spec.get("difficulty")
+    if "threshold" in spec:
+        threshold = spec["threshold"]
+    else:
+        threshold = threshold_for(ds, difficulty or "easy")
     row: dict[str, Any] = {
         "system": spec["system"],
         "dataset": ds.name,
         "seed": spec["seed"],
+        "difficulty": difficulty,
+        "ablated": ablated_lever(spec["system"]),
         "metric": ds.metric,
         "threshold": threshold,
         "budget_s": spec["budget"],

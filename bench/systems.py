@@ -5,6 +5,11 @@ cores, and returns its figures as a plain dict:
 the threshold, or None), ``validation_score`` and ``test_score`` of its final model,
 ``test_confirms`` (learnloop: its certificate; peers: final test score meets the threshold),
 ``fit_s`` (wall time of the whole fit call).
+
+learnloop runs as its users run it: ``learnloop train --validation V --test T --json`` in a
+subprocess on the same splits written to parquet, and adds ``time_to_certified_s`` (``Popen`` to
+exit 0), its ``aim`` and the JSON it printed (``cli``). FLAML adds ``trajectory``, its best-so-far
+validation score over time, from which the report reads when it passed learnloop's aim.
 """
 
 from __future__ import annotations
@@ -20,9 +25,39 @@ import pandas as pd
 
 from bench.suite import TARGET
 
-__all__ = ["SYSTEMS", "run_system", "score", "higher_is_better"]
+__all__ = [
+    "SYSTEMS",
+    "ABLATED",
+    "base_system",
+    "ablated_lever",
+    "run_system",
+    "score",
+    "higher_is_better",
+]
 
 SYSTEMS = ["learnloop", "flaml", "optuna_lgbm"]
+ABLATED = "learnloop-no-"  # learnloop-no-<lever>: learnloop with one lever off
+
+
+def base_system(system: str) -> str:
+    """The runner behind ``system``: learnloop for its ablations, else the system itself."""
+    if system.startswith(ABLATED):
+        from learnloop.levers import LEVERS
+
+        lever = system.removeprefix(ABLATED)
+        if lever not in LEVERS:
+            raise ValueError(f"Unknown lever '{lever}'; known: {', '.join(LEVERS)}.")
+        return "learnloop"
+    if system not in SYSTEMS:
+        raise ValueError(f"Unknown system '{system}'; choose from {', '.join(SYSTEMS)}.")
+    return system
+
+
+def ablated_lever(system: str) -> str | None:
+    """The lever ``system`` turns off (``learnloop-no-refit`` -> ``refit``), or None."""
+    return system.removeprefix(ABLATED) if system.startswith(ABLATED) else None
+
+
 LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
 
 
@@ -80,7 +115,10 @@ def run_system(
     workdir: Path,
 ) -> dict[str, Any]:
     """Run ``system`` on the given splits and return its figures."""
-    runner = {"learnloop": _learnloop, "flaml": _flaml, "optuna_lgbm": _optuna_lgbm}[system]
+    # learnloop-no-<lever> is learnloop with $LEARNLOOP_ABLATE set by the harness
+    runner = {"learnloop": _learnloop, "flaml": _flaml, "optuna_lgbm": _optuna_lgbm}[
+        base_system(system)
+    ]
     start = time.monotonic()
     out = runner(
         task=task,
@@ -102,31 +140,92 @@ def run_system(
 
 
 def _learnloop(*, task, metric, threshold, train, validation, test, budget, seed, n_jobs, workdir):
-    import learnloop
-
-    result = learnloop.train(
-        train,
-        target=TARGET,
+    """The real CLI in a subprocess on the fixed splits; time to certified is the wall clock
+    from ``Popen`` to its exit with 0 (files written before the clock starts)."""
+    return _learnloop_cli(
         task=task,
         metric=metric,
         threshold=threshold,
+        files=_write_splits(workdir, train, validation, test),
         budget=budget,
         seed=seed,
-        out=None,
-        store=str(workdir / "learnloop-store.db"),
-        validation=validation,
-        test=test,
         n_jobs=n_jobs,
+        workdir=workdir,
     )
+
+
+def _write_splits(workdir: Path, *frames: pd.DataFrame) -> list[Path]:
+    paths = [workdir / f"{name}.parquet" for name in ("train", "validation", "test")]
+    for frame, path in zip(frames, paths, strict=True):
+        frame.to_parquet(path, index=False)
+    return paths
+
+
+# The fields of ``learnloop train --json`` kept in the row (under "cli").
+CLI_FIELDS = (
+    "status",
+    "aim",
+    "threshold",
+    "validation_score",
+    "test_score",
+    "test_bound",
+    "confidence",
+    "time_to_threshold_s",
+    "elapsed_s",
+    "best_candidate",
+    "n_trials",
+    "run_id",
+)
+
+
+def _learnloop_cli(*, task, metric, threshold, files, budget, seed, n_jobs, workdir):
+    import json
+    import subprocess
+    import sys
+
+    train_path, val_path, test_path = files
+    cmd = [sys.executable, "-m", "learnloop", "train", str(train_path)]
+    cmd += ["--target", TARGET, "--task", task, "--metric", metric]
+    cmd += ["--validation", str(val_path), "--test", str(test_path)]
+    cmd += ["--budget", f"{budget:g}", "--seed", str(seed), "--n-jobs", str(n_jobs)]
+    cmd += ["--out", str(workdir / "model.skops"), "--store", str(workdir / "store.db")]
+    if threshold is not None:
+        cmd += ["--threshold", repr(float(threshold))]
+    cmd.append("--json")
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=3 * budget + 120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise RuntimeError(
+            f"learnloop train did not exit within {3 * budget + 120:.0f} s"
+        ) from None
+    wall = time.monotonic() - start
+    if proc.returncode not in (0, 3):
+        tail = " | ".join(stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"learnloop train exited {proc.returncode}: {tail}")
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    summary = json.loads(lines[-1])
+    met = proc.returncode == 0
     return {
-        "time_to_threshold_s": result.time_to_threshold_s,
-        "validation_score": result.validation_score,
-        "test_score": result.test_score,
-        "test_confirms": result.status == "met" if threshold is not None else None,
-        "test_bound": result.test_bound,
-        "status": result.status,
-        "best_model": result.best_candidate,
-        "n_trials": len(result.trials),
+        "time_to_threshold_s": summary.get("time_to_threshold_s"),
+        "time_to_certified_s": wall if met else None,
+        "cli_s": wall,
+        "exit_code": proc.returncode,
+        "certified": met,
+        "aim": summary.get("aim"),
+        "validation_score": summary.get("validation_score"),
+        "test_score": summary.get("test_score"),
+        "test_confirms": met if threshold is not None else None,
+        "test_bound": summary.get("test_bound"),
+        "status": summary.get("status"),
+        "best_model": summary.get("best_candidate"),
+        "n_trials": summary.get("n_trials"),
+        "cli": {k: summary.get(k) for k in CLI_FIELDS},
     }
 
 
@@ -196,10 +295,16 @@ def _flaml(*, task, metric, threshold, train, validation, test, budget, seed, n_
         if meets(metric, to_metric(loss), threshold):
             ttt = float(t)
             break
+    trajectory = []  # best-so-far validation score at each improvement: [[seconds, score], ...]
+    for t, loss in zip(times, best_losses, strict=True):
+        value = float(to_metric(loss))
+        if not trajectory or value != trajectory[-1][1]:
+            trajectory.append([round(float(t), 4), value])
     val_score = to_metric(automl.best_loss) if automl.best_loss is not None else None
     test_score = _peer_test_score(automl, X_te, y_te, task, metric)
     return {
         "time_to_threshold_s": ttt,
+        "trajectory": trajectory,
         "validation_score": val_score,
         "test_score": test_score,
         "test_confirms": meets(metric, test_score, threshold) if threshold is not None else None,

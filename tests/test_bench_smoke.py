@@ -79,3 +79,81 @@ def test_one_run_per_system(system: str, tmp_path: Path) -> None:
     text = out.read_text()
     assert "| tiny | accuracy |" in text and system in text
     assert summ["pairs"] == 1
+
+
+def test_hard_thresholds_come_from_the_reference_run() -> None:
+    import json
+
+    from bench.suite import REFERENCE_BEST, fraction_of, threshold_for
+    from bench.systems import higher_is_better
+
+    saved = ROOT / "bench" / "REFERENCE.jsonl"
+    rows = [json.loads(line) for line in saved.read_text().splitlines() if line.strip()]
+    for ds in SUITE.values():
+        found = [r["test_score"] for r in rows if r["dataset"] == ds.name and r.get("test_score")]
+        best = max(found) if higher_is_better(ds.metric) else min(found)
+        assert REFERENCE_BEST[ds.name] == pytest.approx(best, abs=1e-6)
+        assert threshold_for(ds, "easy") == ds.threshold == fraction_of(ds.metric, best, 0.98)
+        hard = threshold_for(ds, "hard")
+        assert hard is not None and ds.threshold is not None
+        assert (hard > ds.threshold) == higher_is_better(ds.metric)
+
+
+def _row(system: str, difficulty: str | None, **extra: object) -> dict:
+    row = {
+        "system": system,
+        "dataset": "penguins",
+        "seed": 0,
+        "metric": "accuracy",
+        "threshold": 0.9,
+        "budget_s": 10.0,
+        "time_to_threshold_s": 1.0,
+        "validation_score": 0.95,
+        "test_score": 0.93,
+        "test_confirms": True,
+        "fit_s": 3.0,
+        "peak_mem_mb": 300.0,
+        "error": None,
+    }
+    if difficulty is not None:
+        row["difficulty"] = difficulty
+    row.update(extra)
+    return row
+
+
+def test_report_time_to_certified_same_aim_and_ablation(tmp_path: Path) -> None:
+    from bench.report import summarize, time_to_aim
+
+    traj = [[0.5, 0.91], [2.0, 0.94], [12.0, 0.99]]
+    rows = [
+        _row("learnloop", "easy", certified=True, status="met", aim=0.93, time_to_certified_s=4.0),
+        _row("flaml", "easy", trajectory=traj),
+        _row("learnloop-no-refit", "easy", ablated="refit", certified=False, status="not_met"),
+        _row("learnloop", "hard", certified=True, aim=0.98, time_to_certified_s=6.0),
+        _row("flaml", "hard", trajectory=traj),  # passes 0.98 only after the budget
+        _row("learnloop-no-refit", "hard", certified=True, time_to_certified_s=9.0),
+        _row("learnloop", None, status="met"),  # a row from before: no new fields
+        _row("flaml", None),
+        _row("optuna_lgbm", "easy", error="boom"),
+    ]
+    rows[6]["seed"] = rows[7]["seed"] = 1
+    assert time_to_aim(rows[1], 0.93) == 2.0 and time_to_aim(rows[4], 0.98) is None
+    assert time_to_aim(rows[7], 0.9) is None
+    summ = summarize(rows)
+    assert summ["levels"] == ["easy", "hard"]
+    assert summ["certified"]["ratios"] == [2.0]
+    assert summ["certification_rate"]["learnloop"] == {
+        "easy": (2, 2),
+        "hard": (1, 1),
+        "all": (3, 3),
+    }
+    assert summ["certification_rate"]["learnloop-no-refit"]["all"] == (1, 2)
+    out = tmp_path / "RESULTS.md"
+    write_results(rows, out, title="t", budget=10, seeds=[0, 1])
+    text = out.read_text()
+    assert "**Time to certified**: learnloop" in text and "median **4.0 s**" in text
+    assert "Certification rate, learnloop: **3/3**" in text
+    assert "time to threshold (hard)" in text
+    assert "Thresholds FLAML reached and learnloop did not (hard): none" in text
+    assert "| penguins | accuracy | hard | 0.9000 | flaml |" in text
+    assert "| refit | 2 | 2 -> 1 | 6.0 -> 9.0 (1.50, 1) |" in text

@@ -58,6 +58,24 @@ def test_train_met_prints_one_json_object(tmp_path: Path, cancer_csv: Path) -> N
     assert out["confidence"] == 0.95 and out["task"] == "classification"
 
 
+def test_train_on_fixed_validation_and_test_files(tmp_path: Path, cancer: pd.DataFrame) -> None:
+    """--validation/--test: the given tables are the splits (what the benchmark runs)."""
+    rows = cancer.sample(frac=1.0, random_state=0)
+    parts = [rows.iloc[:340], rows.iloc[340:455], rows.iloc[455:]]
+    names = ("train.parquet", "val.parquet", "test.parquet")
+    paths = [write(part, tmp_path / name) for part, name in zip(parts, names, strict=True)]
+    args = ["train", str(paths[0]), "--target", "target", "--validation", str(paths[1])]
+    args += ["--test", str(paths[2]), "--threshold", "0.85", "--budget", "1m", "--n-jobs", "1"]
+    args += ["--out", str(tmp_path / "m.skops"), "--store", str(tmp_path / "s.db"), "--json"]
+    proc = run(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["status"] == "met" and out["aim"] >= 0.85
+    assert out["certificate"]["n_test"] == len(parts[2])
+    alone = run(*args[:6], "--threshold", "0.85", "--budget", "5", "--json", cwd=tmp_path)
+    assert alone.returncode == 2 and "both a validation and a test" in alone.stderr
+
+
 def test_unreachable_threshold_exits_3_and_still_saves(tmp_path: Path, cancer_csv: Path) -> None:
     model = tmp_path / "m.skops"
     proc = run(

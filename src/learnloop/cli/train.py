@@ -48,6 +48,17 @@ def train(
     budget: Annotated[str, typer.Option(help="Time budget: 120, 90s, 5m, 1h.")] = "60",
     confidence: Annotated[float, typer.Option(help="Confidence of the test bound.")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed for splits and search.")] = 0,
+    validation: Annotated[
+        str | None,
+        typer.Option(help="Fixed validation table (with --test: no seeded split of DATA)."),
+    ] = None,
+    test: Annotated[
+        str | None,
+        typer.Option(help="Fixed held-out test table for the certificate (with --validation)."),
+    ] = None,
+    n_jobs: Annotated[
+        int | None, typer.Option(help="Cores for training (default: all of them).")
+    ] = None,
     out: Annotated[str, typer.Option(help="Model file to write.")] = "learnloop-model.skops",
     store: Annotated[
         str | None, typer.Option(help="Experiment store URL or SQLite path ($LEARNLOOP_STORE).")
@@ -120,6 +131,9 @@ def train(
             seed=seed,
             out=out,
             store=store,
+            validation=validation,
+            test=test,
+            n_jobs=n_jobs,
             candidates=[c.strip() for c in candidates.split(",")] if candidates else None,
             reporter=reporter,
             command=shlex.join(["learnloop", *sys.argv[1:]]),

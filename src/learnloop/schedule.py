@@ -6,15 +6,19 @@
    subsample (the lowest *rung*); asynchronous successive halving promotes the best of each
    rung at once, then its best third, to a four times larger sample, up to the full
    training split.
-3. **Optuna samples the rest.** Once the portfolio is spent, the study's sampler proposes
-   configurations (``next_job`` returns no candidate).
+3. **Local search next.** Once the portfolio is spent, moves around the best configuration
+   so far (:mod:`learnloop.local_search`), on the lowest rung, while they keep paying.
+4. **Optuna samples the rest.** When the local search has converged, the study's sampler
+   proposes configurations (``next_job`` returns no candidate) until one beats the best.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from learnloop import levers
 from learnloop.candidates import CANDIDATES, Candidate
+from learnloop.local_search import LocalSearch
 from learnloop.metrics import Metric
 from learnloop.tasks import Task
 from learnloop.trials import TrialRecord, config_key
@@ -53,6 +57,7 @@ class Schedule:
             for name, i in task.portfolio_order
             if name in per_family and i < len(per_family[name])
         ]
+        self.local = LocalSearch(task.name, n_train)
 
     def rows_for(self, cand: Candidate, rung: int) -> int:
         """Training rows of a trial of ``cand`` at ``rung`` (capped by the family)."""
@@ -82,4 +87,8 @@ class Schedule:
             cand, params = self.queue.pop(0)
             if config_key(cand.name, params, 0) not in self.taken:
                 return cand, params, 0, None
+        if levers.enabled("local"):
+            move = self.local.propose(trials, metric, self.taken)
+            if move is not None:
+                return move[0], move[1], 0, None
         return None, None, 0, None  # the sampler chooses

@@ -95,6 +95,9 @@ class Task(ABC):
     min_sample_rows: ClassVar[int | None] = None
     # preprocessing kinds this task builds besides the shared ones (tree, dense, cluster)
     feature_kinds: ClassVar[tuple[str, ...]] = ()
+    # whether models' predictions can be averaged (probabilities, values) and a saved
+    # pipeline may be a weighted ensemble of pipelines (greedy ensemble selection)
+    ensembles: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ schema
     @abstractmethod

@@ -18,6 +18,10 @@ any trial's model: kept if best, returned if it passes the aim, certified by the
 test looks. Its validation score is optimistic (the weights were chosen on validation),
 like the best of many trials; the look policy is what keeps the claim honest.
 
+Only a loop that trains the trials itself makes ensembles: on a Dask cluster
+(``Executor.drive``) and in ``learnloop worker`` processes none are made, since the models
+of trials trained elsewhere are not at hand and an owner could not refit an ensemble.
+
 Ensembles are not trials: they never enter the study. They are numbered -2, -3, ...
 (-1 is the baseline) so a test look at one is never mistaken for a look at a member.
 """

@@ -237,6 +237,7 @@ class Loop:
         self._traceback = ""
         self._synced = -math.inf
         self._pool: Any = None  # the ensemble pool (learnloop.ensemble), made on first use
+        self.make_ensembles = True  # off in workers: the run's owner cannot refit an ensemble
 
     # -------------------------------------------------------------- the aim
     @property
@@ -393,11 +394,13 @@ class Loop:
         Greedy ensemble selection (:mod:`learnloop.ensemble`), for tasks whose predictions
         average and while the ``ensemble`` lever is on. The ensemble is scored, kept and
         aimed like a trial's model. Only trials trained here take part: the remote (Dask)
-        path and trials adopted from other processes make no ensembles.
+        path, trials adopted from other processes and workers (``make_ensembles``) make none.
         """
         from learnloop import levers
 
-        if model is None or not self.problem.task.ensembles or not levers.enabled("ensemble"):
+        if model is None or not self.make_ensembles or not self.problem.task.ensembles:
+            return None
+        if not levers.enabled("ensemble"):
             return None
         record = next((t for t in reversed(self.trials) if t.number == model.trial), None)
         if record is None or record.status != "complete":

@@ -22,6 +22,10 @@ from sklearn.base import (
 from learnloop.exceptions import NotFittedError
 
 __all__ = [
+    "PassThrough",
+    "EnsembleClassifier",
+    "EnsembleRegressor",
+    "weighted_mean",
     "InteractionEncoder",
     "InteractionMatrix",
     "Recommender",
@@ -122,6 +126,103 @@ class ScaledTargetRegressor(RegressorMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.regressor.predict(X)) * self.y_scale + self.y_mean
+
+
+class PassThrough(TransformerMixin, BaseEstimator):
+    """The identity step: rows go through unchanged (an ensemble's members encode their own).
+
+    ``FunctionTransformer`` would do the same, but model files refuse it (it can hold any
+    function); this one holds nothing.
+    """
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def fit(self, X: Any, y: Any = None) -> PassThrough:
+        return self
+
+    def transform(self, X: Any) -> Any:
+        return X
+
+
+def weighted_mean(parts: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """``sum_i weights[i] * parts[i]`` with the weights normalised to sum to one."""
+    w = np.asarray(weights, dtype=float)
+    return np.tensordot(w / w.sum(), np.stack([np.asarray(p, dtype=float) for p in parts]), 1)
+
+
+class _Ensemble(BaseEstimator):
+    """Fitted member pipelines (each its own preprocessor + estimator) and their weights.
+
+    Built from members that are already fitted (like ``cv="prefit"``): ``fit`` only checks
+    them and normalises the weights, so ``X`` and ``y`` are ignored.
+    """
+
+    def __init__(self, members: list[Any] | None = None, weights: list[float] | None = None):
+        self.members = members
+        self.weights = weights
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "weights_")
+
+    def fit(self, X: Any = None, y: Any = None) -> _Ensemble:
+        members, weights = list(self.members or []), list(self.weights or [])
+        if not members or len(weights) != len(members):
+            raise ValueError(
+                f"The 'weights' parameter of {type(self).__name__} must have one entry per "
+                f"member; got {len(weights)} weights for {len(members)} members instead."
+            )
+        w = np.asarray(weights, dtype=float)
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise ValueError(
+                f"The 'weights' parameter of {type(self).__name__} must be non-negative with "
+                f"a positive sum; got {weights!r} instead."
+            )
+        self.weights_ = w / w.sum()
+        return self
+
+
+class EnsembleClassifier(ClassifierMixin, _Ensemble):
+    """The weighted average of member pipelines' class probabilities over classes 0..k-1."""
+
+    def __init__(
+        self,
+        members: list[Any] | None = None,
+        weights: list[float] | None = None,
+        n_classes: int = 2,
+    ) -> None:
+        super().__init__(members, weights)
+        self.n_classes = n_classes
+
+    def fit(self, X: Any = None, y: Any = None) -> EnsembleClassifier:
+        super().fit(X, y)
+        self.classes_ = np.arange(self.n_classes)
+        return self
+
+    def _member_proba(self, member: Any, X: Any) -> np.ndarray:
+        """A member's probabilities with a column per class, even for classes it never saw."""
+        proba = np.asarray(member.predict_proba(X), dtype=float)
+        seen = getattr(member, "classes_", None)
+        if seen is not None and proba.shape[1] < self.n_classes:
+            full = np.zeros((len(proba), self.n_classes))
+            full[:, np.asarray(seen, dtype=int)] = proba
+            proba = full
+        return proba
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        _check_fitted(self, "weights_")
+        return weighted_mean([self._member_proba(m, X) for m in self.members], self.weights_)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.argmax(self.predict_proba(X), axis=1)
+
+
+class EnsembleRegressor(RegressorMixin, _Ensemble):
+    """The weighted average of member pipelines' predicted values."""
+
+    def predict(self, X: Any) -> np.ndarray:
+        _check_fitted(self, "weights_")
+        return weighted_mean([m.predict(X) for m in self.members], self.weights_)
 
 
 class HDBSCANClusterer(ClusterMixin, BaseEstimator):

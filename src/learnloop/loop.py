@@ -102,6 +102,7 @@ class FittedModel:
     steps: int = 0  # the step the trial kept (boosting rounds, trees, epochs)
     seconds: float = 0.0  # how long the trial trained
     refit: bool = False  # trained again on training + validation rows (see finalist.py)
+    val_prediction: Prediction | None = None  # set when it enters the ensemble pool
 
 
 class _TrialMonitor:
@@ -240,6 +241,8 @@ class Loop:
         self.adopt_passed = True  # refit another process's trial that passed the target
         self._traceback = ""
         self._synced = -math.inf
+        self._pool: Any = None  # the ensemble pool (learnloop.ensemble), made on first use
+        self.make_ensembles = True  # off in workers: the run's owner cannot refit an ensemble
 
     # -------------------------------------------------------------- the aim
     @property
@@ -308,6 +311,9 @@ class Loop:
             model = self._run_trial(*job)
             if model is not None and self.aim.passed(model.score, len(self.trials)):
                 return model
+            ensemble = self._ensemble(model)
+            if ensemble is not None and self.aim.passed(ensemble.score, len(self.trials)):
+                return ensemble
             if model is not None and model is self.best and self._worth_a_look(model):
                 return model
         return None
@@ -393,6 +399,38 @@ class Loop:
         """Whether the run asked running trials to stop (by hand; on a cluster, also when
         another trial passed the aim — remote trials read that from the scheduler)."""
         return self.hand_stop()
+
+    # ------------------------------------------------------------- ensemble
+    def _ensemble(self, model: FittedModel | None) -> FittedModel | None:
+        """Offer a complete trial's model to the ensemble pool; a better ensemble, if any.
+
+        Greedy ensemble selection (:mod:`learnloop.ensemble`), for tasks whose predictions
+        average and while the ``ensemble`` lever is on. The ensemble is scored, kept and
+        aimed like a trial's model. Only trials trained here take part: the remote (Dask)
+        path, trials adopted from other processes and workers (``make_ensembles``) make none.
+        """
+        from learnloop import levers
+
+        if model is None or not self.make_ensembles or not self.problem.task.ensembles:
+            return None
+        if not levers.enabled("ensemble"):
+            return None
+        record = next((t for t in reversed(self.trials) if t.number == model.trial), None)
+        if record is None or record.status != "complete":
+            return None
+        from learnloop.ensemble import Pool
+
+        if self._pool is None:
+            self._pool = Pool(self.problem)
+        if not self._pool.offer(model):
+            return None
+        ensemble = self._pool.build()
+        if ensemble is None:
+            return None
+        assert ensemble.val_prediction is not None
+        self.note_score(ensemble.score, ensemble.val_prediction)
+        self._keep_if_best(ensemble)
+        return ensemble
 
     # ---------------------------------------------------------------- trial
     def _expected_first_step(self, cand: Candidate | None, rung: int) -> float:

@@ -98,6 +98,9 @@ class Task(ABC):
     # a configuration may be trained again on training + validation rows before its test
     # look, and cross-validated over them (rows are exchangeable: tables, not users)
     refits_on_validation: ClassVar[bool] = False
+    # whether models' predictions can be averaged (probabilities, values) and a saved
+    # pipeline may be a weighted ensemble of pipelines (greedy ensemble selection)
+    ensembles: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ schema
     @abstractmethod

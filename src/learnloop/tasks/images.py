@@ -58,6 +58,7 @@ class Image(Classification):
     default_metric = "accuracy"
     takes_pictures = True
     feature_kinds: ClassVar[tuple[str, ...]] = ("hog", "pixels_pca")
+    ensembles = False  # the answer reads the pipeline's own feature and model steps
     portfolio_order = (  # type: ignore[assignment]
         ("linear_hog", 0),
         ("knn_pixels_pca", 0),

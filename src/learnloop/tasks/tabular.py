@@ -35,6 +35,7 @@ class _Supervised(Task):
     supervised = True
     refits_on_validation = True
     portfolio_order = _PORTFOLIO
+    ensembles = True  # probabilities and values average
 
     def read_schema(self, frame: pd.DataFrame, target: str | None, labels: str | None) -> Schema:
         self.check_options(target, labels)

@@ -34,6 +34,9 @@ __all__ = [
     "best_possible_bound",
     "LookPolicy",
     "MAX_LOOKS",
+    "split_share_for",
+    "DEFAULT_TEST_SHARE",
+    "MAX_TEST_SHARE",
 ]
 
 LOOK_SHARES = (0.6, 0.25, 0.15)
@@ -264,6 +267,43 @@ def best_possible_bound(metric: Metric, n_test: int, alpha: float) -> float | No
     if metric.proportion:
         return clopper_pearson_bound(n_test, n_test, alpha)
     return None
+
+
+DEFAULT_TEST_SHARE = 0.2
+MAX_TEST_SHARE = 0.35
+
+
+def split_share_for(
+    metric: Metric, threshold: float | None, n_rows: int, confidence: float = 0.95
+) -> float:
+    """The test split's share of the rows, decided from the requirement alone (the
+    ``split`` lever; no row of any split is read).
+
+    For a share-of-rows metric (accuracy) a small test split cannot certify a high
+    threshold even when the model is good: 69 test rows certify at most 0.950 at the first
+    look. The test split grows (up to 35% of the rows) until a test score halfway between
+    the threshold and a perfect score would certify; if even 35% cannot do that but a
+    perfect score would, it takes 35%. Elsewhere a fifth of the rows.
+    """
+    from learnloop import levers
+
+    if threshold is None or not levers.enabled("split"):
+        return DEFAULT_TEST_SHARE
+    if not (metric.proportion and metric.greater_is_better) or threshold >= 1.0:
+        return DEFAULT_TEST_SHARE
+    alpha = look_alpha(1.0 - confidence, 1, MAX_LOOKS)
+    hoped = (threshold + 1.0) / 2.0
+
+    def certifies(share: float, score: float) -> bool:
+        n_test = max(int(round(share * n_rows)), 1)
+        return clopper_pearson_bound(int(math.floor(score * n_test)), n_test, alpha) >= threshold
+
+    for share in np.arange(DEFAULT_TEST_SHARE, MAX_TEST_SHARE + 1e-9, 0.01):
+        if certifies(float(share), hoped):
+            return round(float(share), 2)
+    if certifies(MAX_TEST_SHARE, 1.0) and not certifies(DEFAULT_TEST_SHARE, 1.0):
+        return MAX_TEST_SHARE
+    return DEFAULT_TEST_SHARE
 
 
 class LookPolicy:

@@ -396,9 +396,10 @@ def fingerprint(df: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
-def split_sizes(n: int) -> tuple[int, int]:
-    """Rows for (validation, test): a fifth each, capped so large tables stay fast to score."""
-    n_test = min(max(int(round(0.2 * n)), 1), 100_000)
+def split_sizes(n: int, test_share: float = 0.2) -> tuple[int, int]:
+    """Rows for (validation, test): a fifth each by default (the test share can be larger,
+    see ``certify.split_share_for``), capped so large tables stay fast to score."""
+    n_test = min(max(int(round(test_share * n)), 1), 100_000)
     n_val = min(max(int(round(0.2 * n)), 1), 50_000)
     if n - n_test - n_val < 2:
         raise DataError(f"The data has only {n} usable rows; at least 10 are needed to learn.")
@@ -406,7 +407,7 @@ def split_sizes(n: int) -> tuple[int, int]:
 
 
 def split_indices(
-    y: np.ndarray, seed: int, *, stratify: bool = False
+    y: np.ndarray, seed: int, *, stratify: bool = False, test_share: float = 0.2
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeded train / validation / test row indices of ``len(y)`` rows.
 
@@ -418,7 +419,7 @@ def split_indices(
     n = len(y)
     if n < 10:
         raise DataError(f"The data has only {n} usable rows; at least 10 are needed to learn.")
-    n_val, n_test = split_sizes(n)
+    n_val, n_test = split_sizes(n, test_share)
     idx = np.arange(n)
     strat = y if stratify and _can_stratify(y, n_test, n_val) else None
     rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=strat)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from learnloop.certify import DEFAULT_TEST_SHARE, split_share_for
 from learnloop.data import Schema, fingerprint, load_table, prepare_features, split_indices
 from learnloop.exceptions import DataError, UsageError
 from learnloop.metrics import Metric
@@ -36,6 +37,9 @@ class Dataset:
     test: Part
     dropped_rows: int  # rows left out because they cannot be learned from (no target)
     notes: list[str] = field(default_factory=list)  # what the task's split has to say
+    # the test split's share of the usable rows, where learnloop split them (recorded with
+    # the run so workers, resumes and reports rebuild the same split)
+    test_share: float | None = None
 
     @property
     def n_outputs(self) -> int:
@@ -78,10 +82,15 @@ def prepare_dataset(
     test: Any = None,
     labels: str | None = None,
     options: dict[str, Any] | None = None,
+    *,
+    confidence: float = 0.95,
+    test_share: float | None = None,
 ) -> Dataset:
     """Read ``data``, decide the task and schema, check the metric, and split seeded.
 
     ``options`` are the task's own (recommendation: ``user``, ``item``, ``time``...).
+    ``test_share`` rebuilds a recorded split; None decides it from the threshold and
+    ``confidence`` (:func:`~learnloop.certify.split_share_for`).
     """
     task = auto_task(data, task, options)
     if task == "auto":
@@ -102,7 +111,18 @@ def prepare_dataset(
     if own is not None:
         parts, dropped, notes = own
     else:
-        parts, dropped = _split(frame, schema, chosen_task, validation, test, seed)
+        usable = int(chosen_task.usable_rows(frame, schema).sum())
+        if test_share is None and validation is None:
+            test_share = split_share_for(chosen_metric, threshold, usable, confidence)
+            if test_share != DEFAULT_TEST_SHARE:
+                notes.append(
+                    f"The test split is {test_share:.0%} of the rows (not "
+                    f"{DEFAULT_TEST_SHARE:.0%}) so that a good model can certify "
+                    f"{chosen_metric.name} >= {threshold:g}."
+                )
+        parts, dropped = _split(
+            frame, schema, chosen_task, validation, test, seed, test_share or DEFAULT_TEST_SHARE
+        )
     parts = chosen_task.finish(parts, chosen_metric)
     return Dataset(
         frame,
@@ -114,6 +134,7 @@ def prepare_dataset(
         parts["test"],
         dropped,
         notes,
+        test_share if own is None and validation is None else None,
     )
 
 
@@ -124,6 +145,7 @@ def _split(
     validation: Any,
     test: Any,
     seed: int,
+    test_share: float = DEFAULT_TEST_SHARE,
 ) -> tuple[dict[str, Part], int]:
     usable = frame[task.usable_rows(frame, schema)]
     dropped = len(frame) - len(usable)
@@ -146,7 +168,9 @@ def _split(
     y_all = task.encode(usable, schema, "training")
     strata = task.stratify_by(y_all)
     rows = strata if strata is not None else np.zeros(len(usable))
-    train_idx, val_idx, test_idx = split_indices(rows, seed, stratify=strata is not None)
+    train_idx, val_idx, test_idx = split_indices(
+        rows, seed, stratify=strata is not None, test_share=test_share
+    )
     X_all = prepare_features(usable, schema)
     parts = {
         name: Part(X_all.iloc[idx].reset_index(drop=True), None if y_all is None else y_all[idx])

@@ -112,6 +112,7 @@ def train(
     report = reporter or _Silent()
     # a new run's data is checked before the store is opened, so bad input leaves no new file
     store_obj = open_store(store) if resume is not None else None
+    test_share: float | None = None  # decided from the threshold, or the resumed run's
     if resume is not None:
         assert store_obj is not None
         from learnloop.experiments import resume_options
@@ -122,13 +123,25 @@ def train(
         confidence, seed, candidates = saved["confidence"], saved["seed"], saved["candidates"]
         labels = saved.get("labels")
         options = dict(saved.get("task_options") or {})
+        test_share = saved.get("test_share")
     _check_options(budget, confidence, seed)
     if metric is not None:
         get_metric(metric)  # unknown names fail before any data is read
     out_path = _check_out(out)
 
     dataset = prepare(
-        data, target, task, metric, threshold, seed, validation, test, labels, options or None
+        data,
+        target,
+        task,
+        metric,
+        threshold,
+        seed,
+        validation,
+        test,
+        labels,
+        options or None,
+        confidence=confidence,
+        test_share=test_share,
     )
     _check_candidates(candidates, dataset)
     settings = Settings(
@@ -178,6 +191,7 @@ def train(
                 "validation": _source_path(validation),
                 "test": _source_path(test),
                 "task_options": {k: v for k, v in options.items() if v is not None},
+                "test_share": dataset.test_share,
             },
         )
     if executor is not None:
@@ -217,10 +231,24 @@ def prepare(
     test: Any = None,
     labels: str | None = None,
     options: dict[str, Any] | None = None,
+    *,
+    confidence: float = 0.95,
+    test_share: float | None = None,
 ) -> Dataset:
     """Read the data and make the seeded splits: the same inputs give the same splits."""
     return prepare_dataset(
-        data, target, task, metric, threshold, seed, validation, test, labels, options
+        data,
+        target,
+        task,
+        metric,
+        threshold,
+        seed,
+        validation,
+        test,
+        labels,
+        options,
+        confidence=confidence,
+        test_share=test_share,
     )
 
 

@@ -55,6 +55,8 @@ def work(
         options.get("test"),
         options.get("labels"),
         options.get("task_options") or None,
+        confidence=options.get("confidence") or 0.95,
+        test_share=options.get("test_share"),
     )
     if fingerprint(dataset.frame) != run["fingerprint"]:
         raise DataError(

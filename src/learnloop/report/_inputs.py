@@ -112,6 +112,7 @@ def _rebuild(inputs: ReportInputs, data: str | None) -> None:
                 options.get("validation"),
                 options.get("test"),
                 options.get("labels"),
+                test_share=options.get("test_share"),
             )
         except (LearnloopError, OSError) as e:
             inputs.notes.append(f"The run's data could not be read again ({e}); data plots are "

@@ -9,7 +9,7 @@ no threshold: a fit ends at its plateau or at the per-fit cap) on the training s
 ``--sample``-row sample of it (validation capped likewise). Recorded per fit: validation
 score, fit seconds (the encoding is done once per preprocessing kind, before timing), the
 seconds until the curve came within ``TOLERANCE`` of the data set's best score, and until
-it passed the suite's threshold.
+it passed the suite's easy and hard thresholds.
 
 Writes ``src/learnloop/portfolio.json`` (per data set: name, task, meta-features of the
 full training split, the ranking), the raw fits to ``bench/PORTFOLIO-fits.jsonl`` and the
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.suite import SUITE, TARGET, split
+from bench.suite import DIFFICULTIES, SUITE, TARGET, split, threshold_for
 
 ROOT = Path(__file__).resolve().parent.parent
 JSON_PATH = ROOT / "src" / "learnloop" / "portfolio.json"
@@ -78,6 +78,7 @@ def fit_dataset(name: str, cap: float, sample: int, n_jobs: int) -> dict[str, An
         problem, optuna.create_study(), threshold=None, alpha_first_look=0.05, n_jobs=n_jobs
     )
     metric, n_rows = problem.metric, problem.n_train
+    thresholds = {level: threshold_for(ds, level) for level in DIFFICULTIES}
     fits = []
     for number, (family, index) in enumerate(problem.task.portfolio_order):
         cand = CANDIDATES[family]
@@ -89,7 +90,10 @@ def fit_dataset(name: str, cap: float, sample: int, n_jobs: int) -> dict[str, An
         loop.deadline = loop.started + cap
         loop._fit(cand, params, rows, record)
         curve = [(s, t) for _, s, t in record.curve]
-        passed = [t for s, t in curve if ds.threshold is not None and metric.meets(s, ds.threshold)]
+        passed = {
+            level: [t for s, t in curve if bar is not None and metric.meets(s, bar)]
+            for level, bar in thresholds.items()
+        }
         fits.append(
             {
                 "family": family,
@@ -97,7 +101,7 @@ def fit_dataset(name: str, cap: float, sample: int, n_jobs: int) -> dict[str, An
                 "score": record.score,
                 "seconds": round(record.seconds or 0.0, 3),
                 "stop": record.stop_reason,
-                "threshold_s": passed[0] if passed else None,
+                "threshold_s": {k: v[0] if v else None for k, v in passed.items()},
                 "curve": curve,
             }
         )
@@ -111,7 +115,7 @@ def fit_dataset(name: str, cap: float, sample: int, n_jobs: int) -> dict[str, An
         "name": name,
         "task": ds.task,
         "metric": ds.metric,
-        "threshold": ds.threshold,
+        "thresholds": thresholds,
         "rows": len(train),
         "fit_rows": n_rows,
         "meta": meta,
@@ -148,15 +152,16 @@ def _rest_key(score: float | None, high: bool) -> float:
     return -score if high else score
 
 
-def simulate(entry: dict[str, Any], order: list[tuple[str, int]]) -> dict[str, Any]:
+def simulate(entry: dict[str, Any], order: list[tuple[str, int]], level: str) -> dict[str, Any]:
     """Walk ``order``: cumulative fit seconds until a configuration passes the threshold."""
     by_pair = {(f["family"], f["index"]): f for f in entry["fits"]}
     spent = 0.0
     first = by_pair[order[0]]
     for n, pair in enumerate(order, 1):
         f = by_pair[pair]
-        if f["threshold_s"] is not None:
-            return {"first": first, "time_s": spent + f["threshold_s"], "trials": n}
+        passed = f["threshold_s"][level]
+        if passed is not None:
+            return {"first": first, "time_s": spent + passed, "trials": n}
         spent += f["seconds"]
     return {"first": first, "time_s": None, "trials": None, "spent": spent}
 
@@ -172,7 +177,7 @@ def leave_one_out(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         others = [s for s in stored if s["name"] != e["name"]]
         learned = learned_order(task, e["meta"], entries=others)
         fixed = [tuple(p) for p in task.portfolio_order]
-        rows.append({"entry": e, "learned": simulate(e, learned), "fixed": simulate(e, fixed)})
+        rows.append({"entry": e, "learned": learned, "fixed": fixed})
     return rows
 
 
@@ -199,6 +204,40 @@ def write(entries: list[dict[str, Any]], cap: float, sample: int) -> None:
     TABLE_PATH.write_text(table(entries, cap, sample))
 
 
+def _compare(runs: list[dict[str, Any]], level: str) -> list[str]:
+    def first(sim: dict[str, Any]) -> str:
+        f = sim["first"]
+        score = "failed" if f["score"] is None else f"{f['score']:.4f}"
+        return f"{f['family']}[{f['index']}] ({score})"
+
+    def when(sim: dict[str, Any]) -> str:
+        if sim["time_s"] is None:
+            return f"never ({sim['spent']:.1f} s spent)"
+        return f"{sim['time_s']:.2f} (trial {sim['trials']})"
+
+    out, ratios, totals = [], [], [0.0, 0.0]
+    for run in runs:
+        e = run["entry"]
+        lo, fx = simulate(e, run["learned"], level), simulate(e, run["fixed"], level)
+        out.append(
+            f"| {e['name']} | {e['thresholds'][level]} | {first(lo)} | {when(lo)} | "
+            f"{first(fx)} | {when(fx)} |"
+        )
+        if lo["time_s"] is not None and fx["time_s"] is not None:
+            # a floor of 10 ms: shorter times are clock noise
+            ratios.append(max(lo["time_s"], 0.01) / max(fx["time_s"], 0.01))
+            totals = [totals[0] + lo["time_s"], totals[1] + fx["time_s"]]
+    if ratios:
+        geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        out += [
+            "",
+            f"Learned / fixed seconds to threshold where both pass: geometric mean "
+            f"{geo:.2f} over {len(ratios)} data sets (below 1: the learned order is "
+            f"faster); summed: {totals[0]:.2f} s learned, {totals[1]:.2f} s fixed.",
+        ]
+    return out
+
+
 def _s(x: float | None) -> str:
     return "never" if x is None else f"{x:.2f}"
 
@@ -217,43 +256,22 @@ def table(entries: list[dict[str, Any]], cap: float, sample: int) -> str:
         "## Leave-one-out: learned order vs fixed order",
         "",
         "Each data set's order is voted by the *other* data sets (its own entry held out, as "
-        "`LEARNLOOP_PORTFOLIO_HOLDOUT` does in the benchmark) and simulated from the recorded "
+        "`LEARNLOOP_PORTFOLIO_HOLDOUT` does in the benchmark) and replayed from the recorded "
         "fits: seconds of fitting until a configuration's validation score passes the suite "
-        "threshold (the passing fit counted up to the step where it passed).",
-        "",
-        "| data set | threshold | learned: first trial (val) | learned: s to threshold "
-        "| fixed: first trial (val) | fixed: s to threshold |",
-        "|---|---|---|---|---|---|",
+        "threshold (the passing fit counted up to the step where it passed), at the suite's "
+        "easy and hard thresholds (`bench.suite.threshold_for`).",
     ]
-    ratios, totals = [], [0.0, 0.0]
-    for row in leave_one_out(entries):
-        e, lo, fx = row["entry"], row["learned"], row["fixed"]
-
-        def first(sim: dict[str, Any]) -> str:
-            f = sim["first"]
-            score = "failed" if f["score"] is None else f"{f['score']:.4f}"
-            return f"{f['family']}[{f['index']}] ({score})"
-
-        def when(sim: dict[str, Any]) -> str:
-            if sim["time_s"] is None:
-                return f"never ({sim['spent']:.1f} s spent)"
-            return f"{sim['time_s']:.2f} (trial {sim['trials']})"
-
-        out.append(
-            f"| {e['name']} | {e['threshold']} | {first(lo)} | {when(lo)} | "
-            f"{first(fx)} | {when(fx)} |"
-        )
-        if lo["time_s"] and fx["time_s"]:
-            ratios.append(lo["time_s"] / fx["time_s"])
-            totals = [totals[0] + lo["time_s"], totals[1] + fx["time_s"]]
-    if ratios:
-        geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+    runs = leave_one_out(entries)
+    for level in DIFFICULTIES:
         out += [
             "",
-            f"Learned / fixed seconds to threshold where both pass: geometric mean "
-            f"{geo:.2f} over {len(ratios)} data sets (below 1: the learned order is "
-            f"faster); summed: {totals[0]:.2f} s learned, {totals[1]:.2f} s fixed.",
+            f"### {level} thresholds",
+            "",
+            "| data set | threshold | learned: first trial (val) | learned: s to threshold "
+            "| fixed: first trial (val) | fixed: s to threshold |",
+            "|---|---|---|---|---|---|",
         ]
+        out += _compare(runs, level)
     out += [
         "",
         "One seed, one fit per configuration, on a busy shared machine: sub-second fit times "

@@ -54,6 +54,8 @@ def meta_features(X: pd.DataFrame, y: np.ndarray | None, n_classes: int) -> dict
     ``imbalance`` is the rarest class's count over the commonest's (1 balanced, 0 without
     classes); ``categorical_share`` counts columns that are not numeric or boolean.
     """
+    if not isinstance(X, pd.DataFrame):
+        X = pd.DataFrame(np.asarray(X).reshape(len(X), -1))
     n_rows, n_cols = X.shape
     categorical = sum(
         1
@@ -62,8 +64,11 @@ def meta_features(X: pd.DataFrame, y: np.ndarray | None, n_classes: int) -> dict
     )
     imbalance = 0.0
     if n_classes > 0 and y is not None and len(y):
-        counts = pd.Series(np.asarray(y)).value_counts()
-        imbalance = float(counts.min() / counts.max())
+        try:
+            counts = pd.Series(np.asarray(y)).value_counts()
+            imbalance = float(counts.min() / counts.max())
+        except TypeError:  # targets that are not labels (a task's own encoding)
+            imbalance = 0.0
     cells = n_rows * n_cols
     return {
         "log_rows": math.log10(max(n_rows, 1)),

@@ -68,6 +68,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                     seed=int(spec["seed"]),
                     n_jobs=int(spec.get("n_jobs", 2)),
                     workdir=Path(tmp),
+                    dataset=ds.name,
                 )
             )
         row["error"] = None

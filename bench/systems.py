@@ -113,12 +113,15 @@ def run_system(
     seed: int,
     n_jobs: int,
     workdir: Path,
+    dataset: str | None = None,
 ) -> dict[str, Any]:
-    """Run ``system`` on the given splits and return its figures."""
+    """Run ``system`` on the given splits and return its figures (``dataset``: the suite
+    name, so that learnloop's learned portfolio leaves that data set's own entry out)."""
     # learnloop-no-<lever> is learnloop with $LEARNLOOP_ABLATE set by the harness
     runner = {"learnloop": _learnloop, "flaml": _flaml, "optuna_lgbm": _optuna_lgbm}[
         base_system(system)
     ]
+    own = {"dataset": dataset} if runner is _learnloop else {}
     start = time.monotonic()
     out = runner(
         task=task,
@@ -131,6 +134,7 @@ def run_system(
         seed=seed,
         n_jobs=n_jobs,
         workdir=workdir,
+        **own,
     )
     out["fit_s"] = time.monotonic() - start
     return out
@@ -139,9 +143,18 @@ def run_system(
 # --- learnloop ---------------------------------------------------------------------------------
 
 
-def _learnloop(*, task, metric, threshold, train, validation, test, budget, seed, n_jobs, workdir):
+def _learnloop(
+    *, task, metric, threshold, train, validation, test, budget, seed, n_jobs, workdir, dataset=None
+):
     """The real CLI in a subprocess on the fixed splits; time to certified is the wall clock
     from ``Popen`` to its exit with 0 (files written before the clock starts)."""
+    import os
+
+    from learnloop.portfolio import HOLDOUT_ENV
+
+    # leave-one-out: the learned portfolio must not rank this data set by its own fits
+    # (the CLI subprocess inherits the environment)
+    os.environ[HOLDOUT_ENV] = dataset or ""
     return _learnloop_cli(
         task=task,
         metric=metric,

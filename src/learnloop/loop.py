@@ -36,6 +36,7 @@ from learnloop.candidates import CANDIDATES, Candidate, FitContext
 from learnloop.features import categorical_indices
 from learnloop.finalist import LookAdvisor
 from learnloop.metrics import Metric, Prediction
+from learnloop.portfolio import meta_features
 from learnloop.schedule import MIN_RUNG_ROWS, Schedule, rung_sizes
 from learnloop.tasks import Task
 from learnloop.trials import StudyBook, TrialRecord
@@ -222,7 +223,8 @@ class Loop:
         self.on_trial = on_trial
         self.aim = Aim(problem.metric, threshold, alpha_first_look)
         self.advisor = LookAdvisor(problem, threshold, alpha_first_look)
-        self.schedule = Schedule(problem.task, self.families, problem.n_train)
+        meta = meta_features(problem.X_train, problem.y_train, problem.n_classes)
+        self.schedule = Schedule(problem.task, self.families, problem.n_train, meta)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.book = StudyBook(study, self.worker)
         self.trials: list[TrialRecord] = []

@@ -1,7 +1,8 @@
 """The schedule: which configuration to train next, on how many rows.
 
-1. **Portfolio first.** Known-good configurations of each family, in the task's order
-   (best bet first), so an easy threshold is met by the first fit or two.
+1. **Portfolio first.** Known-good configurations of each family, best bet first, so an
+   easy threshold is met by the first fit or two: the order voted by the stored data sets
+   nearest in meta-features (:mod:`learnloop.portfolio`), else the task's fixed order.
 2. **Cheap before expensive.** On large tables every new configuration trains on a
    subsample (the lowest *rung*); asynchronous successive halving promotes the best of each
    rung at once, then its best third, to a four times larger sample, up to the full
@@ -14,12 +15,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from learnloop import levers
 from learnloop.candidates import CANDIDATES, Candidate
 from learnloop.local_search import LocalSearch
 from learnloop.metrics import Metric
+from learnloop.portfolio import learned_order
 from learnloop.tasks import Task
 from learnloop.trials import TrialRecord, config_key
 
@@ -47,14 +50,19 @@ def rung_sizes(n_rows: int, smallest: int = MIN_RUNG_ROWS) -> list[int]:
 class Schedule:
     """The portfolio queue, the rungs, and what was promoted or taken by other processes."""
 
-    def __init__(self, task: Task, families: list[Candidate], n_train: int) -> None:
+    def __init__(
+        self, task: Task, families: list[Candidate], n_train: int, meta: dict | None = None
+    ) -> None:
         self.rungs = rung_sizes(n_train, task.min_sample_rows or MIN_RUNG_ROWS)
         self.promoted: set[int] = set()
         self.taken: set[str] = set()  # configurations other processes ran or are running
         per_family = {c.name: c.portfolio(task.name, n_train) for c in families}
+        order: Sequence[tuple[str, int]] = task.portfolio_order
+        if meta is not None and levers.enabled("portfolio"):  # voted by similar data sets
+            order = learned_order(task, meta, per_family)
         self.queue: list[tuple[Candidate, dict[str, Any]]] = [
             (CANDIDATES[name], per_family[name][i])
-            for name, i in task.portfolio_order
+            for name, i in order
             if name in per_family and i < len(per_family[name])
         ]
         self.local = LocalSearch(task.name, n_train)

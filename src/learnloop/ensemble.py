@@ -149,7 +149,7 @@ class Pool:
             Pipeline([("features", models[i].preprocessor), ("model", models[i].estimator)])
             for i in used
         ]
-        weights = [int(counts[i]) for i in used]
+        weights = [float(counts[i]) for i in used]
         estimator: Any
         if prediction.proba is not None:
             estimator = EnsembleClassifier(members, weights, p.n_classes).fit()

@@ -211,7 +211,7 @@ class EnsembleClassifier(ClassifierMixin, _Ensemble):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         _check_fitted(self, "weights_")
-        return weighted_mean([self._member_proba(m, X) for m in self.members], self.weights_)
+        return weighted_mean([self._member_proba(m, X) for m in self.members or []], self.weights_)
 
     def predict(self, X: Any) -> np.ndarray:
         return np.argmax(self.predict_proba(X), axis=1)
@@ -222,7 +222,7 @@ class EnsembleRegressor(RegressorMixin, _Ensemble):
 
     def predict(self, X: Any) -> np.ndarray:
         _check_fitted(self, "weights_")
-        return weighted_mean([m.predict(X) for m in self.members], self.weights_)
+        return weighted_mean([m.predict(X) for m in self.members or []], self.weights_)
 
 
 class HDBSCANClusterer(ClusterMixin, BaseEstimator):

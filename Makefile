@@ -42,8 +42,8 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
 
 bench-ablation: $(STAMP)
-	$(BIN)/python -m bench --systems learnloop --ablate all --seeds 0 --difficulty easy,hard \
-		--budget 20 --scaling none --out bench/ABLATION.md
+	$(BIN)/python -m bench --systems learnloop --ablate refit,cv_look,local,ensemble,portfolio \
+		--seeds 0 --difficulty easy --budget 15 --scaling none --out bench/ABLATION.md
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache

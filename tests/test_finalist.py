@@ -195,3 +195,38 @@ def test_the_levers_keep_false_met_at_most_alpha(store_url) -> None:
         )
         met += result.status == "met"
     assert met <= 7
+
+
+def test_an_ensemble_is_refitted_member_by_member_with_its_weights() -> None:
+    from learnloop.ensemble import assemble
+    from learnloop.finalist import _fit_rows, refit_for_look
+
+    frame = _table(1500)
+    dataset = prepare_dataset(frame, "y", "classification", None, None, 0)
+    problem = problem_of(dataset, 0)
+    members = []
+    for number, (candidate, params, steps) in enumerate(
+        [
+            ("lightgbm", {"learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 10}, 30),
+            ("extra_trees", {"max_features": 0.5, "min_samples_leaf": 1}, 20),
+        ]
+    ):
+        pre, est = _fit_rows(
+            problem, candidate, params, steps, problem.X_train, problem.y_train, 1, math.inf
+        )
+        members.append(
+            FittedModel(number, candidate, params, problem.n_train, pre, est, 0.9, steps, 0.01)
+        )
+    ensemble = assemble(members, [2.0, 1.0], problem.n_classes, trial=-2, score=0.95)
+    refit = refit_for_look(problem, ensemble, 1, time.monotonic() + 60)
+    assert refit is not ensemble and refit.refit and refit.candidate == "ensemble"
+    assert refit.params == ensemble.params and refit.score == ensemble.score
+    assert refit.members is not None and all(m.refit for m in refit.members)
+    assert refit.n_rows == problem.n_train + len(problem.y_val)
+    X = dataset.test.X
+    probas = [m.estimator.predict_proba(m.preprocessor.transform(X)) for m in refit.members]
+    expected = (2.0 * probas[0] + 1.0 * probas[1]) / 3.0
+    got = refit.estimator.predict_proba(refit.preprocessor.transform(X))
+    np.testing.assert_allclose(got, expected)
+    with ablated("refit"):
+        assert refit_for_look(problem, ensemble, 1, time.monotonic() + 60) is ensemble

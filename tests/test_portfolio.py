@@ -152,3 +152,16 @@ def test_schedule_with_the_lever_off_keeps_the_fixed_order() -> None:
     assert _queue(Schedule(CLS, families, 500)) == fixed  # no meta-features: fixed
     learned = _queue(Schedule(CLS, families, 500, meta))
     assert sorted(map(repr, learned)) == sorted(map(repr, fixed))  # same entries
+
+
+def test_the_learned_order_is_off_unless_enabled(monkeypatch) -> None:
+    """It did not pay on the benchmark, so a user turns it on by name; an ablation wins."""
+    monkeypatch.delenv(levers.ENABLE_ENV, raising=False)
+    assert not levers.enabled("portfolio") and levers.enabled("ensemble")
+    monkeypatch.setenv(levers.ENABLE_ENV, "portfolio")
+    assert levers.enabled("portfolio")
+    with levers.ablated("portfolio"):
+        assert not levers.enabled("portfolio")
+    monkeypatch.setenv(levers.ENABLE_ENV, "nonsense")
+    with pytest.raises(ValueError, match="unknown levers"):
+        levers.enabled("portfolio")

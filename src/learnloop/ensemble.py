@@ -38,7 +38,7 @@ from learnloop.loop import FittedModel, Problem, predict_model
 from learnloop.metrics import Metric, Prediction
 from learnloop.trials import config_key
 
-__all__ = ["Pool", "select", "average", "POOL_SIZE", "MAX_ROUNDS", "MIN_GAIN"]
+__all__ = ["Pool", "select", "average", "assemble", "POOL_SIZE", "MAX_ROUNDS", "MIN_GAIN"]
 
 POOL_SIZE = 8  # best configurations the selection draws from
 MAX_ROUNDS = 25  # members picked (with replacement), the first included
@@ -145,24 +145,45 @@ class Pool:
         single = models[0].score
         if not metric.better(score, metric.shift(single, MIN_GAIN * max(abs(single), 1.0))):
             return None
-        members = [
-            Pipeline([("features", models[i].preprocessor), ("model", models[i].estimator)])
-            for i in used
-        ]
         weights = [float(counts[i]) for i in used]
-        estimator: Any
-        if prediction.proba is not None:
-            estimator = EnsembleClassifier(members, weights, p.n_classes).fit()
-        else:
-            estimator = EnsembleRegressor(members, weights).fit()
         self.built += 1
-        return FittedModel(
+        return assemble(
+            [models[i] for i in used],
+            weights,
+            p.n_classes if prediction.proba is not None else None,
             trial=-1 - self.built,
-            candidate="ensemble",
-            params={"members": [models[i].trial for i in used], "weights": weights},
-            n_rows=max(models[i].n_rows for i in used),
-            preprocessor=PassThrough(),
-            estimator=estimator,
             score=score,
             val_prediction=prediction,
         )
+
+
+def assemble(
+    members: list[FittedModel],
+    weights: list[float],
+    n_classes: int | None,
+    *,
+    trial: int,
+    score: float,
+    val_prediction: Prediction | None = None,
+    refit: bool = False,
+) -> FittedModel:
+    """The ensemble of fitted ``members`` with ``weights`` as one model (``n_classes`` None:
+    a regression ensemble). Also how a refitted ensemble is put back together."""
+    pipelines = [Pipeline([("features", m.preprocessor), ("model", m.estimator)]) for m in members]
+    estimator: Any
+    if n_classes is not None:
+        estimator = EnsembleClassifier(pipelines, weights, n_classes).fit()
+    else:
+        estimator = EnsembleRegressor(pipelines, weights).fit()
+    return FittedModel(
+        trial=trial,
+        candidate="ensemble",
+        params={"members": [m.trial for m in members], "weights": weights},
+        n_rows=max(m.n_rows for m in members),
+        preprocessor=PassThrough(),
+        estimator=estimator,
+        score=score,
+        val_prediction=val_prediction,
+        members=members,
+        refit=refit,
+    )

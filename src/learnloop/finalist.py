@@ -169,20 +169,51 @@ REFIT_SHARE = 0.5  # a refit may use at most this share of the budget left
 def refit_for_look(problem: Problem, model: FittedModel, n_jobs: int, end: float) -> FittedModel:
     """The model to spend a test look on: ``model`` refitted on training + validation rows
     when the ``refit`` lever is on, the task allows it, and it fits in the time left before
-    ``end`` (time.monotonic); otherwise ``model`` itself."""
+    ``end`` (time.monotonic); otherwise ``model`` itself. An ensemble is refitted member by
+    member and keeps its weights."""
     if not (levers.enabled("refit") and problem.task.refits_on_validation):
         return model
-    if problem.y_train is None or model.refit or model.candidate not in CANDIDATES:
-        return model  # the baseline, an ensemble, or already refitted
-    if model.n_rows < problem.n_train or not model.steps:
-        return model  # trained on a sample: its step count was tuned for fewer rows
+    if problem.y_train is None or model.refit:
+        return model
+    members = model.members if model.members is not None else [model]
+    if not all(_refittable(problem, m) for m in members):
+        return model  # the baseline, or trained on a sample (steps tuned for fewer rows)
     growth = (problem.n_train + len(problem.y_val)) / problem.n_train
-    cost = model.seconds * growth
+    cost = sum(m.seconds for m in members) * growth
     left = end - time.monotonic()
     if cost > REFIT_SHARE * left:
         return model
     deadline = min(end, time.monotonic() + 3 * cost + 1)
-    return refit_on_all(problem, model, model.steps, n_jobs, deadline) or model
+    refitted = []
+    for member in members:
+        again = refit_on_all(problem, member, member.steps, n_jobs, deadline)
+        if again is None:
+            return model
+        refitted.append(again)
+    if model.members is None:
+        return refitted[0]
+    from learnloop.ensemble import assemble
+    from learnloop.estimators import EnsembleClassifier
+
+    classes = problem.n_classes if isinstance(model.estimator, EnsembleClassifier) else None
+    return assemble(
+        refitted,
+        list(model.params["weights"]),
+        classes,
+        trial=model.trial,
+        score=model.score,
+        refit=True,
+    )
+
+
+def _refittable(problem: Problem, model: FittedModel) -> bool:
+    """A trial's model trained on the whole training split, with the steps it kept."""
+    return (
+        model.candidate in CANDIDATES
+        and model.members is None
+        and model.n_rows >= problem.n_train
+        and model.steps > 0
+    )
 
 
 def cross_validate(

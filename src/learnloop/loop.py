@@ -104,6 +104,7 @@ class FittedModel:
     seconds: float = 0.0  # how long the trial trained
     refit: bool = False  # trained again on training + validation rows (see finalist.py)
     val_prediction: Prediction | None = None  # set when it enters the ensemble pool
+    members: list[FittedModel] | None = None  # an ensemble's member models, in weight order
 
 
 class _TrialMonitor:
@@ -229,6 +230,7 @@ class Loop:
         self.book = StudyBook(study, self.worker)
         self.trials: list[TrialRecord] = []
         self.best: FittedModel | None = None
+        self.best_single: FittedModel | None = None  # the best trial's model (no ensemble)
         self.time_to_threshold: float | None = None
         self.best_score: float | None = None
         self.started = time.monotonic()
@@ -316,7 +318,7 @@ class Loop:
             ensemble = self._ensemble(model)
             if ensemble is not None and self.aim.passed(ensemble.score, len(self.trials)):
                 return ensemble
-            if model is not None and model is self.best and self._worth_a_look(model):
+            if model is not None and model is self.best_single and self._worth_a_look(model):
                 return model
         return None
 
@@ -498,6 +500,14 @@ class Loop:
             self.on_trial(record, self)
 
     def _keep_if_best(self, model: FittedModel | None) -> None:
+        if (
+            model is not None
+            and model.members is None
+            and self.problem.metric.better(
+                model.score, self.best_single.score if self.best_single else None
+            )
+        ):
+            self.best_single = model
         if model is not None and self.problem.metric.better(
             model.score, self.best.score if self.best else None
         ):

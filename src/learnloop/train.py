@@ -377,9 +377,14 @@ def _search_and_certify(
     def look(model: FittedModel) -> Certificate:
         refitted = refit_for_look(problem, model, settings.n_jobs, wall_start + settings.budget)
         if refitted is not model:
+            what = (
+                f"the ensemble's {len(model.members)} members"
+                if model.members is not None
+                else f"the {model.candidate} configuration"
+            )
             report.on_message(
-                f"Refitted the {model.candidate} configuration on training + validation rows "
-                f"({refitted.n_rows} rows) for its test look."
+                f"Refitted {what} on training + validation rows ({refitted.n_rows} rows) "
+                "for the test look."
             )
             model = refitted
         pred = predict_model(model, test.X, task, n_out)

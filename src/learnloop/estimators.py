@@ -145,6 +145,18 @@ class PassThrough(TransformerMixin, BaseEstimator):
         return X
 
 
+def full_proba(estimator: Any, X: Any, n_classes: int) -> np.ndarray:
+    """``estimator``'s class probabilities with a column for each of ``n_classes`` classes,
+    zero for classes it never saw in training (its ``classes_`` are class codes)."""
+    proba = np.asarray(estimator.predict_proba(X), dtype=float)
+    seen = getattr(estimator, "classes_", None)
+    if seen is not None and n_classes > proba.shape[1]:
+        full = np.zeros((len(proba), n_classes))
+        full[:, np.asarray(seen, dtype=int)] = proba
+        proba = full
+    return proba
+
+
 def weighted_mean(parts: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
     """``sum_i weights[i] * parts[i]`` with the weights normalised to sum to one."""
     w = np.asarray(weights, dtype=float)
@@ -201,13 +213,7 @@ class EnsembleClassifier(ClassifierMixin, _Ensemble):
 
     def _member_proba(self, member: Any, X: Any) -> np.ndarray:
         """A member's probabilities with a column per class, even for classes it never saw."""
-        proba = np.asarray(member.predict_proba(X), dtype=float)
-        seen = getattr(member, "classes_", None)
-        if seen is not None and proba.shape[1] < self.n_classes:
-            full = np.zeros((len(proba), self.n_classes))
-            full[:, np.asarray(seen, dtype=int)] = proba
-            proba = full
-        return proba
+        return full_proba(member, X, self.n_classes)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         _check_fitted(self, "weights_")

@@ -30,9 +30,8 @@ import pandas as pd
 from scipy import stats
 
 from learnloop import levers
-from learnloop.candidates import CANDIDATES, FitContext
+from learnloop.candidates import CANDIDATES
 from learnloop.certify import validation_se
-from learnloop.features import categorical_indices
 from learnloop.metrics import Metric, Prediction
 
 if TYPE_CHECKING:
@@ -112,19 +111,10 @@ def _fit_rows(
 ) -> tuple[Any, Any]:
     """Fit one configuration for ``steps`` steps on the given rows; (preprocessor, estimator)."""
     cand = CANDIDATES[candidate]
-    task, n_classes = problem.task, problem.n_classes
-    pre = task.preprocessor(cand.preprocessing, X_rows)
+    pre = problem.task.preprocessor(cand.preprocessing, X_rows)
     X = pre.fit_transform(X_rows)
     X_seen = X[:MONITOR_ROWS]
-    ctx = FitContext(
-        task.name,
-        n_classes,
-        problem.seed,
-        n_jobs,
-        categorical_indices(cand.preprocessing, problem.X_train),
-        FixedSteps(steps, deadline),
-        predict=lambda est, rows: task.predict(est, rows, n_classes),
-    )
+    ctx = problem.fit_context(cand, n_jobs, FixedSteps(steps, deadline))
     return pre, cand.fit(params, X, y_rows, X_seen, ctx)
 
 
@@ -178,7 +168,7 @@ def refit_for_look(problem: Problem, model: FittedModel, n_jobs: int, end: float
     members = model.members if model.members is not None else [model]
     if not all(_refittable(problem, m) for m in members):
         return model  # the baseline, or trained on a sample (steps tuned for fewer rows)
-    growth = (problem.n_train + len(problem.y_val)) / problem.n_train
+    growth = problem.n_train_and_val / problem.n_train
     cost = sum(m.seconds for m in members) * growth
     left = end - time.monotonic()
     if cost > REFIT_SHARE * left:
@@ -338,7 +328,7 @@ class LookAdvisor:
         if key in self._asked:
             return False
         left = deadline - time.monotonic()
-        growth = (1 - 1 / CV_FOLDS) * (p.n_train + len(p.y_val)) / p.n_train
+        growth = (1 - 1 / CV_FOLDS) * p.n_train_and_val / p.n_train
         cost = CV_FOLDS * model.seconds * growth
         if cost > CV_SHARE * left:
             return False

@@ -31,6 +31,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from learnloop import levers
 from learnloop.aim import Aim
 from learnloop.candidates import CANDIDATES, Candidate, FitContext
 from learnloop.features import categorical_indices
@@ -83,6 +84,25 @@ class Problem:
     @property
     def n_train(self) -> int:
         return len(self.X_train)
+
+    @property
+    def n_train_and_val(self) -> int:
+        """Rows a refit or a cross-validation on training + validation rows learns from."""
+        return self.n_train + len(self.y_val)
+
+    def fit_context(self, cand: Candidate, n_jobs: int, monitor: Any) -> FitContext:
+        """What a family's ``fit`` needs besides its data: task, classes, seed, cores, the
+        categorical columns of its preprocessing kind, the monitor and the task's decisions."""
+        task, n_classes = self.task, self.n_classes
+        return FitContext(
+            task.name,
+            n_classes,
+            self.seed,
+            n_jobs,
+            categorical_indices(cand.preprocessing, self.X_train),
+            monitor,
+            predict=lambda est, rows: task.predict(est, rows, n_classes),
+        )
 
 
 # a training sample encoded for one preprocessing kind: (preprocessor, X, y, X_val)
@@ -224,7 +244,11 @@ class Loop:
         self.on_trial = on_trial
         self.aim = Aim(problem.metric, threshold, alpha_first_look)
         self.advisor = LookAdvisor(problem, threshold, alpha_first_look)
-        meta = meta_features(problem.X_train, problem.y_train, problem.n_classes)
+        meta = (  # only the learned portfolio order reads them (off by default)
+            meta_features(problem.X_train, problem.y_train, problem.n_classes)
+            if levers.enabled("portfolio")
+            else None
+        )
         self.schedule = Schedule(problem.task, self.families, problem.n_train, meta)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.book = StudyBook(study, self.worker)
@@ -413,8 +437,6 @@ class Loop:
         aimed like a trial's model. Only trials trained here take part: the remote (Dask)
         path, trials adopted from other processes and workers (``make_ensembles``) make none.
         """
-        from learnloop import levers
-
         if model is None or not self.make_ensembles or not self.problem.task.ensembles:
             return None
         if not levers.enabled("ensemble"):
@@ -500,17 +522,12 @@ class Loop:
             self.on_trial(record, self)
 
     def _keep_if_best(self, model: FittedModel | None) -> None:
-        if (
-            model is not None
-            and model.members is None
-            and self.problem.metric.better(
-                model.score, self.best_single.score if self.best_single else None
-            )
-        ):
+        if model is None:
+            return
+        better = self.problem.metric.better
+        if model.members is None and better(model.score, _score(self.best_single)):
             self.best_single = model
-        if model is not None and self.problem.metric.better(
-            model.score, self.best.score if self.best else None
-        ):
+        if better(model.score, _score(self.best)):
             self.best = model
 
     def _fit(
@@ -521,17 +538,8 @@ class Loop:
         started = time.monotonic()
         model = None
         try:
-            pre, X, y, X_val, cat = self._data(cand.preprocessing, n_rows)
-            task, n_classes = self.problem.task, self.problem.n_classes
-            ctx = FitContext(
-                task.name,
-                n_classes,
-                self.problem.seed,
-                self.n_jobs,
-                cat,
-                monitor,
-                predict=lambda est, rows: task.predict(est, rows, n_classes),
-            )
+            pre, X, y, X_val = self._data(cand.preprocessing, n_rows)
+            ctx = self.problem.fit_context(cand, self.n_jobs, monitor)
             estimator = cand.fit(params, X, y, X_val, ctx)
             if record.score is None:
                 raise RuntimeError("the candidate finished without a validation score")
@@ -560,7 +568,7 @@ class Loop:
     # ----------------------------------------------------------------- data
     def _data(
         self, kind: str, n_rows: int
-    ) -> tuple[Any, np.ndarray, np.ndarray | None, np.ndarray, list]:
+    ) -> tuple[Any, np.ndarray, np.ndarray | None, np.ndarray]:
         key = (kind, n_rows)
         if key not in self._cache:
             p = self.problem
@@ -571,9 +579,7 @@ class Loop:
             X_val = pre.transform(p.X_val)
             y = p.y_train[rows] if p.y_train is not None else None
             self._cache[key] = (pre, X, y, X_val)
-        pre, X, y, X_val = self._cache[key]
-        cat = categorical_indices(kind, self.problem.X_train)
-        return pre, X, y, X_val, cat
+        return self._cache[key]
 
     def _sample(self, n_rows: int) -> np.ndarray:
         n = self.problem.n_train
@@ -582,6 +588,10 @@ class Loop:
         rng = np.random.default_rng(self.problem.seed + n_rows)
         rows = np.sort(rng.choice(n, size=n_rows, replace=False))
         return self.problem.task.subsample(self.problem.y_train, rows)
+
+
+def _score(model: FittedModel | None) -> float | None:
+    return model.score if model is not None else None
 
 
 def predict_model(model: FittedModel, X: pd.DataFrame, task: Task, n_classes: int) -> Prediction:

@@ -10,6 +10,7 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.pipeline import Pipeline
 
 from learnloop.data import Schema, check_column, class_values, infer_features
+from learnloop.estimators import full_proba
 from learnloop.exceptions import DataError
 from learnloop.features import build_preprocessor
 from learnloop.metrics import Metric, Prediction
@@ -125,12 +126,7 @@ class Classification(_Supervised):
 
     def predict(self, estimator: Any, X: np.ndarray, n_outputs: int) -> Prediction:
         """Probabilities get a column per class even where the estimator saw fewer classes."""
-        proba = np.asarray(estimator.predict_proba(X), dtype=float)
-        seen = getattr(estimator, "classes_", None)
-        if seen is not None and n_outputs > proba.shape[1]:
-            full = np.zeros((len(proba), n_outputs))
-            full[:, np.asarray(seen, dtype=int)] = proba
-            proba = full
+        proba = full_proba(estimator, X, n_outputs)
         return Prediction(np.argmax(proba, axis=1), proba)
 
     def answer(self, pipeline: Any, X: pd.DataFrame, schema: Schema) -> Answer:

@@ -8,7 +8,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from sklearn.datasets import make_classification
 
 from learnloop.store import open_store
 from store_backends import learnloop, popen
@@ -31,18 +33,25 @@ def _wait_for_trials(backend_url: str, n: int, proc: subprocess.Popen, timeout: 
     raise AssertionError(f"no run reached {n} finished trials in {timeout}s")
 
 
+def _noisy_table(folder: Path) -> Path:
+    """8,000 rows, 40 features, 10% flipped labels: LightGBM trials take a second or so,
+    so a kill lands in a trial (a breast-cancer trial takes ~10 ms, the gap between two ~8)."""
+    X, y = make_classification(8000, n_features=40, n_informative=20, flip_y=0.1, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])]).assign(target=y)
+    frame.to_csv(folder / "noisy.csv", index=False)
+    return folder / "noisy.csv"
+
+
 @pytest.mark.slow
-def test_sigkill_then_resume_keeps_finished_trials(
-    backend_url: str, data_dir: Path, tmp_path: Path
-) -> None:
-    data, out = str(data_dir / "cancer.csv"), str(tmp_path / "model.skops")
+def test_sigkill_then_resume_keeps_finished_trials(backend_url: str, tmp_path: Path) -> None:
+    data, out = str(_noisy_table(tmp_path)), str(tmp_path / "model.skops")
     # an unreachable threshold: the run searches its whole budget unless killed
     args = ["train", data, "--target", "target", "--threshold", "0.999", "--budget", "20"]
     args += ["--candidates", "lightgbm,linear"]  # portfolio: lightgbm, linear, lightgbm, lightgbm
     args += ["--store", backend_url, "--out", out, "--json"]
     proc = popen(*args)
     try:
-        run_id = _wait_for_trials(backend_url, 3, proc)
+        run_id = _wait_for_trials(backend_url, 4, proc)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -53,7 +62,7 @@ def test_sigkill_then_resume_keeps_finished_trials(
     before = {t.number: t for t in store.trials(run_id)}
     kept = {n: t for n, t in before.items() if t.state.is_finished()}
     interrupted = {n for n, t in before.items() if not t.state.is_finished()}
-    assert len(kept) >= 3
+    assert len(kept) >= 4
     assert interrupted, "the killed run had no trial in progress"
 
     resumed = learnloop(*args, "--resume", run_id)

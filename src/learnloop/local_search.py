@@ -17,7 +17,8 @@ search space normalized to the unit cube (log scale where the space is log):
 The search keeps no state of its own: everything (incumbent, its parent and so the kept
 direction, the moves tried since) is read from the trial list, and the random directions
 are seeded by the incumbent's configuration, so a resumed run (which reads the finished
-trials back from the store) proposes what the killed one would have.
+trials back from the store) proposes what the killed one would have. A worker process adds
+its own stream to the seed, so processes sharing a run try different directions.
 
 Only families whose fit takes several steps (boosting rounds, trees, epochs, solver
 iterations) and that have a numeric parameter are searched: a one-step fit (k-NN, ridge)
@@ -102,9 +103,12 @@ def numeric_space(
 class LocalSearch:
     """Proposes the next local move from the trials so far, or None when it has converged."""
 
-    def __init__(self, task: str, n_rows: int) -> None:
+    def __init__(self, task: str, n_rows: int, stream: int = 0) -> None:
         self.task = task
         self.n_rows = n_rows
+        # 0 for a run's owner (so a resumed run proposes the same moves); another number
+        # per worker process, so processes that read the same trials try other directions
+        self.stream = stream
 
     def propose(
         self, trials: list[TrialRecord], metric: Metric, taken: set[str]
@@ -169,7 +173,8 @@ class LocalSearch:
         size = step * SHRINK**level
         if size < STEP_FLOOR * first:
             return None
-        rng = np.random.default_rng([seed, level, j // 2])
+        entropy = [seed, level, j // 2] if self.stream == 0 else [seed, self.stream, level, j // 2]
+        rng = np.random.default_rng(entropy)
         u = rng.standard_normal(len(x))
         u /= np.linalg.norm(u) or 1.0
         return x + (size if j % 2 == 0 else -size) * u

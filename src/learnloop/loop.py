@@ -23,6 +23,7 @@ import os
 import socket
 import time
 import traceback
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,9 +39,9 @@ from learnloop.features import categorical_indices
 from learnloop.finalist import LookAdvisor
 from learnloop.metrics import Metric, Prediction
 from learnloop.portfolio import meta_features
-from learnloop.schedule import MIN_RUNG_ROWS, Schedule, rung_sizes
+from learnloop.schedule import MIN_RUNG_ROWS, Job, Schedule, rung_sizes
 from learnloop.tasks import Task
-from learnloop.trials import StudyBook, TrialRecord
+from learnloop.trials import StudyBook, TrialRecord, config_key
 
 if TYPE_CHECKING:
     from learnloop.executors import Executor
@@ -61,6 +62,7 @@ MIN_PEERS = 4  # finished same-family trials needed before median stopping appli
 MIN_DELTA = 1e-4  # relative gain that counts as progress for the plateau rule
 SAMPLE_TRIAL_SHARE = 0.1  # a trial on a sample (not the top rung) gets at most this of the budget
 SYNC_EVERY_S = 1.0  # how often the loop reads trials other processes finished
+MAX_CLAIMS = 16  # named configurations skipped as taken before the sampler chooses
 
 
 @dataclass
@@ -333,7 +335,9 @@ class Loop:
                 passed = self.sync()
                 if passed is not None:
                     return passed
-            job = self.schedule.next_job(self.trials, self.problem.metric)
+            job = self._next_job()
+            if isinstance(job, FittedModel):
+                return job  # another process's trial passed (found while claiming a job)
             if self._expected_first_step(job[0], job[2]) > deadline - time.monotonic():
                 break  # not even its first step would finish in time
             model = self._run_trial(*job)
@@ -345,6 +349,37 @@ class Loop:
             if model is not None and model is self.best_single and self._worth_a_look(model):
                 return model
         return None
+
+    def join_as_worker(self) -> None:
+        """Run as a worker on another process's run: it refits, ensembles and certifies.
+
+        Local moves follow this process's own random directions, so processes that read
+        the same trials do not all propose the same move.
+        """
+        self.adopt_passed = False  # the run's owner refits and certifies; a worker just stops
+        self.make_ensembles = False  # an ensemble is not a trial the owner could refit
+        self.schedule.local.stream = 1 + zlib.crc32(self.worker.encode()) % 1_000_000
+
+    def _next_job(self) -> Job | FittedModel:
+        """The schedule's next job, claimed: one no other process on the run has taken.
+
+        A configuration the schedule names (portfolio entry, local move) is checked against
+        the study just before it starts (a read of the trials not yet seen; about a
+        millisecond), so workers reading the same trials do not train it twice. A passing
+        trial found on the way is returned instead.
+        """
+        metric = self.problem.metric
+        for _ in range(MAX_CLAIMS):
+            job = self.schedule.next_job(self.trials, metric)
+            cand, params, rung, source = job
+            if cand is None or params is None or source is not None:
+                return job
+            passed = self.sync()
+            if passed is not None:
+                return passed
+            if config_key(cand.name, params, rung) not in self.schedule.taken:
+                return job
+        return None, None, 0, None  # the sampler chooses
 
     def _worth_a_look(self, model: FittedModel) -> bool:
         """Short of the aim, but a cross-validated estimate says a test look would pass."""

@@ -82,8 +82,7 @@ def work(
         candidates=options.get("candidates"),
         on_trial=note,
     )
-    loop.adopt_passed = False  # the run's owner refits and certifies; a worker just stops
-    loop.make_ensembles = False  # an ensemble is not a trial the owner could refit
+    loop.join_as_worker()
 
     def keep_going() -> bool:
         now = st.get_run(run_id)

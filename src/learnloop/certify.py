@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -101,15 +102,11 @@ def bootstrap_bound(
     n = len(y)
     if metric.per_row is not None:  # dependent per-row parts: a grouped jackknife instead
         return _jackknife_bound(metric, y, pred, n_classes, alpha, seed)
-
-    def statistic(idx: np.ndarray) -> float:
-        idx = idx.astype(int)
-        proba = pred.proba[idx] if pred.proba is not None else None
-        return metric.score(y[idx], Prediction(pred.values[idx], proba), n_classes)
+    statistic, vectorized = resample_scorer(metric, y, pred, n_classes)
 
     if n > NORMAL_MIN_ROWS:  # large splits: the score is close to normal; bootstrap its spread
         rng = np.random.default_rng(seed)
-        draws = [statistic(rng.integers(0, n, n)) for _ in range(NORMAL_RESAMPLES)]
+        draws = _draw_scores(statistic, vectorized, rng, n, NORMAL_RESAMPLES)
         se = float(np.nanstd(draws, ddof=1))
         z = float(stats.norm.ppf(1.0 - alpha))
         score = metric.score(y, pred, n_classes)
@@ -118,9 +115,10 @@ def bootstrap_bound(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # degenerate resamples (one class) warn and give NaN
         result = stats.bootstrap(
-            (np.arange(n, dtype=float),),
+            (np.arange(n, dtype=np.int64 if vectorized else float),),
             statistic,
-            vectorized=False,
+            vectorized=vectorized,
+            batch=_batch_size(n) if vectorized else None,
             n_resamples=resamples,
             confidence_level=1.0 - alpha,
             alternative="greater" if metric.greater_is_better else "less",
@@ -136,6 +134,58 @@ def bootstrap_bound(
             return math.nan
         bound = float(np.quantile(values, alpha if metric.greater_is_better else 1 - alpha))
     return float(bound)
+
+
+RESAMPLE_CELLS = 4_000_000  # resamples x rows scored in one batch (32 MB of weights)
+
+
+def _batch_size(n: int) -> int:
+    return max(1, RESAMPLE_CELLS // max(n, 1))
+
+
+def resample_scorer(
+    metric: Metric, y: np.ndarray, pred: Prediction, n_classes: int
+) -> tuple[Callable[..., Any], bool]:
+    """The score of resampled row indices, and whether it takes a batch of them at once.
+
+    Metrics with a resampled form (``Metric.resampled``) score a batch of resamples (rows
+    of an index array) in a few array operations; the others one by one.
+    """
+    n = len(y)
+    resampled = metric.resampled
+    if resampled is not None and resampled(y, pred, n_classes, np.zeros((1, n), int)) is None:
+        resampled = None
+    if resampled is not None:
+        batched = resampled
+
+        def batch(idx: np.ndarray, axis: int = -1) -> np.ndarray:
+            rows = np.asarray(idx).astype(np.int64, copy=False)
+            flat = rows.reshape(-1, rows.shape[-1])
+            scores = batched(y, pred, n_classes, flat)
+            return np.asarray(scores, float).reshape(rows.shape[:-1])
+
+        return batch, True
+
+    def one(idx: np.ndarray) -> float:
+        rows = idx.astype(int)
+        proba = pred.proba[rows] if pred.proba is not None else None
+        return metric.score(y[rows], Prediction(pred.values[rows], proba), n_classes)
+
+    return one, False
+
+
+def _draw_scores(
+    statistic: Callable[..., Any], vectorized: bool, rng: np.random.Generator, n: int, draws: int
+) -> np.ndarray:
+    """Scores of ``draws`` bootstrap resamples of ``n`` rows."""
+    if not vectorized:
+        return np.array([statistic(rng.integers(0, n, n)) for _ in range(draws)], float)
+    size = _batch_size(n)
+    parts = [
+        statistic(rng.integers(0, n, (min(size, draws - start), n)))
+        for start in range(0, draws, size)
+    ]
+    return np.concatenate(parts)
 
 
 JACKKNIFE_GROUPS = 50
@@ -230,12 +280,8 @@ def validation_se(
     if metric.proportion:
         p = min(max(metric.score(y_val, pred, n_classes), 0.5 / n_val), 1 - 0.5 / n_val)
         return math.sqrt(p * (1 - p) / n_val)
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(100):
-        idx = rng.integers(0, n_val, n_val)
-        proba = pred.proba[idx] if pred.proba is not None else None
-        draws.append(metric.score(y_val[idx], Prediction(pred.values[idx], proba), n_classes))
+    statistic, vectorized = resample_scorer(metric, y_val, pred, n_classes)
+    draws = _draw_scores(statistic, vectorized, np.random.default_rng(seed), n_val, 100)
     return float(np.nanstd(draws))
 
 

@@ -86,7 +86,9 @@ def time_to_aim(row: dict[str, Any], aim: float | None) -> float | None:
 
 def with_same_aim(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """FLAML's rows with ``learnloop_aim`` (the aim of learnloop's run on the same data set,
-    seed and difficulty) and ``time_to_aim_s`` (when FLAML's best first passed it)."""
+    seed and difficulty), ``time_to_aim_s`` (when FLAML's best first passed it, on its search
+    clock) and ``time_to_aim_from_start_s`` (the same from its process start, as learnloop's
+    time to certified is counted: Python, imports and encoding added)."""
     aims = {
         (r["dataset"], r["seed"], _level(r)): r.get("aim")
         for r in rows
@@ -96,7 +98,18 @@ def with_same_aim(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         if r["system"] == "flaml" and not r.get("error"):
             aim = aims.get((r["dataset"], r["seed"], _level(r)))
-            r = dict(r, learnloop_aim=aim, time_to_aim_s=time_to_aim(r, aim))
+            in_search = time_to_aim(r, aim)
+            from_start = (
+                in_search + r["startup_s"]
+                if in_search is not None and r.get("startup_s") is not None
+                else None
+            )
+            r = dict(
+                r,
+                learnloop_aim=aim,
+                time_to_aim_s=in_search,
+                time_to_aim_from_start_s=from_start,
+            )
         out.append(r)
     return out
 
@@ -158,11 +171,13 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     overall = _ttt_part(by_key, keys)
     by_level = {lv: _ttt_part(by_key, [k for k in keys if k[2] == lv]) for lv in levels}
 
-    def certified_part(keys_: list[tuple[str, int, str]]) -> dict[str, Any]:
+    def certified_part(
+        keys_: list[tuple[str, int, str]], clock: str = "time_to_aim_s"
+    ) -> dict[str, Any]:
         pairs, ll_only, fl_only = [], [], []
         for ds, seed, level in keys_:
             ll = by_key.get(("learnloop", ds, seed, level), {}).get("time_to_certified_s")
-            fl = by_key.get(("flaml", ds, seed, level), {}).get("time_to_aim_s")
+            fl = by_key.get(("flaml", ds, seed, level), {}).get(clock)
             if ll is not None and fl is not None:
                 pairs.append((ll, fl))
             elif ll is not None:
@@ -212,6 +227,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "flaml_only": overall["flaml_only"],
         "by_difficulty": by_level,
         "certified": certified_part(keys),
+        "certified_from_start": certified_part(keys, "time_to_aim_from_start_s"),
         "certified_by_difficulty": {
             lv: certified_part([k for k in keys if k[2] == lv]) for lv in levels
         },
@@ -257,6 +273,9 @@ def _table_row(name: str, level: str, s: str, mine: list[dict[str, Any]]) -> str
     mems = [r["peak_mem_mb"] for r in good if r.get("peak_mem_mb") is not None]
     ttcs = [r["time_to_certified_s"] for r in good if r.get("time_to_certified_s") is not None]
     aims = [r["time_to_aim_s"] for r in good if r.get("time_to_aim_s") is not None]
+    starts = [
+        r["time_to_aim_from_start_s"] for r in good if r.get("time_to_aim_from_start_s") is not None
+    ]
     errs = len(mine) - len(good)
     metric = mine[0].get("metric", "?")
     thr = mine[0].get("threshold")
@@ -267,6 +286,8 @@ def _table_row(name: str, level: str, s: str, mine: list[dict[str, Any]]) -> str
         certified = "-"
         aimed = [r for r in good if r.get("learnloop_aim") is not None]
         to_aim = f"{_spread(aims)} ({len(aims)}/{len(aimed)})" if aimed else "-"
+        if starts:
+            to_aim += f"; {_spread(starts)} from start"
     return (
         f"| {name} | {metric} | {level} | {_fmt(thr)} | {s} | {len(ttts)}/{len(mine)}"
         f"{f' ({errs} failed)' if errs else ''} | {_spread(ttts)} "
@@ -359,6 +380,16 @@ def _overall(rows: list[dict[str, Any]], summ: dict[str, Any]) -> list[str]:
                 f"**{c['median_flaml']:.1f} s**, over the {len(c['ratios'])} runs where both "
                 f"happened; per-run ratio learnloop / FLAML median **{c['median_ratio']:.2f}**, "
                 f"geometric mean {c['geomean_ratio']:.2f}." + alone
+            )
+        c = summ["certified_from_start"]
+        if c["median_ratio"] is not None:
+            lines.append(
+                f"- Time to certified, both clocks from process start (FLAML's time to the aim "
+                f"plus its Python start, imports and encoding, {c['median_flaml']:.1f} s median; "
+                f"learnloop {c['median_learnloop']:.1f} s): per-run ratio learnloop / FLAML "
+                f"median **{c['median_ratio']:.2f}**, geometric mean {c['geomean_ratio']:.2f}, "
+                f"over {len(c['ratios'])} runs. FLAML's time still leaves out what learnloop's "
+                "includes after the aim: the refit, the test look and its certificate, saving."
             )
     for s, rate in summ["certification_rate"].items():
         met, n = rate["all"]
@@ -463,7 +494,8 @@ def write_results(
         "exited 0; *time to certified*: from starting that process to its exit, where certified; "
         "*time to learnloop's aim* (FLAML): when FLAML's best validation score first passed the "
         "aim learnloop's run on the same split had to pass (median over runs where it did, "
-        "(passed/runs with an aim)).",
+        "(passed/runs with an aim)), on FLAML's search clock; *from start*: the same with "
+        "FLAML's process start, imports and encoding added, as learnloop's clock counts them.",
         "",
         *_table(rows, systems),
         "",

@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run", "peak_memory_mb"]
+__all__ = ["run", "peak_memory_mb", "process_started"]
 
 
 def peak_memory_mb() -> float:
@@ -25,6 +25,13 @@ def peak_memory_mb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, kids) / 1024.0
+
+
+def process_started() -> float:
+    """When this process started, on the wall clock (``time.time()``)."""
+    import psutil
+
+    return float(psutil.Process().create_time())
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
@@ -71,6 +78,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                     dataset=ds.name,
                 )
             )
+        started = row.pop("fit_started_wall", None)
+        if started is not None:  # Python, imports and encoding, as in learnloop's own clock
+            row["startup_s"] = max(0.0, started - process_started() - row["load_s"])
         row["error"] = None
     except Exception as e:  # the harness records the failure and goes on
         row["error"] = f"{type(e).__name__}: {e}"

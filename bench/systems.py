@@ -286,6 +286,7 @@ def _flaml(*, task, metric, threshold, train, validation, test, budget, seed, n_
     )
     log = workdir / "flaml.log"
     automl = AutoML()
+    fit_started = time.time()  # wall clock: compared with this process's start in run_one
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         automl.fit(
@@ -323,6 +324,7 @@ def _flaml(*, task, metric, threshold, train, validation, test, budget, seed, n_
         "test_confirms": meets(metric, test_score, threshold) if threshold is not None else None,
         "best_model": automl.best_estimator,
         "n_trials": len(getattr(automl, "config_history", {}) or {}) or len(times),
+        "fit_started_wall": fit_started,
     }
 
 

@@ -104,6 +104,30 @@ def test_schema_1_store_is_migrated(backend_url: str) -> None:
     assert store.get_run("old")["options"] is None
     store.update_run("old", options={"seed": 1})
     assert store.get_run("old")["options"] == {"seed": 1}
+    assert store.claim("old", "k") and not store.claim("old", "k")  # schema 3: claims
+
+
+def _claimer(args: tuple[str, str, int]) -> list[str]:
+    """One process claiming the same 40 configurations as its rivals, at the same moment."""
+    url, run_id, i = args
+    store = open_store(url)
+    return [k for k in (f"config-{j}" for j in range(40)) if store.claim(run_id, k, f"p{i}")]
+
+
+def test_a_configuration_is_claimed_by_exactly_one_process(backend_url: str) -> None:
+    import multiprocessing
+
+    store = open_store(backend_url)
+    run_id, other = _run(store), _run(store)
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        won = pool.map(_claimer, [(backend_url, run_id, i) for i in range(3)], chunksize=1)
+    taken = [k for keys in won for k in keys]
+    assert sorted(taken) == sorted(f"config-{j}" for j in range(40))  # each once, none lost
+    assert store.claim(other, "config-0")  # claims are per run
+    store.release(run_id, ["config-3", "config-4"])  # interrupted: may run again
+    assert store.claim(run_id, "config-3") and not store.claim(run_id, "config-5")
+    store.delete_run(run_id)
+    assert store.claim(run_id, "config-5")  # a deleted run's claims go with it
 
 
 def _finished(store: Store, task: str, split: str, y: list, pred: list, **fields: object) -> str:

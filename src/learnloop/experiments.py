@@ -25,7 +25,7 @@ import numpy as np
 from learnloop.exceptions import DataError, StoreError, UsageError
 from learnloop.metrics import Prediction, get_metric
 from learnloop.store import Store
-from learnloop.trials import trial_dict
+from learnloop.trials import config_key, record_from, trial_dict
 
 __all__ = [
     "resume_options",
@@ -69,7 +69,10 @@ def reopen_run(
             f"(fingerprint {data_fingerprint}, recorded {run['fingerprint']})."
         )
     failed = store.fail_running_trials(run_id)
-    kept = sum(t.state.is_finished() for t in store.trials(run_id)) - len(failed)
+    trials = store.trials(run_id)
+    interrupted = [record_from(t) for t in trials if t.number in set(failed)]
+    store.release(run_id, [config_key(r.candidate, r.params, r.rung) for r in interrupted])
+    kept = sum(t.state.is_finished() for t in trials) - len(failed)
     store.update_run(run_id, status="running", finished=None)
     message(
         f"Resuming run {run_id}: {kept} finished trials kept, "

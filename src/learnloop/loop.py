@@ -62,7 +62,7 @@ MIN_PEERS = 4  # finished same-family trials needed before median stopping appli
 MIN_DELTA = 1e-4  # relative gain that counts as progress for the plateau rule
 SAMPLE_TRIAL_SHARE = 0.1  # a trial on a sample (not the top rung) gets at most this of the budget
 SYNC_EVERY_S = 1.0  # how often the loop reads trials other processes finished
-MAX_CLAIMS = 16  # named configurations skipped as taken before the sampler chooses
+MAX_CLAIMS = 64  # named configurations skipped as taken before the sampler chooses
 
 
 @dataclass
@@ -273,6 +273,9 @@ class Loop:
         self._synced = -math.inf
         self._pool: Any = None  # the ensemble pool (learnloop.ensemble), made on first use
         self.make_ensembles = True  # off in workers: the run's owner cannot refit an ensemble
+        # takes a named configuration for this process (False: another process has it); the
+        # store's atomic claim when the run has one (see Store.claim)
+        self.claim: Callable[[str], bool] = lambda key: True
 
     # -------------------------------------------------------------- the aim
     @property
@@ -336,8 +339,6 @@ class Loop:
                 if passed is not None:
                     return passed
             job = self._next_job()
-            if isinstance(job, FittedModel):
-                return job  # another process's trial passed (found while claiming a job)
             if self._expected_first_step(job[0], job[2]) > deadline - time.monotonic():
                 break  # not even its first step would finish in time
             model = self._run_trial(*job)
@@ -360,25 +361,24 @@ class Loop:
         self.make_ensembles = False  # an ensemble is not a trial the owner could refit
         self.schedule.local.stream = 1 + zlib.crc32(self.worker.encode()) % 1_000_000
 
-    def _next_job(self) -> Job | FittedModel:
+    def _next_job(self) -> Job:
         """The schedule's next job, claimed: one no other process on the run has taken.
 
-        A configuration the schedule names (portfolio entry, local move) is checked against
-        the study just before it starts (a read of the trials not yet seen; about a
-        millisecond), so workers reading the same trials do not train it twice. A passing
-        trial found on the way is returned instead.
+        A configuration the schedule names (portfolio entry, promotion, local move) is
+        claimed in the store before it starts (``claim``: an atomic insert), so processes
+        that read the same trials never train it twice; one another process holds is
+        skipped and the schedule asked again.
         """
         metric = self.problem.metric
         for _ in range(MAX_CLAIMS):
             job = self.schedule.next_job(self.trials, metric)
-            cand, params, rung, source = job
-            if cand is None or params is None or source is not None:
+            cand, params, rung, _source = job
+            if cand is None or params is None:
                 return job
-            passed = self.sync()
-            if passed is not None:
-                return passed
-            if config_key(cand.name, params, rung) not in self.schedule.taken:
+            key = config_key(cand.name, params, rung)
+            if key not in self.schedule.taken and self.claim(key):
                 return job
+            self.schedule.taken.add(key)
         return None, None, 0, None  # the sampler chooses
 
     def _worth_a_look(self, model: FittedModel) -> bool:

@@ -6,6 +6,7 @@ an ordinary Optuna study (named after the run id) that optuna-dashboard can open
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 DEFAULT_STORE = "sqlite:///learnloop.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMES = ("sqlite", "postgresql")
 INIT_ATTEMPTS = 5
 SETUP_LOCK_KEY = 0x1EA4_1009  # any constant: "learnloop" setting up its tables
@@ -63,6 +64,13 @@ runs_table = sa.Table(
     sa.Column("outcomes", sa.Text),  # schema 2: per-row test outcomes, to compare runs
     sa.Column("target_trial", sa.Integer),  # schema 2: first trial past the target
 )
+claims_table = sa.Table(  # schema 3: which process took a named configuration of a run
+    "learnloop_claims",
+    _meta,
+    sa.Column("run_id", sa.String(32), primary_key=True),
+    sa.Column("config", sa.String(64), primary_key=True),  # sha256 of the configuration key
+    sa.Column("worker", sa.String(128)),
+)
 version_table = sa.Table(
     "learnloop_version",
     _meta,
@@ -77,6 +85,10 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE learnloop_runs ADD COLUMN options TEXT",
         "ALTER TABLE learnloop_runs ADD COLUMN outcomes TEXT",
         "ALTER TABLE learnloop_runs ADD COLUMN target_trial INTEGER",
+    ],
+    2: [
+        "CREATE TABLE learnloop_claims (run_id VARCHAR(32) NOT NULL, "
+        "config VARCHAR(64) NOT NULL, worker VARCHAR(128), PRIMARY KEY (run_id, config))",
     ],
 }
 
@@ -216,6 +228,32 @@ class Store:
             load_if_exists=True,
         )
 
+    def claim(self, run_id: str, key: str, worker: str = "") -> bool:
+        """Take the configuration ``key`` of a run for this process: True once, for the
+        first process that asks (an atomic insert), False for every other."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    claims_table.insert().values(run_id=run_id, config=_digest(key), worker=worker)
+                )
+        except sa.exc.IntegrityError:
+            return False
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(f"The store {_safe(self.url)} failed: {_first_line(e)}") from e
+        return True
+
+    def release(self, run_id: str, keys: list[str]) -> None:
+        """Give claimed configurations back (their trials were interrupted: run them again)."""
+        if not keys:
+            return
+        with self._session() as conn:
+            conn.execute(
+                claims_table.delete().where(
+                    claims_table.c.run_id == run_id,
+                    claims_table.c.config.in_([_digest(k) for k in keys]),
+                )
+            )
+
     def delete_run(self, run_id: str) -> None:
         """Remove a run and its trials; StoreError if the id is unknown."""
         self.get_run(run_id)
@@ -224,6 +262,7 @@ class Store:
         except KeyError:
             pass  # the run died before its first trial
         with self._session() as conn:
+            conn.execute(claims_table.delete().where(claims_table.c.run_id == run_id))
             conn.execute(runs_table.delete().where(runs_table.c.run_id == run_id))
 
     def trials(self, run_id: str) -> list[optuna.trial.FrozenTrial]:
@@ -304,6 +343,10 @@ def _migrate(conn: sa.Connection, url: str) -> None:
             conn.execute(sa.text(statement))
         version += 1
         conn.execute(version_table.update().values(schema_version=version))
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _encode(key: str, value: Any) -> Any:

@@ -349,6 +349,8 @@ def _search_and_certify(
         on_trial=report.on_trial,
         executor=executor,
     )
+    if store is not None:  # workers may join the run: named configurations are claimed
+        loop.claim = lambda key: store.claim(run_id, key, loop.worker)
     report.on_start(
         {
             "run_id": run_id,

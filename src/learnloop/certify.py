@@ -30,6 +30,7 @@ __all__ = [
     "certify",
     "clopper_pearson_bound",
     "bootstrap_bound",
+    "resample_scorer",
     "aim_margin",
     "validation_se",
     "best_possible_bound",

@@ -188,7 +188,7 @@ class Executor(ABC):
         """Start trials while a slot is free; True if the next one would not fit in time."""
         while self.running < self.slots():
             left = deadline - time.monotonic()
-            job = loop.schedule.next_job(loop.trials, loop.problem.metric)
+            job = loop._next_job()  # claimed, as in the in-process loop
             if loop._expected_first_step(job[0], job[2]) > left:
                 return True
             trial, cand, record = loop._start_trial(*job)

@@ -70,7 +70,8 @@ def reopen_run(
         )
     failed = store.fail_running_trials(run_id)
     trials = store.trials(run_id)
-    interrupted = [record_from(t) for t in trials if t.number in set(failed)]
+    stopped = set(failed)
+    interrupted = [record_from(t) for t in trials if t.number in stopped]
     store.release(run_id, [config_key(r.candidate, r.params, r.rung) for r in interrupted])
     kept = sum(t.state.is_finished() for t in trials) - len(failed)
     store.update_run(run_id, status="running", finished=None)

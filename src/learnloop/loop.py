@@ -273,8 +273,8 @@ class Loop:
         self._synced = -math.inf
         self._pool: Any = None  # the ensemble pool (learnloop.ensemble), made on first use
         self.make_ensembles = True  # off in workers: the run's owner cannot refit an ensemble
-        # takes a named configuration for this process (False: another process has it); the
-        # store's atomic claim when the run has one (see Store.claim)
+        # takes a named configuration for this process (False: another process has it);
+        # the store's atomic claim once ``claim_in`` names the run
         self.claim: Callable[[str], bool] = lambda key: True
 
     # -------------------------------------------------------------- the aim
@@ -350,6 +350,11 @@ class Loop:
             if model is not None and model is self.best_single and self._worth_a_look(model):
                 return model
         return None
+
+    def claim_in(self, store: Any, run_id: str) -> None:
+        """Claim named configurations in ``store`` (``Store.claim``): other processes
+        (``learnloop worker``) may join run ``run_id``."""
+        self.claim = lambda key: bool(store.claim(run_id, key, self.worker))
 
     def join_as_worker(self) -> None:
         """Run as a worker on another process's run: it refits, ensembles and certifies.

@@ -350,7 +350,7 @@ def _search_and_certify(
         executor=executor,
     )
     if store is not None:  # workers may join the run: named configurations are claimed
-        loop.claim = lambda key: store.claim(run_id, key, loop.worker)
+        loop.claim_in(store, run_id)
     report.on_start(
         {
             "run_id": run_id,

@@ -83,7 +83,7 @@ def work(
         on_trial=note,
     )
     loop.join_as_worker()
-    loop.claim = lambda key: st.claim(run_id, key, loop.worker)
+    loop.claim_in(st, run_id)
 
     def keep_going() -> bool:
         now = st.get_run(run_id)

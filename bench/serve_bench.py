@@ -35,8 +35,9 @@ from bench.machine import cpu_name, ram_gib
 # libgomp (LightGBM's OpenMP) busy-waits after each parallel region; on a small, shared
 # machine the spinning thread takes a core from pandas and makes the bare model in the
 # main thread 2-3x slower. Both sides run with passive waiting, so they compare fairly.
-# learnloop sets the same default when imported; it is set here too, before anything is
-# loaded, so that the benchmark states its conditions. The server process inherits it.
+# (learnloop itself leaves the policy to the user and predicts small batches in one thread,
+# which avoids the spinning by itself.) It is set here before anything is loaded, so that the
+# benchmark states its conditions; the server process inherits it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os as _os
-
-# OpenMP threads (LightGBM, scikit-learn) that spin while waiting collapse on shared or busy
-# CPUs (10x slower seen on a 2-core machine); passive waiting costs little when idle.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP's wait policy is left to the user (OMP_WAIT_POLICY). Passive waiting, set here
+# before, made LightGBM's boosting rounds 5-10x slower on an idle 2-core machine for tables of
+# 10k-30k rows (each round is a few short parallel regions; a sleeping thread wakes late);
+# small predictions run in one thread instead (see learnloop.estimators), so a server's idle
+# OpenMP threads do not spin.
 
 __version__ = "0.1.0"
 

@@ -276,6 +276,12 @@ class Loop:
         # takes a named configuration for this process (False: another process has it);
         # the store's atomic claim once ``claim_in`` names the run
         self.claim: Callable[[str], bool] = lambda key: True
+        # seconds past ``run``'s deadline that finishing with a model needs (its test look,
+        # saving); the search stops that much earlier for the best model so far (``train``)
+        self.finish_seconds: Callable[[FittedModel], float] | None = None
+        self._finish_for: FittedModel | None = None
+        self._finish_s = 0.0
+        self._ensemble_s = 0.0  # the latest ensemble selection's seconds (one more may follow)
 
     # -------------------------------------------------------------- the aim
     @property
@@ -329,7 +335,9 @@ class Loop:
         if self.executor is not None and self.executor.remote:
             return self.executor.drive(self, deadline)
         self.deadline = deadline
-        while time.monotonic() < deadline:
+        self._finish_for = None
+        self._keep_time_to_finish(deadline)
+        while time.monotonic() < self.deadline:
             if self.stop_requested():
                 break
             if self.keep_going is not None and not self.keep_going():
@@ -339,17 +347,32 @@ class Loop:
                 if passed is not None:
                     return passed
             job = self._next_job()
-            if self._expected_first_step(job[0], job[2]) > deadline - time.monotonic():
+            if self._expected_first_step(job[0], job[2]) > self.deadline - time.monotonic():
                 break  # not even its first step would finish in time
             model = self._run_trial(*job)
+            self._keep_time_to_finish(deadline)
             if model is not None and self.aim.passed(model.score, len(self.trials)):
                 return model
+            selecting = time.monotonic()
             ensemble = self._ensemble(model)
+            self._ensemble_s = time.monotonic() - selecting
+            self._keep_time_to_finish(deadline)
             if ensemble is not None and self.aim.passed(ensemble.score, len(self.trials)):
                 return ensemble
             if model is not None and model is self.best_single and self._worth_a_look(model):
                 return model
         return None
+
+    def _keep_time_to_finish(self, deadline: float) -> None:
+        """Bring the search's deadline forward from ``deadline`` by what finishing with the
+        best model so far would take (and one more ensemble selection after the last trial),
+        so that the whole run ends within its budget."""
+        best = self.best_model()
+        if self.finish_seconds is None or best is None:
+            return
+        if best is not self._finish_for:
+            self._finish_for, self._finish_s = best, self.finish_seconds(best)
+        self.deadline = min(self.deadline, deadline - self._finish_s - self._ensemble_s)
 
     def claim_in(self, store: Any, run_id: str) -> None:
         """Claim named configurations in ``store`` (``Store.claim``): other processes

@@ -335,7 +335,6 @@ class Loop:
         if self.executor is not None and self.executor.remote:
             return self.executor.drive(self, deadline)
         self.deadline = deadline
-        self._finish_for = None
         self._keep_time_to_finish(deadline)
         while time.monotonic() < self.deadline:
             if self.stop_requested():
@@ -350,7 +349,6 @@ class Loop:
             if self._expected_first_step(job[0], job[2]) > self.deadline - time.monotonic():
                 break  # not even its first step would finish in time
             model = self._run_trial(*job)
-            self._keep_time_to_finish(deadline)
             if model is not None and self.aim.passed(model.score, len(self.trials)):
                 return model
             selecting = time.monotonic()

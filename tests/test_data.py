@@ -6,9 +6,13 @@ import pytest
 
 from conftest import write
 from learnloop.data import (
+    _category_text,
+    _numeric_share,
+    _to_category_text,
     fingerprint,
     infer_task,
     load_table,
+    map_distinct,
     prepare_features,
     split_indices,
 )
@@ -174,3 +178,29 @@ def test_dates_with_mixed_offsets_are_read_as_utc() -> None:
     assert {c.name: c.kind for c in schema.features}["when"] == "datetime"
     X = prepare_features(frame, schema, strict=True)
     assert X.loc[0, "when__hour"] == 15.0 and X.loc[1, "when__hour"] == 8.0
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["a", "b", None, "a"],
+        [1.0, 3.0, np.nan, 2.5, 3.0],
+        [True, 1, "x", None, 1.0],  # True and 1 are one distinct value but not one text
+        [True, False, None],
+        ["x", 1.0, np.nan, "1"],
+        [None, None],
+    ],
+)
+def test_categories_read_by_distinct_values_as_row_by_row(values: list) -> None:
+    col = pd.Series(values, dtype=object, name="c")
+    row_by_row = [None if pd.isna(v) else _category_text(v) for v in values]
+    got = _to_category_text(col).tolist()
+    assert [None if pd.isna(v) else v for v in got] == row_by_row
+    codes, distinct = map_distinct(col, _category_text)
+    assert [None if c < 0 else distinct[c] for c in codes] == row_by_row
+
+
+def test_numbers_stored_as_text_are_counted_by_rows_not_distinct_values() -> None:
+    # 99 rows of one number and one row of text: 99% numeric by rows, 50% by distinct values
+    assert _numeric_share(pd.Series(["7"] * 99 + ["seven"])) == pytest.approx(0.99)
+    assert _numeric_share(pd.Series(["1.5", "x", "x", "2e3"])) == pytest.approx(0.5)

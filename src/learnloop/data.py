@@ -9,6 +9,7 @@ import csv
 import hashlib
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ __all__ = [
     "prepare_features",
     "fingerprint",
     "split_indices",
+    "map_distinct",
 ]
 
 _READERS = {
@@ -286,14 +288,20 @@ def _classify_column(col: pd.Series, n: int) -> tuple[str, ColumnSpec | None]:
     text = non_null.astype(str)
     if _looks_like_dates(text):
         return "", ColumnSpec(name, "datetime", dtype)
-    numeric = pd.to_numeric(text, errors="coerce")
-    if numeric.notna().mean() >= 0.99 and len(text) >= 1:
+    if _numeric_share(text) >= 0.99 and len(text) >= 1:
         return "", ColumnSpec(name, "numeric", dtype)  # numbers stored as text
     if nunique == len(non_null) and len(non_null) >= 20:
         return "identifier (unique text per row)", None
     if _ID_NAME.search(name) and nunique > 0.9 * len(non_null):
         return "identifier (name and near-unique values)", None
     return "", ColumnSpec(name, "categorical", dtype)
+
+
+def _numeric_share(text: pd.Series) -> float:
+    """The share of rows whose text reads as a number (each distinct text parsed once)."""
+    counts = text.value_counts(sort=False)
+    parsed = pd.to_numeric(pd.Series(counts.index, dtype=object), errors="coerce")
+    return float(counts.to_numpy()[parsed.notna().to_numpy()].sum() / max(len(text), 1))
 
 
 def _is_sequence(values: np.ndarray) -> bool:
@@ -356,10 +364,37 @@ def _to_numeric(col: pd.Series, strict: bool) -> pd.Series:
 
 
 def _to_category_text(col: pd.Series) -> pd.Series:
-    values = col.astype(object)
-    mask = col.isna().to_numpy()
-    text = np.where(mask, np.nan, values.map(_category_text).to_numpy(dtype=object))
+    """The column as text (missing stays NaN), converting each distinct value once."""
+    codes, uniques = map_distinct(col, _category_text)
+    text = np.full(len(codes), np.nan, dtype=object)
+    present = codes >= 0
+    text[present] = uniques[codes[present]]
     return pd.Series(text, index=col.index, dtype=object, name=col.name)
+
+
+# kinds of column (pandas' ``infer_dtype``) whose equal values convert alike: for these,
+# converting each distinct value is the same as converting every row (not so for a mix of
+# booleans and numbers, where True and 1 are one distinct value but convert differently)
+_DISTINCT_SAFE = {"string", "integer", "floating", "mixed-integer-float", "boolean", "empty"}
+
+
+def map_distinct(col: pd.Series, convert: Callable[[Any], Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``convert`` applied to each distinct non-missing value of ``col``: (codes, converted),
+    where code -1 is a missing value. Converting hundreds of thousands of rows one by one in
+    Python took most of the time of reading a large table."""
+    if pd.api.types.infer_dtype(col, skipna=True) in _DISTINCT_SAFE:
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        return np.asarray(codes), _objects([convert(v) for v in np.asarray(uniques, object)])
+    missing = col.isna().to_numpy()
+    values = col.astype(object).to_numpy()
+    converted = [None if m else convert(v) for v, m in zip(values, missing, strict=True)]
+    return np.where(missing, -1, np.arange(len(col))), _objects(converted)
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def _category_text(v: Any) -> str:

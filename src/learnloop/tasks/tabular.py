@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.pipeline import Pipeline
 
-from learnloop.data import Schema, check_column, class_values, infer_features
+from learnloop.data import Schema, check_column, class_values, infer_features, map_distinct
 from learnloop.estimators import full_proba
 from learnloop.exceptions import DataError
 from learnloop.features import build_preprocessor
@@ -102,17 +102,18 @@ class Classification(_Supervised):
         assert schema.target is not None
         y = frame[schema.target]
         lookup = {c: i for i, c in enumerate(schema.classes)}
-        codes = y.astype(object).map(
-            lambda v: lookup.get(v.item() if hasattr(v, "item") else v, -1)
+        rows, distinct = map_distinct(
+            y, lambda v: lookup.get(v.item() if hasattr(v, "item") else v, -1)
         )
-        codes = codes.astype(int)
+        codes = np.full(len(rows), -1, dtype=int)
+        codes[rows >= 0] = distinct[rows[rows >= 0]].astype(int)
         if (codes < 0).any():
-            bad = y[codes < 0].iloc[0]
+            bad = y.iloc[int(np.flatnonzero(codes < 0)[0])]
             raise DataError(
                 f"The {where} data has the class {bad!r} in '{schema.target}', "
                 "which the training data does not have."
             )
-        return codes.to_numpy(dtype=int)
+        return codes
 
     def stratify_by(self, y: np.ndarray | None) -> np.ndarray | None:
         return y

@@ -142,11 +142,11 @@ def _f1_macro(y: np.ndarray, p: Prediction, k: int) -> float:
 
 def _roc_auc(y: np.ndarray, p: Prediction, k: int) -> float:
     proba = _require_proba(p)
-    if len(np.unique(y)) < 2:
-        return math.nan
     if k <= 2:
-        return _binary_auc(y, proba[:, 1])
+        return _binary_auc(y, proba[:, 1])  # NaN unless both classes are present
     present = np.unique(y)
+    if len(present) < 2:
+        return math.nan
     if len(present) < k:  # ovr macro over the classes present in this sample
         sub = proba[:, present]
         sub = sub / np.clip(sub.sum(axis=1, keepdims=True), 1e-15, None)
@@ -220,7 +220,7 @@ def _per_resample_counts(codes: np.ndarray, n_codes: int) -> np.ndarray:
     """How often each code in ``range(n_codes)`` occurs in each row of ``codes``."""
     offsets = np.arange(len(codes), dtype=np.int64)[:, None] * n_codes
     counts = np.bincount((codes + offsets).ravel(), minlength=len(codes) * n_codes)
-    return counts.reshape(len(codes), n_codes).astype(float)
+    return counts.reshape(len(codes), n_codes)  # integers: a float copy cost as much again
 
 
 def _r_accuracy(y: np.ndarray, p: Prediction, k: int, rows: np.ndarray) -> np.ndarray:

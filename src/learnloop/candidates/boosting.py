@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import lightgbm as lgb
 import numpy as np
@@ -85,39 +85,29 @@ class LightGBMCandidate(Candidate):
                 lgb_params.update(objective="binary")
         else:
             lgb_params.update(objective="regression")
-        cat: list[int] | str = ctx.categorical or "auto"
-        train_set = lgb.Dataset(X, y, categorical_feature=cat, free_raw_data=True)  # type: ignore[arg-type]
+        cat: list[int] | Literal["auto"] = ctx.categorical or "auto"
+        train_set = lgb.Dataset(X, y, categorical_feature=cat, params=lgb_params)
         # The validation labels are never used by LightGBM here: only its predictions are read.
-        valid_set = lgb.Dataset(X_val, np.zeros(len(X_val)), reference=train_set)
-        rounds = 0
-        latest: np.ndarray | None = None
+        valid_set = lgb.Dataset(X_val, np.zeros(len(X_val)), reference=train_set, params=lgb_params)
+        # lgb.train's own loop, less its evaluation after every round: the validation
+        # predictions are fetched only at the steps the monitor scores (2 ms a round on 65k rows)
+        booster = lgb.Booster(params=lgb_params, train_set=train_set)
+        booster.add_valid(valid_set, "valid")
+        latest: list[np.ndarray] = []
 
         def capture(preds: np.ndarray, _: Any) -> tuple[str, float, bool]:
-            nonlocal rounds, latest
-            rounds += 1
-            if ctx.monitor.wants(rounds):
-                latest = preds
+            latest.append(preds)
             return "learnloop", 0.0, True
 
-        def callback(env: Any) -> None:
-            nonlocal latest
-            step = env.iteration + 1
-            preds, latest = latest, None
-            if preds is None:
-                return
-            if not ctx.monitor(step, _as_prediction(preds, ctx)):
-                best = ctx.monitor.best_step
-                raise lgb.callback.EarlyStopException(best - 1, [("valid", "learnloop", 0.0, True)])
-
-        booster = lgb.train(
-            lgb_params,
-            train_set,
-            num_boost_round=MAX_ROUNDS,
-            valid_sets=[valid_set],
-            valid_names=["valid"],
-            feval=capture,
-            callbacks=[callback],
-        )
+        for step in range(1, MAX_ROUNDS + 1):
+            booster.update()
+            if not ctx.monitor.wants(step):
+                continue
+            booster.eval_valid(capture)
+            if not ctx.monitor(step, _as_prediction(latest.pop(), ctx)):
+                break
+        # a prediction-only copy, as lgb.train returns: the training data is released
+        booster.model_from_string(booster.model_to_string()).free_dataset()
         best = max(ctx.monitor.best_step, 1)
         if ctx.task == "classification":
             return BoosterClassifier(n_classes=max(ctx.n_classes, 2)).set_booster(booster, best)

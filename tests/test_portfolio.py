@@ -165,3 +165,12 @@ def test_the_learned_order_is_off_unless_enabled(monkeypatch) -> None:
     monkeypatch.setenv(levers.ENABLE_ENV, "nonsense")
     with pytest.raises(ValueError, match="unknown levers"):
         levers.enabled("portfolio")
+
+
+def test_the_first_tree_configuration_grows_its_trees_with_the_table() -> None:
+    """About one leaf per thousand training rows, 31 to 255, inside the search space."""
+    lightgbm = CANDIDATES["lightgbm"]
+    leaves = [lightgbm.portfolio("classification", n)[0]["num_leaves"] for n in
+              (5_000, 40_000, 64_000, 100_000, 200_000, 5_000_000)]  # fmt: skip
+    assert leaves == [31, 31, 63, 127, 255, 255]
+    assert lightgbm.portfolio("regression", 500)[0]["num_leaves"] == 15  # small tables: smaller

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import lightgbm as lgb
@@ -14,6 +15,15 @@ from learnloop.metrics import Prediction
 MAX_ROUNDS = 5000
 
 
+def leaves_for(n_rows: int) -> int:
+    """Leaves of the first tree configuration: about one per thousand training rows, from 31
+    to 255 (a power of two less one). Large tables need larger trees: on flights (196k rows)
+    31 leaves took 653 rounds to its best validation score, 255 leaves 97 rounds to a better
+    one; on tables of 17-32k rows 31 leaves did as well or better."""
+    power = round(math.log2(max(n_rows, 1) / 1000)) if n_rows > 1000 else 0
+    return int(min(max(2**power - 1, 31), 255))
+
+
 class LightGBMCandidate(Candidate):
     name = "lightgbm"
     preprocessing = "tree"
@@ -24,7 +34,7 @@ class LightGBMCandidate(Candidate):
         return [
             {
                 "learning_rate": 0.1,
-                "num_leaves": 15 if small else 31,
+                "num_leaves": 15 if small else leaves_for(n_rows),
                 "min_child_samples": 10 if small else 20,
                 "feature_fraction": 0.9,
                 "bagging_fraction": 1.0,

@@ -264,6 +264,8 @@ def pass_probability(
     """
     if not math.isfinite(estimate.score):
         return 0.0
+    if metric.proportion:  # an exact bound on a count: an exact chance, not a normal one
+        return _proportion_pass_probability(estimate, threshold, n_test, alpha)
     z = float(stats.norm.ppf(1.0 - alpha))
     se_test = estimate.se * math.sqrt(estimate.n_rows / max(n_test, 1))
     extra = 1.0 / max(n_test, 1) if metric.proportion else 0.0
@@ -273,6 +275,30 @@ def pass_probability(
     if spread <= 0:
         return 1.0 if room >= 0 else 0.0
     return float(stats.norm.cdf(room / spread))
+
+
+def _proportion_pass_probability(
+    estimate: Estimate, threshold: float, n_test: int, alpha: float
+) -> float:
+    """The chance that the Clopper-Pearson bound of ``n_test`` rows clears ``threshold``.
+
+    The look needs at least the fewest right rows whose bound clears it; the count is
+    binomial, its rate uncertain around the out-of-fold estimate (a beta distribution with
+    the estimate's mean and standard error). On 24 test rows at an estimated 0.969 the
+    normal approximation said 94% where the chance of the 24 of 24 needed is about 51%.
+    """
+    n = max(int(n_test), 1)
+    right = np.arange(1, n + 1)
+    bounds = stats.beta.ppf(alpha, right, n - right + 1)
+    clearing = right[bounds >= threshold]
+    if len(clearing) == 0:
+        return 0.0
+    needed = int(clearing[0])
+    rate = min(max(float(estimate.score), 1e-9), 1 - 1e-9)
+    spread = rate * (1 - rate) / estimate.se**2 - 1 if estimate.se > 0 else math.inf
+    if not math.isfinite(spread) or spread <= 0:  # no (or too much) uncertainty: plain count
+        return float(stats.binom.sf(needed - 1, n, rate))
+    return float(stats.betabinom.sf(needed - 1, n, rate * spread, (1 - rate) * spread))
 
 
 CV_SHARE = 0.25  # cross-validation may use at most this share of the budget left

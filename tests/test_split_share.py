@@ -25,11 +25,12 @@ def test_a_high_accuracy_threshold_gets_a_larger_test_split() -> None:
     accuracy = get_metric("accuracy")
     share = split_share_for(accuracy, 0.97, 344)
     assert 0.2 < share <= 0.35
-    # at that share a score halfway to perfect certifies (or a perfect one, at 35%)
+    # no share up to 35% certifies a score halfway to perfect (0.985) at 344 rows: the
+    # share taken certifies the lowest score there is, and a perfect one (not so at 20%)
     n_test = round(share * 344)
     alpha = look_alpha(0.05, 1, 3)
-    hoped = int(np.floor(0.985 * n_test)) if share < 0.35 else n_test
-    assert clopper_pearson_bound(hoped, n_test, alpha) >= 0.97
+    assert clopper_pearson_bound(n_test, n_test, alpha) >= 0.97
+    assert clopper_pearson_bound(69, 69, alpha) < 0.97
     # a fifth of the rows where that is enough, or where nothing is known in advance
     assert split_share_for(accuracy, 0.8, 344) == 0.2
     assert split_share_for(accuracy, 0.97, 100_000) == 0.2
@@ -65,3 +66,18 @@ def test_the_share_is_recorded_and_rebuilds_the_same_split(tmp_path) -> None:
     assert share == pytest.approx(result.splits["test"] / 400, abs=0.002) and share > 0.2
     again = prepare_dataset(frame, "y", "classification", None, None, 0, test_share=share)
     assert len(again.test) == result.splits["test"]
+
+
+def test_where_no_share_certifies_a_hoped_score_the_one_needing_the_lowest_score_is_taken() -> None:
+    """120 rows at accuracy 0.8: 24 test rows certify only 24 of 24; a larger share
+    certifies a lower score, so a good but imperfect model can pass."""
+    accuracy, alpha = get_metric("accuracy"), look_alpha(0.05, 1, 3)
+
+    def lowest(n_test: int) -> float:
+        return next(r / n_test for r in range(1, n_test + 1)
+                    if clopper_pearson_bound(r, n_test, alpha) >= 0.8)  # fmt: skip
+
+    share = split_share_for(accuracy, 0.8, 120)
+    assert 0.2 < share <= 0.35
+    assert lowest(round(share * 120)) < lowest(24) == 1.0
+    assert all(lowest(round(share * 120)) <= lowest(n) for n in range(24, 43))

@@ -132,6 +132,26 @@ def test_prepare_features_checks_columns_and_types(mixed: pd.DataFrame) -> None:
         prepare_features(bad, schema, strict=True)
 
 
+def test_infinite_numbers_are_missing_in_training_and_refused_at_prediction(
+    mixed: pd.DataFrame,
+) -> None:
+    schema = infer_schema(mixed, "churned")
+    bad = mixed.astype({"age": float})
+    bad.loc[2, "age"] = np.inf
+    bad.loc[5, "age"] = -np.inf
+    X = prepare_features(bad, schema)
+    assert np.isnan(X.loc[2, "age"]) and np.isnan(X.loc[5, "age"])
+    assert not np.isinf(X["age"]).any()
+    with pytest.raises(
+        SchemaMismatchError, match="'age' must hold finite numbers, but row 2 holds inf"
+    ):
+        prepare_features(bad, schema, strict=True)
+    text = mixed.astype({"age": object})
+    text.loc[4, "age"] = "1e400"  # a number too large for a float: infinite
+    with pytest.raises(SchemaMismatchError, match="row 4 holds '1e400'"):
+        prepare_features(text, schema, strict=True)
+
+
 def test_splits_are_seeded_disjoint_and_stratified(cancer: pd.DataFrame) -> None:
     y = cancer["target"].to_numpy()
     a = split_indices(y, seed=1, stratify=True)

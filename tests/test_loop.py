@@ -237,3 +237,31 @@ def test_a_threshold_no_look_could_certify_exits_3(tmp_path) -> None:
     assert cert["look"] == 1 and cert["met"] is False
     assert cert["alpha_used"] == pytest.approx(0.05 * 0.6)
     assert result["aim"] is None  # the loop never aimed
+
+
+def test_a_run_whose_every_trial_failed_is_not_met_and_says_why(
+    iris: pd.DataFrame, tmp_path, monkeypatch
+) -> None:
+    """Without a threshold a run is 'met' by its best model — but not by the trivial one
+    left when every trial failed: it ends not met (exit 3) and names the failure."""
+    from learnloop.candidates import CANDIDATES
+
+    def broken(*args, **kwargs):
+        raise ValueError("Input X contains infinity")
+
+    monkeypatch.setattr(CANDIDATES["linear"], "fit", broken)
+    said: list[str] = []
+
+    class Messages:
+        def on_start(self, info) -> None: ...
+        def on_trial(self, record, loop) -> None: ...
+        def on_look(self, cert) -> None: ...
+        def on_message(self, text: str) -> None:
+            said.append(text)
+
+    result = learnloop.train(iris, "target", budget=3, candidates=["linear"], out=None,
+                             store=str(tmp_path / "s.db"), reporter=Messages())  # fmt: skip
+    assert result.best_candidate == "baseline" and result.status == "not_met"
+    assert result.trials and all(t.status == "failed" for t in result.trials)
+    assert any("trials failed (the first with ValueError: Input X contains infinity)" in s
+               for s in said)  # fmt: skip

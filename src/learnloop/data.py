@@ -349,18 +349,30 @@ def prepare_features(df: pd.DataFrame, schema: Schema, *, strict: bool = False) 
 
 
 def _to_numeric(col: pd.Series, strict: bool) -> pd.Series:
-    if pd.api.types.is_bool_dtype(col):
-        return col.astype("float64")
-    if pd.api.types.is_numeric_dtype(col):
-        return col.astype("float64")
-    converted = pd.to_numeric(col, errors="coerce")
-    bad = converted.isna() & col.notna() & (col.astype(str).str.strip() != "")
-    if strict and bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise SchemaMismatchError(
-            f"The column '{col.name}' must be numeric, but row {row} holds {col.iloc[row]!r}."
-        )
-    return converted.astype("float64")
+    """The column as floats. Text that is no number and infinite values are missing in
+    training; at prediction time (``strict``) they are refused, naming the first bad row,
+    as the server refuses them."""
+    if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+        converted = col.astype("float64")
+    else:
+        converted = pd.to_numeric(col, errors="coerce").astype("float64")
+        bad = converted.isna() & col.notna() & (col.astype(str).str.strip() != "")
+        if strict and bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise SchemaMismatchError(
+                f"The column '{col.name}' must be numeric, but row {row} holds {col.iloc[row]!r}."
+            )
+    infinite = np.isinf(converted.to_numpy())
+    if infinite.any():
+        if strict:
+            row = int(np.flatnonzero(infinite)[0])
+            value = col.iloc[row]
+            value = value.item() if isinstance(value, np.generic) else value
+            raise SchemaMismatchError(
+                f"The column '{col.name}' must hold finite numbers, but row {row} holds {value!r}."
+            )
+        converted = converted.mask(infinite)  # a missing value the models know how to take
+    return converted
 
 
 def _to_category_text(col: pd.Series) -> pd.Series:

@@ -453,7 +453,10 @@ def _search_and_certify(
         chosen, cert = met_look
     chosen_test = looked_predictions[id(chosen)]  # the look's own predictions, not made again
     baseline_score = _baseline_score(dataset, baseline_test, chosen_test, settings.seed)
-    status = "met" if threshold is None or cert.met else "not_met"
+    learned = chosen is not baseline
+    if not learned:
+        _say_why_nothing_learned(loop, report)
+    status = "met" if learned and (threshold is None or cert.met) else "not_met"
     pipeline = Pipeline([("features", chosen.preprocessor), ("model", chosen.estimator)])
     pipeline, details = task.finish_model(pipeline, dataset.train, dataset.validation)
     params = {k: _plain(v) for k, v in chosen.params.items()}
@@ -517,6 +520,18 @@ def finish_seconds(model: FittedModel, problem: Problem) -> float:
     predict_model(model, X, problem.task, problem.n_classes)
     per_row = (time.perf_counter() - started) / max(len(X), 1)
     return FINISH_FIXED_S + per_row * problem.n_test
+
+
+def _say_why_nothing_learned(loop: Loop, report: Reporter) -> None:
+    """Only the trivial model is left: say why, with the first failure if trials failed."""
+    failed = [t for t in loop.trials if t.status == "failed"]
+    if failed:
+        report.on_message(
+            f"All {len(failed)} trials failed (the first with {failed[0].error}); only the "
+            "trivial model is saved."
+        )
+    else:
+        report.on_message("No trial finished within the budget; only the trivial model is saved.")
 
 
 def _say_why_look(loop: Loop, hit: FittedModel, report: Reporter) -> None:

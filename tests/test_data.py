@@ -118,6 +118,10 @@ def test_target_problems(cancer: pd.DataFrame) -> None:
         infer_schema(cancer, "target", task="ranking")
     with pytest.raises(DataError, match="has no values"):
         infer_schema(cancer.assign(target=np.nan), "target")
+    names = cancer.head(32).assign(target=[f"car {i}" for i in range(32)])
+    with pytest.raises(DataError, match="different value in every row"):
+        infer_schema(names, "target")
+    infer_schema(names.head(6), "target")  # a handful of rows: too few to call it an identifier
 
 
 def test_prepare_features_checks_columns_and_types(mixed: pd.DataFrame) -> None:

@@ -93,6 +93,12 @@ class Classification(_Supervised):
                 f"The target column '{target}' has only one class ({classes[0]!r}); "
                 "classification needs at least two."
             )
+        known = int(y.notna().sum())
+        if len(classes) == known and known >= 10:
+            raise DataError(
+                f"The target column '{target}' has a different value in every row (an "
+                "identifier): there is no class to learn from other rows."
+            )
         return classes
 
     def n_outputs(self, schema: Schema) -> int:

@@ -265,3 +265,19 @@ def test_a_run_whose_every_trial_failed_is_not_met_and_says_why(
     assert result.trials and all(t.status == "failed" for t in result.trials)
     assert any("trials failed (the first with ValueError: Input X contains infinity)" in s
                for s in said)  # fmt: skip
+
+
+def test_the_network_on_a_tiny_table_warns_nothing_about_its_batches(tmp_path) -> None:
+    """32 rows: the batch size is clipped to the rows by learnloop, not by scikit-learn with a
+    warning on every epoch (a tester's 6-s run printed 1,399 of them)."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=32), "b": rng.normal(size=32)})
+    frame["y"] = 2 * frame["a"] + rng.normal(scale=0.1, size=32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = learnloop.train(frame, "y", budget=2, candidates=["mlp"], out=None,
+                                 store=str(tmp_path / "s.db"))  # fmt: skip
+    assert any(t.status == "complete" for t in result.trials)
+    assert not [w for w in caught if "batch_size" in str(w.message)]

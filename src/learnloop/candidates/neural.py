@@ -47,7 +47,8 @@ class MLPCandidate(Candidate):
             "hidden_layer_sizes": (params["width"],) * params["depth"],
             "alpha": params["alpha"],
             "learning_rate_init": params["learning_rate_init"],
-            "batch_size": int(min(256, max(32, len(X) // 50))),
+            # never more than the rows: scikit-learn clips it with a warning on every epoch
+            "batch_size": int(min(256, max(32, len(X) // 50), len(X))),
             "random_state": ctx.seed,
         }
         classify = ctx.task == "classification"

@@ -228,3 +228,16 @@ def test_numbers_stored_as_text_are_counted_by_rows_not_distinct_values() -> Non
     # 99 rows of one number and one row of text: 99% numeric by rows, 50% by distinct values
     assert _numeric_share(pd.Series(["7"] * 99 + ["seven"])) == pytest.approx(0.99)
     assert _numeric_share(pd.Series(["1.5", "x", "x", "2e3"])) == pytest.approx(0.5)
+
+
+def test_a_true_false_column_reads_the_usual_spellings_and_refuses_others() -> None:
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"student": rng.random(60) < 0.5, "x": rng.normal(size=60)})
+    train["y"] = (train["x"] > 0).astype(int)
+    schema = infer_schema(train, "y")
+    new = pd.DataFrame({"student": ["TRUE", "true", "1", "yes", "False", "no", "0", None],
+                        "x": 0.0})  # fmt: skip
+    got = prepare_features(new, schema, strict=True)["student"].tolist()
+    assert got[:7] == ["True"] * 4 + ["False"] * 3 and pd.isna(got[7])
+    with pytest.raises(SchemaMismatchError, match="'student' must be true or false, but row 1"):
+        prepare_features(new.assign(student=["True", "maybe"] * 4), schema, strict=True)

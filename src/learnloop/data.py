@@ -339,6 +339,8 @@ def prepare_features(df: pd.DataFrame, schema: Schema, *, strict: bool = False) 
         col = df[spec.name]
         if spec.kind == "numeric":
             out[spec.name] = _to_numeric(col, strict)
+        elif spec.kind == "categorical" and spec.dtype in ("bool", "boolean"):
+            out[spec.name] = _to_truth_text(col, strict)
         elif spec.kind == "categorical":
             out[spec.name] = _to_category_text(col)
         else:
@@ -407,6 +409,28 @@ def _objects(values: list[Any]) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
+
+
+_TRUTHS = {
+    **dict.fromkeys(("true", "t", "yes", "y", "1", "1.0"), "True"),
+    **dict.fromkeys(("false", "f", "no", "n", "0", "0.0"), "False"),
+}
+
+
+def _to_truth_text(col: pd.Series, strict: bool) -> pd.Series:
+    """A column learned as true/false: the usual spellings (any case, 1/0, yes/no) read as
+    its two categories; anything else is refused at prediction time (missing in training)."""
+    codes, distinct = map_distinct(col, lambda v: _TRUTHS.get(str(v).strip().lower()))
+    text = np.full(len(codes), np.nan, dtype=object)
+    known = codes >= 0
+    text[known] = distinct[codes[known]]
+    unreadable = known & pd.isna(text)
+    if strict and unreadable.any():
+        row = int(np.flatnonzero(unreadable)[0])
+        raise SchemaMismatchError(
+            f"The column '{col.name}' must be true or false, but row {row} holds {col.iloc[row]!r}."
+        )
+    return pd.Series(text, index=col.index, dtype=object, name=col.name)
 
 
 def _category_text(v: Any) -> str:

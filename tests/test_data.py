@@ -241,3 +241,24 @@ def test_a_true_false_column_reads_the_usual_spellings_and_refuses_others() -> N
     assert got[:7] == ["True"] * 4 + ["False"] * 3 and pd.isna(got[7])
     with pytest.raises(SchemaMismatchError, match="'student' must be true or false, but row 1"):
         prepare_features(new.assign(student=["True", "maybe"] * 4), schema, strict=True)
+
+
+def test_a_given_validation_or_test_table_is_named_in_its_errors(
+    mixed: pd.DataFrame, tmp_path
+) -> None:
+    from learnloop.dataset import prepare_dataset
+
+    train, val, test = mixed.iloc[:400], mixed.iloc[400:500], mixed.iloc[500:]
+    bad = tmp_path / "val.csv"
+    val.drop(columns="plan").to_csv(bad, index=False)
+    named = r"In the validation data \('.*val.csv'\): the data is missing the column plan"
+    with pytest.raises(SchemaMismatchError, match=named):
+        prepare_dataset(train, "churned", "auto", None, None, 0, str(bad), test)
+    typed = test.astype({"age": object})
+    typed.iloc[3, typed.columns.get_loc("age")] = "old"
+    with pytest.raises(
+        SchemaMismatchError, match="In the test data: the column 'age' must be numeric"
+    ):
+        prepare_dataset(train, "churned", "auto", None, None, 0, val, typed)
+    with pytest.raises(DataError, match="The test data is the training data"):
+        prepare_dataset(train, "churned", "auto", None, None, 0, val, train.copy())

@@ -17,7 +17,7 @@ import pandas as pd
 
 from learnloop.certify import DEFAULT_TEST_SHARE, split_share_for
 from learnloop.data import Schema, fingerprint, load_table, prepare_features, split_indices
-from learnloop.exceptions import DataError, UsageError
+from learnloop.exceptions import DataError, SchemaMismatchError, UsageError
 from learnloop.metrics import Metric
 from learnloop.tasks import Part, Task, get_task, resolve_task
 
@@ -138,6 +138,18 @@ def prepare_dataset(
     )
 
 
+def _given_features(table: pd.DataFrame, schema: Schema, name: str, source: Any) -> pd.DataFrame:
+    """The features of a given table; a problem in the validation or test table says which."""
+    if name == "train":
+        return prepare_features(table, schema)
+    try:
+        return prepare_features(table, schema, strict=True)
+    except SchemaMismatchError as e:
+        where = f" ('{source}')" if isinstance(source, str | Path) else ""
+        text = str(e).replace("that the model was trained on", "that the training data has")
+        raise SchemaMismatchError(f"In the {name} data{where}: {text[0].lower()}{text[1:]}") from e
+
+
 def _split(
     frame: pd.DataFrame,
     schema: Schema,
@@ -158,9 +170,13 @@ def _split(
             if schema.target is not None and schema.target not in t.columns:
                 raise DataError(f"The {name} data has no target column '{schema.target}'.")
             tables[name] = t[task.usable_rows(t, schema)]
+            if tables[name].equals(usable):
+                raise DataError(
+                    f"The {name} data is the training data; scores on it would prove nothing."
+                )
         return {
             name: Part(
-                prepare_features(t, schema, strict=name != "train"),
+                _given_features(t, schema, name, validation if name == "validation" else test),
                 task.encode(t, schema, "training" if name == "train" else name),
             )
             for name, t in tables.items()

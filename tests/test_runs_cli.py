@@ -214,3 +214,15 @@ def test_export_to_mlflow(backend_url: str, tmp_path: Path) -> None:
     child = runs[runs.run_id != out["mlflow_run_id"]].iloc[0]
     history = mlflow.MlflowClient().get_metric_history(child.run_id, "accuracy")
     assert [(m.step, m.value) for m in history] == [(1, 0.9), (2, 0.93)]
+
+
+def test_an_unknown_status_filter_is_refused(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    bad = learnloop("runs", "list", "--status", "bogus", "--store", store, "--json")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip().splitlines() == [
+        "error: There is no run status 'bogus'; the statuses are running, met, not_met, "
+        "interrupted, failed."
+    ]
+    none = learnloop("runs", "list", "--status", "met", "--store", store, "--json")
+    assert json.loads(none.stdout) == {"runs": []}

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from learnloop.exceptions import StoreError
+from learnloop.exceptions import StoreError, UsageError
 
 __all__ = [
     "Store",
@@ -113,6 +113,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+# what a run row's status may be: running until it ends met, not_met, interrupted or failed
+RUN_STATUSES = ("running", "met", "not_met", "interrupted", "failed")
+
+
 class Store:
     """Runs and their Optuna studies in one database. Safe for several processes at once."""
 
@@ -199,6 +203,10 @@ class Store:
         self, *, data: str | None = None, status: str | None = None
     ) -> list[dict[str, Any]]:
         """All runs, newest first; ``data`` matches the data path or fingerprint."""
+        if status is not None and status not in RUN_STATUSES:
+            raise UsageError(
+                f"There is no run status '{status}'; the statuses are {', '.join(RUN_STATUSES)}."
+            )
         query = sa.select(runs_table).order_by(
             runs_table.c.created.desc(), runs_table.c.run_id.desc()
         )

@@ -158,7 +158,6 @@ def train(
         candidates=candidates,
         n_jobs=n_jobs or os.cpu_count() or 1,
     )
-    _say_what_was_read(dataset, report)
     data_fingerprint = dataset.fingerprint()  # hashes every value: compute it once
 
     from learnloop.executors import open_executor
@@ -166,6 +165,7 @@ def train(
     executor = open_executor(cluster)  # a wrong scheduler fails here, before any run row
     if store_obj is None:
         store_obj = open_store(store)
+    _say_what_was_read(dataset, report)  # after the last check: an error is the only line
     if resume is not None:
         from learnloop.experiments import reopen_run
 

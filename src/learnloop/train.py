@@ -377,6 +377,9 @@ def _search_and_certify(
             "use more data or a lower threshold. Searching the budget for the best model."
         )
         loop.search_to_budget()
+        # known from the sizes alone, before any look: the one look left spends all of alpha,
+        # so its bound is at the confidence asked for
+        policy.planned = 1
     # keep a little of the budget for the certificate and the model file, more when the best
     # model is slow to predict: the budget bounds the whole run, not just the search
     slack = min(0.05 * settings.budget, 5.0)

@@ -88,6 +88,18 @@ def test_regression_report(runs: dict[str, Any]) -> None:
         assert title in page, title
 
 
+def test_importance_is_left_out_with_a_note_where_it_would_take_too_long(
+    runs: dict[str, Any], monkeypatch
+) -> None:
+    """A 752-input table took 78 s of shuffling; past the limit the report says so instead."""
+    from learnloop.tasks import _report
+
+    monkeypatch.setattr(_report, "IMPORTANCE_MAX_SECONDS", 0.0)
+    md = _write(runs, "regression", "md")
+    assert "Permutation importance is left out: shuffling each of the 10 inputs twice" in md
+    assert "Residuals" in md
+
+
 def test_not_met_report_says_why_at_the_top(runs: dict[str, Any]) -> None:
     r = runs["failed"]
     assert r.status == "not_met"

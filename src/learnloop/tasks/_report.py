@@ -28,6 +28,8 @@ MAX_CURVE_CLASSES = 8
 IMPORTANCE_REPEATS = 5  # shuffles per input, at most
 IMPORTANCE_SECONDS = 3.0  # fewer shuffles (at least 2) where the model predicts slowly
 IMPORTANCE_ROWS = 1000  # rows of the validation data shuffled, at most
+# left out where even two shuffles of every input would take longer (a 752-input table: 78 s)
+IMPORTANCE_MAX_SECONDS = 20.0
 MAX_PROFILE_COLUMNS = 8
 
 
@@ -49,6 +51,17 @@ def _importance(task: Task, pipeline: Any, part: Part, metric: Metric, n: int, s
     started = time.monotonic()
     scorer(pipeline, X, y)
     per_call = time.monotonic() - started
+    section = Section("The model: which inputs it uses")
+    least = 2 * per_call * X.shape[1]  # two shuffles of every input
+    if least > IMPORTANCE_MAX_SECONDS:
+        section.add(
+            Text(
+                f"Permutation importance is left out: shuffling each of the {X.shape[1]} "
+                f"inputs twice would take about {least:.0f} s ({per_call:.2f} s a prediction).",
+                "note",
+            )
+        )
+        return section
     repeats = int(IMPORTANCE_SECONDS / max(per_call * X.shape[1], 1e-9))
     repeats = max(2, min(IMPORTANCE_REPEATS, repeats))
     res = permutation_importance(
@@ -56,7 +69,6 @@ def _importance(task: Task, pipeline: Any, part: Part, metric: Metric, n: int, s
     )
     order = np.argsort(-res.importances_mean)[:20]
     names = [str(X.columns[i]) for i in order]
-    section = Section("The model: which inputs it uses")
     section.add(
         Figure(
             plots.bars(

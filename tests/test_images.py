@@ -200,6 +200,37 @@ def test_bad_picture_inputs_are_one_sentence_and_exit_2(work: Path) -> None:
     assert not (bad / "m.skops").exists()
 
 
+def test_pictures_under_8_pixels_are_read_in_train_and_predict(work: Path) -> None:
+    # OpenCV cannot decode a PNG/BMP/WebP/TIFF under 8 px at an eighth of its size: such
+    # pictures crashed train and predict (exit 1); they are valid pictures and are used
+    from learnloop import vision
+
+    root = work / "tiny"
+    rng = np.random.default_rng(0)
+    for cls, level in (("dark", 40), ("bright", 200)):
+        (root / cls).mkdir(parents=True)
+        for i in range(8):
+            ext = (".png", ".bmp", ".webp", ".tiff")[i % 4]
+            pic = np.clip(rng.normal(level, 10, (2, 3)), 0, 255).astype(np.uint8)
+            cv2.imwrite(str(root / cls / f"{i}{ext}"), pic)
+    (root / "dark" / "broken.bmp").write_bytes(b"BM not really")
+    assert vision.check_picture(root / "dark" / "0.png") is None
+    assert vision.check_picture(root / "dark" / "broken.bmp") is not None
+    assert vision.picture_faces(root / "dark" / "1.bmp") == ()  # no face, no error
+    out = work / "tiny.skops"
+    proc = run(
+        "train", str(root), "--task", "image", "--budget", "2", "--out", str(out),
+        "--store", str(work / "tiny.db"), cwd=work,
+    )  # fmt: skip
+    assert proc.returncode in (0, 3), proc.stderr
+    assert "Read 16 pictures" in proc.stderr and "dark/broken.bmp is not a picture" in proc.stderr
+    one = work / "tiny4.png"
+    cv2.imwrite(str(one), np.full((4, 4), 200, np.uint8))
+    pred = run("predict", str(out), str(one), cwd=work)
+    assert pred.returncode == 0, pred.stderr
+    assert pd.read_csv(io.StringIO(pred.stdout))["prediction"].iloc[0] in ("dark", "bright")
+
+
 @pytest.mark.slow
 def test_bad_inputs_to_predict_and_watch(
     work: Path, faces_model: tuple[Path, subprocess.CompletedProcess]

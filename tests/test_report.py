@@ -244,3 +244,19 @@ def test_bench_rank_report(tmp_path: Path) -> None:
     page = write_rank_report(rows, tmp_path / "bench.html", "Benchmark").read_text()
     assert "Friedman&#x27;s test: p = " in page and "critical difference" in page
     assert page.count("<svg") == 2
+
+
+def test_recommendation_report_rebuilds_the_split_from_the_runs_options(tmp_path: Path) -> None:
+    # the rebuild once left out --user/--item/--time/--event: no data, model or statistics
+    from shop_events import shop_events
+
+    shop_events(n_users=120, n_items=40, seed=3).to_csv(tmp_path / "events.csv", index=False)
+    result = train(tmp_path / "events.csv", task="recommendation", user="user", item="item",
+                   time="time", event="event", budget=3, candidates=["popularity", "item_knn"],
+                   store=str(tmp_path / "s.db"), out=tmp_path / "m.skops")  # fmt: skip
+    out = tmp_path / "r.md"
+    report_run(result.run_id, out, "md", store=str(tmp_path / "s.db"))
+    page = out.read_text()
+    assert "could not be read again" not in page and "No data to rebuild" not in page
+    assert "## The model's recommendations" in page and "distinct items recommended" in page
+    assert "| saved model (" in page  # the statistics section scores it on validation

@@ -451,3 +451,29 @@ def test_a_user_of_a_type_the_model_did_not_see_is_refused() -> None:
                         "item": "sku"})  # fmt: skip
     with pytest.raises(UsageError, match="does not take it"):
         prepare_dataset(frame, options={"user": "uid"})  # clustering takes no --user
+
+
+def test_ids_with_leading_zeros_keep_their_spelling(tmp_path: Path) -> None:
+    # 00173 and 0038 were read as 173 and 38: recommend --user 00001 answered user 1
+    events = shop_events(n_users=60, n_items=30, events=(5, 12), seed=2)
+    events["user"] = events["user"].str[1:].str.zfill(5)  # u0001 -> 00001
+    events["item"] = events["item"].map(lambda i: f"{i:04d}")
+    path = tmp_path / "zip.csv"
+    events.to_csv(path, index=False)
+    data = prepare_dataset(path, task="recommendation", options=OPTIONS)
+    assert data.schema.options["user_kind"] == data.schema.options["item_kind"] == "text"
+    task = TASKS["recommendation"]
+    pipeline = task.baseline(data.train.X, data.train.y, 0)
+    body = task.recommend(pipeline, data.schema, "00001", 3)
+    assert body["user"] == "00001" and body["known_user"]
+    assert all(isinstance(i, str) and len(i) == 4 for i in body["items"])
+    assert not task.recommend(pipeline, data.schema, "1", 3)["known_user"]
+    assert task.similar(pipeline, data.schema, "0003", 2)["item"] == "0003"
+    audience = task.audience(pipeline, data.schema, "0003", 2)["users"]
+    assert all(len(u) == 5 for u in audience)
+    pd.DataFrame({"user": ["00001"]}).to_csv(tmp_path / "users.csv", index=False)
+    assert task.read_inputs(tmp_path / "users.csv", data.schema)["user"].tolist() == ["00001"]
+    # ids without leading zeros stay whole numbers, as before
+    events.assign(item=events["item"].astype(int) + 1).to_csv(path, index=False)
+    numeric = prepare_dataset(path, task="recommendation", options=OPTIONS)
+    assert numeric.schema.options["item_kind"] == "integer"

@@ -69,7 +69,9 @@ class Image(Classification):
     )
 
     # ------------------------------------------------------------------ reading
-    def read_data(self, data: Any, target: str | None) -> tuple[pd.DataFrame, str | None]:
+    def read_data(
+        self, data: Any, target: str | None, options: dict[str, Any] | None = None
+    ) -> tuple[pd.DataFrame, str | None]:
         if isinstance(data, pd.DataFrame):
             frame = data.copy()
             base = None

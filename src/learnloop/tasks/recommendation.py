@@ -37,7 +37,13 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from learnloop.data import ColumnSpec, Schema, check_column
-from learnloop.estimators import InteractionEncoder, Recommender, id_keys, item_values
+from learnloop.estimators import (
+    InteractionEncoder,
+    Recommender,
+    has_leading_zeros,
+    id_keys,
+    item_values,
+)
 from learnloop.exceptions import DataError, UsageError
 from learnloop.metrics import Metric, Prediction, get_metric, ranking_per_user
 from learnloop.tasks._base import Answer, Part, Task
@@ -145,6 +151,24 @@ class Recommendation(Task):
     )
 
     # ------------------------------------------------------------------ schema
+    def read_data(
+        self, data: Any, target: str | None, options: dict[str, Any] | None = None
+    ) -> tuple[pd.DataFrame, str | None]:
+        """The events, with the user and item columns read as text and kept so where any
+        id is spelled with a leading zero (``00173``); else as numbers, as before."""
+        from learnloop.data import load_table
+
+        opts = options or {}
+        ids = [str(opts[r]) for r in ("user", "item") if opts.get(r) is not None]
+        return _id_spelling(load_table(data, ids), ids), target
+
+    def read_inputs(self, data: Any, schema: Schema) -> pd.DataFrame:
+        """Users to recommend for: a table with the user column (read as the model reads it)."""
+        from learnloop.data import load_table
+
+        user = schema.options["user"]
+        return _id_spelling(load_table(data, [user]), [user])
+
     def read_schema(self, frame: pd.DataFrame, target: str | None, labels: str | None) -> Schema:
         return self.read(frame, target, labels, None)
 
@@ -492,6 +516,21 @@ def _model_and_users(estimator: Any, X: Any) -> tuple[Any, np.ndarray]:
         users = estimator[:-1].transform(X)
         return estimator.steps[-1][1], np.asarray(users)
     return estimator, np.asarray(X)
+
+
+def _id_spelling(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame`` with each id column read as text turned into numbers unless some id is
+    spelled with a leading zero or is not a number."""
+    for c in columns:
+        if c not in frame.columns or pd.api.types.is_numeric_dtype(frame[c]):
+            continue
+        present = frame[c].dropna()
+        if has_leading_zeros(present.to_numpy()):
+            continue
+        numbers = pd.to_numeric(present, errors="coerce")
+        if numbers.notna().all():
+            frame[c] = pd.to_numeric(frame[c])
+    return frame
 
 
 def _id_kind(col: pd.Series) -> str:

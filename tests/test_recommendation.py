@@ -477,3 +477,30 @@ def test_ids_with_leading_zeros_keep_their_spelling(tmp_path: Path) -> None:
     events.assign(item=events["item"].astype(int) + 1).to_csv(path, index=False)
     numeric = prepare_dataset(path, task="recommendation", options=OPTIONS)
     assert numeric.schema.options["item_kind"] == "integer"
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A popularity recommender with whole-number users, trained in a second or two."""
+    root = tmp_path_factory.mktemp("small")
+    events = shop_events(n_users=60, n_items=30, events=(5, 12), seed=4)
+    events["user"] = events["user"].str[1:].astype(int)
+    learnloop.train(events, task="recommendation", user="user", item="item", budget=2,
+                    candidates=["popularity"], store=str(root / "s.db"),
+                    out=root / "m.skops")  # fmt: skip
+    return root / "m.skops"
+
+
+def test_a_body_that_is_not_json_is_400_as_on_predict(small_model: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from learnloop.serve import create_app
+
+    with TestClient(create_app(small_model)) as client:
+        for path in ("/recommend", "/similar", "/audience", "/predict"):
+            for body in (b"not json", b""):
+                r = client.post(path, content=body, headers={"content-type": "application/json"})
+                assert r.status_code == 400, (path, body, r.text)
+                assert "not valid JSON" in r.json()["detail"][0]["message"]
+        r = client.post("/recommend", json=[1])  # JSON, but not an object: still 422
+        assert r.status_code == 422 and "JSON object" in r.json()["detail"][0]["message"]

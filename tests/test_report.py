@@ -147,6 +147,23 @@ def test_train_writes_its_report(runs: dict[str, Any], tmp_path: Path) -> None:
     assert "## The loop" in out.read_text()
 
 
+def test_the_format_follows_the_extension_unless_given(
+    runs: dict[str, Any], tmp_path: Path
+) -> None:
+    # --out r.md wrote HTML; train --report r.md wrote Markdown
+    run_id, store = runs["clustering"].run_id, runs["store"]
+    for name, extra, head in (("r.md", [], "# learnloop report"),
+                              ("r.html", [], "<!DOCTYPE html>"),
+                              ("r.txt", ["--format", "md"], "# learnloop report")):  # fmt: skip
+        proc = learnloop("report", run_id, "--out", name, *extra, "--store", store, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / name).read_text().startswith(head), name
+    proc = learnloop("train", str(runs["dir"] / "iris.csv"), "--budget", "1", "--report",
+                     "tr.pdf", "--store", "s.db", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2 and "does not end in .html or .md" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "s.db").exists()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -155,6 +172,7 @@ def test_train_writes_its_report(runs: dict[str, Any], tmp_path: Path) -> None:
         (["RUN", "--out", "no/such/folder/r.html"], "does not exist"),
         (["RUN", "--out", "."], "is a directory"),
         (["RUN", "--format", "pdf"], "Unknown report format 'pdf'"),
+        (["RUN", "--out", "r.pdf"], "'r.pdf' does not end in .html or .md"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

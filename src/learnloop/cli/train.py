@@ -217,7 +217,9 @@ def predict(
 
 
 def _report_format(path: str) -> str:
-    return "md" if path.lower().endswith(".md") else "html"
+    from learnloop.report import format_of
+
+    return run_guarded(format_of, path)
 
 
 def _num(value: float | None) -> str:

@@ -316,6 +316,34 @@ def test_watch_names_a_known_sequence_of_people(
     one_line_error(wrong, "'nobody-on-file'", "does not know")
 
 
+def test_watch_refuses_negative_seconds_silences_opencv_and_warns_of_truncation(
+    work: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from types import SimpleNamespace
+
+    from learnloop.exceptions import DataError, TruncatedVideoWarning
+    from learnloop.watch import watch_video
+
+    for option in ("--refresh", "--gap"):  # both exited 0
+        proc = run("watch", "any.skops", "any.avi", option, "-1", cwd=work)
+        one_line_error(proc, option, "0 seconds or more")
+    # FFmpeg's and OpenCV's own complaints went to stderr before the one-line error
+    fake = work / "fake.mp4"
+    fake.write_text("not a video")
+    capfd.readouterr()
+    with pytest.raises(DataError, match="cannot be opened"):
+        list(watch_video(None, fake))  # type: ignore[arg-type]
+    assert capfd.readouterr().err == ""
+    # a video cut short: the records of what was read, and a warning naming the frame
+    video = picture_data.write_video(work / "blank.avi", [("nobody", 40)], size=(160, 120))
+    cut = work / "cut.avi"
+    cut.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    nobody = SimpleNamespace(identify=lambda pipeline, schema, faces: [])
+    model = SimpleNamespace(task_kind=nobody, pipeline=None, schema=None)
+    with pytest.warns(TruncatedVideoWarning, match=r"ends at frame \d+ of the 40 it declares"):
+        assert list(watch_video(model, cut, every=3)) == []  # type: ignore[arg-type]
+
+
 # ------------------------------------------------------------------------------ bench
 @pytest.mark.slow
 def test_bench_images_quick_runs(work: Path) -> None:

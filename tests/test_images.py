@@ -91,7 +91,7 @@ def test_lfw_table_face_vs_non_face_is_certified(work: Path, lfw: Path) -> None:
     assert result["status"] == "met" and result["task"] == "image"
     # 40 test pictures: even 40 of 40 right bounds accuracy at 0.928 (one-sided 95%)
     assert result["test_score"] >= 0.95 and result["test_bound"] >= 0.85
-    assert "Left out 1 pictures" in proc.stderr and "broken.png" in proc.stderr
+    assert "Left out 1 picture:" in proc.stderr and "broken.png" in proc.stderr
     assert "Read 200 pictures" in proc.stderr
     # predict on the table of paths (relative to the table), one row per picture
     pred = run("predict", str(out), str(lfw.parent / "pics" / "face"), cwd=work)
@@ -229,6 +229,32 @@ def test_pictures_under_8_pixels_are_read_in_train_and_predict(work: Path) -> No
     pred = run("predict", str(out), str(one), cwd=work)
     assert pred.returncode == 0, pred.stderr
     assert pd.read_csv(io.StringIO(pred.stdout))["prediction"].iloc[0] in ("dark", "bright")
+
+
+def test_messages_name_rows_counts_and_faces(work: Path) -> None:
+    from learnloop.tasks import TASKS
+    from learnloop.tasks.images import _no_single_face
+
+    assert vision_note(["a.png is empty"]) == "Left out 1 picture: a.png is empty."
+    assert vision_note(["a.png is empty", "b.png is empty"]).startswith("Left out 2 pictures")
+    root = work / "holes"
+    root.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(root / f"{i}.png"), np.full((20, 20), 50 * i, np.uint8))
+    table = pd.DataFrame({"file": ["0.png", None, "2.png", "3.png"], "label": list("abab")})
+    table.to_csv(root / "t.csv", index=False)
+    frame, _ = TASKS["image"].read_data(root / "t.csv", "label")
+    assert len(frame) == 3
+    assert "row 1 has no picture path" in frame.attrs["notes"][-1]  # was "nan is empty"
+    message = _no_single_face(["ann/1.jpg", "ann/2.jpg", "bob/3.jpg"], [2, 3, 0])
+    assert "2 show several faces (ann/1.jpg, ann/2.jpg)" in message
+    assert "1 show no face that can be found (bob/3.jpg)" in message
+
+
+def vision_note(skipped: list[str]) -> str:
+    from learnloop.vision import skip_note
+
+    return skip_note(skipped, "pictures")
 
 
 @pytest.mark.slow

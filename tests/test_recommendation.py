@@ -504,3 +504,31 @@ def test_a_body_that_is_not_json_is_400_as_on_predict(small_model: Path) -> None
                 assert "not valid JSON" in r.json()["detail"][0]["message"]
         r = client.post("/recommend", json=[1])  # JSON, but not an object: still 422
         assert r.status_code == 422 and "JSON object" in r.json()["detail"][0]["message"]
+
+
+def test_messages_say_what_went_wrong_in_the_datas_words(
+    events: pd.DataFrame, small_model: Path
+) -> None:
+    from types import SimpleNamespace
+
+    from fastapi.testclient import TestClient
+
+    from learnloop.serve import create_app
+    from learnloop.tasks.recommendation import recommender_of
+
+    rated = events.assign(rating=np.arange(len(events)) % 5 + 1)
+    with pytest.raises(DataError, match=r"--like-threshold 10 left out every rating of 'rating'"):
+        _dataset(rated, weight="rating", like_threshold=10)
+    odd = events.assign(event=events["event"].where(events.index != 3, "9E"))
+    with pytest.raises(UsageError, match="The event kind '9E'.*--event-weights 9E=1"):
+        _dataset(odd)
+    few = shop_events(n_users=30, n_items=20, events=(3, 4), seed=5)
+    with pytest.raises(DataError, match="Only 0 users have at least 5 interactions"):
+        _dataset(few)
+    image = SimpleNamespace(task_kind=object(), task="image")
+    with pytest.raises(UsageError, match="The model is an image model, not a recommender"):
+        recommender_of(image)
+    with TestClient(create_app(small_model)) as client:
+        r = client.post("/recommend", json={"user": 1.5})
+        assert r.status_code == 422
+        assert "whole number or text" in r.json()["detail"][0]["message"]

@@ -54,6 +54,11 @@ def _one_line(error: Any) -> dict[str, Any]:
         message = f"The body is not valid JSON: {error.get('ctx', {}).get('error', 'malformed')}."
     elif kind == "extra_forbidden":
         message = f"The field '{field}' is not one this endpoint takes."
+    elif field in ("user", "item") and kind.endswith("_type"):
+        message = (
+            f"The field '{field}': the {field} id must be a whole number or text, as in the "
+            "training data."
+        )
     elif kind == "missing":
         message = f"The field '{field}' is missing."
     elif field is None:
@@ -85,7 +90,7 @@ def add_recommend_routes(
     from fastapi import Request
     from pydantic import ValidationError
 
-    from learnloop.tasks.recommendation import Recommendation
+    from learnloop.tasks.recommendation import Recommendation, a_or_an
 
     summaries = {
         "/recommend": "A user's top-k items (a recommender only)",
@@ -99,7 +104,9 @@ def add_recommend_routes(
             if model is None or state.get("validator") is None:
                 return respond({"detail": "The model is not loaded yet."}, 503)
             if not isinstance(model.task_kind, Recommendation):
-                message = f"The model is a {model.task} model, not a recommender."
+                message = (
+                    f"The model is {a_or_an(model.task)} {model.task} model, not a recommender."
+                )
                 return respond({"detail": [{"row": None, "column": None, "message": message}]}, 404)
             try:
                 raw = await read_body(request, 1 << 20)

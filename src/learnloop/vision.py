@@ -193,7 +193,10 @@ def _skip_note(skipped: list[str], what: str = "files") -> str:
     shown = "; ".join(skipped[:10]) + (
         f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""
     )
-    return f"Left out {len(skipped)} {what}: {shown}."
+    head, space, rest = what.partition(" ")
+    if len(skipped) == 1 and head.endswith("s"):
+        head = head[:-1]  # 1 picture, 1 file
+    return f"Left out {len(skipped)} {head}{space}{rest}: {shown}."
 
 
 def skip_note(skipped: list[str], what: str = "files") -> str:

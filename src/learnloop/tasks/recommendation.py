@@ -121,7 +121,8 @@ def recommender_of(model: Any) -> Recommendation:
     task = model.task_kind
     if not isinstance(task, Recommendation):
         raise UsageError(
-            f"The model is a {model.task} model, not a recommender; train one with "
+            f"The model is {a_or_an(model.task)} {model.task} model, not a recommender; train "
+            "one with "
             "--task recommendation --user COL --item COL."
         )
     return task
@@ -254,13 +255,16 @@ class Recommendation(Task):
         keep = frame[o["user"]].notna().to_numpy() & frame[o["item"]].notna().to_numpy()
         weight = np.ones(len(frame))
         if o.get("event"):
-            kinds = frame[o["event"]].astype(str).str.strip().str.lower()
+            spelled = frame[o["event"]].astype(str).str.strip()
+            kinds = spelled.str.lower()
             known = o["event_weights"]
-            unknown = sorted(set(kinds[frame[o["event"]].notna()]) - set(known))
+            present = frame[o["event"]].notna()
+            unknown = sorted(set(kinds[present]) - set(known))
             if unknown:
+                first = spelled[present & (kinds == unknown[0])].iloc[0]  # as the data spells it
                 raise UsageError(
-                    f"The event kind '{unknown[0]}' in '{o['event']}' has no weight; give one "
-                    f"with --event-weights {unknown[0]}=1 (known: {', '.join(sorted(known))})."
+                    f"The event kind '{first}' in '{o['event']}' has no weight; give one "
+                    f"with --event-weights {first}=1 (known: {', '.join(sorted(known))})."
                 )
             weight = weight * kinds.map(known).fillna(0.0).to_numpy(dtype=float)
         if o.get("weight"):
@@ -280,6 +284,13 @@ class Recommendation(Task):
         table["user"] = id_keys(kept[o["user"]].to_numpy())
         table["item"] = item_values(kept[o["item"]].to_numpy())
         if len(table) == 0:
+            like = o.get("like_threshold")
+            if like is not None and o.get("weight"):
+                rated = pd.to_numeric(frame[o["weight"]], errors="coerce")
+                raise DataError(
+                    f"--like-threshold {like:g} left out every rating of '{o['weight']}' (the "
+                    f"highest is {rated.max():g}); choose a threshold the ratings reach."
+                )
             raise DataError(
                 "No usable interaction is left (every row lacks a user, item or weight)."
             )
@@ -313,8 +324,10 @@ class Recommendation(Task):
         evaluated = np.array(sorted(targets), dtype=str)
         if len(evaluated) < 2:
             raise DataError(
-                f"Only {len(evaluated)} user has at least {MIN_USER_EVENTS} interactions with "
-                "new items to hold out; recommending needs at least two such users."
+                f"Only {len(evaluated)} user{'' if len(evaluated) == 1 else 's'} "
+                f"{'has' if len(evaluated) == 1 else 'have'} at least {MIN_USER_EVENTS} "
+                "interactions with new items to hold out; recommending needs at least two such "
+                "users."
             )
         back = held & ~np.isin(table["user"].to_numpy(), evaluated)
         train = table[~held | back]  # held-out rows of users not evaluated go back to training
@@ -516,6 +529,11 @@ def _model_and_users(estimator: Any, X: Any) -> tuple[Any, np.ndarray]:
         users = estimator[:-1].transform(X)
         return estimator.steps[-1][1], np.asarray(users)
     return estimator, np.asarray(X)
+
+
+def a_or_an(word: str) -> str:
+    """The article before ``word`` (an image, a faces)."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _id_spelling(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

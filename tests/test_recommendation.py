@@ -257,7 +257,8 @@ def test_python_api_and_every_family_learns_step_by_step(
         assert max(len(c) for c in curves) > 3  # iterations are the steps the monitor sees
     users = pd.DataFrame({"user": ["u0001", "stranger"]})
     predicted = learnloop.load(tmp_path / "m.skops").predict(users)
-    assert list(predicted.columns[:2]) == ["prediction", "item_1"] and len(predicted) == 2
+    assert list(predicted.columns[:4]) == ["prediction", "user", "known_user", "item_1"]
+    assert predicted["known_user"].tolist() == [True, False] and len(predicted) == 2
 
 
 @pytest.mark.slow
@@ -265,8 +266,11 @@ def test_predict_gives_each_user_their_top_items(work: Path, cli_run: dict) -> N
     proc = run("predict", "rec.skops", "users.csv", "--out", "p.csv", cwd=work)
     assert proc.returncode == 0, proc.stderr
     printed = pd.read_csv(work / "p.csv")
-    assert len(printed) == 3
-    assert [f"item_{j}" for j in range(1, 11)] == list(printed.columns[1:])
+    assert len(printed) == 3  # one row per input row, the user as given and known or not
+    assert list(printed.columns[:3]) == ["prediction", "user", "known_user"]
+    assert [f"item_{j}" for j in range(1, 11)] == list(printed.columns[3:])
+    assert printed["user"].tolist() == ["u0001", "u0002", "nobody"]
+    assert printed["known_user"].tolist() == [True, True, False]
     assert printed["prediction"].str.split().str.len().eq(10).all()
 
 
@@ -532,3 +536,12 @@ def test_messages_say_what_went_wrong_in_the_datas_words(
         r = client.post("/recommend", json={"user": 1.5})
         assert r.status_code == 422
         assert "whole number or text" in r.json()["detail"][0]["message"]
+
+
+def test_predict_names_the_user_and_whether_training_knew_them(small_model: Path) -> None:
+    # predict gave only the items: an unknown user could not be told from a known one
+    model = learnloop.load(small_model)
+    out = model.predict(pd.DataFrame({"user": [1, 99999, 1]}))
+    assert list(out.columns[:3]) == ["prediction", "user", "known_user"]
+    assert out["user"].tolist() == [1, 99999, 1]  # one row per input row
+    assert out["known_user"].tolist() == [True, False, True]

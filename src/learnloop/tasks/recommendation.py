@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -114,6 +115,13 @@ def parse_event_weights(value: str | dict[str, float] | None) -> dict[str, float
             )
         weights[str(name).strip().lower()] = w
     return weights
+
+
+@dataclass
+class RankingAnswer(Answer):
+    """Each user's items, with the user column as given and whether training knew the user."""
+
+    columns: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def recommender_of(model: Any) -> Recommendation:
@@ -388,12 +396,20 @@ class Recommendation(Task):
 
     def answer(self, pipeline: Any, X: pd.DataFrame, schema: Schema) -> Answer:
         values = self.predict(pipeline, X, self.n_outputs(schema)).values
-        return Answer([[_plain(v) for v in row] for row in values])
+        user = schema.options["user"]
+        known = pipeline.steps[0][1].user_index(X[user]) >= 0
+        given = [_given_user(k, schema) for k in id_keys(X[user].to_numpy())]
+        columns = {user: given, "known_user": known.tolist()}
+        return RankingAnswer([[_plain(v) for v in row] for row in values], columns=columns)
 
     def answer_frame(self, answer: Answer, index: pd.Index) -> pd.DataFrame:
-        """``prediction`` (the items, best first, space-separated) and ``item_1``..``item_k``."""
+        """One row per input row: ``prediction`` (the items, best first, space-separated),
+        the user as given, ``known_user`` (false: not in training, the popular items) and
+        ``item_1``..``item_k``."""
         out = pd.DataFrame(index=index)
         out["prediction"] = [" ".join(str(v) for v in row) for row in answer.predictions]
+        for name, values in getattr(answer, "columns", {}).items():
+            out[name] = values
         width = max((len(r) for r in answer.predictions), default=0)
         for j in range(width):
             out[f"item_{j + 1}"] = [r[j] if j < len(r) else None for r in answer.predictions]
@@ -571,6 +587,14 @@ def _whole(value: Any) -> int | None:
 
 def _user_value(key: str, schema: Schema) -> Any:
     return int(key) if schema.options.get("user_kind") == "integer" else key
+
+
+def _given_user(key: str, schema: Schema) -> Any:
+    """A user id of the input as the training data spells it (a whole number where it can)."""
+    if schema.options.get("user_kind") == "integer":
+        number = _whole(key)
+        return key if number is None else number
+    return key
 
 
 def _item_value(item: Any, schema: Schema) -> Any:

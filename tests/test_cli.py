@@ -209,3 +209,12 @@ def test_predict_bad_input(tmp_path: Path, mixed: pd.DataFrame) -> None:
     _assert_one_line_error(
         run("predict", str(tmp_path / "none.skops"), str(missing), cwd=tmp_path), "does not exist"
     )
+
+
+def test_train_help_lists_every_task_and_picture_folders(tmp_path: Path) -> None:
+    proc = run("train", "--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())  # rich wraps the help text
+    for task in ("classification", "regression", "clustering", "recommendation", "image", "faces"):
+        assert task in text, task
+    assert "folder of pictures" in text

@@ -210,3 +210,20 @@ def test_semicolon_csv_is_read_and_said(tmp_path: Path, penguins: pd.DataFrame) 
     assert "semicolon" in proc.stderr
     out = json.loads(proc.stdout)
     assert out["task"] == "classification" and out["test_score"] > 0.9
+
+
+def test_the_start_line_leaves_out_a_baseline_not_known_yet() -> None:
+    # clustering's first line said "trivial model scores - on test"
+    import io
+
+    from learnloop.progress import PlainReporter
+
+    info = {"run_id": "r1", "task": "clustering", "metric": "silhouette", "threshold": None,
+            "budget": 5.0, "rows": {"train": 6, "validation": 2, "test": 2}}  # fmt: skip
+    lines = []
+    for baseline in (None, 0.25):
+        stream = io.StringIO()
+        PlainReporter(stream).on_start({**info, "baseline_score": baseline})
+        lines.append(stream.getvalue().strip())
+    assert lines[0].endswith("budget 5s") and "trivial" not in lines[0]
+    assert lines[1].endswith("budget 5s; trivial model scores 0.25 on test")

@@ -91,7 +91,7 @@ def test_lfw_table_face_vs_non_face_is_certified(work: Path, lfw: Path) -> None:
     assert result["status"] == "met" and result["task"] == "image"
     # 40 test pictures: even 40 of 40 right bounds accuracy at 0.928 (one-sided 95%)
     assert result["test_score"] >= 0.95 and result["test_bound"] >= 0.85
-    assert "Left out 1 pictures" in proc.stderr and "broken.png" in proc.stderr
+    assert "Left out 1 picture:" in proc.stderr and "broken.png" in proc.stderr
     assert "Read 200 pictures" in proc.stderr
     # predict on the table of paths (relative to the table), one row per picture
     pred = run("predict", str(out), str(lfw.parent / "pics" / "face"), cwd=work)
@@ -200,6 +200,63 @@ def test_bad_picture_inputs_are_one_sentence_and_exit_2(work: Path) -> None:
     assert not (bad / "m.skops").exists()
 
 
+def test_pictures_under_8_pixels_are_read_in_train_and_predict(work: Path) -> None:
+    # OpenCV cannot decode a PNG/BMP/WebP/TIFF under 8 px at an eighth of its size: such
+    # pictures crashed train and predict (exit 1); they are valid pictures and are used
+    from learnloop import vision
+
+    root = work / "tiny"
+    rng = np.random.default_rng(0)
+    for cls, level in (("dark", 40), ("bright", 200)):
+        (root / cls).mkdir(parents=True)
+        for i in range(8):
+            ext = (".png", ".bmp", ".webp", ".tiff")[i % 4]
+            pic = np.clip(rng.normal(level, 10, (2, 3)), 0, 255).astype(np.uint8)
+            cv2.imwrite(str(root / cls / f"{i}{ext}"), pic)
+    (root / "dark" / "broken.bmp").write_bytes(b"BM not really")
+    assert vision.check_picture(root / "dark" / "0.png") is None
+    assert vision.check_picture(root / "dark" / "broken.bmp") is not None
+    assert vision.picture_faces(root / "dark" / "1.bmp") == ()  # no face, no error
+    out = work / "tiny.skops"
+    proc = run(
+        "train", str(root), "--task", "image", "--budget", "2", "--out", str(out),
+        "--store", str(work / "tiny.db"), cwd=work,
+    )  # fmt: skip
+    assert proc.returncode in (0, 3), proc.stderr
+    assert "Read 16 pictures" in proc.stderr and "dark/broken.bmp is not a picture" in proc.stderr
+    one = work / "tiny4.png"
+    cv2.imwrite(str(one), np.full((4, 4), 200, np.uint8))
+    pred = run("predict", str(out), str(one), cwd=work)
+    assert pred.returncode == 0, pred.stderr
+    assert pd.read_csv(io.StringIO(pred.stdout))["prediction"].iloc[0] in ("dark", "bright")
+
+
+def test_messages_name_rows_counts_and_faces(work: Path) -> None:
+    from learnloop.tasks import TASKS
+    from learnloop.tasks.images import _no_single_face
+
+    assert vision_note(["a.png is empty"]) == "Left out 1 picture: a.png is empty."
+    assert vision_note(["a.png is empty", "b.png is empty"]).startswith("Left out 2 pictures")
+    root = work / "holes"
+    root.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(root / f"{i}.png"), np.full((20, 20), 50 * i, np.uint8))
+    table = pd.DataFrame({"file": ["0.png", None, "2.png", "3.png"], "label": list("abab")})
+    table.to_csv(root / "t.csv", index=False)
+    frame, _ = TASKS["image"].read_data(root / "t.csv", "label")
+    assert len(frame) == 3
+    assert "row 1 has no picture path" in frame.attrs["notes"][-1]  # was "nan is empty"
+    message = _no_single_face(["ann/1.jpg", "ann/2.jpg", "bob/3.jpg"], [2, 3, 0])
+    assert "2 show several faces (ann/1.jpg, ann/2.jpg)" in message
+    assert "1 show no face that can be found (bob/3.jpg)" in message
+
+
+def vision_note(skipped: list[str]) -> str:
+    from learnloop.vision import skip_note
+
+    return skip_note(skipped, "pictures")
+
+
 @pytest.mark.slow
 def test_bad_inputs_to_predict_and_watch(
     work: Path, faces_model: tuple[Path, subprocess.CompletedProcess]
@@ -283,6 +340,34 @@ def test_watch_names_a_known_sequence_of_people(
     assert got == [("astronaut", 0, 18), ("hopper", 30, 48), ("astronaut", 60, 68)]
     wrong = run("watch", str(out), str(video), "--alert", "nobody-on-file", cwd=work)
     one_line_error(wrong, "'nobody-on-file'", "does not know")
+
+
+def test_watch_refuses_negative_seconds_silences_opencv_and_warns_of_truncation(
+    work: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from types import SimpleNamespace
+
+    from learnloop.exceptions import DataError, TruncatedVideoWarning
+    from learnloop.watch import watch_video
+
+    for option in ("--refresh", "--gap"):  # both exited 0
+        proc = run("watch", "any.skops", "any.avi", option, "-1", cwd=work)
+        one_line_error(proc, option, "0 seconds or more")
+    # FFmpeg's and OpenCV's own complaints went to stderr before the one-line error
+    fake = work / "fake.mp4"
+    fake.write_text("not a video")
+    capfd.readouterr()
+    with pytest.raises(DataError, match="cannot be opened"):
+        list(watch_video(None, fake))  # type: ignore[arg-type]
+    assert capfd.readouterr().err == ""
+    # a video cut short: the records of what was read, and a warning naming the frame
+    video = picture_data.write_video(work / "blank.avi", [("nobody", 40)], size=(160, 120))
+    cut = work / "cut.avi"
+    cut.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    nobody = SimpleNamespace(identify=lambda pipeline, schema, faces: [])
+    model = SimpleNamespace(task_kind=nobody, pipeline=None, schema=None)
+    with pytest.warns(TruncatedVideoWarning, match=r"ends at frame \d+ of the 40 it declares"):
+        assert list(watch_video(model, cut, every=3)) == []  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------ bench

@@ -257,7 +257,8 @@ def test_python_api_and_every_family_learns_step_by_step(
         assert max(len(c) for c in curves) > 3  # iterations are the steps the monitor sees
     users = pd.DataFrame({"user": ["u0001", "stranger"]})
     predicted = learnloop.load(tmp_path / "m.skops").predict(users)
-    assert list(predicted.columns[:2]) == ["prediction", "item_1"] and len(predicted) == 2
+    assert list(predicted.columns[:4]) == ["prediction", "user", "known_user", "item_1"]
+    assert predicted["known_user"].tolist() == [True, False] and len(predicted) == 2
 
 
 @pytest.mark.slow
@@ -265,8 +266,11 @@ def test_predict_gives_each_user_their_top_items(work: Path, cli_run: dict) -> N
     proc = run("predict", "rec.skops", "users.csv", "--out", "p.csv", cwd=work)
     assert proc.returncode == 0, proc.stderr
     printed = pd.read_csv(work / "p.csv")
-    assert len(printed) == 3
-    assert [f"item_{j}" for j in range(1, 11)] == list(printed.columns[1:])
+    assert len(printed) == 3  # one row per input row, the user as given and known or not
+    assert list(printed.columns[:3]) == ["prediction", "user", "known_user"]
+    assert [f"item_{j}" for j in range(1, 11)] == list(printed.columns[3:])
+    assert printed["user"].tolist() == ["u0001", "u0002", "nobody"]
+    assert printed["known_user"].tolist() == [True, True, False]
     assert printed["prediction"].str.split().str.len().eq(10).all()
 
 
@@ -451,3 +455,93 @@ def test_a_user_of_a_type_the_model_did_not_see_is_refused() -> None:
                         "item": "sku"})  # fmt: skip
     with pytest.raises(UsageError, match="does not take it"):
         prepare_dataset(frame, options={"user": "uid"})  # clustering takes no --user
+
+
+def test_ids_with_leading_zeros_keep_their_spelling(tmp_path: Path) -> None:
+    # 00173 and 0038 were read as 173 and 38: recommend --user 00001 answered user 1
+    events = shop_events(n_users=60, n_items=30, events=(5, 12), seed=2)
+    events["user"] = events["user"].str[1:].str.zfill(5)  # u0001 -> 00001
+    events["item"] = events["item"].map(lambda i: f"{i:04d}")
+    path = tmp_path / "zip.csv"
+    events.to_csv(path, index=False)
+    data = prepare_dataset(path, task="recommendation", options=OPTIONS)
+    assert data.schema.options["user_kind"] == data.schema.options["item_kind"] == "text"
+    task = TASKS["recommendation"]
+    pipeline = task.baseline(data.train.X, data.train.y, 0)
+    body = task.recommend(pipeline, data.schema, "00001", 3)
+    assert body["user"] == "00001" and body["known_user"]
+    assert all(isinstance(i, str) and len(i) == 4 for i in body["items"])
+    assert not task.recommend(pipeline, data.schema, "1", 3)["known_user"]
+    assert task.similar(pipeline, data.schema, "0003", 2)["item"] == "0003"
+    audience = task.audience(pipeline, data.schema, "0003", 2)["users"]
+    assert all(len(u) == 5 for u in audience)
+    pd.DataFrame({"user": ["00001"]}).to_csv(tmp_path / "users.csv", index=False)
+    assert task.read_inputs(tmp_path / "users.csv", data.schema)["user"].tolist() == ["00001"]
+    # ids without leading zeros stay whole numbers, as before
+    events.assign(item=events["item"].astype(int) + 1).to_csv(path, index=False)
+    numeric = prepare_dataset(path, task="recommendation", options=OPTIONS)
+    assert numeric.schema.options["item_kind"] == "integer"
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A popularity recommender with whole-number users, trained in a second or two."""
+    root = tmp_path_factory.mktemp("small")
+    events = shop_events(n_users=60, n_items=30, events=(5, 12), seed=4)
+    events["user"] = events["user"].str[1:].astype(int)
+    learnloop.train(events, task="recommendation", user="user", item="item", budget=2,
+                    candidates=["popularity"], store=str(root / "s.db"),
+                    out=root / "m.skops")  # fmt: skip
+    return root / "m.skops"
+
+
+def test_a_body_that_is_not_json_is_400_as_on_predict(small_model: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from learnloop.serve import create_app
+
+    with TestClient(create_app(small_model)) as client:
+        for path in ("/recommend", "/similar", "/audience", "/predict"):
+            for body in (b"not json", b""):
+                r = client.post(path, content=body, headers={"content-type": "application/json"})
+                assert r.status_code == 400, (path, body, r.text)
+                assert "not valid JSON" in r.json()["detail"][0]["message"]
+        r = client.post("/recommend", json=[1])  # JSON, but not an object: still 422
+        assert r.status_code == 422 and "JSON object" in r.json()["detail"][0]["message"]
+
+
+def test_messages_say_what_went_wrong_in_the_datas_words(
+    events: pd.DataFrame, small_model: Path
+) -> None:
+    from types import SimpleNamespace
+
+    from fastapi.testclient import TestClient
+
+    from learnloop.serve import create_app
+    from learnloop.tasks.recommendation import recommender_of
+
+    rated = events.assign(rating=np.arange(len(events)) % 5 + 1)
+    with pytest.raises(DataError, match=r"--like-threshold 10 left out every rating of 'rating'"):
+        _dataset(rated, weight="rating", like_threshold=10)
+    odd = events.assign(event=events["event"].where(events.index != 3, "9E"))
+    with pytest.raises(UsageError, match="The event kind '9E'.*--event-weights 9E=1"):
+        _dataset(odd)
+    few = shop_events(n_users=30, n_items=20, events=(3, 4), seed=5)
+    with pytest.raises(DataError, match="Only 0 users have at least 5 interactions"):
+        _dataset(few)
+    image = SimpleNamespace(task_kind=object(), task="image")
+    with pytest.raises(UsageError, match="The model is an image model, not a recommender"):
+        recommender_of(image)
+    with TestClient(create_app(small_model)) as client:
+        r = client.post("/recommend", json={"user": 1.5})
+        assert r.status_code == 422
+        assert "whole number or text" in r.json()["detail"][0]["message"]
+
+
+def test_predict_names_the_user_and_whether_training_knew_them(small_model: Path) -> None:
+    # predict gave only the items: an unknown user could not be told from a known one
+    model = learnloop.load(small_model)
+    out = model.predict(pd.DataFrame({"user": [1, 99999, 1]}))
+    assert list(out.columns[:3]) == ["prediction", "user", "known_user"]
+    assert out["user"].tolist() == [1, 99999, 1]  # one row per input row
+    assert out["known_user"].tolist() == [True, False, True]

@@ -159,6 +159,23 @@ def test_train_writes_its_report(runs: dict[str, Any], tmp_path: Path) -> None:
     assert "## The loop" in out.read_text()
 
 
+def test_the_format_follows_the_extension_unless_given(
+    runs: dict[str, Any], tmp_path: Path
+) -> None:
+    # --out r.md wrote HTML; train --report r.md wrote Markdown
+    run_id, store = runs["clustering"].run_id, runs["store"]
+    for name, extra, head in (("r.md", [], "# learnloop report"),
+                              ("r.html", [], "<!DOCTYPE html>"),
+                              ("r.txt", ["--format", "md"], "# learnloop report")):  # fmt: skip
+        proc = learnloop("report", run_id, "--out", name, *extra, "--store", store, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / name).read_text().startswith(head), name
+    proc = learnloop("train", str(runs["dir"] / "iris.csv"), "--budget", "1", "--report",
+                     "tr.pdf", "--store", "s.db", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2 and "does not end in .html or .md" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "s.db").exists()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -167,6 +184,7 @@ def test_train_writes_its_report(runs: dict[str, Any], tmp_path: Path) -> None:
         (["RUN", "--out", "no/such/folder/r.html"], "does not exist"),
         (["RUN", "--out", "."], "is a directory"),
         (["RUN", "--format", "pdf"], "Unknown report format 'pdf'"),
+        (["RUN", "--out", "r.pdf"], "'r.pdf' does not end in .html or .md"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -256,3 +274,19 @@ def test_bench_rank_report(tmp_path: Path) -> None:
     page = write_rank_report(rows, tmp_path / "bench.html", "Benchmark").read_text()
     assert "Friedman&#x27;s test: p = " in page and "critical difference" in page
     assert page.count("<svg") == 2
+
+
+def test_recommendation_report_rebuilds_the_split_from_the_runs_options(tmp_path: Path) -> None:
+    # the rebuild once left out --user/--item/--time/--event: no data, model or statistics
+    from shop_events import shop_events
+
+    shop_events(n_users=120, n_items=40, seed=3).to_csv(tmp_path / "events.csv", index=False)
+    result = train(tmp_path / "events.csv", task="recommendation", user="user", item="item",
+                   time="time", event="event", budget=3, candidates=["popularity", "item_knn"],
+                   store=str(tmp_path / "s.db"), out=tmp_path / "m.skops")  # fmt: skip
+    out = tmp_path / "r.md"
+    report_run(result.run_id, out, "md", store=str(tmp_path / "s.db"))
+    page = out.read_text()
+    assert "could not be read again" not in page and "No data to rebuild" not in page
+    assert "## The model's recommendations" in page and "distinct items recommended" in page
+    assert "| saved model (" in page  # the statistics section scores it on validation

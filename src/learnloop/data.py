@@ -9,7 +9,7 @@ import csv
 import hashlib
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,10 +99,11 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def load_table(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+def load_table(source: str | Path | pd.DataFrame, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Read CSV, TSV, Parquet, JSON lines, Feather or a ``.sql`` file of one DuckDB query.
 
-    DataFrames pass through (copied).
+    ``text_columns`` are read as text where the format's reader guesses types (CSV, TSV,
+    JSON), so ids such as ``00173`` keep their spelling. DataFrames pass through (copied).
     """
     if isinstance(source, pd.DataFrame):
         df = source
@@ -121,7 +122,7 @@ def load_table(source: str | Path | pd.DataFrame) -> pd.DataFrame:
                 f"{', '.join(sorted(_READERS))}."
             )
         try:
-            df = _read(path, fmt)
+            df = _read(path, fmt, {str(c): str for c in text_columns})
         except (DataError, MemoryError):
             raise
         except Exception as e:  # every reader has its own exception types
@@ -139,16 +140,16 @@ def load_table(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _read(path: Path, fmt: str) -> pd.DataFrame:
+def _read(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataError(f"The data file '{path}' is empty.")
     if fmt == "csv":
         sep = sniff_delimiter(path)
-        frame = pd.read_csv(path, sep=sep, low_memory=False)
+        frame = pd.read_csv(path, sep=sep, low_memory=False, dtype=text or None)
         frame.attrs["delimiter"] = sep
         return frame
     if fmt == "tsv":
-        return pd.read_csv(path, sep="\t", low_memory=False)
+        return pd.read_csv(path, sep="\t", low_memory=False, dtype=text or None)
     if fmt == "parquet":
         return pd.read_parquet(path)
     if fmt == "feather":
@@ -158,12 +159,13 @@ def _read(path: Path, fmt: str) -> pd.DataFrame:
 
         query = path.read_text()
         return duckdb.connect().sql(query).df()
+    dtype: Any = text or True
     if fmt == "jsonl":
-        return pd.read_json(path, lines=True)
+        return pd.read_json(path, lines=True, dtype=dtype)
     try:
-        return pd.read_json(path, lines=True)
+        return pd.read_json(path, lines=True, dtype=dtype)
     except ValueError:
-        return pd.read_json(path)
+        return pd.read_json(path, dtype=dtype)
 
 
 DELIMITERS = ",;\t|"

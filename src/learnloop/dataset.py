@@ -96,7 +96,7 @@ def prepare_dataset(
     if task == "auto":
         frame = load_table(data)
     else:  # a named task reads its own sources (a picture folder, ...)
-        frame, target = get_task(task).read_data(data, target)
+        frame, target = get_task(task).read_data(data, target, options)
     chosen_task = resolve_task(frame, task, target, labels)
     schema = chosen_task.read(frame, target, labels, options)
     chosen_metric = chosen_task.choose_metric(metric, schema)

@@ -6,6 +6,7 @@ which the artifact loader trusts by name.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -328,6 +329,15 @@ def id_keys(values: Any) -> np.ndarray:
     return text.to_numpy(dtype=str)
 
 
+_LEADING_ZERO = re.compile(r"^\s*[+-]?0\d")
+
+
+def has_leading_zeros(values: Any) -> bool:
+    """Whether any text value is a number spelled with a leading zero (``00173``)."""
+    distinct = pd.unique(np.asarray(values, dtype=object).ravel())
+    return any(isinstance(v, str) and _LEADING_ZERO.match(v) for v in distinct)
+
+
 def item_values(values: Any) -> np.ndarray:
     """Item ids as int64 where they are whole numbers, else as text."""
     arr = np.asarray(values)
@@ -336,6 +346,8 @@ def item_values(values: Any) -> np.ndarray:
     if arr.dtype.kind == "f" and len(arr) and np.all(np.isfinite(arr)):
         if np.all(arr == np.round(arr)):
             return arr.astype(np.int64)
+    if arr.dtype.kind in "OU" and has_leading_zeros(arr):
+        return id_keys(arr)  # codes such as 0038 are text: 38 would answer a different id
     if arr.dtype.kind == "O":
         numeric = pd.to_numeric(pd.Series(arr), errors="coerce")
         if numeric.notna().all() and np.all(numeric == np.round(numeric)):

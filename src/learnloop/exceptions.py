@@ -12,7 +12,8 @@ Exception tree::
      +-- ClusterError                                 the Dask scheduler went away mid-run (exit 1)
      +-- NotFittedError(LearnloopError, AttributeError)
 
-Warnings: ``LearnloopWarning`` and its subclass ``VersionMismatchWarning``.
+Warnings: ``LearnloopWarning`` and its subclasses ``VersionMismatchWarning`` and
+``TruncatedVideoWarning``.
 """
 
 from __future__ import annotations
@@ -60,3 +61,7 @@ class LearnloopWarning(UserWarning):
 
 class VersionMismatchWarning(LearnloopWarning):
     """A model file was written by different library versions than the ones loading it."""
+
+
+class TruncatedVideoWarning(LearnloopWarning):
+    """A video ended before the number of frames its container declares."""

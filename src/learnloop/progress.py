@@ -42,10 +42,13 @@ class PlainReporter:
         rows = info["rows"]
         thr = info["threshold"]
         goal = f"{info['metric']} vs threshold {thr:g}" if thr is not None else info["metric"]
+        baseline = info.get("baseline_score")
+        # clustering's trivial model needs the chosen model's cluster count: known at the end
+        trivial = "" if baseline is None else f"; trivial model scores {_fmt(baseline)} on test"
         self._print(
             f"run {info['run_id']}: {info['task']} on {rows['train']}/{rows['validation']}/"
-            f"{rows['test']} train/validation/test rows, {goal}, budget {self.budget:g}s; "
-            f"trivial model scores {_fmt(info['baseline_score'])} on test"
+            f"{rows['test']} train/validation/test rows, {goal}, budget {self.budget:g}s"
+            f"{trivial}"
         )
 
     def on_trial(self, record: TrialRecord, loop: Loop) -> None:

@@ -1,9 +1,10 @@
 """The recommender's HTTP endpoints: ``POST /recommend``, ``/similar`` and ``/audience``.
 
-Bodies are checked by pydantic models that forbid unknown fields; a bad body gets a 422
-whose ``detail`` holds one problem with a one-line ``message`` (the shape ``/predict``
-uses). A model that is not a recommender answers 404, an unknown item or a user id of the
-wrong type 422. Ranking runs off the event loop, under the app's thread limiter.
+Bodies are checked by pydantic models that forbid unknown fields; a body that is not JSON
+gets a 400 and a bad one a 422, whose ``detail`` holds one problem with a one-line
+``message`` (as ``/predict``). A model that is not a recommender answers 404, an unknown
+item or a user id of the wrong type 422. Ranking runs off the event loop, under the app's
+thread limiter.
 """
 
 # No ``from __future__ import annotations``: pydantic reads the annotations at run time.
@@ -49,8 +50,15 @@ def _one_line(error: Any) -> dict[str, Any]:
     loc = [str(p) for p in error.get("loc", ()) if not str(p).startswith(("str", "int"))]
     field = loc[0] if loc else None
     kind = error.get("type", "")
-    if kind == "extra_forbidden":
+    if kind == "json_invalid":
+        message = f"The body is not valid JSON: {error.get('ctx', {}).get('error', 'malformed')}."
+    elif kind == "extra_forbidden":
         message = f"The field '{field}' is not one this endpoint takes."
+    elif field in ("user", "item") and kind.endswith("_type"):
+        message = (
+            f"The field '{field}': the {field} id must be a whole number or text, as in the "
+            "training data."
+        )
     elif kind == "missing":
         message = f"The field '{field}' is missing."
     elif field is None:
@@ -82,7 +90,7 @@ def add_recommend_routes(
     from fastapi import Request
     from pydantic import ValidationError
 
-    from learnloop.tasks.recommendation import Recommendation
+    from learnloop.tasks.recommendation import Recommendation, a_or_an
 
     summaries = {
         "/recommend": "A user's top-k items (a recommender only)",
@@ -96,16 +104,20 @@ def add_recommend_routes(
             if model is None or state.get("validator") is None:
                 return respond({"detail": "The model is not loaded yet."}, 503)
             if not isinstance(model.task_kind, Recommendation):
-                message = f"The model is a {model.task} model, not a recommender."
+                message = (
+                    f"The model is {a_or_an(model.task)} {model.task} model, not a recommender."
+                )
                 return respond({"detail": [{"row": None, "column": None, "message": message}]}, 404)
             try:
                 raw = await read_body(request, 1 << 20)
-                parsed = body_model.model_validate_json(raw or b"null")
+                parsed = body_model.model_validate_json(raw)
                 body = await anyio.to_thread.run_sync(
                     _answer, state, path, parsed, limiter=state["limiter"]
                 )
             except ValidationError as e:
-                return respond({"detail": [_one_line(e.errors(include_url=False)[0])]}, 422)
+                error = e.errors(include_url=False)[0]
+                status = 400 if error.get("type") == "json_invalid" else 422  # as /predict
+                return respond({"detail": [_one_line(error)]}, status)
             except LearnloopError as e:
                 problem = {"row": None, "column": None, "message": str(e)}
                 return respond({"detail": [problem]}, 422)

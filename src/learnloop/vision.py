@@ -64,7 +64,10 @@ def decode(data: bytes | np.ndarray) -> np.ndarray | None:
     buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
     if buf.size == 0:
         return None
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
     if img is None or img.size == 0:
         return None
     return np.asarray(img)
@@ -78,11 +81,25 @@ def check_picture(path: str | Path) -> str | None:
     if p.stat().st_size == 0:
         return "is empty"
     cv2 = _cv2()
-    # decoded at an eighth of its size: checks the whole file without keeping it
-    img = cv2.imdecode(np.fromfile(str(p), dtype=np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    buf = np.fromfile(str(p), dtype=np.uint8)
+    try:
+        # decoded at an eighth of its size: checks the whole file without keeping it
+        img = cv2.imdecode(buf, cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    except cv2.error:
+        # OpenCV cannot shrink a PNG, BMP, WebP or TIFF under 8 px on a side by eight;
+        # such a small picture is valid and cheap to decode whole
+        img = _whole_gray(cv2, buf)
     if img is None or img.size == 0:
         return "is not a picture OpenCV can read"
     return None
+
+
+def _whole_gray(cv2: Any, buf: np.ndarray) -> np.ndarray | None:
+    """``buf`` decoded at full size in grey levels, or None if OpenCV cannot."""
+    try:
+        return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    except cv2.error:
+        return None
 
 
 def _stamp(p: Path) -> tuple[int, int]:
@@ -176,7 +193,10 @@ def _skip_note(skipped: list[str], what: str = "files") -> str:
     shown = "; ".join(skipped[:10]) + (
         f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""
     )
-    return f"Left out {len(skipped)} {what}: {shown}."
+    head, space, rest = what.partition(" ")
+    if len(skipped) == 1 and head.endswith("s"):
+        head = head[:-1]  # 1 picture, 1 file
+    return f"Left out {len(skipped)} {head}{space}{rest}: {shown}."
 
 
 def skip_note(skipped: list[str], what: str = "files") -> str:

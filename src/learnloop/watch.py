@@ -6,18 +6,29 @@ SFace and names each with a faces model, "unknown" past the model's distance thr
 face that stays in place keeps its name for up to a second before it is embedded again.
 ``appearances`` folds those sightings into one record per appearance of a watched person:
 an appearance ends when the person has not been seen for ``gap_s`` seconds.
+
+OpenCV and FFmpeg print their own complaints about a damaged file ("moov atom not found",
+"Unexpected element") straight to the process's stderr, past ``cv2.setLogLevel`` and
+``OPENCV_LOG_LEVEL`` (only some come through OpenCV's logger); so stderr's file descriptor
+points to the null device while the video is opened and read, and what went wrong is said
+once, in learnloop's words. A video that ends before the frame count its container declares
+gives a :class:`~learnloop.exceptions.TruncatedVideoWarning` naming both.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from learnloop.artifacts import LoadedModel
-from learnloop.exceptions import DataError, UsageError
+from learnloop.exceptions import DataError, TruncatedVideoWarning, UsageError
 
-__all__ = ["appearances", "check_watch_model", "watch_video"]
+__all__ = ["appearances", "check_watch_model", "check_watch_options", "watch_video"]
 
 DEFAULT_FPS = 30.0
 REFRESH_S = 1.0
@@ -39,6 +50,15 @@ def check_watch_model(model: LoadedModel, alert: list[str]) -> None:
         )
 
 
+def check_watch_options(every: int = 1, refresh_s: float = 0.0, gap_s: float = 0.0) -> None:
+    """UsageError for a step under one frame or a negative (or NaN) number of seconds."""
+    if every < 1:
+        raise UsageError(f"--every must be at least 1; got {every}.")
+    for name, seconds in (("--refresh", refresh_s), ("--gap", gap_s)):
+        if not seconds >= 0:
+            raise UsageError(f"{name} must be 0 seconds or more; got {seconds}.")
+
+
 def watch_video(
     model: LoadedModel, path: str | Path, every: int = 1, refresh_s: float = REFRESH_S
 ) -> Iterator[dict[str, Any]]:
@@ -53,13 +73,17 @@ def watch_video(
 
     from learnloop.vision import embed_face, faces_in
 
-    if every < 1:
-        raise UsageError(f"--every must be at least 1; got {every}.")
-    capture = cv2.VideoCapture(str(path))
-    if not Path(path).is_file() or not capture.isOpened():
+    check_watch_options(every, refresh_s)
+    if not Path(path).is_file():
+        raise DataError(f"The video '{path}' cannot be opened (missing, or not a video).")
+    with _quiet_stderr():
+        capture = cv2.VideoCapture(str(path))
+        opened = capture.isOpened()
+    if not opened:
         capture.release()
         raise DataError(f"The video '{path}' cannot be opened (missing, or not a video).")
     fps = capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
+    declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     task, pipeline, schema = model.task_kind, model.pipeline, model.schema
     index = -1
     tracks: list[tuple[Any, dict | None]] = []
@@ -67,10 +91,13 @@ def watch_video(
         while True:
             index += 1
             if index % every:
-                if not capture.grab():
+                with _quiet_stderr():
+                    grabbed = capture.grab()
+                if not grabbed:
                     break
                 continue
-            ok, frame = capture.read()
+            with _quiet_stderr():
+                ok, frame = capture.read()
             if not ok:
                 if index == 0:
                     raise DataError(f"The video '{path}' has no frame that can be read.")
@@ -88,6 +115,31 @@ def watch_video(
                 yield {"frame": index, "time_s": round(now, 3), **record}
     finally:
         capture.release()
+    if 0 < index < declared:
+        warnings.warn(
+            f"The video '{path}' ends at frame {index} of the {declared} it declares "
+            "(truncated?); the frames after it were not looked at.",
+            TruncatedVideoWarning,
+            stacklevel=2,
+        )
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Point file descriptor 2 at the null device for the block (OpenCV's C-level noise)."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -123,6 +175,7 @@ def appearances(
     sightings: Iterable[dict[str, Any]], people: list[str], gap_s: float = 1.0
 ) -> Iterator[dict[str, Any]]:
     """One record per appearance of each person in ``people``: first and last time seen."""
+    check_watch_options(gap_s=gap_s)
     open_: dict[str, dict[str, Any]] = {}
     for s in sightings:
         for person in list(open_):  # close those not seen for longer than the gap

@@ -15,8 +15,13 @@ def report(
     source: Annotated[str, typer.Argument(help="A run id, or a model file (.skops).")],
     out: Annotated[str, typer.Option(help="The report file to write.")] = "report.html",
     fmt: Annotated[
-        str, typer.Option("--format", help="html (one self-contained page) or md (Markdown).")
-    ] = "html",
+        str | None,
+        typer.Option(
+            "--format",
+            help="html (one self-contained page) or md (Markdown); default: from --out's "
+            "extension (.html, .md).",
+        ),
+    ] = None,
     store: Annotated[
         str | None, typer.Option(help="Experiment store URL or SQLite path ($LEARNLOOP_STORE).")
     ] = None,
@@ -26,7 +31,7 @@ def report(
     ] = None,
 ) -> None:
     """Write the statistical analysis of a run: verdict, loop, data, model, candidates."""
-    from learnloop.report import report_run
+    from learnloop.report import format_of, report_run
 
-    path = run_guarded(report_run, source, out, fmt.lower(), store, data)
+    path = run_guarded(report_run, source, out, run_guarded(format_of, out, fmt), store, data)
     typer.echo(f"wrote {path}", err=True)

@@ -203,9 +203,9 @@ def compare(
     from learnloop.experiments import compare_runs
 
     if report is not None:
-        from learnloop.report import report_compare
+        from learnloop.report import format_of, report_compare
 
-        fmt = "md" if report.lower().endswith(".md") else "html"
+        fmt = run_guarded(format_of, report)
         run_guarded(report_compare, list(runs), report, fmt, store)
 
     out = run_guarded(compare_runs, _store(store), list(runs))

@@ -17,7 +17,11 @@ __all__ = ["train", "predict"]
 
 def train(
     data: Annotated[
-        str, typer.Argument(help="Table to learn from: CSV, TSV, Parquet, JSON lines.")
+        str,
+        typer.Argument(
+            help="Table to learn from (CSV, TSV, Parquet, JSON lines), or a folder of pictures "
+            "with one sub-folder per class or person."
+        ),
     ],
     target: Annotated[
         str | None, typer.Option(help="Column to predict (none: group the rows into clusters).")
@@ -25,8 +29,9 @@ def train(
     task: Annotated[
         str,
         typer.Option(
-            help="auto, classification, regression, clustering or recommendation (auto reads "
-            "the target; no target means clustering)."
+            help="auto, classification, regression, clustering, recommendation, image or "
+            "faces (auto reads the target; no target means clustering; --user with --item, "
+            "recommendation; a folder, image)."
         ),
     ] = "auto",
     labels: Annotated[
@@ -217,7 +222,9 @@ def predict(
 
 
 def _report_format(path: str) -> str:
-    return "md" if path.lower().endswith(".md") else "html"
+    from learnloop.report import format_of
+
+    return run_guarded(format_of, path)
 
 
 def _num(value: float | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Annotated
 
 import typer
@@ -29,15 +30,22 @@ def watch(
     """Name the faces in VIDEO: one JSON line per face {frame, time_s, box, person,
     distance}; with --alert, one line per appearance of a watched person."""
     from learnloop.artifacts import load_model
-    from learnloop.watch import appearances, check_watch_model, watch_video
+    from learnloop.exceptions import LearnloopWarning
+    from learnloop.watch import appearances, check_watch_model, check_watch_options, watch_video
 
+    run_guarded(check_watch_options, every, refresh, gap)
     people = [p.strip() for p in alert.split(",") if p.strip()] if alert else []
     loaded = run_guarded(load_model, model)
     run_guarded(check_watch_model, loaded, people)
 
     def stream() -> None:
-        lines = watch_video(loaded, video, every, refresh)
-        for record in appearances(lines, people, gap) if people else lines:
-            typer.echo(json.dumps(record))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LearnloopWarning)
+            lines = watch_video(loaded, video, every, refresh)
+            for record in appearances(lines, people, gap) if people else lines:
+                typer.echo(json.dumps(record))
+        for w in caught:  # a truncated video: one line on stderr, the exit code stays 0
+            if issubclass(w.category, LearnloopWarning):
+                typer.echo(f"warning: {w.message}", err=True)
 
     run_guarded(stream)

@@ -32,11 +32,29 @@ __all__ = [
     "build_compare_report",
     "write_report",
     "check_out",
+    "format_of",
     "report_run",
     "report_compare",
 ]
 
 FORMATS = ("html", "md")
+SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
+
+
+def format_of(out: str | Path, fmt: str | None = None) -> str:
+    """The report format: ``fmt`` if given, else the one ``out``'s extension names
+    (UsageError for an extension that is neither HTML nor Markdown)."""
+    if fmt is not None:
+        return fmt.lower()
+    if Path(out).is_dir():
+        return "html"  # check_out says what is wrong with it
+    suffix = Path(out).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UsageError(
+            f"The report path '{out}' does not end in .html or .md; rename it, or choose the "
+            "format with --format html|md."
+        )
+    return SUFFIXES[suffix]
 
 
 def check_out(out: str | Path, fmt: str = "html") -> Path:

@@ -1,8 +1,9 @@
 """What a report is made from: the run (store), the model file, and the rebuilt splits.
 
 ``gather`` accepts a run id or a model file. A run gives its settings, result and trials;
-its recorded options (data path, target, task, metric, seed, fixed splits) rebuild the very
-splits the run used, so the model's decisions can be plotted on its validation split. A
+its recorded options (data path, target, task, metric, seed, fixed splits, and the task's
+own options such as recommendation's user and item columns) rebuild the very splits the
+run used, so the model's decisions can be plotted on its validation split. A
 model file gives the pipeline, schema and certificate; its run (metadata ``run_id``) is
 looked up in the store if there. ``--data`` replaces the recorded data path. Whatever is
 missing is said in ``notes`` and the report shows what is there.
@@ -112,6 +113,7 @@ def _rebuild(inputs: ReportInputs, data: str | None) -> None:
                 options.get("validation"),
                 options.get("test"),
                 options.get("labels"),
+                options.get("task_options") or None,  # recommendation: user, item, time...
                 test_share=options.get("test_share"),
             )
         except (LearnloopError, OSError) as e:

@@ -34,11 +34,13 @@ DRIFT_ALPHA = 0.01
 
 
 def drift(train: pd.DataFrame, other: pd.DataFrame) -> dict[str, tuple[str, float]]:
-    """Per column of ``train``: (test name, p-value) of ``other`` coming from the same law."""
+    """Per column of both: (test name, p-value) of ``other`` coming from the same law."""
     from scipy.stats import chi2_contingency, ks_2samp
 
     out: dict[str, tuple[str, float]] = {}
     for col in train.columns:
+        if col not in other.columns:  # recommendation's held-out parts hold only the users
+            continue
         a, b = train[col], other[col]
         if pd.api.types.is_datetime64_any_dtype(a):
             a, b = a.astype("int64"), b.astype("int64")

@@ -226,10 +226,13 @@ class Task(ABC):
         return []
 
     # ------------------------------------------------------------ inputs and model
-    def read_data(self, data: Any, target: str | None) -> tuple[pd.DataFrame, str | None]:
+    def read_data(
+        self, data: Any, target: str | None, options: dict[str, Any] | None = None
+    ) -> tuple[pd.DataFrame, str | None]:
         """The training table of ``data`` and its target column (a table, by default).
 
-        Notes for the person running (files left out, ...) go in ``frame.attrs["notes"]``.
+        ``options`` are the task's own (``prepare_dataset``'s). Notes for the person
+        running (files left out, ...) go in ``frame.attrs["notes"]``.
         """
         from learnloop.data import load_table
 

@@ -3,7 +3,9 @@
 Classification: confusion matrix, ROC and precision-recall curves (one-vs-rest for several
 classes), calibration. Regression: predicted against actual, residuals. Both: permutation
 importance of the inputs (sklearn.inspection) on a sample of the rows. Clustering: cluster
-sizes, per-cluster profiles and a 2-D PCA projection of the model's inputs. Scatter plots
+sizes, per-cluster profiles and a 2-D PCA projection of the model's inputs.
+Recommendation: each evaluated user's score and how much of the catalogue the model
+recommends, against the most popular items. Scatter plots
 use at most ``plots.MAX_POINTS`` rows drawn at random (seeded), permutation importance
 ``IMPORTANCE_ROWS`` with fewer shuffles where the model predicts slowly;
 curves use every row.
@@ -22,7 +24,12 @@ if TYPE_CHECKING:
     from learnloop.report._doc import Section
     from learnloop.tasks._base import Part, Task
 
-__all__ = ["classification_sections", "regression_sections", "clustering_sections"]
+__all__ = [
+    "classification_sections",
+    "regression_sections",
+    "clustering_sections",
+    "recommendation_sections",
+]
 
 MAX_CURVE_CLASSES = 8
 IMPORTANCE_REPEATS = 5  # shuffles per input, at most
@@ -269,4 +276,49 @@ def clustering_sections(
                 for g in range(len(known))] for c in table.index]  # fmt: skip
         section.add(Table(["cluster"] + known, body, f"Clusters against the known groups "
                           f"of '{schema.labels}'."))  # fmt: skip
+    return [section]
+
+
+def recommendation_sections(
+    task: Task, pipeline: Any, part: Part, schema: Schema, metric: Metric, seed: int
+) -> list[Section]:
+    """Each evaluated user's score and how much of the catalogue the model recommends."""
+    from learnloop.metrics import ranking_per_user
+    from learnloop.report import plots
+    from learnloop.report._doc import Figure, Section, Table
+
+    assert part.y is not None
+    k = int(metric.k or 10)
+    pred = task.predict(pipeline, part.X, k)
+    scores = ranking_per_user(metric.name.partition("@")[0], part.y, pred, k)
+    shown = {str(v) for row in np.asarray(pred.values) for v in row if v is not None}
+    n_items = len(pipeline.steps[-1][1].items_)
+    section = Section("The model's recommendations")
+    section.add(
+        Table(
+            [
+                "users",
+                f"mean {metric.name}",
+                f"users with {metric.name} > 0",
+                "distinct items recommended",
+            ],
+            [
+                [
+                    len(scores),
+                    float(scores.mean()) if len(scores) else None,
+                    f"{np.mean(scores > 0):.0%}" if len(scores) else "-",
+                    f"{len(shown)} of {n_items} ({len(shown) / max(n_items, 1):.0%})",
+                ]
+            ],
+            f"The top {k} for each evaluated user of this split (items the user had in "
+            "training left out); the share of the catalogue the lists cover.",
+        )  # fmt: skip
+    )
+    if len(scores):
+        section.add(
+            Figure(
+                plots.histogram(scores.tolist(), f"{metric.name} per user", bins=20),
+                f"Each evaluated user's {metric.name} ({len(scores)} users).",
+            )
+        )
     return [section]

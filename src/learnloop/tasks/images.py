@@ -69,7 +69,9 @@ class Image(Classification):
     )
 
     # ------------------------------------------------------------------ reading
-    def read_data(self, data: Any, target: str | None) -> tuple[pd.DataFrame, str | None]:
+    def read_data(
+        self, data: Any, target: str | None, options: dict[str, Any] | None = None
+    ) -> tuple[pd.DataFrame, str | None]:
         if isinstance(data, pd.DataFrame):
             frame = data.copy()
             base = None
@@ -88,8 +90,12 @@ class Image(Classification):
         paths = frame[column].map(
             lambda v: str(base / v) if base is not None and isinstance(v, str) else v
         )
-        reasons = [vision.check_picture(p) if isinstance(p, str) else "is empty" for p in paths]
-        bad = [f"{p} {r}" for p, r in zip(paths, reasons, strict=True) if r is not None]
+        reasons = [vision.check_picture(p) if isinstance(p, str) else "" for p in paths]
+        bad = [
+            (f"{p} {r}" if r else f"row {i} has no picture path")
+            for i, (p, r) in enumerate(zip(paths, reasons, strict=True))
+            if r is not None
+        ]
         frame = frame.assign(**{column: paths})[[r is None for r in reasons]]
         frame = frame.reset_index(drop=True)
         notes = [f"Read {len(frame)} pictures named in the column '{column}'."]
@@ -248,7 +254,7 @@ class Faces(Image):
         if bad:
             notes.append(vision.skip_note(bad, "pictures without exactly one face"))
         if kept.empty:
-            raise DataError("No picture has exactly one face that can be found.")
+            raise DataError(_no_single_face(list(frame[column]), counts))
         kept.attrs["notes"] = notes
         return kept
 
@@ -332,6 +338,23 @@ class Faces(Image):
             person = schema.classes[int(c)] if v <= model.threshold_ else UNKNOWN
             out.append({"box": list(f.box), "person": person, "distance": round(float(v), 4)})
         return out
+
+
+def _no_single_face(paths: list[str], counts: list[int]) -> str:
+    """Why no picture can be learned from: which have several faces, which none."""
+
+    def few(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+    name = [f"{Path(p).parent.name}/{Path(p).name}" for p in paths]
+    several = [n for n, c in zip(name, counts, strict=True) if c > 1]
+    none = [n for n, c in zip(name, counts, strict=True) if c == 0]
+    parts = [f"{len(several)} show several faces ({few(several)})"] if several else []
+    parts += [f"{len(none)} show no face that can be found ({few(none)})"] if none else []
+    return (
+        f"No picture has exactly one face: {' and '.join(parts)}; each picture of a person "
+        "must show that person alone."
+    )
 
 
 def unknown_threshold(

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,13 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from learnloop.data import ColumnSpec, Schema, check_column
-from learnloop.estimators import InteractionEncoder, Recommender, id_keys, item_values
+from learnloop.estimators import (
+    InteractionEncoder,
+    Recommender,
+    has_leading_zeros,
+    id_keys,
+    item_values,
+)
 from learnloop.exceptions import DataError, UsageError
 from learnloop.metrics import Metric, Prediction, get_metric, ranking_per_user
 from learnloop.tasks._base import Answer, Part, Task
@@ -110,12 +117,20 @@ def parse_event_weights(value: str | dict[str, float] | None) -> dict[str, float
     return weights
 
 
+@dataclass
+class RankingAnswer(Answer):
+    """Each user's items, with the user column as given and whether training knew the user."""
+
+    columns: dict[str, list[Any]] = field(default_factory=dict)
+
+
 def recommender_of(model: Any) -> Recommendation:
     """The recommendation task of a loaded model; UsageError if it is not a recommender."""
     task = model.task_kind
     if not isinstance(task, Recommendation):
         raise UsageError(
-            f"The model is a {model.task} model, not a recommender; train one with "
+            f"The model is {a_or_an(model.task)} {model.task} model, not a recommender; train "
+            "one with "
             "--task recommendation --user COL --item COL."
         )
     return task
@@ -145,6 +160,24 @@ class Recommendation(Task):
     )
 
     # ------------------------------------------------------------------ schema
+    def read_data(
+        self, data: Any, target: str | None, options: dict[str, Any] | None = None
+    ) -> tuple[pd.DataFrame, str | None]:
+        """The events, with the user and item columns read as text and kept so where any
+        id is spelled with a leading zero (``00173``); else as numbers, as before."""
+        from learnloop.data import load_table
+
+        opts = options or {}
+        ids = [str(opts[r]) for r in ("user", "item") if opts.get(r) is not None]
+        return _id_spelling(load_table(data, ids), ids), target
+
+    def read_inputs(self, data: Any, schema: Schema) -> pd.DataFrame:
+        """Users to recommend for: a table with the user column (read as the model reads it)."""
+        from learnloop.data import load_table
+
+        user = schema.options["user"]
+        return _id_spelling(load_table(data, [user]), [user])
+
     def read_schema(self, frame: pd.DataFrame, target: str | None, labels: str | None) -> Schema:
         return self.read(frame, target, labels, None)
 
@@ -230,13 +263,16 @@ class Recommendation(Task):
         keep = frame[o["user"]].notna().to_numpy() & frame[o["item"]].notna().to_numpy()
         weight = np.ones(len(frame))
         if o.get("event"):
-            kinds = frame[o["event"]].astype(str).str.strip().str.lower()
+            spelled = frame[o["event"]].astype(str).str.strip()
+            kinds = spelled.str.lower()
             known = o["event_weights"]
-            unknown = sorted(set(kinds[frame[o["event"]].notna()]) - set(known))
+            present = frame[o["event"]].notna()
+            unknown = sorted(set(kinds[present]) - set(known))
             if unknown:
+                first = spelled[present & (kinds == unknown[0])].iloc[0]  # as the data spells it
                 raise UsageError(
-                    f"The event kind '{unknown[0]}' in '{o['event']}' has no weight; give one "
-                    f"with --event-weights {unknown[0]}=1 (known: {', '.join(sorted(known))})."
+                    f"The event kind '{first}' in '{o['event']}' has no weight; give one "
+                    f"with --event-weights {first}=1 (known: {', '.join(sorted(known))})."
                 )
             weight = weight * kinds.map(known).fillna(0.0).to_numpy(dtype=float)
         if o.get("weight"):
@@ -256,6 +292,13 @@ class Recommendation(Task):
         table["user"] = id_keys(kept[o["user"]].to_numpy())
         table["item"] = item_values(kept[o["item"]].to_numpy())
         if len(table) == 0:
+            like = o.get("like_threshold")
+            if like is not None and o.get("weight"):
+                rated = pd.to_numeric(frame[o["weight"]], errors="coerce")
+                raise DataError(
+                    f"--like-threshold {like:g} left out every rating of '{o['weight']}' (the "
+                    f"highest is {rated.max():g}); choose a threshold the ratings reach."
+                )
             raise DataError(
                 "No usable interaction is left (every row lacks a user, item or weight)."
             )
@@ -289,8 +332,10 @@ class Recommendation(Task):
         evaluated = np.array(sorted(targets), dtype=str)
         if len(evaluated) < 2:
             raise DataError(
-                f"Only {len(evaluated)} user has at least {MIN_USER_EVENTS} interactions with "
-                "new items to hold out; recommending needs at least two such users."
+                f"Only {len(evaluated)} user{'' if len(evaluated) == 1 else 's'} "
+                f"{'has' if len(evaluated) == 1 else 'have'} at least {MIN_USER_EVENTS} "
+                "interactions with new items to hold out; recommending needs at least two such "
+                "users."
             )
         back = held & ~np.isin(table["user"].to_numpy(), evaluated)
         train = table[~held | back]  # held-out rows of users not evaluated go back to training
@@ -351,12 +396,20 @@ class Recommendation(Task):
 
     def answer(self, pipeline: Any, X: pd.DataFrame, schema: Schema) -> Answer:
         values = self.predict(pipeline, X, self.n_outputs(schema)).values
-        return Answer([[_plain(v) for v in row] for row in values])
+        user = schema.options["user"]
+        known = pipeline.steps[0][1].user_index(X[user]) >= 0
+        given = [_given_user(k, schema) for k in id_keys(X[user].to_numpy())]
+        columns = {user: given, "known_user": known.tolist()}
+        return RankingAnswer([[_plain(v) for v in row] for row in values], columns=columns)
 
     def answer_frame(self, answer: Answer, index: pd.Index) -> pd.DataFrame:
-        """``prediction`` (the items, best first, space-separated) and ``item_1``..``item_k``."""
+        """One row per input row: ``prediction`` (the items, best first, space-separated),
+        the user as given, ``known_user`` (false: not in training, the popular items) and
+        ``item_1``..``item_k``."""
         out = pd.DataFrame(index=index)
         out["prediction"] = [" ".join(str(v) for v in row) for row in answer.predictions]
+        for name, values in getattr(answer, "columns", {}).items():
+            out[name] = values
         width = max((len(r) for r in answer.predictions), default=0)
         for j in range(width):
             out[f"item_{j + 1}"] = [r[j] if j < len(r) else None for r in answer.predictions]
@@ -393,6 +446,14 @@ class Recommendation(Task):
             held = [" ".join(sorted(str(v) for v in row)) for row in test.y]
             frame = frame.assign(__held_out__=held)
         return fingerprint(frame)
+
+    def report_sections(
+        self, pipeline: Any, part: Part, schema: Schema, metric: Metric, seed: int
+    ) -> list[Any]:
+        """Per-user scores and the catalogue's coverage on the evaluated users."""
+        from learnloop.tasks._report import recommendation_sections
+
+        return recommendation_sections(self, pipeline, part, schema, metric, seed)
 
     # ---------------------------------------------------------- serving shapes
     def user_key(self, schema: Schema, user: Any) -> str:
@@ -486,6 +547,26 @@ def _model_and_users(estimator: Any, X: Any) -> tuple[Any, np.ndarray]:
     return estimator, np.asarray(X)
 
 
+def a_or_an(word: str) -> str:
+    """The article before ``word`` (an image, a faces)."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _id_spelling(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame`` with each id column read as text turned into numbers unless some id is
+    spelled with a leading zero or is not a number."""
+    for c in columns:
+        if c not in frame.columns or pd.api.types.is_numeric_dtype(frame[c]):
+            continue
+        present = frame[c].dropna()
+        if has_leading_zeros(present.to_numpy()):
+            continue
+        numbers = pd.to_numeric(present, errors="coerce")
+        if numbers.notna().all():
+            frame[c] = pd.to_numeric(frame[c])
+    return frame
+
+
 def _id_kind(col: pd.Series) -> str:
     values = item_values(col.dropna().to_numpy())
     return "integer" if values.dtype.kind in "iu" else "text"
@@ -506,6 +587,14 @@ def _whole(value: Any) -> int | None:
 
 def _user_value(key: str, schema: Schema) -> Any:
     return int(key) if schema.options.get("user_kind") == "integer" else key
+
+
+def _given_user(key: str, schema: Schema) -> Any:
+    """A user id of the input as the training data spells it (a whole number where it can)."""
+    if schema.options.get("user_kind") == "integer":
+        number = _whole(key)
+        return key if number is None else number
+    return key
 
 
 def _item_value(item: Any, schema: Schema) -> Any:

@@ -100,6 +100,23 @@ def test_importance_is_left_out_with_a_note_where_it_would_take_too_long(
     assert "Residuals" in md
 
 
+def test_a_run_whose_model_file_was_overwritten_leaves_the_other_model_out(
+    runs: dict[str, Any], tmp_path: Path
+) -> None:
+    """Two runs wrote the same --out: the first run's report must not show the second's
+    model as its own (a tester's report compared one run's trial with another's model)."""
+    d, store, out = runs["dir"], str(tmp_path / "s.db"), tmp_path / "shared.skops"
+    first = train(
+        d / "diabetes.csv", "target", store=store, out=out, budget=2, candidates=["linear"]
+    )
+    second = train(d / "diabetes.csv", "target", store=store, out=out, budget=2, candidates=["knn"])
+    page = tmp_path / "first.md"
+    report_run(first.run_id, page, "md", store=store)
+    text = page.read_text()
+    assert f"now holds run {second.run_id}'s model" in text
+    assert "Residuals" not in text  # the model's own plots are left out
+
+
 def test_not_met_report_says_why_at_the_top(runs: dict[str, Any]) -> None:
     r = runs["failed"]
     assert r.status == "not_met"

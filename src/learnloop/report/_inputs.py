@@ -84,7 +84,15 @@ def gather(source: str, store_url: str | None = None, data: str | None = None) -
         details = run_details(open_store(store_url), source)
         model_path = details.get("model_path")
         if model_path and Path(model_path).is_file():
-            inputs.model = load_model(model_path)
+            model = load_model(model_path)
+            owner = model.metadata.get("run_id")
+            if owner in (None, details.get("run_id")):
+                inputs.model = model
+            else:  # a later run wrote its model to the same path
+                inputs.notes.append(
+                    f"The model file {model_path} now holds run {owner}'s model: this run's "
+                    "model and its plots are left out."
+                )
         else:
             inputs.notes.append(
                 f"The run's model file ({model_path or 'none recorded'}) is not there: "

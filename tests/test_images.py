@@ -147,6 +147,21 @@ def test_faces_train_reports_bad_pictures_and_learns_a_threshold(
 
 
 @pytest.mark.slow
+def test_a_faces_report_shows_the_models_decisions(
+    work: Path, people: Path, faces_model: tuple[Path, subprocess.CompletedProcess]
+) -> None:
+    """Picture reports had no model section: now its confusion matrix (no input importance:
+    the one input is the picture's path)."""
+    out, _ = faces_model
+    page = work / "faces-report.md"
+    proc = run("report", str(out), "--out", str(page), "--data", str(people), cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    text = page.read_text()
+    assert "## The model's decisions" in text and "Confusion matrix on" in text
+    assert "Permutation importance" not in text
+
+
+@pytest.mark.slow
 def test_faces_predict_names_people_and_refuses_strangers(
     work: Path, faces_model: tuple[Path, subprocess.CompletedProcess]
 ) -> None:

@@ -148,13 +148,14 @@ def _rebuild(inputs: ReportInputs, data: str | None) -> None:
 
 
 def _whole_table(inputs: ReportInputs, data: str) -> None:
-    from learnloop.data import load_table, prepare_features
+    from learnloop.data import prepare_features
     from learnloop.metrics import get_metric
 
     assert inputs.model is not None
     model, schema = inputs.model, inputs.model.schema
-    frame = load_table(data)
     task = model.task_kind
+    # the task reads its own kind of data (a folder of pictures, ...), as training did
+    frame, _ = task.read_data(data, schema.target, schema.options or None)
     frame = frame[task.usable_rows(frame, schema)] if schema.target in frame.columns else frame
     X = prepare_features(frame, schema, strict=True)
     y = task.encode(frame, schema, "report") if schema.target in frame.columns else None

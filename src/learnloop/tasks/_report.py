@@ -99,8 +99,16 @@ def _importance(task: Task, pipeline: Any, part: Part, metric: Metric, n: int, s
 
 
 def classification_sections(
-    task: Task, pipeline: Any, part: Part, schema: Schema, metric: Metric, seed: int
+    task: Task,
+    pipeline: Any,
+    part: Part,
+    schema: Schema,
+    metric: Metric,
+    seed: int,
+    importance: bool = True,
 ) -> list[Section]:
+    """The decisions (confusion matrix, curves); with ``importance`` which inputs matter
+    (pictures have one input, their path: shuffling it says nothing)."""
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_auc_score, roc_curve
 
@@ -161,6 +169,8 @@ def classification_sections(
             "model lies on the diagonal.",
         )
     )
+    if not importance:
+        return [decisions]
     return [decisions, _importance(task, pipeline, part, metric, n, seed)]
 
 

@@ -228,7 +228,11 @@ class Image(Classification):
     def report_sections(
         self, pipeline: Any, part: Part, schema: Schema, metric: Metric, seed: int
     ) -> list[Any]:
-        return []
+        """Confusion matrix and curves of the pictures' classes (no input importance: the one
+        input is the picture)."""
+        from learnloop.tasks._report import classification_sections
+
+        return classification_sections(self, pipeline, part, schema, metric, seed, importance=False)
 
 
 class Faces(Image):

@@ -29,6 +29,7 @@ __all__ = [
     "look_alpha",
     "certify",
     "clopper_pearson_bound",
+    "fewest_right_to_certify",
     "bootstrap_bound",
     "resample_scorer",
     "aim_margin",
@@ -82,6 +83,14 @@ def clopper_pearson_bound(successes: int, n: int, alpha: float) -> float:
     if successes <= 0:
         return 0.0
     return float(stats.beta.ppf(alpha, successes, n - successes + 1))
+
+
+def fewest_right_to_certify(n: int, alpha: float, threshold: float) -> int | None:
+    """The fewest right rows of ``n`` whose Clopper-Pearson bound reaches ``threshold``
+    (None if even all ``n`` do not)."""
+    right = np.arange(1, n + 1)
+    clears = right[stats.beta.ppf(alpha, right, n - right + 1) >= threshold]
+    return int(clears[0]) if len(clears) else None
 
 
 def bootstrap_bound(
@@ -349,9 +358,8 @@ def split_share_for(
     def lowest_certified(share: float) -> float:
         """The lowest test score that certifies with this share (2 if none does)."""
         n_test = max(int(round(share * n_rows)), 1)
-        right = np.arange(1, n_test + 1)
-        clears = right[stats.beta.ppf(alpha, right, n_test - right + 1) >= threshold]
-        return float(clears[0] / n_test) if len(clears) else 2.0
+        needed = fewest_right_to_certify(n_test, alpha, threshold)
+        return needed / n_test if needed is not None else 2.0
 
     shares = [
         round(float(s), 2) for s in np.arange(DEFAULT_TEST_SHARE, MAX_TEST_SHARE + 1e-9, 0.01)

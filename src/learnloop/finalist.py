@@ -31,7 +31,7 @@ from scipy import stats
 
 from learnloop import levers
 from learnloop.candidates import CANDIDATES
-from learnloop.certify import validation_se
+from learnloop.certify import fewest_right_to_certify, validation_se
 from learnloop.metrics import Metric, Prediction
 
 if TYPE_CHECKING:
@@ -258,9 +258,9 @@ def pass_probability(
 ) -> float:
     """The chance that a test look at error rate ``alpha`` certifies ``threshold``.
 
-    The look passes when the test score clears the threshold by ``z * se_test`` (plus one
-    row of discreteness for proportions). The test score of the refitted model is taken as
-    normal around the out-of-fold score, with the test split's noise and the estimate's own.
+    The look passes when the test score clears the threshold by ``z * se_test``. The test
+    score of the refitted model is taken as normal around the out-of-fold score, with the
+    test split's noise and the estimate's own; a proportion's exact bound gets an exact chance.
     """
     if not math.isfinite(estimate.score):
         return 0.0
@@ -268,8 +268,7 @@ def pass_probability(
         return _proportion_pass_probability(estimate, threshold, n_test, alpha)
     z = float(stats.norm.ppf(1.0 - alpha))
     se_test = estimate.se * math.sqrt(estimate.n_rows / max(n_test, 1))
-    extra = 1.0 / max(n_test, 1) if metric.proportion else 0.0
-    needed = metric.shift(threshold, z * se_test + extra)
+    needed = metric.shift(threshold, z * se_test)
     room = metric.to_loss(needed) - metric.to_loss(estimate.score)  # > 0: past what is needed
     spread = math.hypot(se_test, estimate.se)
     if spread <= 0:
@@ -288,12 +287,9 @@ def _proportion_pass_probability(
     normal approximation said 94% where the chance of the 24 of 24 needed is about 51%.
     """
     n = max(int(n_test), 1)
-    right = np.arange(1, n + 1)
-    bounds = stats.beta.ppf(alpha, right, n - right + 1)
-    clearing = right[bounds >= threshold]
-    if len(clearing) == 0:
+    needed = fewest_right_to_certify(n, alpha, threshold)
+    if needed is None:
         return 0.0
-    needed = int(clearing[0])
     rate = min(max(float(estimate.score), 1e-9), 1 - 1e-9)
     spread = rate * (1 - rate) / estimate.se**2 - 1 if estimate.se > 0 else math.inf
     if not math.isfinite(spread) or spread <= 0:  # no (or too much) uncertainty: plain count

@@ -220,8 +220,7 @@ def test_categories_read_by_distinct_values_as_row_by_row(values: list) -> None:
     row_by_row = [None if pd.isna(v) else _category_text(v) for v in values]
     got = _to_category_text(col).tolist()
     assert [None if pd.isna(v) else v for v in got] == row_by_row
-    codes, distinct = map_distinct(col, _category_text)
-    assert [None if c < 0 else distinct[c] for c in codes] == row_by_row
+    assert list(map_distinct(col, _category_text, missing=None)) == row_by_row
 
 
 def test_numbers_stored_as_text_are_counted_by_rows_not_distinct_values() -> None:

@@ -381,11 +381,9 @@ def _to_numeric(col: pd.Series, strict: bool) -> pd.Series:
 
 def _to_category_text(col: pd.Series) -> pd.Series:
     """The column as text (missing stays NaN), converting each distinct value once."""
-    codes, uniques = map_distinct(col, _category_text)
-    text = np.full(len(codes), np.nan, dtype=object)
-    present = codes >= 0
-    text[present] = uniques[codes[present]]
-    return pd.Series(text, index=col.index, dtype=object, name=col.name)
+    return pd.Series(
+        map_distinct(col, _category_text), index=col.index, dtype=object, name=col.name
+    )
 
 
 # kinds of column (pandas' ``infer_dtype``) whose equal values convert alike: for these,
@@ -394,17 +392,19 @@ def _to_category_text(col: pd.Series) -> pd.Series:
 _DISTINCT_SAFE = {"string", "integer", "floating", "mixed-integer-float", "boolean", "empty"}
 
 
-def map_distinct(col: pd.Series, convert: Callable[[Any], Any]) -> tuple[np.ndarray, np.ndarray]:
-    """``convert`` applied to each distinct non-missing value of ``col``: (codes, converted),
-    where code -1 is a missing value. Converting hundreds of thousands of rows one by one in
-    Python took most of the time of reading a large table."""
+def map_distinct(
+    col: pd.Series, convert: Callable[[Any], Any], missing: Any = np.nan
+) -> np.ndarray:
+    """``convert`` of each row of ``col`` (``missing`` where the row is missing), applied once
+    per distinct value. Converting hundreds of thousands of rows one by one in Python took
+    most of the time of reading a large table."""
     if pd.api.types.infer_dtype(col, skipna=True) in _DISTINCT_SAFE:
         codes, uniques = pd.factorize(col, use_na_sentinel=True)
-        return np.asarray(codes), _objects([convert(v) for v in np.asarray(uniques, object)])
-    missing = col.isna().to_numpy()
+        converted = _objects([convert(v) for v in np.asarray(uniques, object)] + [missing])
+        return converted[codes]  # code -1, a missing row, takes the last: ``missing``
+    gone = col.isna().to_numpy()
     values = col.astype(object).to_numpy()
-    converted = [None if m else convert(v) for v, m in zip(values, missing, strict=True)]
-    return np.where(missing, -1, np.arange(len(col))), _objects(converted)
+    return _objects([missing if m else convert(v) for v, m in zip(values, gone, strict=True)])
 
 
 def _objects(values: list[Any]) -> np.ndarray:
@@ -422,11 +422,8 @@ _TRUTHS = {
 def _to_truth_text(col: pd.Series, strict: bool) -> pd.Series:
     """A column learned as true/false: the usual spellings (any case, 1/0, yes/no) read as
     its two categories; anything else is refused at prediction time (missing in training)."""
-    codes, distinct = map_distinct(col, lambda v: _TRUTHS.get(str(v).strip().lower()))
-    text = np.full(len(codes), np.nan, dtype=object)
-    known = codes >= 0
-    text[known] = distinct[codes[known]]
-    unreadable = known & pd.isna(text)
+    text = map_distinct(col, lambda v: _TRUTHS.get(str(v).strip().lower()))
+    unreadable = col.notna().to_numpy() & pd.isna(text)
     if strict and unreadable.any():
         row = int(np.flatnonzero(unreadable)[0])
         raise SchemaMismatchError(

@@ -108,11 +108,9 @@ class Classification(_Supervised):
         assert schema.target is not None
         y = frame[schema.target]
         lookup = {c: i for i, c in enumerate(schema.classes)}
-        rows, distinct = map_distinct(
-            y, lambda v: lookup.get(v.item() if hasattr(v, "item") else v, -1)
-        )
-        codes = np.full(len(rows), -1, dtype=int)
-        codes[rows >= 0] = distinct[rows[rows >= 0]].astype(int)
+        codes = map_distinct(
+            y, lambda v: lookup.get(v.item() if hasattr(v, "item") else v, -1), missing=-1
+        ).astype(int)
         if (codes < 0).any():
             bad = y.iloc[int(np.flatnonzero(codes < 0)[0])]
             raise DataError(

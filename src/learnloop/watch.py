@@ -74,11 +74,9 @@ def watch_video(
     from learnloop.vision import embed_face, faces_in
 
     check_watch_options(every, refresh_s)
-    if not Path(path).is_file():
-        raise DataError(f"The video '{path}' cannot be opened (missing, or not a video).")
     with _quiet_stderr():
         capture = cv2.VideoCapture(str(path))
-        opened = capture.isOpened()
+        opened = Path(path).is_file() and capture.isOpened()
     if not opened:
         capture.release()
         raise DataError(f"The video '{path}' cannot be opened (missing, or not a video).")

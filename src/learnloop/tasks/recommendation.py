@@ -398,7 +398,7 @@ class Recommendation(Task):
         values = self.predict(pipeline, X, self.n_outputs(schema)).values
         user = schema.options["user"]
         known = pipeline.steps[0][1].user_index(X[user]) >= 0
-        given = [_given_user(k, schema) for k in id_keys(X[user].to_numpy())]
+        given = [_user_value(k, schema) for k in id_keys(X[user].to_numpy())]
         columns = {user: given, "known_user": known.tolist()}
         return RankingAnswer([[_plain(v) for v in row] for row in values], columns=columns)
 
@@ -586,11 +586,8 @@ def _whole(value: Any) -> int | None:
 
 
 def _user_value(key: str, schema: Schema) -> Any:
-    return int(key) if schema.options.get("user_kind") == "integer" else key
-
-
-def _given_user(key: str, schema: Schema) -> Any:
-    """A user id of the input as the training data spells it (a whole number where it can)."""
+    """A user id as the training data spells it: a whole number where the users were whole
+    numbers and the key is one (a new user given as text stays text)."""
     if schema.options.get("user_kind") == "integer":
         number = _whole(key)
         return key if number is None else number

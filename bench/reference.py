@@ -15,10 +15,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bench.direction import higher_is_better
 from bench.harness import run_matrix
 from bench.machine import describe_machine
 from bench.suite import SUITE, fraction_of
-from bench.systems import SYSTEMS, higher_is_better
+from bench.systems import SYSTEMS
 
 __all__ = ["threshold_from", "main"]
 

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.direction import meets
 from bench.machine import describe_machine
 from bench.suite import SUITE
-from bench.systems import ABLATED, SYSTEMS, meets
+from bench.systems import ABLATED, SYSTEMS
 
 __all__ = ["summarize", "write_results"]
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bench.direction import higher_is_better
+
 __all__ = [
     "Dataset",
     "SUITE",
@@ -252,8 +254,6 @@ def threshold_for(ds: Dataset, difficulty: str = "easy") -> float | None:
 def fraction_of(metric: str, best: float, fraction: float) -> float:
     """``fraction`` of ``best`` (``2 - fraction`` of it when lower is better), rounded to the
     easier side at 4 decimals."""
-    from bench.systems import higher_is_better
-
     if higher_is_better(metric):
         return math.floor(fraction * best * 1e4) / 1e4
     return math.ceil((2 - fraction) * best * 1e4) / 1e4

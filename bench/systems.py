@@ -14,7 +14,6 @@ validation score over time, from which the report reads when it passed learnloop
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.direction import higher_is_better, meets
 from bench.suite import TARGET
 
 __all__ = [
@@ -32,7 +32,6 @@ __all__ = [
     "ablated_lever",
     "run_system",
     "score",
-    "higher_is_better",
 ]
 
 SYSTEMS = ["learnloop", "flaml", "optuna_lgbm"]
@@ -56,19 +55,6 @@ def base_system(system: str) -> str:
 def ablated_lever(system: str) -> str | None:
     """The lever ``system`` turns off (``learnloop-no-refit`` -> ``refit``), or None."""
     return system.removeprefix(ABLATED) if system.startswith(ABLATED) else None
-
-
-LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
-
-
-def higher_is_better(metric: str) -> bool:
-    return metric not in LOWER_IS_BETTER
-
-
-def meets(metric: str, value: float | None, threshold: float | None) -> bool:
-    if value is None or threshold is None or not math.isfinite(value):
-        return False
-    return value >= threshold if higher_is_better(metric) else value <= threshold
 
 
 def score(metric: str, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None) -> float:

@@ -36,26 +36,43 @@ def thin(points: list[Any], limit: int = MAX_CURVE_POINTS) -> list[Any]:
 
 
 def loop_sections(inputs: ReportInputs) -> list[Section]:
+    """The loop's section (curves by time and step, why each trial stopped) and the search's
+    (score against cost by family), or a note where no trials are recorded."""
     trials = inputs.trials
     loop = Section("The loop: error against time and steps")
-    search = Section("The search: score against cost")
     if not trials:
         loop.add(Text("No trials are recorded for this report (see the notes).", "note"))
         return [loop]
     metric = get_metric(inputs.field("metric"))
-    families = sorted({t["candidate"] or "?" for t in trials})
+    families = sorted({_family(t) for t in trials})
     color = {f: plots.PALETTE[i % len(plots.PALETTE)] for i, f in enumerate(families)}
+    loop.add(*_curve_figures(inputs, metric.name, color), _stop_reasons(), _trial_table(trials))
+    return [loop, _search_section(trials, families, metric)]
+
+
+def _family(trial: dict[str, Any]) -> str:
+    return trial["candidate"] or "?"
+
+
+def _reference_lines(inputs: ReportInputs) -> list[tuple[float, str, str]]:
+    """The threshold and the aim, as horizontal lines on the curves."""
     refs = []
     if inputs.field("threshold") is not None:
         refs.append((inputs.field("threshold"), "threshold", "--"))
     if inputs.result.get("aim") is not None:
         refs.append((inputs.result["aim"], "aim", ":"))
+    return refs
+
+
+def _curve_figures(inputs: ReportInputs, metric_name: str, color: dict[str, str]) -> list[Figure]:
+    """Every trial's validation curve against seconds and against steps, each ending in a dot
+    that says why the trial stopped."""
     by_time, by_step, colors, marks_t, marks_s = [], [], [], [], []
-    for t in trials:
+    for t in inputs.trials:
         pts = thin(t["scores"])
         if not pts:
             continue
-        fam = t["candidate"] or "?"
+        fam = _family(t)
         by_time.append((fam, [p["t"] for p in pts], [p["score"] for p in pts]))
         by_step.append((fam, [max(p["step"], 1) for p in pts], [p["score"] for p in pts]))
         colors.append(color[fam])
@@ -67,87 +84,76 @@ def loop_sections(inputs: ReportInputs) -> list[Section]:
         marks_t = [(x, y, "") for x, y, _ in marks_t]
         marks_s = [(x, y, "") for x, y, _ in marks_s]
     note = (
-        f"Each line is one trial's validation {metric.name}, coloured by model family "
+        f"Each line is one trial's validation {metric_name}, coloured by model family "
         f"(at most {MAX_CURVE_POINTS} points per trial, evenly spaced); the dot marks where "
         "it stopped and why."
     )
-    loop.add(
+    refs = _reference_lines(inputs)
+    axes = [
+        (by_time, "seconds since the search started", marks_t, False),
+        (by_step, "training step (log scale)", marks_s, True),
+    ]
+    return [
         Figure(
             plots.lines(
-                by_time,
-                "seconds since the search started",
-                metric.name,
-                hlines=refs,
-                marks=marks_t,
-                colors=colors,
+                lines, xlabel, metric_name, hlines=refs, marks=marks, colors=colors, logx=logx
             ),
             note,
-        ),  # fmt: skip
-        Figure(
-            plots.lines(
-                by_step,
-                "training step (log scale)",
-                metric.name,
-                hlines=refs,
-                marks=marks_s,
-                colors=colors,
-                logx=True,
-            ),
-            note,
-        ),  # fmt: skip
-        Text(
-            "Why trials stop: " + "; ".join(f"{k} — {v}" for k, v in STOP_REASONS.items()) + "."
-        ),  # fmt: skip
-        Table(
-            [
-                "#",
-                "family",
-                "status",
-                "rung",
-                "rows",
-                "steps",
-                "best step",
-                "score",
-                "stopped",
-                "seconds",
-            ],  # fmt: skip
-            [
-                [
-                    t["number"],
-                    t["candidate"],
-                    t["status"],
-                    t["rung"],
-                    t["n_rows"],
-                    t["steps"],
-                    t["best_step"],
-                    t["score"],
-                    t["stop_reason"],
-                    t["seconds"],
-                ]
-                for t in trials
-            ],
-            f"{len(trials)} trials, in the order they started.",
-        ),
+        )
+        for lines, xlabel, marks, logx in axes
+    ]
+
+
+def _stop_reasons() -> Text:
+    return Text(
+        "Why trials stop: " + "; ".join(f"{k} — {v}" for k, v in STOP_REASONS.items()) + "."
     )
+
+
+_TRIAL_COLUMNS = {
+    "#": "number",
+    "family": "candidate",
+    "status": "status",
+    "rung": "rung",
+    "rows": "n_rows",
+    "steps": "steps",
+    "best step": "best_step",
+    "score": "score",
+    "stopped": "stop_reason",
+    "seconds": "seconds",
+}
+
+
+def _trial_table(trials: list[dict[str, Any]]) -> Table:
+    return Table(
+        list(_TRIAL_COLUMNS),
+        [[t[key] for key in _TRIAL_COLUMNS.values()] for t in trials],
+        f"{len(trials)} trials, in the order they started.",
+    )
+
+
+def _search_section(trials: list[dict[str, Any]], families: list[str], metric: Any) -> Section:
+    """Each trial's best validation score against its cost, and each family's totals."""
     groups: dict[str, tuple[list[float], list[float]]] = {}
     for t in trials:
         if t["score"] is not None and t["seconds"]:
-            xs, ys = groups.setdefault(t["candidate"] or "?", ([], []))
+            xs, ys = groups.setdefault(_family(t), ([], []))
             xs.append(t["seconds"])
             ys.append(t["score"])
     rows = []
     for fam in families:
-        mine = [t for t in trials if (t["candidate"] or "?") == fam]
+        mine = [t for t in trials if _family(t) == fam]
         scored = [t["score"] for t in mine if t["score"] is not None]
         best = (max if metric.greater_is_better else min)(scored) if scored else None
         rows.append([fam, len(mine), best, sum(t["seconds"] or 0 for t in mine)])
+    search = Section("The search: score against cost")
     search.add(
         Figure(
             plots.scatter_groups(
                 groups, "seconds the trial took (log scale)", metric.name, logx=True
-            ),  # fmt: skip
+            ),
             "Each point is one trial: its best validation score against what it cost.",
         ),
         Table(["family", "trials", f"best {metric.name}", "seconds in all"], rows),
     )
-    return [loop, search]
+    return search

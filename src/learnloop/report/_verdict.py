@@ -78,7 +78,32 @@ def verdict(inputs: ReportInputs) -> tuple[str, bool | None, Section]:
         line += _why_not(inputs, metric, cert)
         met = False
     baseline = result.get("baseline_score")
-    rows: list[list[Any]] = [
+    rows = _certificate_rows(inputs, metric, threshold, conf)
+    section.add(Table(["", "value"], [r for r in rows if r[1] is not None]))
+    if baseline is not None and score is not None:
+        beats = metric.better(score, baseline)
+        section.add(
+            Text(
+                f"The trivial model scores {fmt(baseline)}; the model "
+                + ("beats it." if beats else "does NOT beat it."),
+                "" if beats else "bad",
+            )
+        )
+    if result.get("best_params"):
+        params = ", ".join(f"{k}={fmt(v)}" for k, v in result["best_params"].items())
+        section.add(Text(f"Configuration: {result.get('best_candidate')} with {params}."))
+    return line, met, section
+
+
+def _certificate_rows(
+    inputs: ReportInputs, metric: Metric, threshold: float | None, conf: float
+) -> list[list[Any]]:
+    """The certificate's table: the requirement, the test look and the run's key figures."""
+    result = inputs.result
+    cert = result.get("certificate") or {}
+    score, bound = cert.get("test_score"), cert.get("test_bound")
+    baseline = result.get("baseline_score")
+    return [
         [
             "requirement",
             f"{metric.name} {_side(metric)} {fmt(threshold)}"
@@ -103,17 +128,3 @@ def verdict(inputs: ReportInputs) -> tuple[str, bool | None, Section]:
         ["data", (inputs.run or {}).get("data")],
         ["command", (inputs.run or {}).get("command")],
     ]
-    section.add(Table(["", "value"], [r for r in rows if r[1] is not None]))
-    if baseline is not None and score is not None:
-        beats = metric.better(score, baseline)
-        section.add(
-            Text(
-                f"The trivial model scores {fmt(baseline)}; the model "
-                + ("beats it." if beats else "does NOT beat it."),
-                "" if beats else "bad",
-            )
-        )
-    if result.get("best_params"):
-        params = ", ".join(f"{k}={fmt(v)}" for k, v in result["best_params"].items())
-        section.add(Text(f"Configuration: {result.get('best_candidate')} with {params}."))
-    return line, met, section

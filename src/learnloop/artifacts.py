@@ -1,17 +1,20 @@
 """Model files: a skops archive holding the fitted pipeline and its metadata.
 
-Loading never runs code from the file: skops rebuilds only the types on ``TRUSTED_TYPES``
-and refuses anything else. A sidecar ``<file>.sha256`` records the archive's checksum at
+Loading never runs code from the file: its schema is checked against the exact list of
+types in :mod:`learnloop.trusted_types` before skops is given it, and skops rebuilds only
+those types. A sidecar ``<file>.sha256`` records the archive's checksum at
 save time; a file that no longer matches is refused as tampered.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +24,12 @@ import pandas as pd
 from learnloop.data import Schema, prepare_features
 from learnloop.exceptions import UntrustedModelError, UsageError, VersionMismatchWarning
 from learnloop.tasks import Answer, Task, get_task
+from learnloop.trusted_types import audit_schema, trusted_names
 
-__all__ = ["save_model", "load_model", "LoadedModel", "library_versions", "TRUSTED_PREFIXES"]
+__all__ = ["save_model", "load_model", "LoadedModel", "library_versions"]
 
 FORMAT = "learnloop-model"
 FORMAT_VERSION = 1
-
-# Types a model file may ask for, by module prefix or exact name.
-TRUSTED_PREFIXES = (
-    "sklearn.",
-    "numpy.",
-    "lightgbm.basic.Booster",
-    "learnloop.estimators.",
-    "collections.OrderedDict",
-    "builtins.",
-)
-_REFUSED = ("sklearn.preprocessing._function_transformer.FunctionTransformer",)
 
 
 def library_versions() -> dict[str, str]:
@@ -98,8 +91,35 @@ def save_model(path: str | Path, pipeline: Any, metadata: dict[str, Any]) -> Pat
     return path
 
 
-def _is_trusted(name: str) -> bool:
-    return name not in _REFUSED and any(name == p or name.startswith(p) for p in TRUSTED_PREFIXES)
+def _unreadable(path: Path, e: BaseException) -> UntrustedModelError:
+    return UntrustedModelError(
+        f"The file '{path}' is not a readable learnloop model ({type(e).__name__})."
+    )
+
+
+def _check_types(path: Path) -> list[str]:
+    """The file's types beyond skops' defaults, after checking that every type it names
+    is trusted (UntrustedModelError otherwise): nothing is imported or built before."""
+    import skops.io as sio
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            schema = json.loads(archive.read("schema.json"))
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError, RecursionError) as e:
+        raise _unreadable(path, e) from e
+    audit_schema(schema, str(path))
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as e:
+        raise _unreadable(path, e) from e
+    allowed = set(trusted_names())
+    refused = [t for t in untrusted if t not in allowed]
+    if refused:  # skops saw a type the schema check did not: refuse it all the same
+        raise UntrustedModelError(
+            f"The model file '{path}' asks to load types that are not trusted: "
+            f"{', '.join(refused[:5])}; it is not loaded."
+        )
+    return untrusted
 
 
 def load_model(path: str | Path) -> LoadedModel:
@@ -117,18 +137,7 @@ def load_model(path: str | Path) -> LoadedModel:
                 f"The model file '{path}' does not match its recorded checksum; "
                 "it was changed after it was saved, so it is not loaded."
             )
-    try:
-        untrusted = sio.get_untrusted_types(file=path)
-    except Exception as e:
-        raise UntrustedModelError(
-            f"The file '{path}' is not a readable learnloop model ({type(e).__name__})."
-        ) from e
-    refused = [t for t in untrusted if not _is_trusted(t)]
-    if refused:
-        raise UntrustedModelError(
-            f"The model file '{path}' asks to load types that are not trusted: "
-            f"{', '.join(refused[:5])}; it is not loaded."
-        )
+    untrusted = _check_types(path)
     try:
         payload = sio.load(path, trusted=untrusted)
     except Exception as e:

@@ -1,0 +1,200 @@
+"""The exact types a learnloop model file may hold, and the check of a file's schema.
+
+A skops file is a zip whose ``schema.json`` describes every object to rebuild as a node:
+a loader (how skops rebuilds it) and a type (``module.Class``, which skops imports and
+calls). A file is trusted only if every node anywhere in its schema is one of the
+(loader, type) pairs below: the pairs learnloop's own families save, found by training and
+saving a model of every family and task (tests/test_artifacts.py fails when a family needs
+a pair that is not here). Nothing is trusted by module prefix: ``builtins.exec`` is in
+``builtins`` and ``sklearn.preprocessing.FunctionTransformer`` can hold any function.
+
+The check reads the JSON only: it imports nothing and builds nothing, so it runs before
+skops is given the file. skops then audits the tree itself, with these names as the
+only types it trusts besides its own defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from learnloop.exceptions import UntrustedModelError
+
+__all__ = ["TRUSTED_TYPES", "LEARNLOOP_TYPES", "trusted_names", "audit_schema"]
+
+# ---- learnloop's own estimator classes: the one place that names them. If estimators.py
+# becomes a package, change the module paths here (and keep the old ones for files saved
+# before the move, since a file names the class where it lived when it was saved).
+LEARNLOOP_TYPES = frozenset(
+    f"learnloop.estimators.{name}"
+    for name in (
+        "BoosterClassifier",
+        "BoosterRegressor",
+        "EnsembleClassifier",
+        "EnsembleRegressor",
+        "FaceEmbedding",
+        "HDBSCANClusterer",
+        "ImageFeatures",
+        "InteractionEncoder",
+        "OpenSetIdentifier",
+        "PassThrough",
+        "Recommender",
+        "ScaledTargetRegressor",
+    )
+)
+
+# Fitted objects rebuilt attribute by attribute (__new__, then __setstate__ or __dict__).
+_OBJECTS = frozenset(
+    {
+        "lightgbm.basic.Booster",
+        "sklearn.cluster._kmeans.KMeans",
+        "sklearn.compose._column_transformer.ColumnTransformer",
+        "sklearn.decomposition._pca.PCA",
+        "sklearn.dummy.DummyClassifier",
+        "sklearn.dummy.DummyRegressor",
+        "sklearn.ensemble._forest.ExtraTreesClassifier",
+        "sklearn.ensemble._forest.ExtraTreesRegressor",
+        "sklearn.ensemble._forest.RandomForestClassifier",
+        "sklearn.ensemble._forest.RandomForestRegressor",
+        "sklearn.impute._base.MissingIndicator",
+        "sklearn.impute._base.SimpleImputer",
+        "sklearn.linear_model._logistic.LogisticRegression",
+        "sklearn.linear_model._ridge.Ridge",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+        "sklearn.mixture._gaussian_mixture.GaussianMixture",
+        "sklearn.neighbors._classification.KNeighborsClassifier",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._regression.KNeighborsRegressor",
+        "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
+        "sklearn.neural_network._multilayer_perceptron.MLPRegressor",
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        "sklearn.pipeline.Pipeline",
+        "sklearn.preprocessing._data.StandardScaler",
+        "sklearn.preprocessing._encoders.OneHotEncoder",
+        "sklearn.preprocessing._encoders.OrdinalEncoder",
+        # only as scikit-learn's own 'passthrough' column step: no function (checked below)
+        "sklearn.preprocessing._function_transformer.FunctionTransformer",
+        "sklearn.preprocessing._label.LabelBinarizer",
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._classes.DecisionTreeRegressor",
+        "sklearn.tree._classes.ExtraTreeClassifier",
+        "sklearn.tree._classes.ExtraTreeRegressor",
+    }
+)
+
+# numpy's plain number scalars (an array of one value, then the type called on it): pure
+# data, listed in full so that a model whose scalars change width with the data still loads.
+_NUMPY_SCALARS = frozenset(
+    f"numpy.{name}"
+    for name in (
+        "bool",
+        "float16",
+        "float32",
+        "float64",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+    )
+)
+
+# loader -> the exact types it may name. Loaders learnloop never writes (FunctionNode,
+# MethodNode, PartialNode, OperatorFuncNode, ConstructorFromReduceNode, ...) are absent:
+# every one of them can call or import something named in the file.
+TRUSTED_TYPES: dict[str, frozenset[str]] = {
+    "DictNode": frozenset({"builtins.dict"}),
+    "ListNode": frozenset({"builtins.list"}),
+    "TupleNode": frozenset({"builtins.tuple"}),
+    "SliceNode": frozenset({"builtins.slice"}),
+    "JsonNode": frozenset({"builtins.str"}),  # json.loads of its text; builds no type
+    "TypeNode": frozenset({"builtins.int", "builtins.str", "numpy.float64"}),
+    "DTypeNode": frozenset({"numpy.dtype"}),
+    "NdArrayNode": frozenset({"numpy.ndarray"}) | _NUMPY_SCALARS,
+    "RandomStateNode": frozenset({"numpy.random.mtrand.RandomState"}),
+    "TreeNode": frozenset({"sklearn.tree._tree.Tree"}),
+    "ObjectNode": _OBJECTS | LEARNLOOP_TYPES,
+}
+
+# the oldest skops protocol learnloop has written (skops refuses newer ones than its own)
+MIN_PROTOCOL = 2
+_FUNCTION_TRANSFORMER = "sklearn.preprocessing._function_transformer.FunctionTransformer"
+
+
+def trusted_names() -> list[str]:
+    """Every trusted type name, for skops' own audit (``skops.io.load(trusted=...)``)."""
+    return sorted(set().union(*TRUSTED_TYPES.values()))
+
+
+def _nodes(schema: Any) -> Iterator[dict[str, Any]]:
+    """Every node of a skops schema: each JSON object that names a loader or a type.
+
+    Walks every object in the document, not only where skops would look, so that no
+    node can hide from the check (iteratively: a deep document cannot exhaust the stack).
+    """
+    stack = [schema]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if {"__loader__", "__module__", "__class__"} & item.keys():
+                yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _type_of(node: dict[str, Any]) -> tuple[str, str] | None:
+    loader, module, cls = (node.get(k) for k in ("__loader__", "__module__", "__class__"))
+    if not all(isinstance(v, str) for v in (loader, module, cls)):
+        return None
+    return str(loader), f"{module}.{cls}"
+
+
+def _holds_a_function(node: dict[str, Any]) -> bool:
+    """True unless a FunctionTransformer is scikit-learn's identity (func and inverse
+    null), the only form scikit-learn's 'passthrough' column step takes."""
+    attrs = node.get("content")
+    attrs = attrs.get("content") if isinstance(attrs, dict) else None
+    if not isinstance(attrs, dict):
+        return True
+    for name in ("func", "inverse_func"):
+        value = attrs.get(name)
+        if value is not None and not (
+            isinstance(value, dict)
+            and value.get("__loader__") == "JsonNode"
+            and value.get("content") == "null"
+        ):
+            return True
+    return False
+
+
+def audit_schema(schema: Any, where: str) -> None:
+    """Raise UntrustedModelError (naming the types) unless every node of the skops
+    ``schema`` (the parsed schema.json of the model file ``where``) is a trusted pair."""
+    protocol = schema.get("protocol") if isinstance(schema, dict) else None
+    if isinstance(protocol, bool) or not isinstance(protocol, int) or protocol < MIN_PROTOCOL:
+        raise UntrustedModelError(
+            f"The file '{where}' is not a learnloop model file (no skops schema of a "
+            "known protocol); it is not loaded."
+        )
+    refused: set[str] = set()
+    for node in _nodes(schema):
+        pair = _type_of(node)
+        if pair is None:
+            refused.add("a malformed entry")
+            continue
+        loader, name = pair
+        if name not in TRUSTED_TYPES.get(loader, frozenset()):
+            refused.add(name if loader in TRUSTED_TYPES else f"{name} (as {loader})")
+        elif name == _FUNCTION_TRANSFORMER and _holds_a_function(node):
+            refused.add(f"{name} holding a function")
+    if refused:
+        shown = sorted(refused)
+        more = f" and {len(shown) - 5} more" if len(shown) > 5 else ""
+        raise UntrustedModelError(
+            f"The model file '{where}' asks to load types that are not trusted: "
+            f"{', '.join(shown[:5])}{more}; it is not loaded."
+        )

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from learnloop.exceptions import StoreFull
-from learnloop.experiments import resume_command
+from learnloop.exceptions import StoreFull, StoreUnavailable
+from learnloop.experiments import resume_command, store_interrupted
 from learnloop.store import open_store
 from store_backends import Outage, learnloop, popen
 
@@ -38,10 +38,10 @@ def _first_trial(url: str, proc: subprocess.Popen, timeout: float = 120) -> str:
     raise AssertionError(f"the run finished no trial in {timeout} s")
 
 
-def _train_args(data: Path, url: str, out: Path, budget: str = BUDGET) -> list[str]:
+def _train_args(data: Path, url: str, out: Path) -> list[str]:
     """A run that spends its budget (the threshold is out of reach) writing trials."""
     return ["train", str(data), "--target", "target", "--threshold", "0.999"] + [
-        "--budget", budget, "--store", url, "--out", str(out), "--json",
+        "--budget", BUDGET, "--store", url, "--out", str(out), "--json",
     ]  # fmt: skip
 
 
@@ -76,7 +76,7 @@ def test_a_long_outage_ends_with_exit_1_and_the_resume_command(
     outage: Outage, data_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "model.skops"
-    args = _train_args(data_dir / "cancer.csv", outage.url, out, budget="4")
+    args = _train_args(data_dir / "cancer.csv", outage.url, out)
     proc = popen(*args, env={"LEARNLOOP_STORE_RETRY_S": "2"})  # the default is 30 s
     try:
         run_id = _first_trial(outage.url, proc)
@@ -139,6 +139,24 @@ def test_resume_command_replaces_an_earlier_resume() -> None:
         "learnloop train d.csv --resume n"
     )
     assert resume_command(None, "n") == "learnloop.train(..., resume='n')"
+
+
+def test_the_message_names_a_model_the_run_already_saved(tmp_path: Path) -> None:
+    away = StoreUnavailable("The store S did not answer for 30 s (refused).")
+    model = tmp_path / "model.skops"
+    model.write_bytes(b"old")
+    os.utime(model, (time.time() - 3600, time.time() - 3600))  # from an earlier run
+    told = store_interrupted(away, "r1", "learnloop train d.csv", model, seconds_ago=60)
+    assert isinstance(told, StoreUnavailable)
+    assert str(told) == (
+        "The store S did not answer for 30 s (refused). Run r1 keeps its finished trials; "
+        "once the store is back, resume it: learnloop train d.csv --resume r1"
+    )
+    model.write_bytes(b"new")  # this run got as far as saving its model
+    told = store_interrupted(away, "r1", "learnloop train d.csv", model, seconds_ago=60)
+    assert str(told).endswith(
+        f"Run r1 had finished and saved its model to {model}; the store still lists it as running."
+    )
 
 
 def test_a_full_sqlite_store_says_so_in_one_line(tmp_path: Path) -> None:
@@ -211,3 +229,48 @@ def test_a_store_on_a_full_disk_ends_the_run_with_one_line_and_resumes(
     assert resumed.returncode == 3, resumed.stderr
     assert json.loads(resumed.stdout)["run_id"] == run_id and out.exists()
     assert open_store(str(db)).get_run(run_id)["status"] == "not_met"
+
+
+@pytest.mark.postgres
+def test_a_full_postgresql_store_says_so_in_one_line(outage: Outage) -> None:
+    """The store's tables in a tablespace on a 4 MB disk: PostgreSQL's own disk-full error."""
+    if os.geteuid() != 0:
+        pytest.skip("a tablespace on a small mounted disk needs root")
+    import shutil
+    import tempfile
+
+    disk = Path(tempfile.mkdtemp(prefix="learnloop-pgfull-"))  # /tmp: the server can reach it
+    url = sa.engine.make_url(outage.url)
+    psql = ["su", "postgres", "-c"]
+    sql = f"psql -qAt -p {url.port} -d {url.database} -c"
+    tablespace = f"full_{disk.name[-8:].replace('-', '_')}"
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        shutil.chown(disk, "postgres", "postgres")
+        for statement in (
+            f"CREATE TABLESPACE {tablespace} LOCATION '{disk}'",
+            f"GRANT CREATE ON TABLESPACE {tablespace} TO {url.username}",
+        ):
+            subprocess.run([*psql, f'{sql} "{statement}"'], check=True, capture_output=True)
+        store = open_store(f"{outage.url}%20-cdefault_tablespace%3D{tablespace}")
+        with pytest.raises(StoreFull) as info:
+            for _ in range(1000):
+                store.create_run(task="classification", data=os.urandom(50_000).hex())
+        message = str(info.value)
+        assert message.startswith(f"The store {store.shown_url} is full (could not extend file")
+        assert "No space left on device): free space on its disk." in message
+        assert "\n" not in message and "learnloop:learnloop@" not in message
+        assert 1 <= len(store.list_runs()) < 1000  # what fitted is kept and readable
+        store.engine.dispose()
+        store.optuna_storage.engine.dispose()  # type: ignore[attr-defined]
+    finally:  # empty the tablespace (every table of the test's schema), then drop it
+        engine = sa.create_engine(outage.url)
+        with engine.begin() as conn:
+            schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE; CREATE SCHEMA {schema}"))
+        engine.dispose()
+        dropped = f'{sql} "DROP TABLESPACE IF EXISTS {tablespace}"'
+        subprocess.run([*psql, dropped], check=True, capture_output=True)
+        subprocess.run(["umount", str(disk)], check=True)
+        disk.rmdir()

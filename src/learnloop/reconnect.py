@@ -1,7 +1,8 @@
 """Bounded retries of the experiment store's operations while its database comes back.
 
-A PostgreSQL restart drops every connection and refuses new ones for a few seconds (2.5-3.3 s
-measured for ``pg_ctlcluster ... restart`` here). Each store operation — one transaction of
+A PostgreSQL restart drops every connection and refuses new ones until it is back
+(``pg_ctlcluster ... restart`` takes 2.5-3.6 s here, about 1 s of it refusing connections;
+with a busy server's shutdown checkpoint, longer). Each store operation — one transaction of
 our own tables, or one call into Optuna's RDB storage, which converts SQLAlchemy's errors to
 ``StorageInternalError`` and retries only trial creation — is run again from the start, with
 exponential backoff and jitter, while the failure is one a reconnect can cure: a dropped or
@@ -12,11 +13,13 @@ The retry window is ``$LEARNLOOP_STORE_RETRY_S`` seconds (default 30: a restart 
 checkpoint, or a managed database's failover, fits; a store that is really gone is told within
 half a minute). Past it the operation raises :class:`StoreUnavailable` (exit 1). A full disk is
 never retried: it raises :class:`StoreFull` at once, naming the store. SQLite stores are files:
-their only transient failure, a lock, is already waited out by SQLite's busy timeout.
+their only transient failure, a lock, is already waited out by SQLite's busy timeout. Opening a
+store is not retried either: a wrong host or port is told at once (exit 2), not after 30 s.
 
-A write whose commit reached the server just as the connection dropped may be done twice; each
-of learnloop's writes is an upsert or an insert of a new key, as Optuna assumes for its own
-trial-creation retries, so only a lost acknowledgement of a new trial could leave a duplicate.
+A write whose commit reached the server just as its acknowledgement was lost is done again.
+learnloop's writes are upserts or inserts of new keys, as Optuna assumes for its own retries of
+trial creation: the worst case is a duplicate trial left running (a resume fails it) or a
+configuration claim that looks taken (that configuration is skipped).
 """
 
 from __future__ import annotations

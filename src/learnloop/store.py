@@ -17,7 +17,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -161,7 +161,7 @@ class Store:
                 ) from e
         return self._optuna
 
-    def _session(self) -> Any:
+    def _session(self) -> AbstractContextManager[sa.Connection]:
         """One transaction: committed at the end, rolled back on error. Methods that use it
         are ``@retried``: the whole method runs again while the store reconnects, and what
         still fails becomes one StoreError naming the store."""
@@ -290,9 +290,9 @@ class Store:
             return []
         return self.optuna_storage.get_all_trials(study_id, deepcopy=False)
 
-    @retried
     def fail_running_trials(self, run_id: str) -> list[int]:
-        """Mark the run's trials left running (by a killed process) failed; their numbers."""
+        """Mark the run's trials left running (by a killed process) failed; their numbers.
+        (Each storage call is retried on its own, so a reconnect loses no trial's number.)"""
         storage, failed = self.optuna_storage, []
         for t in self.trials(run_id):
             if t.state == optuna.trial.TrialState.RUNNING:

@@ -77,9 +77,12 @@ def learnloop(
     )
 
 
-def popen(*args: str, cwd: Path | None = None) -> subprocess.Popen:
-    """Start the ``learnloop`` command in the background (stdout and stderr piped)."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+def popen(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """Start the ``learnloop`` command in the background (stdout and stderr piped); ``env``
+    is added to the environment."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "learnloop", *args],
         stdout=subprocess.PIPE,
@@ -88,3 +91,62 @@ def popen(*args: str, cwd: Path | None = None) -> subprocess.Popen:
         cwd=cwd,
         env=env,
     )
+
+
+OUTAGE_URL_ENV = "LEARNLOOP_TEST_POSTGRES_OUTAGE_URL"
+OUTAGE_CTL_ENV = "LEARNLOOP_TEST_POSTGRES_CTL"
+
+
+class Outage:
+    """A PostgreSQL server of the tests' own that they may restart and stop (``ctl`` is its
+    control command, e.g. ``pg_ctlcluster 15 outage``); ``url`` is a fresh schema on it."""
+
+    def __init__(self, url: str, ctl: str) -> None:
+        self.url, self.ctl = url, ctl
+
+    def run(self, action: str) -> None:
+        """restart, stop or start the server, waiting until it is done."""
+        subprocess.run([*self.ctl.split(), action], check=True, capture_output=True, timeout=120)
+
+    def begin(self, action: str) -> subprocess.Popen:
+        """The same, in the background."""
+        return subprocess.Popen([*self.ctl.split(), action], stdout=subprocess.DEVNULL)
+
+    def is_up(self) -> bool:
+        url = sa.engine.make_url(self.url)
+        return (
+            subprocess.run(
+                ["pg_isready", "-q", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432)],
+                check=False,
+            ).returncode
+            == 0
+        )
+
+
+@pytest.fixture
+def outage() -> Iterator[Outage]:
+    """The outage server (.ci/run starts it: .ci/start-postgres outage 5433), a new schema on
+    it, and the server up again afterwards whatever the test did to it."""
+    base, ctl = os.environ.get(OUTAGE_URL_ENV), os.environ.get(OUTAGE_CTL_ENV)
+    if not base or not ctl:
+        missing = f"{OUTAGE_URL_ENV} and {OUTAGE_CTL_ENV}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but {missing} are not set: the store outage tests cannot run")
+        pytest.skip(f"store outage tests need {missing} (.ci/run starts a server to restart)")
+    from learnloop.store import resolve_store_url
+
+    base = resolve_store_url(base)
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base, pool_pre_ping=True)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in base else "?"
+    server = Outage(f"{base}{sep}options=-csearch_path%3D{schema}", ctl)
+    try:
+        yield server
+    finally:
+        if not server.is_up():
+            server.run("start")
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()

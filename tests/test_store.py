@@ -258,3 +258,20 @@ def test_optuna_dashboard_can_open_the_store(backend_url: str) -> None:
         )
     )
     assert status == ["200 OK"] and run_id.encode() in body
+
+
+def test_a_broken_store_is_one_store_error_without_retries(
+    backend_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only a lost connection is retried: a missing table is told at once, naming the store."""
+    import logging
+
+    store = open_store(backend_url)
+    run_id = _run(store)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE learnloop_runs"))
+    caplog.set_level(logging.DEBUG, logger="learnloop.store")
+    with pytest.raises(StoreError, match=r"^The store .* failed: .*learnloop_runs") as info:
+        store.get_run(run_id)
+    assert "\n" not in str(info.value)
+    assert not [r for r in caplog.records if "retrying" in r.getMessage()]

@@ -8,8 +8,10 @@ Exception tree::
      |    +-- SchemaMismatchError                     prediction data does not match the model
      |    +-- UntrustedModelError                     model file asks for types we do not trust
      |    +-- StoreError                              unusable store URL or unknown run
+     |    |    +-- StoreFull                          the store's disk is full
      |    +-- ClusterUnreachable                      --cluster names no usable Dask scheduler
      +-- ClusterError                                 the Dask scheduler went away mid-run (exit 1)
+     +-- StoreUnavailable                             the store stayed away past its retries (1)
      +-- NotFittedError(LearnloopError, AttributeError)
 
 Warnings: ``LearnloopWarning`` and its subclasses ``VersionMismatchWarning`` and
@@ -43,12 +45,21 @@ class StoreError(UsageError):
     """The experiment store cannot be opened or does not hold the requested run."""
 
 
+class StoreFull(StoreError):
+    """The experiment store's disk is full: nothing more can be recorded until space is freed."""
+
+
 class ClusterUnreachable(UsageError):
     """The Dask scheduler named by ``--cluster`` cannot be reached or has no usable worker."""
 
 
 class ClusterError(LearnloopError):
     """The Dask cluster a run was using went away; the run can be resumed with ``--resume``."""
+
+
+class StoreUnavailable(LearnloopError):
+    """The experiment store stopped answering and did not come back within the retry window;
+    a run it interrupted can be resumed with ``--resume`` once it is back."""
 
 
 class NotFittedError(LearnloopError, AttributeError):

@@ -3,7 +3,9 @@
 * **Resume.** ``resume_options`` reads a run's recorded options; ``reopen_run`` checks the
   data is the same, marks the trials a killed process left running as failed and sets the
   run running again. The loop then takes in the finished trials from the run's Optuna
-  study (``Loop.sync``) and does not run them again.
+  study (``Loop.sync``) and does not run them again. A run the store left mid-way (it stayed
+  away past its retries, or filled up) ends with ``store_interrupted``: one line with the
+  exact ``--resume`` command, or the model file if the run had already saved it.
 * **Outcomes.** Each run keeps what its task's ``outcomes`` says of the certified model on
   the test split (predictions, or per-row scores) and that split's fingerprint, so two runs
   can be tested against each other.
@@ -16,13 +18,16 @@
 from __future__ import annotations
 
 import math
+import shlex
+import time
 from collections.abc import Callable
 from itertools import combinations
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from learnloop.exceptions import DataError, StoreError, UsageError
+from learnloop.exceptions import DataError, StoreError, StoreFull, StoreUnavailable, UsageError
 from learnloop.metrics import Prediction, get_metric
 from learnloop.store import Store
 from learnloop.trials import config_key, record_from, trial_dict
@@ -30,6 +35,8 @@ from learnloop.trials import config_key, record_from, trial_dict
 __all__ = [
     "resume_options",
     "reopen_run",
+    "resume_command",
+    "store_interrupted",
     "run_details",
     "compare_runs",
     "paired_test",
@@ -80,6 +87,48 @@ def reopen_run(
         f"{len(failed)} interrupted trials marked failed."
     )
     return run_id
+
+
+def resume_command(command: str | None, run_id: str) -> str:
+    """The command that resumes ``run_id``: the run's own command line (``command``, as typed)
+    with ``--resume RUN_ID`` in place of any earlier ``--resume``; the API call without one."""
+    if not command:
+        return f"learnloop.train(..., resume={run_id!r})"
+    words, kept = shlex.split(command), []
+    skip = False
+    for word in words:
+        if skip or word.startswith("--resume="):
+            skip = False
+            continue
+        skip = word == "--resume"
+        if not skip:
+            kept.append(word)
+    return shlex.join([*kept, "--resume", run_id])
+
+
+def store_interrupted(
+    error: StoreUnavailable | StoreFull,
+    run_id: str,
+    command: str | None,
+    model: Path | None,
+    seconds_ago: float,
+) -> StoreUnavailable | StoreFull:
+    """``error`` (the store went away, or filled up, during run ``run_id``) with how to go on
+    in the same line: the model file if this run (started ``seconds_ago``) already wrote it,
+    else the exact command that resumes the run, whose finished trials the store keeps."""
+    started = time.time() - seconds_ago - 1.0  # file times may lag by a file system's tick
+    if model is not None and model.is_file() and model.stat().st_mtime >= started:
+        how = (
+            f"Run {run_id} had finished and saved its model to {model}; the store still "
+            "lists it as running."
+        )
+    else:
+        when = "has room again" if isinstance(error, StoreFull) else "is back"
+        how = (
+            f"Run {run_id} keeps its finished trials; once the store {when}, resume it: "
+            f"{resume_command(command, run_id)}"
+        )
+    return type(error)(f"{error} {how}")
 
 
 # ------------------------------------------------------------------------ details

@@ -1,7 +1,10 @@
 """The experiment store: runs in a small table of our own, trials in Optuna's storage.
 
 One database holds both (SQLite file by default, PostgreSQL by URL), so a run's trials are
-an ordinary Optuna study (named after the run id) that optuna-dashboard can open.
+an ordinary Optuna study (named after the run id) that optuna-dashboard can open. Every
+operation, ours and Optuna's, is retried while the database reconnects (``reconnect.py``):
+a PostgreSQL restart of a few seconds goes unnoticed; a longer outage raises
+StoreUnavailable, a full disk StoreFull.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from learnloop.exceptions import StoreError, UsageError
+from learnloop.reconnect import ReconnectingRDBStorage, retried
 
 __all__ = [
     "Store",
@@ -122,9 +126,11 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.shown_url = _safe(url)  # for messages: no password
         self._optuna: optuna.storages.BaseStorage | None = None
         try:
             self.engine = _make_engine(url)
+            self.dialect = self.engine.dialect.name
             with _setup_lock(self.engine):
                 for attempt in range(INIT_ATTEMPTS):
                     try:
@@ -155,16 +161,13 @@ class Store:
                 ) from e
         return self._optuna
 
-    @contextmanager
-    def _session(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except StoreError:
-            raise
-        except sa.exc.SQLAlchemyError as e:
-            raise StoreError(f"The store {_safe(self.url)} failed: {_first_line(e)}") from e
+    def _session(self) -> AbstractContextManager[sa.Connection]:
+        """One transaction: committed at the end, rolled back on error. Methods that use it
+        are ``@retried``: the whole method runs again while the store reconnects, and what
+        still fails becomes one StoreError naming the store."""
+        return self.engine.begin()
 
+    @retried
     def create_run(self, **fields: Any) -> str:
         """Record a new run (status running) and return its id."""
         run_id = uuid.uuid4().hex[:12]
@@ -177,6 +180,7 @@ class Store:
             )
         return run_id
 
+    @retried
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Change fields of a run."""
         values = {k: _encode(k, v) for k, v in fields.items()}
@@ -187,6 +191,7 @@ class Store:
         """Mark a run finished with ``status``."""
         self.update_run(run_id, status=status, finished=_now(), **fields)
 
+    @retried
     def get_run(self, run_id: str) -> dict[str, Any]:
         """One run's fields; StoreError if the id is unknown."""
         with self._session() as conn:
@@ -199,6 +204,7 @@ class Store:
             raise StoreError(f"There is no run '{run_id}' in the store {_safe(self.url)}.")
         return _decode(dict(row))
 
+    @retried
     def list_runs(
         self, *, data: str | None = None, status: str | None = None
     ) -> list[dict[str, Any]]:
@@ -223,6 +229,7 @@ class Store:
             rows = conn.execute(query).mappings()
             return [_decode(dict(r)) for r in rows]
 
+    @retried
     def study(
         self, run_id: str, sampler: optuna.samplers.BaseSampler | None = None
     ) -> optuna.Study:
@@ -236,20 +243,20 @@ class Store:
             load_if_exists=True,
         )
 
+    @retried
     def claim(self, run_id: str, key: str, worker: str = "") -> bool:
         """Take the configuration ``key`` of a run for this process: True once, for the
         first process that asks (an atomic insert), False for every other."""
         try:
-            with self.engine.begin() as conn:
+            with self._session() as conn:
                 conn.execute(
                     claims_table.insert().values(run_id=run_id, config=_digest(key), worker=worker)
                 )
         except sa.exc.IntegrityError:
             return False
-        except sa.exc.SQLAlchemyError as e:
-            raise StoreError(f"The store {_safe(self.url)} failed: {_first_line(e)}") from e
         return True
 
+    @retried
     def release(self, run_id: str, keys: list[str]) -> None:
         """Give claimed configurations back (their trials were interrupted: run them again)."""
         if not keys:
@@ -262,6 +269,7 @@ class Store:
                 )
             )
 
+    @retried
     def delete_run(self, run_id: str) -> None:
         """Remove a run and its trials; StoreError if the id is unknown."""
         self.get_run(run_id)
@@ -273,6 +281,7 @@ class Store:
             conn.execute(claims_table.delete().where(claims_table.c.run_id == run_id))
             conn.execute(runs_table.delete().where(runs_table.c.run_id == run_id))
 
+    @retried
     def trials(self, run_id: str) -> list[optuna.trial.FrozenTrial]:
         """The run's Optuna trials, in order; empty if it has none yet."""
         try:
@@ -282,7 +291,8 @@ class Store:
         return self.optuna_storage.get_all_trials(study_id, deepcopy=False)
 
     def fail_running_trials(self, run_id: str) -> list[int]:
-        """Mark the run's trials left running (by a killed process) failed; their numbers."""
+        """Mark the run's trials left running (by a killed process) failed; their numbers.
+        (Each storage call is retried on its own, so a reconnect loses no trial's number.)"""
         storage, failed = self.optuna_storage, []
         for t in self.trials(run_id):
             if t.state == optuna.trial.TrialState.RUNNING:
@@ -295,12 +305,13 @@ class Store:
         return failed
 
 
-def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
+def _rdb_storage(url: str) -> ReconnectingRDBStorage:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        storage = optuna.storages.RDBStorage(
+        storage = ReconnectingRDBStorage(
             url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=None
         )
+    storage.shown_url, storage.dialect = _safe(url), storage.engine.dialect.name
     if url.startswith("sqlite"):
         # Optuna's engine is its own: give its connections the same pragmas as ours
         event.listen(storage.engine, "connect", _sqlite_pragmas)

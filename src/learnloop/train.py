@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from learnloop.artifacts import LoadedModel, library_versions, save_model
 from learnloop.certify import MAX_LOOKS, Certificate, LookPolicy, certify
 from learnloop.dataset import Dataset, prepare_dataset
-from learnloop.exceptions import UsageError
+from learnloop.exceptions import StoreFull, StoreUnavailable, UsageError
 from learnloop.finalist import CV_FOLDS, refit_for_look
 from learnloop.loop import FittedModel, Loop, Problem, TrialRecord, predict_model
 from learnloop.metrics import Metric, get_metric
@@ -215,14 +215,21 @@ def train(
             store=store_obj,
             executor=executor,
         )
+        recorded = "interrupted" if result.interrupted else result.status
+        store_obj.finish_run(
+            run_id, recorded, result=result.to_dict(), model_path=result.model_path
+        )
+    except (StoreFull, StoreUnavailable) as e:  # nothing can be recorded: say how to go on
+        from learnloop.experiments import store_interrupted
+
+        ago = time.monotonic() - wall_start
+        raise store_interrupted(e, run_id, command, out_path, ago) from e
     except BaseException as e:
         store_obj.finish_run(run_id, "failed", result={"error": f"{type(e).__name__}: {e}"})
         raise
     finally:
         if executor is not None:
             executor.close()
-    recorded = "interrupted" if result.interrupted else result.status
-    store_obj.finish_run(run_id, recorded, result=result.to_dict(), model_path=result.model_path)
     return result
 
 

@@ -678,3 +678,88 @@ def test_a_disk_that_fills_during_the_save_keeps_the_old_model(
     assert sorted(p.name for p in tiny_disk.iterdir()) == sorted([*before, "filler"])
     assert all((tiny_disk / name).read_bytes() == data for name, data in before.items())
     assert learnloop.load(out).task == "classification"
+
+
+# ------------------------------------------------------------ indices in native code
+def _with_estimator(linear_model: tuple[Path, pd.DataFrame], estimator: Any, out: Path) -> Path:
+    """The linear model's file with its classifier swapped for ``estimator``, fitted on the
+    same encoded rows and saved as training saves."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.pipeline import Pipeline
+
+    from learnloop.artifacts import save_model
+
+    model, rows = linear_model
+    loaded = learnloop.load(model)
+    features = loaded.pipeline.steps[0][1]
+    y = load_breast_cancer().target
+    pipeline = Pipeline(
+        [("features", features), ("model", estimator.fit(features.transform(rows), y))]
+    )
+    return save_model(out, pipeline, loaded.metadata)
+
+
+def _change_array(field: str, change: Any) -> Any:
+    """An entry rewriter applying ``change`` to the structured arrays that have ``field``."""
+
+    def rewrite_entry(name: str, data: bytes) -> bytes:
+        if not name.endswith(".npy"):
+            return data
+        array = np.load(io.BytesIO(data))
+        if array.dtype.names is None or field not in array.dtype.names:
+            return data
+        array = array.copy()
+        change(array)
+        out = io.BytesIO()
+        np.save(out, array)
+        return out.getvalue()
+
+    return rewrite_entry
+
+
+def test_a_tree_pointing_outside_its_nodes_is_refused(
+    linear_model: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """A forest whose first tree's root sends rows to node 10,000,000 (resealed, so the
+    digest passes): scikit-learn would crash at the first prediction; the load refuses."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    forest = _with_estimator(
+        linear_model, RandomForestClassifier(5, random_state=0), tmp_path / "f.skops"
+    )
+    assert learnloop.load(forest).predict(linear_model[1]).shape[0] == len(linear_model[1])
+
+    def far_child(nodes: np.ndarray) -> None:
+        nodes["left_child"][0] = 10_000_000
+
+    crafted = rewrite(forest, tmp_path / "crafted.skops", _change_array("left_child", far_child))
+    code = (
+        "import sys, pandas as pd, skops.io as sio\n"
+        "from sklearn.datasets import load_breast_cancer\n"
+        "from learnloop.trusted_types import trusted_names\n"
+        "p = sio.load(sys.argv[1], trusted=trusted_names())['pipeline']\n"
+        "p.predict(load_breast_cancer(as_frame=True).frame.drop(columns='target'))\n"
+    )
+    unchecked = subprocess.run(
+        [sys.executable, "-c", code, str(crafted)], capture_output=True, timeout=120
+    )
+    assert unchecked.returncode < 0  # killed by a signal (a segmentation fault), unchecked
+    with pytest.raises(UntrustedModelError, match="DecisionTreeClassifier whose indices"):
+        learnloop.load(crafted)
+
+
+def test_a_kd_tree_pointing_outside_its_points_is_refused(
+    linear_model: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    knn = KNeighborsClassifier(5, algorithm="kd_tree")
+    model = _with_estimator(linear_model, knn, tmp_path / "knn.skops")
+    assert learnloop.load(model).predict(linear_model[1]).shape[0] == len(linear_model[1])
+
+    def past_the_end(nodes: np.ndarray) -> None:
+        nodes["idx_end"][0] += 1_000_000
+
+    crafted = rewrite(model, tmp_path / "crafted.skops", _change_array("idx_end", past_the_end))
+    with pytest.raises(UntrustedModelError, match="KDTree whose indices"):
+        learnloop.load(crafted)

@@ -47,7 +47,7 @@ from learnloop.model_archive import (
     write_atomically,
 )
 from learnloop.tasks import Answer, Task, get_task
-from learnloop.trusted_types import audit_schema, trusted_names
+from learnloop.trusted_types import audit_schema, check_native_indices, trusted_names
 
 __all__ = [
     "save_model",
@@ -271,6 +271,7 @@ def _load(path: str | Path, *, require_signature: bool) -> LoadedModel:
         payload = _skops_load(fp, path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UntrustedModelError(f"The file '{path}' is not a learnloop model file.")
+    check_native_indices(payload["pipeline"], str(path))
     meta = payload["metadata"]
     _warn_on_version_mismatch(path, meta.get("versions", {}))
     return LoadedModel(payload["pipeline"], meta)

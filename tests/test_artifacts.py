@@ -281,3 +281,16 @@ def test_bad_output_paths_and_keys_fail_before_training(
     with pytest.raises(UsageError, match="LEARNLOOP_MODEL_KEY is too short"):
         learnloop.train(mixed, target="churned", out=tmp_path / "m.skops", store=str(store))
     assert not store.exists()  # nothing began
+
+
+def test_a_bad_size_limit_fails_before_training(
+    mixed: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from learnloop.exceptions import UsageError
+
+    monkeypatch.setenv("LEARNLOOP_MODEL_MAX_MB", "lots")
+    with pytest.raises(UsageError, match="LEARNLOOP_MODEL_MAX_MB must be a number"):
+        learnloop.train(
+            mixed, target="churned", out=tmp_path / "m.skops", store=str(tmp_path / "s.db")
+        )
+    assert not (tmp_path / "s.db").exists()

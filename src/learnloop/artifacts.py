@@ -88,8 +88,10 @@ def checksum_path(path: Path) -> Path:
 def check_model_path(out: str | Path) -> Path:
     """The file a model will be written to (a link's target), checked before any training:
     UsageError naming the path if it is a folder, or its folder is missing, read-only or full.
-    Also checks ``LEARNLOOP_MODEL_KEY``, so a bad key fails before the work, not after."""
+    Also checks ``LEARNLOOP_MODEL_KEY`` and ``LEARNLOOP_MODEL_MAX_MB``, which saving reads,
+    so that a bad value fails before the work, not after."""
     model_key()
+    Limits.from_env()
     return check_writable(out, "model")
 
 

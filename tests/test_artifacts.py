@@ -228,3 +228,69 @@ def test_the_trusted_list_holds_nothing_the_families_do_not_save(zoo: dict[str, 
     listed = {(loader, name) for loader, names in TRUSTED_TYPES.items() for name in names}
     unused = {p for p in listed - used if p[1] not in _NUMPY_SCALARS}
     assert not unused, f"on the trusted list but saved by no family: {sorted(unused)}"
+
+
+# ------------------------------------------------------------------------ saving
+def test_the_seal_is_an_extra_entry_skops_ignores(trained) -> None:
+    import json
+    import zipfile
+
+    from learnloop.model_archive import SEAL_NAME
+    from learnloop.trusted_types import trusted_names
+
+    _, path = trained
+    with zipfile.ZipFile(path) as archive:
+        assert archive.namelist()[-1] == SEAL_NAME
+        seal = json.loads(archive.read(SEAL_NAME))
+    assert len(seal["sha256"]) == 64 and "hmac_sha256" not in seal  # no key: unsigned
+    payload = sio.load(path, trusted=trusted_names())
+    assert payload["format"] == FORMAT and payload["format_version"] == FORMAT_VERSION == 2
+
+
+def test_a_model_holding_an_unlisted_type_is_saved_with_a_warning(trained, tmp_path: Path) -> None:
+    """The run's work is never thrown away: the file is written, and the warning says
+    loading will refuse it (a learnloop bug)."""
+    import numpy as np
+
+    from learnloop.artifacts import save_model
+    from learnloop.exceptions import ModelFileWarning
+
+    result, _ = trained
+    out = tmp_path / "odd.skops"
+    with pytest.warns(ModelFileWarning, match="learnloop bug"):
+        save_model(out, FunctionTransformer(func=np.log1p), result.model.metadata)
+    assert out.exists()
+    with pytest.raises(UntrustedModelError, match="numpy.log1p"):
+        load_model(out)
+
+
+def test_bad_output_paths_and_keys_fail_before_training(
+    mixed: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from learnloop.exceptions import UsageError
+
+    store = tmp_path / "s.db"
+    for out, message in (
+        (tmp_path, "is a directory"),
+        (tmp_path / "nope" / "m.skops", "does not exist"),
+        (Path("/dev/null"), "not a regular file"),
+    ):
+        with pytest.raises(UsageError, match=message):
+            learnloop.train(mixed, target="churned", out=out, store=str(store))
+    monkeypatch.setenv("LEARNLOOP_MODEL_KEY", "too-short")
+    with pytest.raises(UsageError, match="LEARNLOOP_MODEL_KEY is too short"):
+        learnloop.train(mixed, target="churned", out=tmp_path / "m.skops", store=str(store))
+    assert not store.exists()  # nothing began
+
+
+def test_a_bad_size_limit_fails_before_training(
+    mixed: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from learnloop.exceptions import UsageError
+
+    monkeypatch.setenv("LEARNLOOP_MODEL_MAX_MB", "lots")
+    with pytest.raises(UsageError, match="LEARNLOOP_MODEL_MAX_MB must be a number"):
+        learnloop.train(
+            mixed, target="churned", out=tmp_path / "m.skops", store=str(tmp_path / "s.db")
+        )
+    assert not (tmp_path / "s.db").exists()

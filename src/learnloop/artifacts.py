@@ -1,9 +1,15 @@
 """Model files: a skops archive holding the fitted pipeline and its metadata.
 
-Loading never runs code from the file: its schema is checked against the exact list of
-types in :mod:`learnloop.trusted_types` before skops is given it, and skops rebuilds only
-those types. A sidecar ``<file>.sha256`` records the archive's checksum at
-save time; a file that no longer matches is refused as tampered.
+Loading runs no code from the file and loads no changed file. In order, before skops is
+given it: a link is resolved to the file it names; the archive's sizes are checked against
+limits without unpacking anything; every type its schema names is checked against the
+exact list in :mod:`learnloop.trusted_types`; and the seal inside it (the SHA-256 of its
+payload, and an HMAC signature where ``LEARNLOOP_MODEL_KEY`` is set) is recomputed, all on
+one open file, so the file checked is the file loaded (:mod:`learnloop.model_archive`).
+
+Format 2 files carry the seal. Format 1 files (no seal) load only beside a matching
+``<file>.sha256`` sidecar, and never where a key is set. Every file still gets the
+sidecar, for tools that expect one; it no longer protects anything.
 """
 
 from __future__ import annotations
@@ -12,24 +18,48 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
+import stat
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
 from learnloop.data import Schema, prepare_features
-from learnloop.exceptions import UntrustedModelError, UsageError, VersionMismatchWarning
+from learnloop.exceptions import (
+    LearnloopError,
+    ModelFileWarning,
+    UntrustedModelError,
+    UsageError,
+    VersionMismatchWarning,
+)
+from learnloop.model_archive import (
+    KEY_ENV,
+    LIMIT_ENV,
+    Limits,
+    check_writable,
+    model_key,
+    open_checked,
+    read_seal,
+    seal,
+    write_atomically,
+)
 from learnloop.tasks import Answer, Task, get_task
-from learnloop.trusted_types import audit_schema, trusted_names
+from learnloop.trusted_types import audit_schema, check_native_indices, trusted_names
 
-__all__ = ["save_model", "load_model", "LoadedModel", "library_versions"]
+__all__ = [
+    "save_model",
+    "load_model",
+    "resave_model",
+    "check_model_path",
+    "LoadedModel",
+    "library_versions",
+]
 
 FORMAT = "learnloop-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sealed inside (1: checksum in the sidecar only)
 
 
 def library_versions() -> dict[str, str]:
@@ -51,101 +81,199 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def checksum_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
+def check_model_path(out: str | Path) -> Path:
+    """The file a model will be written to (a link's target), checked before any training:
+    UsageError naming the path if it is a folder, or its folder is missing, read-only or full.
+    Also checks ``LEARNLOOP_MODEL_KEY`` and ``LEARNLOOP_MODEL_MAX_MB``, which saving reads,
+    so that a bad value fails before the work, not after."""
+    model_key()
+    Limits.from_env()
+    return check_writable(out, "model")
+
+
+# --------------------------------------------------------------------------------- save
 def save_model(path: str | Path, pipeline: Any, metadata: dict[str, Any]) -> Path:
-    """Write the model atomically (temp file + rename) with its checksum sidecar."""
+    """Write the model file, sealed (and signed where ``LEARNLOOP_MODEL_KEY`` is set), and
+    its sidecar, atomically: a failed write (UsageError naming the path) changes nothing."""
     import skops.io as sio
 
-    path = Path(path)
-    if path.is_dir():
-        raise UsageError(f"The model path '{path}' is a directory; give a file name.")
-    if not path.parent.exists():
-        raise UsageError(f"The folder of the model path '{path}' does not exist.")
+    target = check_model_path(path)
+    key = model_key()
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "pipeline": pipeline,
         "metadata": metadata,
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    raw = sio.dumps(payload)
+    _warn_if_it_will_not_load(raw, target)
+    data = seal(raw, key)
+    sidecar = f"{hashlib.sha256(data).hexdigest()}  {target.name}\n".encode()
+    write_atomically([(target, data), (checksum_path(target), sidecar)])
+    return Path(path)
+
+
+def _warn_if_it_will_not_load(raw: bytes, target: Path) -> None:
+    """Warn (never fail: the run's work is in this file) if loading would refuse it."""
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        schema = json.loads(archive.read("schema.json"))
     try:
-        sio.dump(payload, tmp)
-        digest = _sha256(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    checksum_path(path).write_text(f"{digest}  {path.name}\n")
-    return path
-
-
-def _unreadable(path: Path, e: BaseException) -> UntrustedModelError:
-    return UntrustedModelError(
-        f"The file '{path}' is not a readable learnloop model ({type(e).__name__})."
-    )
-
-
-def _check_types(path: Path) -> list[str]:
-    """The file's types beyond skops' defaults, after checking that every type it names
-    is trusted (UntrustedModelError otherwise): nothing is imported or built before."""
-    import skops.io as sio
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            schema = json.loads(archive.read("schema.json"))
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError, RecursionError) as e:
-        raise _unreadable(path, e) from e
-    audit_schema(schema, str(path))
-    try:
-        untrusted = sio.get_untrusted_types(file=path)
-    except Exception as e:
-        raise _unreadable(path, e) from e
-    allowed = set(trusted_names())
-    refused = [t for t in untrusted if t not in allowed]
-    if refused:  # skops saw a type the schema check did not: refuse it all the same
-        raise UntrustedModelError(
-            f"The model file '{path}' asks to load types that are not trusted: "
-            f"{', '.join(refused[:5])}; it is not loaded."
+        audit_schema(schema, str(target))
+    except UntrustedModelError as e:
+        warnings.warn(
+            f"{e} This is a learnloop bug: its trusted-type list misses a type one of its "
+            "families saves. Please report it.",
+            ModelFileWarning,
+            stacklevel=3,
         )
-    return untrusted
+    limits = Limits.from_env()
+    if len(raw) > limits.max_bytes:
+        warnings.warn(
+            f"The model file '{target}' is {len(raw) >> 20:,} MB, over the limit of "
+            f"{limits.max_bytes >> 20:,} MB that loading applies; load it with "
+            f"{LIMIT_ENV} set higher.",
+            ModelFileWarning,
+            stacklevel=3,
+        )
 
 
+def resave_model(path: str | Path, out: str | Path | None = None) -> Path:
+    """Load a model file that passes every check but the signature, and write it again in
+    today's format: sealed, and signed if ``LEARNLOOP_MODEL_KEY`` is set. How a format-1
+    file (loadable only beside its sidecar) is brought forward, and how an operator signs
+    the models they already trust."""
+    loaded = _load(path, require_signature=False)
+    return save_model(out if out is not None else path, loaded.pipeline, loaded.metadata)
+
+
+# --------------------------------------------------------------------------------- load
 def load_model(path: str | Path) -> LoadedModel:
-    """Load a model file, refusing untrusted types, corrupt or tampered files."""
-    import skops.io as sio
+    """Load a model file, refusing (UntrustedModelError, naming why) one that is too big
+    to unpack, asks for an untrusted type, was changed, or is unsigned where a key is set."""
+    return _load(path, require_signature=True)
 
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"The model file '{path}' does not exist.")
-    sidecar = checksum_path(path)
-    if sidecar.exists():
-        expected = sidecar.read_text().split()[0] if sidecar.read_text().strip() else ""
-        if expected != _sha256(path):
-            raise UntrustedModelError(
-                f"The model file '{path}' does not match its recorded checksum; "
-                "it was changed after it was saved, so it is not loaded."
-            )
-    untrusted = _check_types(path)
+
+def _regular_file(path: Path) -> Path:
+    """The file ``path`` names, links resolved: UsageError if none, or not a regular file."""
     try:
-        payload = sio.load(path, trusted=untrusted)
+        real = path.resolve(strict=True)
+        mode = real.stat().st_mode
+    except (OSError, RuntimeError):
+        raise UsageError(f"The model file '{path}' does not exist.") from None
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"The model path '{path}' is not a regular file.")
+    return real
+
+
+def _open(real: Path, path: Path) -> IO[bytes]:
+    try:  # no blocking on a FIFO swapped in, no link swapped in after resolving
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as e:
+        raise UsageError(f"The model file '{path}' cannot be read ({e.strerror}).") from e
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UsageError(f"The model path '{path}' is not a regular file.")
+    return os.fdopen(fd, "rb")
+
+
+def _read_schema(archive: zipfile.ZipFile, path: Path) -> Any:
+    try:
+        return json.loads(archive.read("schema.json"))
+    except zipfile.BadZipFile as e:  # its CRC no longer matches
+        raise UntrustedModelError(
+            f"The model file '{path}' does not match its checksum (the CRC of its schema): "
+            "it was changed after it was saved, so it is not loaded."
+        ) from e
+    except (KeyError, ValueError, RecursionError, OSError, EOFError) as e:
+        raise UntrustedModelError(
+            f"The file '{path}' is not a readable learnloop model ({type(e).__name__})."
+        ) from e
+
+
+def _declared_version(schema: Any) -> Any:
+    """The payload's format_version as the schema spells it, read without loading."""
+    try:
+        return json.loads(schema["content"]["format_version"]["content"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _check_format_1(fp: IO[bytes], real: Path, path: Path, schema: Any, signed: bool) -> None:
+    """A file without a seal: a format-1 file, checked against its sidecar."""
+    if _declared_version(schema) != 1:
+        raise UntrustedModelError(
+            f"The model file '{path}' has lost the checksum sealed inside it: it was "
+            "changed after it was saved, so it is not loaded."
+        )
+    resave = f"re-save it with learnloop.artifacts.resave_model('{path}')"
+    if signed:
+        raise UntrustedModelError(
+            f"The model file '{path}' is not signed (it was saved before model files were "
+            f"sealed), and {KEY_ENV} is set, so only signed model files load; {resave}."
+        )
+    sidecar = checksum_path(real)
+    try:
+        expected = sidecar.read_text().split()[0] if sidecar.is_file() else ""
+    except (OSError, UnicodeDecodeError, IndexError):
+        expected = ""
+    if not expected:
+        raise UntrustedModelError(
+            f"The model file '{path}' was saved before model files carried their checksum "
+            f"inside, and its sidecar '{sidecar.name}' is missing, so a change cannot be "
+            f"ruled out; restore the sidecar, or {resave} beside it."
+        )
+    h = hashlib.sha256()
+    fp.seek(0)
+    for chunk in iter(lambda: fp.read(1 << 20), b""):
+        h.update(chunk)
+    if expected != h.hexdigest():
+        raise UntrustedModelError(
+            f"The model file '{path}' does not match its recorded checksum; "
+            "it was changed after it was saved, so it is not loaded."
+        )
+
+
+def _skops_load(fp: IO[bytes], path: Path) -> Any:
+    import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    fp.seek(0)
+    try:
+        return sio.load(fp, trusted=trusted_names())
+    except UntrustedTypesFoundException as e:  # skops saw what the schema check did not
+        raise UntrustedModelError(
+            f"The model file '{path}' asks to load types that are not trusted "
+            f"({str(e).splitlines()[0]}); it is not loaded."
+        ) from e
+    except (LearnloopError, MemoryError):
+        raise
     except Exception as e:
         raise UntrustedModelError(
             f"The file '{path}' is not a readable learnloop model ({type(e).__name__}: {e})."
         ) from e
+
+
+def _load(path: str | Path, *, require_signature: bool) -> LoadedModel:
+    path = Path(path)
+    real = _regular_file(path)
+    key = model_key() if require_signature else None
+    with _open(real, path) as fp:
+        with open_checked(fp, str(path)) as archive:
+            sealed = read_seal(archive, str(path), key)  # a sealed file: digest first
+            schema = _read_schema(archive, path)
+            audit_schema(schema, str(path))
+            if not sealed:
+                _check_format_1(fp, real, path, schema, key is not None)
+        payload = _skops_load(fp, path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UntrustedModelError(f"The file '{path}' is not a learnloop model file.")
+    check_native_indices(payload["pipeline"], str(path))
     meta = payload["metadata"]
     _warn_on_version_mismatch(path, meta.get("versions", {}))
     return LoadedModel(payload["pipeline"], meta)

@@ -6,7 +6,7 @@ Exception tree::
      +-- UsageError(LearnloopError, ValueError)      bad option or argument (CLI exit 2)
      |    +-- DataError                               unreadable, empty or unsuitable data
      |    +-- SchemaMismatchError                     prediction data does not match the model
-     |    +-- UntrustedModelError                     model file asks for types we do not trust
+     |    +-- UntrustedModelError                     model file untrusted, changed or too big
      |    +-- StoreError                              unusable store URL or unknown run
      |    |    +-- StoreFull                          the store's disk is full
      |    +-- ClusterUnreachable                      --cluster names no usable Dask scheduler
@@ -14,8 +14,8 @@ Exception tree::
      +-- StoreUnavailable                             the store stayed away past its retries (1)
      +-- NotFittedError(LearnloopError, AttributeError)
 
-Warnings: ``LearnloopWarning`` and its subclasses ``VersionMismatchWarning`` and
-``TruncatedVideoWarning``.
+Warnings: ``LearnloopWarning`` and its subclasses ``VersionMismatchWarning``,
+``ModelFileWarning`` and ``TruncatedVideoWarning``.
 """
 
 from __future__ import annotations
@@ -76,3 +76,8 @@ class VersionMismatchWarning(LearnloopWarning):
 
 class TruncatedVideoWarning(LearnloopWarning):
     """A video ended before the number of frames its container declares."""
+
+
+class ModelFileWarning(LearnloopWarning):
+    """A model file was saved that loading would refuse as it stands (too big for the
+    default limits, or holding a type off the trusted list: a learnloop bug)."""

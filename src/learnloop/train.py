@@ -15,7 +15,7 @@ import optuna
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from learnloop.artifacts import LoadedModel, library_versions, save_model
+from learnloop.artifacts import LoadedModel, check_model_path, library_versions, save_model
 from learnloop.certify import MAX_LOOKS, Certificate, LookPolicy, certify
 from learnloop.dataset import Dataset, prepare_dataset
 from learnloop.exceptions import StoreFull, StoreUnavailable, UsageError
@@ -323,12 +323,8 @@ def _sampler(seed: int) -> optuna.samplers.BaseSampler:
 def _check_out(out: str | Path | None) -> Path | None:
     if out is None:
         return None
-    path = Path(out)
-    if path.is_dir():
-        raise UsageError(f"The model path '{path}' is a directory; give a file name.")
-    if not path.parent.exists():
-        raise UsageError(f"The folder of the model path '{path}' does not exist.")
-    return path
+    check_model_path(out)  # a folder that is missing, read-only or full fails before training
+    return Path(out)
 
 
 def _search_and_certify(

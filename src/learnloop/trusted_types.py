@@ -20,7 +20,13 @@ from typing import Any
 
 from learnloop.exceptions import UntrustedModelError
 
-__all__ = ["TRUSTED_TYPES", "LEARNLOOP_TYPES", "trusted_names", "audit_schema"]
+__all__ = [
+    "TRUSTED_TYPES",
+    "LEARNLOOP_TYPES",
+    "trusted_names",
+    "audit_schema",
+    "check_native_indices",
+]
 
 # ---- learnloop's own estimator classes: the one place that names them. If estimators.py
 # becomes a package, change the module paths here (and keep the old ones for files saved
@@ -198,3 +204,85 @@ def audit_schema(schema: Any, where: str) -> None:
             f"The model file '{where}' asks to load types that are not trusted: "
             f"{', '.join(shown[:5])}{more}; it is not loaded."
         )
+
+
+# --------------------------------------------------------- after loading: native indices
+# Two trusted types hold indices that scikit-learn's compiled code follows without bounds
+# checks (skops leaves both off its own default list for that reason): a decision tree's
+# child and feature indices, and a k-d tree's point and node indices. A crafted file with
+# a valid digest (no key needed) could make them point outside their arrays and crash the
+# server at its first prediction, so they are checked once, right after loading.
+
+
+def _tree_is_sound(tree: Any, n_features: int) -> bool:
+    """A scikit-learn ``Tree``: every inner node's children come after it and inside the
+    node array (so no walk can loop or leave it), and its feature is an input column."""
+    import numpy as np
+
+    state = tree.__getstate__()
+    nodes, count = state["nodes"], int(state["node_count"])
+    if len(nodes) != count or len(state["values"]) != count or tree.n_features != n_features:
+        return False
+    left, right = nodes["left_child"], nodes["right_child"]
+    leaf = left == -1
+    if count == 0 or np.any(leaf != (right == -1)):
+        return False
+    inner = np.flatnonzero(~leaf)
+    feature = nodes["feature"][inner]
+    return bool(
+        np.all((left[inner] > inner) & (left[inner] < count))
+        and np.all((right[inner] > inner) & (right[inner] < count))
+        and np.all((feature >= 0) & (feature < n_features))
+    )
+
+
+def _kd_tree_is_sound(tree: Any) -> bool:
+    """A scikit-learn ``KDTree``: its point indices inside its data, its node array the
+    size its levels say, and every node whose children would fall outside it a leaf."""
+    import numpy as np
+
+    data, index, nodes, bounds, _, levels, count = tree.__getstate__()[:7]
+    n = len(data)
+    if len(index) != n or count != 2 ** int(levels) - 1 or len(nodes) != count:
+        return False
+    if bounds.shape != (2, count, data.shape[1]):
+        return False
+    start, end = nodes["idx_start"], nodes["idx_end"]
+    childless = 2 * np.arange(count) + 1 >= count
+    return bool(
+        np.all((index >= 0) & (index < n))
+        and np.all((start >= 0) & (start <= end) & (end <= n))
+        and np.all(nodes["is_leaf"][childless] != 0)
+    )
+
+
+def check_native_indices(obj: Any, where: str) -> None:
+    """Raise UntrustedModelError if a loaded model holds a decision tree or k-d tree whose
+    indices point outside its arrays (walks the model's estimators and containers)."""
+    from sklearn.base import BaseEstimator
+    from sklearn.neighbors import KDTree
+    from sklearn.tree._tree import Tree
+
+    seen: set[int] = set()
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        sound = True
+        if isinstance(getattr(item, "tree_", None), Tree):
+            sound = _tree_is_sound(item.tree_, int(getattr(item, "n_features_in_", -1)))
+        elif isinstance(item, KDTree):
+            sound = _kd_tree_is_sound(item)
+        if not sound:
+            raise UntrustedModelError(
+                f"The model file '{where}' holds a {type(item).__name__} whose indices point "
+                "outside its own arrays (a damaged or crafted file); it is not loaded."
+            )
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, BaseEstimator) or type(item).__module__.startswith("learnloop."):
+            stack.extend(vars(item).values())

@@ -118,9 +118,11 @@ def train(
     from learnloop.train import train as train_fn
 
     if report is not None:
+        from learnloop.model_archive import check_writable
         from learnloop.report import check_out
 
         run_guarded(check_out, report, _report_format(report))
+        run_guarded(check_writable, report, "report")  # a full or read-only disk, before training
     reporter = make_reporter()
     try:
         result = run_guarded(

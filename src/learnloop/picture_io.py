@@ -141,7 +141,8 @@ def inspect_picture(
     try:
         width, height = picture_header.dimensions(fmt, data)
     except picture_header.HeaderError as e:
-        raise PictureError("header", f"is a {fmt.name} whose header cannot be read: {e}") from None
+        why = f"is not a picture that can be read: it starts as a {fmt.name} but {e}"
+        raise PictureError("header", why) from None
     if width * height > max_pixels:
         raise PictureError(
             "pixels", f"has {width}x{height} pixels; at most {max_pixels:,} are taken"

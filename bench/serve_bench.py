@@ -287,7 +287,7 @@ def _table(rows: list[Row]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Train (or take) a model, time it bare, serve it, drive it, print and save the table."""
     import learnloop
-    from learnloop.serve import RowValidator, answer_body
+    from learnloop.serving import RowValidator, answer_body
 
     quick = args.quick
     latency_s, soak_s, batch_soak_s, bare_s = (3, 5, 3, 3) if quick else (20, 60, 20, 15)
@@ -392,7 +392,7 @@ trained by learnloop with `candidates=["lightgbm"]`.
   `bench/serve_bench.py`: LightGBM's OpenMP threads otherwise busy-wait and slow the
   in-process model on this shared 2-core machine).
 - "bare predict" is `LoadedModel.predict(frame)` on a ready DataFrame; "service path
-  in-process" is `learnloop.serve.answer_body` on the request's JSON bytes (parse, check,
+  in-process" is `learnloop.serving.answer_body` on the request's JSON bytes (parse, check,
   build the frame, predict, no output DataFrame), both in this process's main thread, the
   faster of the timings before and after the server runs. "Added vs bare" is the server's
   p50 as the client sees it (HTTP included) minus the bare p50; "HTTP + threads" is the

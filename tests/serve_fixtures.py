@@ -53,8 +53,9 @@ class Models:
     mixed_frame: pd.DataFrame
 
 
-def train_models(root: Path) -> Models:
-    """Three small LightGBM models: breast cancer, diabetes and the mixed frame."""
+def train_models(root: Path, only: tuple[str, ...] | None = None) -> Models:
+    """Three small LightGBM models: breast cancer, diabetes and the mixed frame (or only
+    those named; the others' paths are then not written)."""
     from sklearn.datasets import load_breast_cancer, load_diabetes
 
     store = str(root / "s.db")
@@ -68,6 +69,8 @@ def train_models(root: Path) -> Models:
         ("mixed", mixed, 0.6),
     ):
         paths[name] = root / f"{name}.skops"
+        if only is not None and name not in only:
+            continue
         learnloop.train(
             frame,
             target="target",
@@ -85,6 +88,37 @@ def train_models(root: Path) -> Models:
         diabetes.drop(columns="target"),
         mixed.drop(columns="target"),
     )
+
+
+def train_recommender(root: Path) -> Path:
+    """A popularity recommender on generated shop events (string users), in a second or two."""
+    from shop_events import shop_events
+
+    out = root / "recommender.skops"
+    events = shop_events(n_users=60, n_items=30, events=(5, 12), seed=4)
+    learnloop.train(
+        events,
+        task="recommendation",
+        user="user",
+        item="item",
+        budget=2,
+        candidates=["popularity"],
+        store=str(root / "r.db"),
+        out=out,
+    )
+    return out
+
+
+def train_digits(root: Path) -> Path:
+    """A picture model (``--task image``) on scikit-learn's 8x8 digits, written as PNGs."""
+    import picture_data
+
+    out = root / "digits.skops"
+    folder = picture_data.write_digits(root / "digits")
+    learnloop.train(
+        str(folder), task="image", threshold=0.5, budget=8, out=out, store=str(root / "d.db")
+    )
+    return out
 
 
 def free_port() -> int:
@@ -111,14 +145,29 @@ class Server:
 def start_server(model: Path, log: Path, *args: str, timeout: float = 90.0) -> Server:
     """Start ``learnloop serve`` in a subprocess and wait until /ready answers 200."""
     port = free_port()
+    command = serve_command(model, "--port", str(port), "--log-level", "warning", *args)
+    return _start(command, port, log, timeout)
+
+
+def start_app_server(model: Path, log: Path, idle_s: float, total_s: float) -> Server:
+    """A server process of ``create_app`` with short body timeouts, run by uvicorn as
+    ``learnloop serve`` runs it (the command has no option for them)."""
+    port = free_port()
+    code = (
+        "import sys, uvicorn\n"
+        "from learnloop.serving import BodyLimits, create_app\n"
+        "limits = BodyLimits(idle_s=float(sys.argv[2]), total_s=float(sys.argv[3]))\n"
+        "uvicorn.run(create_app(sys.argv[1], body_limits=limits), port=int(sys.argv[4]),\n"
+        "            log_level='info', access_log=False, timeout_keep_alive=5)\n"
+    )
+    command = [sys.executable, "-c", code, str(model), str(idle_s), str(total_s), str(port)]
+    return _start(command, port, log, 90.0)
+
+
+def _start(command: list[str], port: int, log: Path, timeout: float) -> Server:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            serve_command(model, "--port", str(port), "--log-level", "warning", *args),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     server = Server(f"http://127.0.0.1:{port}", process, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

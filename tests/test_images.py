@@ -295,7 +295,7 @@ def test_upload_endpoint_names_the_person_and_limits_size_and_type(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from learnloop.serve import create_app
+    from learnloop.serving import create_app
 
     out, _ = faces_model
     ok, jpeg = cv2.imencode(".jpg", picture_data.variant("hopper", 31))

@@ -333,7 +333,7 @@ def test_runs_compare_pairs_two_runs_on_the_same_test_users(work: Path, cli_run:
 def test_server_endpoints(work: Path, cli_run: dict, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from learnloop.serve import create_app
+    from learnloop.serving import create_app
 
     with TestClient(create_app(work / "rec.skops")) as client:
         r = client.post("/recommend", json={"user": "u0001", "k": 4})
@@ -498,7 +498,7 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_body_that_is_not_json_is_400_as_on_predict(small_model: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from learnloop.serve import create_app
+    from learnloop.serving import create_app
 
     with TestClient(create_app(small_model)) as client:
         for path in ("/recommend", "/similar", "/audience", "/predict"):
@@ -517,7 +517,7 @@ def test_messages_say_what_went_wrong_in_the_datas_words(
 
     from fastapi.testclient import TestClient
 
-    from learnloop.serve import create_app
+    from learnloop.serving import create_app
     from learnloop.tasks.recommendation import recommender_of
 
     rated = events.assign(rating=np.arange(len(events)) % 5 + 1)

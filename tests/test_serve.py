@@ -27,6 +27,7 @@ from serve_fixtures import (
     Server,
     running_server,
     serve_command,
+    start_app_server,
     start_server,
     stop_server,
     train_models,
@@ -113,7 +114,7 @@ def test_docs_and_openapi_describe_the_schema(classifier_server: Server, models:
     assert set(row["properties"]) == set(models.classifier_frame.columns)
     assert row["additionalProperties"] is False
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
-    assert len(body["schema"]["anyOf"]) == 2
+    assert len(body["schema"]["anyOf"]) == 3  # records, dataframe_split, dataframe_records
 
 
 def test_records_match_the_bare_model(classifier_server: Server, models: Models) -> None:
@@ -429,7 +430,7 @@ def test_missing_and_corrupt_files_are_refused(models: Models, tmp_path: Path) -
 
 def test_missing_serve_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     from learnloop.exceptions import UsageError
-    from learnloop.serve import require_serve_extra
+    from learnloop.serving import require_serve_extra
 
     monkeypatch.setitem(sys.modules, "fastapi", None)
     with pytest.raises(UsageError, match=r"pip install 'learnloop\[serve\]'"):
@@ -439,7 +440,7 @@ def test_missing_serve_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_core_package_imports_without_fastapi() -> None:
     code = (
         "import sys; sys.modules['fastapi'] = None; sys.modules['uvicorn'] = None\n"
-        "import learnloop, learnloop.cli, learnloop.serve\n"
+        "import learnloop, learnloop.cli, learnloop.serving\n"
         "assert 'starlette' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
@@ -654,3 +655,97 @@ def test_random_json_never_gets_a_500(body: Any, mixed_server: Server, models: M
 def test_server_survives_the_random_json(mixed_server: Server, models: Models) -> None:
     assert_still_serving(mixed_server, models.mixed_frame)
     assert mixed_server.process.poll() is None
+
+
+# --------------------------------------------------------------------------- hostile clients
+
+
+def _address(server: Server) -> tuple[str, int]:
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
+
+
+def _half_body(path: str = "/predict", length: int = 100_000) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode() + b'{"records": ['
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_clients_that_go_away_mid_body_cost_one_log_line_each(
+    models: Models, tmp_path: Path
+) -> None:
+    """Each disconnect logged ~59 lines of traceback (1,000 of them: 4 MB of log)."""
+    import time
+
+    server = start_server(models.classifier, tmp_path / "gone.log", "--log-level", "info")
+    try:
+        for _ in range(200):
+            with socket.create_connection(_address(server), timeout=10) as s:
+                s.sendall(_half_body())
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.log.read_text().count("went away") < 200:
+            time.sleep(0.2)
+        assert_still_serving(server, models.classifier_frame)
+    finally:
+        stop_server(server)
+    log = server.log.read_text()
+    assert "Traceback" not in log and "Exception in ASGI" not in log, log[-3000:]
+    assert log.count("went away") == 200
+    assert len(log.splitlines()) <= 200 + 12, log[-3000:]  # start-up and shut-down lines
+
+
+def test_half_sent_bodies_get_a_408_and_are_closed(models: Models, tmp_path: Path) -> None:
+    """1,000 half-sent bodies stayed open for 30 s and more: each must be answered and
+    closed once its body stops arriving (here after 1 s) or takes too long (3 s)."""
+    import time
+
+    server = start_app_server(models.classifier, tmp_path / "slow.log", idle_s=1, total_s=3)
+    sockets = []
+    try:
+        for _ in range(300):
+            s = socket.create_connection(_address(server), timeout=30)
+            s.sendall(_half_body())
+            sockets.append(s)
+        trickle = socket.create_connection(_address(server), timeout=30)
+        trickle.sendall(_half_body())
+        started = time.monotonic()
+        for _ in range(12):  # a byte every 0.5 s: never idle for 1 s, but past 3 s in all
+            time.sleep(0.5)
+            try:
+                trickle.sendall(b" ")
+            except OSError:
+                break  # answered and closed
+        answers = [_answer(s) for s in sockets]
+        slow = _answer(trickle)
+        assert time.monotonic() - started < 25
+        assert_still_serving(server, models.classifier_frame)
+    finally:
+        for s in sockets:
+            s.close()
+        stop_server(server)
+    assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), {a[:40] for a in answers}
+    assert b"stopped arriving for 1 s" in answers[0]
+    assert slow.startswith(b"HTTP/1.1 408 ") and b"more than 3 s" in slow, slow
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_json_is_taken_only_as_json(classifier_server: Server, models: Models) -> None:
+    """A text/plain body was parsed as JSON; the document says application/json."""
+    body = json.dumps({"records": records(models.classifier_frame, 1)})
+    with classifier_server.client() as c:
+        for kind in ("text/plain", "application/x-www-form-urlencoded", ""):
+            r = c.post("/predict", content=body, headers={"content-type": kind})
+            message = assert_problem(r, 415, None, None)
+            assert "application/json" in message
+        for kind in ("application/json; charset=utf-8", "application/vnd.api+json"):
+            r = c.post("/predict", content=body, headers={"content-type": kind})
+            assert r.status_code == 200, (kind, r.text)

@@ -4,6 +4,10 @@ Policy:
 
 * Every file of a picture folder is opened once; a file that is empty or cannot be
   decoded as a picture is skipped and *named* in a note (never dropped silently).
+* Reading is bounded: regular files only (a named pipe or a device is never read), at
+  most ``MAX_FILE_BYTES``; a picture is one of :mod:`learnloop.picture_header`'s formats
+  (by its first bytes) of at most ``MAX_FILE_PIXELS`` (from its header, before decoding),
+  and decodes share a pixel budget so that concurrent ones cannot add up past memory.
 * What is extracted from a picture (the small grey picture of each size, the faces found)
   is kept in an in-process cache keyed by path, modification time and size, so a run
   decodes each picture once per extractor even though many candidates look at it.
@@ -24,13 +28,15 @@ import numpy as np
 import pandas as pd
 
 from learnloop.exceptions import DataError, UsageError
+from learnloop.picture_io import PictureError, check_decodes, decode, read_picture_file
+from learnloop.picture_io import cv2_module as _cv2
 
 __all__ = [
     "IMAGE_COLUMN",
     "PICTURE_SUFFIXES",
     "Face",
+    "PictureError",
     "check_picture",
-    "decode",
     "faces_in",
     "gray",
     "list_pictures",
@@ -47,80 +53,42 @@ MAX_SIDE = 640  # pictures are shrunk to this longer side before detection
 MIN_SIDE = 160  # and small ones enlarged to it
 
 
-def _cv2() -> Any:
-    try:
-        import cv2
-    except ImportError as e:  # pragma: no cover - the images extra is installed in tests
-        raise UsageError(
-            "Pictures need OpenCV; install it with pip install 'learnloop[images]'."
-        ) from e
-    return cv2
-
-
 # ---------------------------------------------------------------------- pictures
-def decode(data: bytes | np.ndarray) -> np.ndarray | None:
-    """A BGR picture decoded from file bytes, or None if they are not a picture."""
-    cv2 = _cv2()
-    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
-    if buf.size == 0:
-        return None
-    try:
-        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    except cv2.error:
-        return None
-    if img is None or img.size == 0:
-        return None
-    return np.asarray(img)
-
-
 def check_picture(path: str | Path) -> str | None:
-    """Why ``path`` cannot be used as a picture, or None if it can."""
-    p = Path(path)
-    if not p.is_file():
-        return "does not exist"
-    if p.stat().st_size == 0:
-        return "is empty"
-    cv2 = _cv2()
-    buf = np.fromfile(str(p), dtype=np.uint8)
+    """Why ``path`` cannot be used as a picture, or None if it can.
+
+    A path that must not be read at all (not a regular file, too many bytes or pixels)
+    raises PictureError instead, which names the path.
+    """
     try:
-        # decoded at an eighth of its size: checks the whole file without keeping it
-        img = cv2.imdecode(buf, cv2.IMREAD_REDUCED_GRAYSCALE_8)
-    except cv2.error:
-        # OpenCV cannot shrink a PNG, BMP, WebP or TIFF under 8 px on a side by eight;
-        # such a small picture is valid and cheap to decode whole
-        img = _whole_gray(cv2, buf)
-    if img is None or img.size == 0:
-        return "is not a picture OpenCV can read"
+        check_decodes(read_picture_file(path))
+    except PictureError as e:
+        if e.kind in ("file", "pixels"):
+            raise PictureError(e.kind, e.reason, str(path)) from None
+        return "is not a picture OpenCV can read" if e.kind == "decode" else e.reason
     return None
 
 
-def _whole_gray(cv2: Any, buf: np.ndarray) -> np.ndarray | None:
-    """``buf`` decoded at full size in grey levels, or None if OpenCV cannot."""
-    try:
-        return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
-    except cv2.error:
-        return None
-
-
 def _stamp(p: Path) -> tuple[int, int]:
-    st = p.stat()
+    try:
+        st = p.stat()
+    except OSError:
+        raise PictureError("missing", "does not exist", str(p)) from None
     return st.st_mtime_ns, st.st_size
 
 
 def _color(path: str, mtime_ns: int, size: int) -> np.ndarray:
     # not cached: a full-size picture is large; what is kept is the small grey picture
     # (``_gray``) and the faces found (``_picture_faces``)
-    img = decode(np.fromfile(path, dtype=np.uint8))
-    if img is None:
-        raise DataError(f"The file '{path}' is not a picture (it cannot be decoded).")
-    return img
+    try:
+        return decode(read_picture_file(path))
+    except PictureError as e:
+        raise PictureError(e.kind, e.reason, path) from None
 
 
 def color(path: str | Path) -> np.ndarray:
-    """The BGR picture at ``path`` (DataError naming the file if it is not one)."""
+    """The BGR picture at ``path`` (PictureError naming the file if it is not one)."""
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"The picture '{path}' does not exist.")
     return _color(str(p), *_stamp(p))
 
 
@@ -137,8 +105,6 @@ def _gray(path: str, mtime_ns: int, size: int, side: int) -> np.ndarray:
 def gray(path: str | Path, side: int) -> np.ndarray:
     """The picture at ``path`` in grey levels (uint8), resized to ``side`` x ``side``."""
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"The picture '{path}' does not exist.")
     return _gray(str(p), *_stamp(p), side)
 
 
@@ -146,8 +112,11 @@ def list_pictures(root: Path) -> tuple[list[Path], list[str]]:
     """Every picture file under ``root`` (sorted) and a note for each file left out."""
     kept: list[Path] = []
     notes: list[str] = []
-    for p in sorted(x for x in root.rglob("*") if x.is_file()):
-        reason = check_picture(p)
+    for p in sorted(x for x in root.rglob("*") if not x.is_dir()):
+        try:
+            reason = check_picture(p)
+        except PictureError as e:
+            reason = e.reason
         if reason is None:
             kept.append(p)
         else:
@@ -293,6 +262,4 @@ def _picture_faces(path: str, mtime_ns: int, size: int) -> tuple[Face, ...]:
 def picture_faces(path: str | Path) -> tuple[Face, ...]:
     """The faces in the picture file at ``path`` (cached), largest first."""
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"The picture '{path}' does not exist.")
     return _picture_faces(str(p), *_stamp(p))

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from learnloop._printable import printable
 from learnloop.exceptions import LearnloopError, UsageError
 
 __all__ = [
@@ -39,8 +40,13 @@ def parse_budget(text: str) -> float:
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
-    """Print one line to stderr and exit with ``code``."""
-    typer.echo(f"error: {message}", err=True)
+    """Print one line to stderr and exit with ``code``.
+
+    The message may quote the data (a column name, a value, a path), so its control
+    characters and line breaks are written as escapes: one line that cannot move the
+    terminal's cursor or change its colours.
+    """
+    typer.echo(f"error: {printable(message, newlines=False)}", err=True)
     raise typer.Exit(code)
 
 

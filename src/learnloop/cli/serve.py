@@ -44,7 +44,7 @@ def serve(
 
     def check() -> tuple[object, str | None]:
         from learnloop.artifacts import load_model
-        from learnloop.serve import read_token, require_serve_extra
+        from learnloop.serving import read_token, require_serve_extra
 
         require_serve_extra()
         if not 0 <= port <= 65535:
@@ -66,7 +66,7 @@ def serve(
             "address can use the model.",
             err=True,
         )
-    from learnloop.serve import run_server
+    from learnloop.serving import run_server
 
     try:
         run_guarded(

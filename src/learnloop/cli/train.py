@@ -188,7 +188,7 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"  test score  {s['test_score']:.4g} on {cert.get('n_test')} held-out rows",
         f"  test bound  {s['test_bound']:.4g} at {s['confidence']:.0%} confidence "
         f"({cert.get('method')}, look {cert.get('look')})",
-        f"  validation  {s['validation_score']:.4g}    trivial model {_num(s['baseline_score'])}",
+        f"  validation  {_num(s['validation_score'])}    trivial model {_num(s['baseline_score'])}",
         f"  model       {s['best_candidate']} -> {s['model_path']}",
         f"  run         {s['run_id']}: {s['n_trials']} trials in {s['elapsed_s']:.1f}s"
         + (

@@ -1,13 +1,16 @@
 """A :class:`~learnloop.report._doc.Document` as one self-contained HTML page.
 
 No script, no font, no image is fetched: styles are inline, plots are inline SVG. The
-page reads on a laptop screen and prints on A4 (sections do not split figures).
+page reads on a laptop screen and prints on A4 (sections do not split figures). Every piece
+of text may come from the data, so each goes through :func:`_text`: HTML-escaped, with
+control characters (ESC, NUL, bidirectional overrides) written as visible escapes.
 """
 
 from __future__ import annotations
 
 import html
 
+from learnloop._printable import printable
 from learnloop.report._doc import Block, Document, Figure, Table, Text, fmt
 
 __all__ = ["render_html"]
@@ -43,25 +46,31 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 """
 
 
+def _text(text: str) -> str:
+    """``text`` safe inside an element or an attribute value."""
+    return html.escape(printable(text))
+
+
 def _block(block: Block) -> str:
     if isinstance(block, Text):
         cls = f' class="{block.tone}"' if block.tone else ""
-        return f"<p{cls}>{html.escape(block.text)}</p>"
+        return f"<p{cls}>{_text(block.text)}</p>"
     if isinstance(block, Table):
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in block.headers)
+        head = "".join(f"<th>{_text(h)}</th>" for h in block.headers)
         rows = []
         for row in block.rows:
             cells = []
             for v in row:
                 num = isinstance(v, int | float) and not isinstance(v, bool)
                 cls = ' class="num"' if num else ""
-                cells.append(f"<td{cls}>{html.escape(fmt(v))}</td>")
+                cells.append(f"<td{cls}>{_text(fmt(v))}</td>")
             rows.append("<tr>" + "".join(cells) + "</tr>")
-        cap = f"<caption>{html.escape(block.caption)}</caption>" if block.caption else ""
+        cap = f"<caption>{_text(block.caption)}</caption>" if block.caption else ""
         return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     if isinstance(block, Figure):
-        # the SVG comes from matplotlib (our own plots), never from user text
-        return f"<figure>{block.svg}<figcaption>{html.escape(block.caption)}</figcaption></figure>"
+        # matplotlib's SVG escapes markup in labels (column and class names), not controls
+        caption = f"<figcaption>{_text(block.caption)}</figcaption>"
+        return f"<figure>{printable(block.svg)}{caption}</figure>"
     raise TypeError(f"Unknown report block {type(block).__name__}")
 
 
@@ -73,19 +82,19 @@ def render_html(doc: Document) -> str:
     """The whole page as one string."""
     tone = "" if doc.met is None else ("good" if doc.met else "bad")
     nav = "".join(
-        f'<a href="#{_anchor(i)}">{html.escape(s.title)}</a>' for i, s in enumerate(doc.sections)
+        f'<a href="#{_anchor(i)}">{_text(s.title)}</a>' for i, s in enumerate(doc.sections)
     )
     body = []
     for i, section in enumerate(doc.sections):
-        body.append(f'<section id="{_anchor(i)}"><h2>{html.escape(section.title)}</h2>')
+        body.append(f'<section id="{_anchor(i)}"><h2>{_text(section.title)}</h2>')
         body.extend(_block(b) for b in section.blocks)
         body.append("</section>")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(doc.title)}</title><style>{_CSS}</style></head><body><main>"
-        f"<h1>{html.escape(doc.title)}</h1>"
-        f'<div class="verdict {tone}">{html.escape(doc.verdict)}</div>'
+        f"<title>{_text(doc.title)}</title><style>{_CSS}</style></head><body><main>"
+        f"<h1>{_text(doc.title)}</h1>"
+        f'<div class="verdict {tone}">{_text(doc.verdict)}</div>'
         f"<nav>{nav}</nav>{''.join(body)}"
-        f"<footer>{html.escape(doc.footer)}</footer></main></body></html>\n"
+        f"<footer>{_text(doc.footer)}</footer></main></body></html>\n"
     )

@@ -90,7 +90,7 @@ class Image(Classification):
         paths = frame[column].map(
             lambda v: str(base / v) if base is not None and isinstance(v, str) else v
         )
-        reasons = [vision.check_picture(p) if isinstance(p, str) else "" for p in paths]
+        reasons = _reasons(paths)
         bad = [
             (f"{p} {r}" if r else f"row {i} has no picture path")
             for i, (p, r) in enumerate(zip(paths, reasons, strict=True))
@@ -185,10 +185,9 @@ class Image(Classification):
         check_column(frame, column, "picture")
         base = path.resolve().parent
         frame[column] = frame[column].map(lambda v: str(base / str(v)))
-        for p in frame[column]:
-            reason = vision.check_picture(p)
+        for i, (p, reason) in enumerate(zip(frame[column], _reasons(frame[column]), strict=True)):
             if reason is not None:
-                raise DataError(f"The picture '{p}' {reason}.")
+                raise DataError(f"Row {i} names the picture '{p}', which {reason}.")
         return frame
 
     # --------------------------------------------------------------- features
@@ -342,6 +341,21 @@ class Faces(Image):
             person = schema.classes[int(c)] if v <= model.threshold_ else UNKNOWN
             out.append({"box": list(f.box), "person": person, "distance": round(float(v), 4)})
         return out
+
+
+def _reasons(paths: pd.Series) -> list[str | None]:
+    """Each row's reason to leave its picture out ("" for no path, None to keep it).
+
+    A path that must not be read at all (a named pipe, a device, a folder, more bytes or
+    pixels than a picture may have) is not left out quietly: DataError names its row.
+    """
+    out: list[str | None] = []
+    for i, p in enumerate(paths):
+        try:
+            out.append(vision.check_picture(p) if isinstance(p, str) else "")
+        except vision.PictureError as e:
+            raise DataError(f"Row {i} names the picture '{p}', which {e.reason}.") from None
+    return out
 
 
 def _no_single_face(paths: list[str], counts: list[int]) -> str:

@@ -1,0 +1,41 @@
+"""HTTP prediction service: a model file becomes a FastAPI app served by uvicorn.
+
+Endpoints:
+
+- ``POST /predict``  ``{"records": [{col: value}, ...]}`` or MLflow's
+  ``{"dataframe_split": {"columns": [...], "data": [[...]]}}`` (``rows``); pictures as
+  ``multipart/form-data`` for a picture model (``uploads``). Answers
+  ``{"predictions": [...]}`` (plus ``classes`` and ``probabilities`` for classifiers).
+- ``POST /recommend``, ``/similar``, ``/audience`` on a recommender (``recommend``).
+- ``GET /health`` (alive), ``GET /ready`` (model loaded), ``GET /metadata``, ``GET /docs``.
+
+With a token every path except ``/health`` and ``/ready`` needs ``Authorization: Bearer``.
+The modules, from the bottom: ``problems`` (how a refusal is written), ``rows``,
+``body`` (reading under bounds), ``auth``, ``state``; the routers ``probes``, ``predict``,
+``recommend`` (with ``uploads``); ``openapi``; ``app`` (the routers put together);
+``runner`` (uvicorn). FastAPI, uvicorn and pydantic come from the ``serve`` extra and are
+imported only when an app is built.
+"""
+
+from learnloop.serving.app import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ROWS, create_app
+from learnloop.serving.auth import read_token
+from learnloop.serving.body import BodyLimits
+from learnloop.serving.deps import require_serve_extra
+from learnloop.serving.problems import RequestProblem
+from learnloop.serving.rows import RowValidator, answer_body, predict_rows
+from learnloop.serving.runner import app_from_env, run_server
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_ROWS",
+    "BodyLimits",
+    "RequestProblem",
+    "RowValidator",
+    "answer_body",
+    "app_from_env",
+    "create_app",
+    "predict_rows",
+    "read_token",
+    "require_serve_extra",
+    "run_server",
+]

@@ -1,0 +1,67 @@
+"""``POST /predict``: JSON rows for a table model, uploaded pictures for a picture model.
+
+Reading the body is bounded (:mod:`learnloop.serving.body`); parsing, checking and
+predicting then run in one trip to a worker thread, under the app's thread limiter.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request
+
+from learnloop.artifacts import LoadedModel
+from learnloop.exceptions import LearnloopError
+from learnloop.serving.body import ClientGone, read_body, require_json
+from learnloop.serving.problems import RequestProblem, problem, refuse, respond
+from learnloop.serving.rows import answer_body
+from learnloop.serving.state import Serving
+
+__all__ = ["predict_router"]
+
+_log = logging.getLogger("learnloop.serve")
+
+
+def predict_router(serving: Serving) -> APIRouter:
+    """The /predict endpoint (its request body is documented by ``serving.openapi``)."""
+    router = APIRouter()
+
+    @router.post("/predict", summary="Predict a batch of rows (or uploaded pictures)")
+    async def predict(request: Request) -> Any:
+        model, validator = serving.model, serving.validator
+        if model is None or validator is None:
+            return respond({"detail": "The model is not loaded yet."}, 503)
+        try:
+            if serving.takes_pictures:
+                result = await _pictures(serving, model, request)
+            else:
+                require_json(request)
+                body = await read_body(request, serving.body)
+                result = await anyio.to_thread.run_sync(
+                    answer_body, validator, model, body, limiter=serving.limiter
+                )
+        except RequestProblem as p:
+            return refuse(p)
+        except ClientGone:
+            return respond({"detail": "The client went away."}, 400)  # nobody reads it
+        except (LearnloopError, ValueError, TypeError, KeyError, IndexError) as e:
+            # Rows passed validation, so this is data the model cannot take; say so.
+            _log.warning("prediction refused: %s: %s", type(e).__name__, e)
+            return respond({"detail": [problem(f"The model cannot predict: {e}")]}, 422)
+        return respond(result)
+
+    return router
+
+
+async def _pictures(serving: Serving, model: LoadedModel, request: Request) -> dict[str, Any]:
+    from learnloop.serving.uploads import answer_upload, check_upload_type
+
+    kind = request.headers.get("content-type", "")
+    check_upload_type(kind)  # a 415 before the body is read
+    async with serving.uploads:  # bodies wait in the socket, not in memory
+        body = await read_body(request, serving.body)
+        return await anyio.to_thread.run_sync(
+            answer_upload, model, kind, body, serving.max_rows, limiter=serving.limiter
+        )

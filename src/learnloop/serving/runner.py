@@ -1,0 +1,97 @@
+"""Running the app with uvicorn: one process, or ``workers`` processes built from the env.
+
+uvicorn is set for a service facing clients it does not know: idle connections are
+closed after ``KEEP_ALIVE_S``, no ``Server`` header is sent, and the access log is off
+unless asked for. Bodies are bounded in time by the app (:mod:`learnloop.serving.body`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from learnloop.artifacts import LoadedModel
+from learnloop.exceptions import UsageError
+from learnloop.serving.app import DEFAULT_MAX_ROWS, create_app
+from learnloop.serving.auth import read_token
+from learnloop.serving.deps import require_serve_extra
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["app_from_env", "run_server"]
+
+KEEP_ALIVE_S = 5
+_ENV_MODEL = "LEARNLOOP_SERVE_MODEL"
+_ENV_TOKEN_FILE = "LEARNLOOP_SERVE_TOKEN_FILE"
+_ENV_MAX_ROWS = "LEARNLOOP_SERVE_MAX_ROWS"
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging set-up, with learnloop's own lines (``learnloop.serve``) written
+    the same way and at the same level (one line per event)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["learnloop"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
+def app_from_env() -> FastAPI:
+    """App factory for uvicorn workers: reads the model path and token file from the env."""
+    path = os.environ.get(_ENV_MODEL)
+    if not path:
+        raise UsageError(f"{_ENV_MODEL} is not set; start the service with `learnloop serve`.")
+    token_file = os.environ.get(_ENV_TOKEN_FILE)
+    return create_app(
+        path,
+        token=read_token(token_file) if token_file else None,
+        max_rows=int(os.environ.get(_ENV_MAX_ROWS, DEFAULT_MAX_ROWS)),
+    )
+
+
+def run_server(
+    model_path: str | Path,
+    *,
+    model: LoadedModel | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    token_file: str | Path | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    log_level: str = "info",
+    access_log: bool = False,
+) -> None:
+    """Serve the model with uvicorn until interrupted (``workers`` > 1 uses processes)."""
+    require_serve_extra()
+    import uvicorn
+
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": access_log,
+        "server_header": False,
+        "timeout_keep_alive": KEEP_ALIVE_S,
+        "log_config": log_config(log_level),
+    }
+    if workers > 1:
+        os.environ[_ENV_MODEL] = str(Path(model_path).resolve())
+        os.environ[_ENV_MAX_ROWS] = str(max_rows)
+        if token_file is not None:
+            os.environ[_ENV_TOKEN_FILE] = str(Path(token_file).resolve())
+        else:
+            os.environ.pop(_ENV_TOKEN_FILE, None)
+        target = "learnloop.serving.runner:app_from_env"
+        uvicorn.run(target, factory=True, workers=workers, **options)
+        return
+    token = read_token(token_file) if token_file is not None else None
+    app = create_app(model_path, token=token, max_rows=max_rows, model=model)
+    uvicorn.run(app, **options)

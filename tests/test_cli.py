@@ -180,24 +180,13 @@ def test_bad_input_exits_2_with_one_line_and_no_model(
 def test_predict_bad_input(tmp_path: Path, mixed: pd.DataFrame) -> None:
     data = write(mixed, tmp_path / "mixed.csv")
     model = tmp_path / "m.skops"
-    assert (
-        run(
-            "train",
-            str(data),
-            "--target",
-            "churned",
-            "--budget",
-            "2",
-            "--out",
-            str(model),
-            "--store",
-            str(tmp_path / "s.db"),
-            "--candidates",
-            "lightgbm",
-            cwd=tmp_path,
-        ).returncode
-        == 0
-    )
+    trained = run(
+        "train", str(data), "--target", "churned", "--budget", "2", "--out", str(model),
+        "--store", str(tmp_path / "s.db"), "--candidates", "lightgbm", cwd=tmp_path,
+    )  # fmt: skip
+    # exit 3 where a loaded machine finished no trial in 2 s: the trivial model is saved then,
+    # with the same schema, and this test is about predict's errors
+    assert trained.returncode in (0, 3) and model.exists()
     missing = write(mixed.drop(columns=["churned", "plan"]), tmp_path / "missing.csv")
     _assert_one_line_error(run("predict", str(model), str(missing), cwd=tmp_path), "plan")
     wrong = mixed.drop(columns="churned").astype({"age": object})

@@ -111,7 +111,9 @@ class LightGBMCandidate(Candidate):
         latest: list[np.ndarray] = []
 
         def capture(preds: np.ndarray, _: Any) -> tuple[str, float, bool]:
-            latest.append(preds)
+            # a copy: LightGBM hands a view of its buffer, rewritten by the next evaluation
+            # (a monitor that kept a multiclass prediction saw it change under it)
+            latest.append(np.array(preds, dtype=float))
             return "learnloop", 0.0, True
 
         for step in range(1, MAX_ROUNDS + 1):

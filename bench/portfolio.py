@@ -82,7 +82,7 @@ def fit_dataset(name: str, cap: float, sample: int, n_jobs: int) -> dict[str, An
     fits = []
     for number, (family, index) in enumerate(problem.task.portfolio_order):
         cand = CANDIDATES[family]
-        params = cand.portfolio(problem.task.name, n_rows)[index]
+        params = cand.portfolio(problem.task.output, n_rows)[index]
         rows = loop.schedule.rows_for(cand, 0)
         loop._data(cand.preprocessing, rows)  # encode before the clock starts
         record = TrialRecord(number, family, params, 0, rows)

@@ -16,13 +16,14 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from learnloop.candidates import CANDIDATES, Candidate, FitContext
+from learnloop.candidates import CANDIDATES, Candidate, FitContext, families_for
 from learnloop.candidates.clustering import (
     GaussianMixtureCandidate,
     HDBSCANCandidate,
     KMeansCandidate,
     max_clusters,
 )
+from learnloop.core import Output
 from learnloop.estimators import HDBSCANClusterer
 from learnloop.exceptions import NotFittedError, UsageError
 from learnloop.metrics import (
@@ -30,9 +31,11 @@ from learnloop.metrics import (
     SILHOUETTE_MAX_ROWS,
     Prediction,
     get_metric,
-    metrics_for_task,
+    metrics_for,
 )
 from learnloop.tasks import TASKS
+
+CLUSTERS = Output.CLUSTERS
 
 CLUSTERING = ["silhouette", "davies_bouldin", "calinski_harabasz", "adjusted_rand", "nmi"]
 INTERNAL = ["silhouette", "davies_bouldin", "calinski_harabasz"]
@@ -79,7 +82,13 @@ class StubMonitor:
 
 def _ctx(monitor: StubMonitor, seed: int = 0) -> FitContext:
     return FitContext(
-        task="clustering", n_classes=0, seed=seed, n_jobs=1, categorical=[], monitor=monitor
+        output=CLUSTERS,
+        n_classes=0,
+        seed=seed,
+        n_jobs=1,
+        categorical=[],
+        monitor=monitor,
+        predict=lambda est, rows: TASKS["clustering"].predict(est, rows, 0),
     )
 
 
@@ -122,7 +131,8 @@ MINIBATCH4 = (SmallBatchKMeans(), {"n_clusters": 4})
 
 
 def test_clustering_metrics_are_registered_with_their_facts() -> None:
-    assert metrics_for_task("clustering") == CLUSTERING
+    assert metrics_for(CLUSTERS) == CLUSTERING
+    assert TASKS["clustering"].metric_names() == CLUSTERING
     expected = {
         "silhouette": (True, -1.0, 1.0, "inputs"),
         "davies_bouldin": (False, 0.0, math.inf, "inputs"),
@@ -131,15 +141,15 @@ def test_clustering_metrics_are_registered_with_their_facts() -> None:
         "nmi": (True, 0.0, 1.0, "targets"),
     }
     for name, (greater, low, high, reference) in expected.items():
-        m = get_metric(name, "clustering")
+        m = TASKS["clustering"].metric(name)
         assert (m.greater_is_better, m.low, m.high, m.reference) == (greater, low, high, reference)
         assert not m.needs_proba and not m.proportion
     assert METRICS["silhouette"].per_row is not None
     # existing metrics keep scoring targets, and clustering ones stay out of their tasks
-    assert all(METRICS[n].reference == "targets" for n in metrics_for_task("classification"))
-    assert not set(CLUSTERING) & set(metrics_for_task("regression"))
-    with pytest.raises(UsageError):
-        get_metric("silhouette", "classification")
+    assert all(METRICS[n].reference == "targets" for n in metrics_for(Output.CLASSES))
+    assert not set(CLUSTERING) & set(metrics_for(Output.VALUES))
+    with pytest.raises(UsageError, match="does not apply to classification"):
+        TASKS["classification"].metric("silhouette")
     with pytest.raises(UsageError):
         get_metric("silhouette").check_threshold(1.5)
 
@@ -265,8 +275,13 @@ def test_silhouette_samples_large_tables_deterministically() -> None:
 def test_families_are_registered_for_clustering_only() -> None:
     for name in ("kmeans", "gaussian_mixture", "hdbscan"):
         family = CANDIDATES[name]
-        assert family.tasks == ("clustering",) and family.preprocessing == "cluster"
-    supervised = [c.name for c in CANDIDATES.values() if "classification" in c.tasks]
+        assert family.produces == {CLUSTERS} and family.preprocessing == "cluster"
+    assert [c.name for c in families_for(TASKS["clustering"])] == [
+        "kmeans",
+        "gaussian_mixture",
+        "hdbscan",
+    ]
+    supervised = [c.name for c in families_for(TASKS["classification"])]
     assert not {"kmeans", "gaussian_mixture", "hdbscan"} & set(supervised)
 
 
@@ -276,12 +291,12 @@ def test_portfolios_and_search_spaces_fit_the_table(n_rows: int) -> None:
 
     top = max_clusters(n_rows)
     assert 2 <= top <= 30
-    kmeans = KMeansCandidate().portfolio("clustering", n_rows)
+    kmeans = KMeansCandidate().portfolio(CLUSTERS, n_rows)
     assert kmeans[0] == {"n_clusters": 3 if top >= 3 else 2}
     assert all(2 <= c["n_clusters"] <= top for c in kmeans)
-    gmm = GaussianMixtureCandidate().portfolio("clustering", n_rows)
+    gmm = GaussianMixtureCandidate().portfolio(CLUSTERS, n_rows)
     assert all(2 <= c["n_components"] <= top for c in gmm)
-    hdb = HDBSCANCandidate().portfolio("clustering", n_rows)
+    hdb = HDBSCANCandidate().portfolio(CLUSTERS, n_rows)
     assert hdb and len({tuple(sorted(c.items())) for c in hdb}) == len(hdb)
     fixed = optuna.trial.FixedTrial(
         {
@@ -292,12 +307,12 @@ def test_portfolios_and_search_spaces_fit_the_table(n_rows: int) -> None:
             "hdbscan.min_samples": 3,
         }
     )
-    assert KMeansCandidate().search_space(fixed, "clustering", n_rows) == {"n_clusters": top}
-    assert GaussianMixtureCandidate().search_space(fixed, "clustering", n_rows) == {
+    assert KMeansCandidate().search_space(fixed, CLUSTERS, n_rows) == {"n_clusters": top}
+    assert GaussianMixtureCandidate().search_space(fixed, CLUSTERS, n_rows) == {
         "n_components": 2,
         "covariance_type": "diag",
     }
-    assert HDBSCANCandidate().search_space(fixed, "clustering", n_rows) == {
+    assert HDBSCANCandidate().search_space(fixed, CLUSTERS, n_rows) == {
         "min_cluster_size": 5,
         "min_samples": 3,
     }

@@ -10,14 +10,13 @@ from learnloop.data import (
     _numeric_share,
     _to_category_text,
     fingerprint,
-    infer_task,
     load_table,
     map_distinct,
     prepare_features,
     split_indices,
 )
 from learnloop.exceptions import DataError, SchemaMismatchError, UsageError
-from learnloop.tasks import infer_schema
+from learnloop.tasks import infer_schema, resolve_task
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
@@ -104,7 +103,10 @@ def test_constant_and_identifier_columns_are_dropped_and_explained() -> None:
     ],
 )
 def test_task_inference(values: list, task: str) -> None:
-    assert infer_task(pd.Series(values)) == task
+    frame = pd.DataFrame({"x": range(len(values)), "y": values})
+    assert resolve_task(frame, "auto", "y").name == task
+    assert resolve_task(frame, "auto", None).name == "clustering"  # no target: clustering
+    assert resolve_task(frame, "regression", "y").name == "regression"  # a named task is kept
 
 
 def test_target_problems(cancer: pd.DataFrame) -> None:

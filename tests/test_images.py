@@ -187,11 +187,11 @@ def test_faces_predict_names_people_and_refuses_strangers(
 
 # --------------------------------------------------------------------------- bad input
 def test_a_folder_makes_auto_an_image_task(digits: Path) -> None:
-    from learnloop.dataset import auto_task
+    from learnloop.tasks import TASKS, source_task
 
-    assert auto_task(digits, "auto", None) == "image"
-    assert auto_task(digits, "faces", None) == "faces"  # a named task is kept
-    assert auto_task(digits / "3" / "README.txt", "auto", None) == "auto"
+    assert source_task(digits, "auto", None) is TASKS["image"]
+    assert source_task(digits, "faces", None) is TASKS["faces"]  # a named task is kept
+    assert source_task(digits / "3" / "README.txt", "auto", None) is None  # the table decides
 
 
 def test_bad_picture_inputs_are_one_sentence_and_exit_2(work: Path) -> None:

@@ -11,7 +11,8 @@ from sklearn.datasets import make_classification
 
 import learnloop
 from learnloop import levers
-from learnloop.candidates import CANDIDATES
+from learnloop.candidates import CANDIDATES, families_for
+from learnloop.core import Output
 from learnloop.local_search import LocalSearch, numeric_space
 from learnloop.metrics import get_metric
 from learnloop.schedule import Schedule
@@ -19,11 +20,11 @@ from learnloop.tasks import get_task
 from learnloop.trials import StudyBook, TrialRecord, config_key
 
 N_ROWS = 1000
+CLS = Output.CLASSES
 TABULAR = [
-    (task, name)
-    for task in ("classification", "regression")
-    for name, cand in CANDIDATES.items()
-    if task in cand.tasks
+    (task.output, cand.name)
+    for task in (get_task("classification"), get_task("regression"))
+    for cand in families_for(task)
 ]
 
 
@@ -32,9 +33,9 @@ def record(number: int, cand: str, params: dict, score: float | None, steps: int
     return TrialRecord(number, cand, dict(params), 0, N_ROWS, status, score, steps, steps)
 
 
-def stall(task: str, cand: str, params: dict, limit: int = 200) -> list:
+def stall(task: Output, cand: str, params: dict, limit: int = 200) -> list:
     """Proposals around ``params`` when every move is worse, until the search hands over."""
-    metric = get_metric("accuracy" if task == "classification" else "r2", task)
+    metric = get_metric("accuracy" if task is CLS else "r2")
     search = LocalSearch(task, N_ROWS)
     trials = [record(0, cand, params, 0.5)]
     proposals = []
@@ -47,13 +48,13 @@ def stall(task: str, cand: str, params: dict, limit: int = 200) -> list:
     raise AssertionError(f"no hand-over after {limit} moves")
 
 
-def unit(task: str, cand: str, params: dict) -> np.ndarray:
+def unit(task: Output, cand: str, params: dict) -> np.ndarray:
     dims = numeric_space(CANDIDATES[cand], params, task, N_ROWS)
     return np.array([d.to_unit(params[d.name]) for d in dims])
 
 
 @pytest.mark.parametrize(("task", "cand"), TABULAR)
-def test_proposals_stay_inside_the_family_search_space(task: str, cand: str) -> None:
+def test_proposals_stay_inside_the_family_search_space(task: Output, cand: str) -> None:
     family = CANDIDATES[cand]
     start = family.portfolio(task, N_ROWS)[0]
     proposals = stall(task, cand, start)
@@ -75,8 +76,8 @@ def test_proposals_stay_inside_the_family_search_space(task: str, cand: str) -> 
 
 
 def test_a_gain_is_followed_the_same_way_with_the_same_step() -> None:
-    metric = get_metric("accuracy", "classification")
-    search = LocalSearch("classification", N_ROWS)
+    metric = get_metric("accuracy")
+    search = LocalSearch(CLS, N_ROWS)
     middle = {
         "learning_rate": 0.05,
         "num_leaves": 32,
@@ -89,20 +90,20 @@ def test_a_gain_is_followed_the_same_way_with_the_same_step() -> None:
     _, first = search.propose(trials, metric, set())
     trials.append(record(1, "lightgbm", first, 0.85))  # it paid
     _, second = search.propose(trials, metric, set())
-    x0, x1, x2 = (unit("classification", "lightgbm", p) for p in (middle, first, second))
+    x0, x1, x2 = (unit(CLS, "lightgbm", p) for p in (middle, first, second))
     floats = [0, 3, 4, 5]  # learning_rate, feature_fraction, bagging_fraction, lambda_l2
     assert np.allclose((x2 - x1)[floats], (x1 - x0)[floats], atol=1e-4)
     trials.append(record(2, "lightgbm", second, 0.86))  # and again
     _, third = search.propose(trials, metric, set())
-    x3 = unit("classification", "lightgbm", third)
+    x3 = unit(CLS, "lightgbm", third)
     assert np.allclose((x3 - x2)[floats], (x2 - x1)[floats], atol=1e-4)
 
 
 def test_a_stall_shrinks_the_step_and_hands_over_to_the_sampler() -> None:
-    start = CANDIDATES["mlp"].portfolio("classification", N_ROWS)[0]
-    proposals = stall("classification", "mlp", start)
-    x0 = unit("classification", "mlp", start)
-    sizes = [float(np.linalg.norm(unit("classification", "mlp", p) - x0)) for p in proposals]
+    start = CANDIDATES["mlp"].portfolio(CLS, N_ROWS)[0]
+    proposals = stall(CLS, "mlp", start)
+    x0 = unit(CLS, "mlp", start)
+    sizes = [float(np.linalg.norm(unit(CLS, "mlp", p) - x0)) for p in proposals]
     assert 8 <= len(sizes) <= 40
     quarter = len(sizes) // 4
     assert np.mean(sizes[-quarter:]) < 0.6 * np.mean(sizes[:quarter])
@@ -112,30 +113,28 @@ def test_a_stall_shrinks_the_step_and_hands_over_to_the_sampler() -> None:
     trials = [record(0, "mlp", start, 0.5)] + [
         record(i + 1, "mlp", p, 0.4) for i, p in enumerate(proposals)
     ]
-    assert schedule.next_job(trials, get_metric("accuracy", "classification"))[0] is None
+    assert schedule.next_job(trials, get_metric("accuracy"))[0] is None
 
 
 def test_state_is_rebuilt_from_the_trials_and_taken_configurations_are_skipped() -> None:
-    metric = get_metric("accuracy", "classification")
-    start = CANDIDATES["extra_trees"].portfolio("classification", N_ROWS)[0]
+    metric = get_metric("accuracy")
+    start = CANDIDATES["extra_trees"].portfolio(CLS, N_ROWS)[0]
     trials = [record(0, "extra_trees", start, 0.9), record(1, "linear", {"C": 1.0}, 0.8)]
-    a = LocalSearch("classification", N_ROWS).propose(trials, metric, set())
-    b = LocalSearch("classification", N_ROWS).propose(list(trials), metric, set())
+    a = LocalSearch(CLS, N_ROWS).propose(trials, metric, set())
+    b = LocalSearch(CLS, N_ROWS).propose(list(trials), metric, set())
     assert a is not None and b is not None and a[1] == b[1]  # a resumed run proposes the same
-    c = LocalSearch("classification", N_ROWS).propose(
-        trials, metric, {config_key("extra_trees", a[1], 0)}
-    )
+    c = LocalSearch(CLS, N_ROWS).propose(trials, metric, {config_key("extra_trees", a[1], 0)})
     assert c is not None and c[1] != a[1]
 
 
 def test_one_step_fits_are_left_to_the_sampler() -> None:
-    metric = get_metric("accuracy", "classification")
+    metric = get_metric("accuracy")
     knn = record(0, "knn", {"n_neighbors": 15, "weights": "distance"}, 0.9, steps=1)
-    assert LocalSearch("classification", N_ROWS).propose([knn], metric, set()) is None
+    assert LocalSearch(CLS, N_ROWS).propose([knn], metric, set()) is None
 
 
 def test_without_the_lever_the_sampler_follows_the_portfolio() -> None:
-    task, metric = get_task("classification"), get_metric("accuracy", "classification")
+    task, metric = get_task("classification"), get_metric("accuracy")
     families = [CANDIDATES[n] for n in ("lightgbm", "linear")]
     schedule = Schedule(task, families, N_ROWS)
     trials = []
@@ -168,10 +167,10 @@ def test_train_runs_local_moves_past_the_portfolio(store_url: str) -> None:
         n_jobs=1,
     )
     trials = result.trials
-    n_portfolio = len(CANDIDATES["lightgbm"].portfolio("classification", 2000))
+    n_portfolio = len(CANDIDATES["lightgbm"].portfolio(CLS, 2000))
     assert len(trials) > n_portfolio + 2
-    metric = get_metric("accuracy", "classification")
-    search = LocalSearch("classification", result.trials[0].n_rows)
+    metric = get_metric("accuracy")
+    search = LocalSearch(CLS, result.trials[0].n_rows)
     for k in range(n_portfolio, n_portfolio + 3):  # the trials after the portfolio are local moves
         move = search.propose(trials[:k], metric, set())
         assert move is not None and move[1] == pytest.approx(trials[k].params)

@@ -103,9 +103,10 @@ def test_regression_threshold_reads_as_at_most(diabetes: pd.DataFrame, store_url
 
 
 def test_each_candidate_family_trains(mixed: pd.DataFrame, store_url: str) -> None:
-    from learnloop.candidates import CANDIDATES
+    from learnloop.candidates import families_for
+    from learnloop.tasks import get_task
 
-    for name in [n for n, c in CANDIDATES.items() if "classification" in c.tasks]:
+    for name in [c.name for c in families_for(get_task("classification"))]:
         result = learnloop.train(
             mixed, target="churned", budget=3, out=None, store=store_url, candidates=[name]
         )

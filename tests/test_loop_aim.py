@@ -19,7 +19,8 @@ import pytest
 from scipy import stats
 
 import learnloop
-from learnloop.candidates import CANDIDATES, Candidate, FitContext, predict_with
+from learnloop.candidates import CANDIDATES, Candidate, FitContext
+from learnloop.core import Output
 from learnloop.levers import ablated
 
 THRESHOLD = 0.80
@@ -52,7 +53,7 @@ class _StubModel:
 
 class _Stub(Candidate):
     name = "stub"
-    tasks = ("classification",)
+    produces = frozenset({Output.CLASSES})
     preprocessing = "tree"
 
     def __init__(self, plans: list[Plan]) -> None:
@@ -75,7 +76,7 @@ class _Stub(Candidate):
             cutoff = keys[wrong - 1] if wrong else -math.inf
             models[step] = _StubModel(X_val[:, 1].copy(), cutoff, plan.test_error)
             if ctx.monitor.wants(step):
-                pred = predict_with(models[step], X_val, ctx.task, ctx.n_classes)
+                pred = ctx.decisions(models[step], X_val)
                 if not ctx.monitor(step, pred):
                     break
         return models[max(ctx.monitor.best_step, 1)]

@@ -3,8 +3,10 @@ import math
 import numpy as np
 import pytest
 
+from learnloop.core import Output
 from learnloop.exceptions import UsageError
-from learnloop.metrics import METRICS, Prediction, get_metric, metrics_for_task
+from learnloop.metrics import METRICS, Prediction, get_metric, metrics_for
+from learnloop.tasks import TASKS
 
 rng = np.random.default_rng(0)
 
@@ -17,7 +19,7 @@ def _classification_case(k: int) -> tuple[np.ndarray, Prediction, Prediction]:
     return y, Prediction(good.argmax(1), good), Prediction(bad.argmax(1), bad)
 
 
-@pytest.mark.parametrize("name", metrics_for_task("classification"))
+@pytest.mark.parametrize("name", metrics_for(Output.CLASSES))
 @pytest.mark.parametrize("k", [2, 3])
 def test_classification_metric_prefers_the_right_model(name: str, k: int) -> None:
     metric = METRICS[name]
@@ -28,7 +30,7 @@ def test_classification_metric_prefers_the_right_model(name: str, k: int) -> Non
     assert metric.meets(s_good, s_bad) and not metric.meets(s_bad, s_good)
 
 
-@pytest.mark.parametrize("name", metrics_for_task("regression"))
+@pytest.mark.parametrize("name", metrics_for(Output.VALUES))
 def test_regression_metric_prefers_the_right_model(name: str) -> None:
     metric = METRICS[name]
     y = rng.normal(10, 3, 300)
@@ -87,7 +89,7 @@ def test_unknown_metric_and_task_mismatch() -> None:
     with pytest.raises(UsageError, match="Unknown metric 'acc'"):
         get_metric("acc")
     with pytest.raises(UsageError, match="does not apply to regression"):
-        get_metric("accuracy", "regression")
+        TASKS["regression"].metric("accuracy")
 
 
 @pytest.mark.parametrize(

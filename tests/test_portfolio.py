@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from learnloop import levers
-from learnloop.candidates import CANDIDATES
+from learnloop.candidates import CANDIDATES, families_for
+from learnloop.core import Output
 from learnloop.portfolio import (
     HOLDOUT_ENV,
     META_FEATURES,
@@ -144,8 +145,8 @@ def _queue(schedule: Schedule) -> list[tuple[str, dict]]:
 
 
 def test_schedule_with_the_lever_off_keeps_the_fixed_order() -> None:
-    families = [c for c in CANDIDATES.values() if "classification" in c.tasks]
-    fixed = [(f, CANDIDATES[f].portfolio("classification", 500)[i]) for f, i in FIXED]
+    families = families_for(CLS)
+    fixed = [(f, CANDIDATES[f].portfolio(Output.CLASSES, 500)[i]) for f, i in FIXED]
     meta = _meta(2.7)
     with levers.ablated("portfolio"):
         assert _queue(Schedule(CLS, families, 500, meta)) == fixed
@@ -170,7 +171,7 @@ def test_the_learned_order_is_off_unless_enabled(monkeypatch) -> None:
 def test_the_first_tree_configuration_grows_its_trees_with_the_table() -> None:
     """About one leaf per thousand training rows, 31 to 255, inside the search space."""
     lightgbm = CANDIDATES["lightgbm"]
-    leaves = [lightgbm.portfolio("classification", n)[0]["num_leaves"] for n in
+    leaves = [lightgbm.portfolio(Output.CLASSES, n)[0]["num_leaves"] for n in
               (5_000, 40_000, 64_000, 100_000, 200_000, 5_000_000)]  # fmt: skip
     assert leaves == [31, 31, 63, 127, 255, 255]
-    assert lightgbm.portfolio("regression", 500)[0]["num_leaves"] == 15  # small tables: smaller
+    assert lightgbm.portfolio(Output.VALUES, 500)[0]["num_leaves"] == 15  # small tables: smaller

@@ -138,7 +138,7 @@ def test_k_must_be_a_positive_integer(name: str) -> None:
 
 def test_ranking_metrics_do_not_apply_to_tabular_tasks() -> None:
     with pytest.raises(UsageError, match="does not apply to classification"):
-        get_metric("recall@10", "classification")
+        TASKS["classification"].metric("recall@10")
     with pytest.raises(UsageError, match="Unknown metric"):
         get_metric("accuracy@10")
 

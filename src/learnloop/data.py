@@ -24,7 +24,6 @@ __all__ = [
     "Schema",
     "load_table",
     "infer_features",
-    "infer_task",
     "check_column",
     "class_values",
     "prepare_features",
@@ -47,7 +46,6 @@ _READERS = {
 }
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|rownames|index)$|^(id|unnamed: 0)$", re.I)
 _DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?.*)?\s*$")
-MAX_CLASSES_FROM_INTEGERS = 20
 
 
 @dataclass
@@ -198,18 +196,6 @@ def sniff_delimiter(path: Path) -> str:
         if fields > best_fields and counts.count(fields) >= 0.9 * len(counts):
             best, best_fields = sep, fields
     return best
-
-
-def infer_task(y: pd.Series) -> str:
-    """Classification for labels (text, booleans, few integer codes), regression for numbers."""
-    y = y.dropna()
-    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
-        return "classification"
-    values = y.to_numpy(dtype=float)
-    integral = bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
-    if integral and y.nunique() <= MAX_CLASSES_FROM_INTEGERS:
-        return "classification"
-    return "regression"
 
 
 def infer_features(

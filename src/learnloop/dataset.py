@@ -19,7 +19,7 @@ from learnloop.certify import DEFAULT_TEST_SHARE, split_share_for
 from learnloop.data import Schema, fingerprint, load_table, prepare_features, split_indices
 from learnloop.exceptions import DataError, SchemaMismatchError, UsageError
 from learnloop.metrics import Metric
-from learnloop.tasks import Part, Task, get_task, resolve_task
+from learnloop.tasks import Part, Task, resolve_task, source_task
 
 __all__ = ["Dataset", "prepare_dataset"]
 
@@ -58,19 +58,6 @@ class Dataset:
         return fingerprint(self.frame)
 
 
-def auto_task(data: Any, task: str, options: dict[str, Any] | None) -> str:
-    """``auto`` where the source alone says the task: a folder is pictures (one sub-folder per
-    class), and ``--user`` with ``--item`` are events to recommend from; else as given."""
-    name = str(task).strip().lower()
-    if name != "auto":
-        return task
-    if not isinstance(data, pd.DataFrame) and Path(str(data)).is_dir():
-        return "image"
-    if options and options.get("user") is not None and options.get("item") is not None:
-        return "recommendation"
-    return name
-
-
 def prepare_dataset(
     data: str | Path | pd.DataFrame,
     target: str | None = None,
@@ -92,12 +79,13 @@ def prepare_dataset(
     ``test_share`` rebuilds a recorded split; None decides it from the threshold and
     ``confidence`` (:func:`~learnloop.certify.split_share_for`).
     """
-    task = auto_task(data, task, options)
-    if task == "auto":
+    named = source_task(data, task, options)  # the task named, or that the source says
+    if named is None:  # the table's target decides
         frame = load_table(data)
-    else:  # a named task reads its own sources (a picture folder, ...)
-        frame, target = get_task(task).read_data(data, target, options)
-    chosen_task = resolve_task(frame, task, target, labels)
+        chosen_task = resolve_task(frame, "auto", target, labels)
+    else:  # a task reads its own sources (a picture folder, ...)
+        frame, target = named.read_data(data, target, options)
+        chosen_task = named
     schema = chosen_task.read(frame, target, labels, options)
     chosen_metric = chosen_task.choose_metric(metric, schema)
     if threshold is not None:

@@ -38,6 +38,7 @@ import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
 
 from learnloop.candidates import CANDIDATES, Candidate
+from learnloop.core import Output
 from learnloop.metrics import Metric
 from learnloop.trials import TrialRecord, config_key
 
@@ -80,7 +81,7 @@ class _Dim:
 
 
 def numeric_space(
-    cand: Candidate, params: dict[str, Any], task: str, n_rows: int
+    cand: Candidate, params: dict[str, Any], output: Output, n_rows: int
 ) -> list[_Dim] | None:
     """The numeric dimensions of ``cand``'s search space at ``params`` (None if outside).
 
@@ -89,7 +90,7 @@ def numeric_space(
     """
     fixed = optuna.trial.FixedTrial({cand.key(k): v for k, v in params.items()})
     try:
-        cand.search_space(fixed, task, n_rows)
+        cand.search_space(fixed, output, n_rows)
     except (ValueError, KeyError):
         return None  # not a configuration of this space (or of this version of it)
     prefix = f"{cand.name}."
@@ -103,8 +104,8 @@ def numeric_space(
 class LocalSearch:
     """Proposes the next local move from the trials so far, or None when it has converged."""
 
-    def __init__(self, task: str, n_rows: int, stream: int = 0) -> None:
-        self.task = task
+    def __init__(self, output: Output, n_rows: int, stream: int = 0) -> None:
+        self.output = output
         self.n_rows = n_rows
         # 0 for a run's owner (so a resumed run proposes the same moves); another number
         # per worker process, so processes that read the same trials try other directions
@@ -117,7 +118,7 @@ class LocalSearch:
         if inc is None or inc.steps <= 1 or inc.candidate not in CANDIDATES:
             return None  # nothing finished yet, or a one-step fit: the sampler's business
         cand = CANDIDATES[inc.candidate]
-        dims = numeric_space(cand, inc.params, self.task, self.n_rows)
+        dims = numeric_space(cand, inc.params, self.output, self.n_rows)
         if not dims:
             return None
         x = np.array([d.to_unit(inc.params[d.name]) for d in dims])

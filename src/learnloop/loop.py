@@ -34,7 +34,7 @@ import pandas as pd
 
 from learnloop import levers
 from learnloop.aim import Aim
-from learnloop.candidates import CANDIDATES, Candidate, FitContext
+from learnloop.candidates import CANDIDATES, Candidate, FitContext, families_for
 from learnloop.features import categorical_indices
 from learnloop.finalist import LookAdvisor
 from learnloop.metrics import Metric, Prediction
@@ -97,7 +97,7 @@ class Problem:
         categorical columns of its preprocessing kind, the monitor and the task's decisions."""
         task, n_classes = self.task, self.n_classes
         return FitContext(
-            task.name,
+            task.output,
             n_classes,
             self.seed,
             n_jobs,
@@ -241,7 +241,7 @@ class Loop:
         self.problem = problem
         self.n_jobs = n_jobs
         self.executor = executor  # None: trials train here, one at a time
-        names = candidates or [n for n, c in CANDIDATES.items() if problem.task.name in c.tasks]
+        names = candidates or [c.name for c in families_for(problem.task)]
         self.families: list[Candidate] = [CANDIDATES[c] for c in names]
         self.on_trial = on_trial
         self.aim = Aim(problem.metric, threshold, alpha_first_look)
@@ -559,7 +559,7 @@ class Loop:
             fixed,
             rung,
             source,
-            self.problem.task.name,
+            self.problem.task.output,
             self.problem.n_train,
             retry_of=retry_of,
         )

@@ -114,7 +114,7 @@ def learned_order(
 
     def usable(pair: Pair) -> bool:
         cand = CANDIDATES.get(pair[0])
-        return cand is not None and task.name in cand.tasks and pair[0] in allowed
+        return cand is not None and cand.serves(task) and pair[0] in allowed
 
     fixed = [(str(f), int(i)) for f, i in task.portfolio_order]
     held = _holdout()

@@ -56,7 +56,7 @@ class Schedule:
         self.rungs = rung_sizes(n_train, task.min_sample_rows or MIN_RUNG_ROWS)
         self.promoted: set[int] = set()
         self.taken: set[str] = set()  # configurations other processes ran or are running
-        per_family = {c.name: c.portfolio(task.name, n_train) for c in families}
+        per_family = {c.name: c.portfolio(task.output, n_train) for c in families}
         order: Sequence[tuple[str, int]] = task.portfolio_order
         if meta is not None and levers.enabled("portfolio"):  # voted by similar data sets
             order = learned_order(task, meta, per_family)
@@ -65,7 +65,7 @@ class Schedule:
             for name, i in order
             if name in per_family and i < len(per_family[name])
         ]
-        self.local = LocalSearch(task.name, n_train)
+        self.local = LocalSearch(task.output, n_train)
 
     def rows_for(self, cand: Candidate, rung: int) -> int:
         """Training rows of a trial of ``cand`` at ``rung`` (capped by the family)."""

@@ -269,16 +269,17 @@ def _check_candidates(candidates: list[str] | None, dataset: Dataset) -> None:
     """Every family asked for exists and serves the data set's task."""
     if not candidates:
         return
-    from learnloop.candidates import CANDIDATES
+    from learnloop.candidates import CANDIDATES, families_for
 
-    task = dataset.task.name
-    serving = [n for n, c in CANDIDATES.items() if task in c.tasks]
+    task = dataset.task
+    serving = [c.name for c in families_for(task)]
     for name in candidates:
         if name not in CANDIDATES:
             raise UsageError(f"Unknown candidate '{name}'; choose from {', '.join(serving)}.")
-        if task not in CANDIDATES[name].tasks:
+        if not CANDIDATES[name].serves(task):
             raise UsageError(
-                f"The candidate '{name}' does not learn {task}; choose from {', '.join(serving)}."
+                f"The candidate '{name}' does not learn {task.name}; choose from "
+                f"{', '.join(serving)}."
             )
 
 

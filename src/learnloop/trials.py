@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 
 from learnloop.candidates import CANDIDATES, Candidate
+from learnloop.core import Output
 from learnloop.metrics import Metric
 
 __all__ = [
@@ -149,7 +150,7 @@ class StudyBook:
         fixed: tuple[Candidate, dict[str, Any]] | None,
         rung: int,
         source: int | None,
-        task: str,
+        output: Output,
         n_rows: int,
         retry_of: int | None = None,
     ) -> tuple[Any, Candidate, dict[str, Any]]:
@@ -163,7 +164,7 @@ class StudyBook:
             trial = self.study.ask()
             family = trial.suggest_categorical("family", [c.name for c in families])
             chosen = CANDIDATES[family]
-            sampled = chosen.search_space(trial, task, n_rows)
+            sampled = chosen.search_space(trial, output, n_rows)
         trial.set_user_attr("rung", rung)
         trial.set_user_attr("worker", self.worker)
         if source is not None:

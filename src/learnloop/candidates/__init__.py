@@ -1,8 +1,12 @@
-"""Model families the loop can try, each able to train step by step."""
+"""Model families the loop can try, each able to train step by step.
+
+A family serves a task by capability (:meth:`Candidate.serves`: it produces the output the
+task needs from features the task builds); :func:`families_for` lists them in registry order.
+"""
 
 from __future__ import annotations
 
-from learnloop.candidates._base import Candidate, FitContext, Monitor, predict_with
+from learnloop.candidates._base import Candidate, FitContext, Monitor
 from learnloop.candidates.boosting import LightGBMCandidate
 from learnloop.candidates.clustering import (
     GaussianMixtureCandidate,
@@ -20,13 +24,14 @@ from learnloop.candidates.recommendation import (
     ItemKNNCandidate,
     PopularityCandidate,
 )
+from learnloop.core import Needs
 
 __all__ = [
     "Candidate",
     "FitContext",
     "Monitor",
-    "predict_with",
     "CANDIDATES",
+    "families_for",
     "get_candidate",
 ]
 
@@ -55,3 +60,8 @@ CANDIDATES: dict[str, Candidate] = {
 def get_candidate(name: str) -> Candidate:
     """The candidate family called ``name``."""
     return CANDIDATES[name]
+
+
+def families_for(task: Needs) -> list[Candidate]:
+    """The registered families that serve ``task`` (by what they produce and consume)."""
+    return [c for c in CANDIDATES.values() if c.serves(task)]

@@ -6,6 +6,13 @@ solver iterations), handing its validation predictions to a :class:`Monitor` aft
 steps the monitor asks to see. The monitor (owned by the loop) scores them, records the
 learning curve and answers whether to go on: that is how the loop stops a candidate the
 moment it is good enough, clearly hopeless, or out of time.
+
+A family declares what it produces (``produces``: classes with probabilities, values,
+clusters, rankings) and the kind of features it consumes (``preprocessing``); it serves
+every task that needs one of those outputs and builds that kind of features
+(:meth:`Candidate.serves`), never a task by its name. Its ``fit`` learns the output
+``ctx.output`` asks for. A new family is one module registered in ``candidates/__init__``;
+``tests/test_candidate_contract.py`` runs the checks of every output it produces.
 """
 
 from __future__ import annotations
@@ -17,9 +24,9 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from learnloop.metrics import Prediction
+from learnloop.core import Needs, Output, Prediction
 
-__all__ = ["Candidate", "FitContext", "Monitor", "predict_with"]
+__all__ = ["Candidate", "FitContext", "Monitor"]
 
 
 class Monitor(Protocol):
@@ -47,39 +54,52 @@ class Monitor(Protocol):
 class FitContext:
     """Everything a candidate needs besides its configuration and data."""
 
-    task: str
-    n_classes: int
+    output: Output  # what to learn: one of the family's ``produces``
+    n_classes: int  # classes of the target (0 where there are none)
     seed: int
     n_jobs: int
     categorical: list[int]
     monitor: Monitor
     # the task's decisions of a fitted estimator on encoded rows (labels and probabilities,
-    # values, cluster ids): what the monitor scores
-    predict: Callable[[Any, np.ndarray], Prediction] | None = None
+    # values, cluster ids, rankings): what the monitor scores
+    predict: Callable[[Any, np.ndarray], Prediction]
 
     def decisions(self, estimator: Any, X: np.ndarray) -> Prediction:
         """The task's Prediction of ``estimator`` on ``X`` (for the monitor)."""
-        if self.predict is not None:
-            return self.predict(estimator, X)
-        return predict_with(estimator, X, self.task, self.n_classes)
+        return self.predict(estimator, X)
 
 
 class Candidate(ABC):
     """One model family. Stateless: configurations are plain dicts of parameters."""
 
     name: ClassVar[str]
-    tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")  # tasks it serves
-    preprocessing: ClassVar[str]  # "tree", "dense", "cluster" or "interactions"
+    produces: ClassVar[frozenset[Output]]  # the outputs it can learn
+    # the kind of features it consumes, built by the task: "tree", "dense", "cluster",
+    # "interactions", or a picture extractor ("hog", "pixels_pca", "sface")
+    preprocessing: ClassVar[str]
     max_rows: ClassVar[int | None] = None  # cap on training rows (e.g. k-NN)
     # plateau rule: stop after max(min_steps, fraction * last gain step) steps without gain
     patience: ClassVar[tuple[int, float]] = (10, 0.2)
 
-    @abstractmethod
-    def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
-        """Known-good configurations, best bet first."""
+    def serves(self, task: Needs) -> bool:
+        """Whether this family learns ``task``: it produces the output the task needs, from
+        a kind of features the task builds."""
+        return task.output in self.produces and self.preprocessing in task.feature_kinds
+
+    def check_output(self, output: Output) -> Output:
+        """``output`` if this family produces it; ValueError otherwise."""
+        if output not in self.produces:
+            made = " or ".join(sorted(o.value for o in self.produces))
+            asked = getattr(output, "value", output)
+            raise ValueError(f"The {self.name} family produces {made}, not {asked!r}.")
+        return output
 
     @abstractmethod
-    def search_space(self, trial: Any, task: str, n_rows: int) -> dict[str, Any]:
+    def portfolio(self, output: Output, n_rows: int) -> list[dict[str, Any]]:
+        """Known-good configurations for learning ``output``, best bet first."""
+
+    @abstractmethod
+    def search_space(self, trial: Any, output: Output, n_rows: int) -> dict[str, Any]:
         """Sample a configuration from an Optuna trial (parameter names prefixed by family)."""
 
     @abstractmethod
@@ -91,9 +111,9 @@ class Candidate(ABC):
         X_val: np.ndarray,
         ctx: FitContext,
     ) -> Any:
-        """Train step by step under ``ctx.monitor``; return the fitted estimator.
+        """Learn ``ctx.output`` step by step under ``ctx.monitor``; return the fitted estimator.
 
-        ``y`` is None for tasks without targets (clustering).
+        ``y`` is None for outputs learned without targets (clusters).
         """
 
     def targets(self, y: np.ndarray | None) -> np.ndarray:
@@ -110,10 +130,3 @@ class Candidate(ABC):
         """This family's parameters without the prefix."""
         prefix = f"{self.name}."
         return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
-
-
-def predict_with(estimator: Any, X: np.ndarray, task: str, n_classes: int = 0) -> Prediction:
-    """The decisions of a fitted estimator for the task called ``task`` (see Task.predict)."""
-    from learnloop.tasks import get_task
-
-    return get_task(task).predict(estimator, X, n_classes)

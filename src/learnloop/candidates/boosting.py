@@ -9,8 +9,8 @@ import lightgbm as lgb
 import numpy as np
 
 from learnloop.candidates._base import Candidate, FitContext
+from learnloop.core import Output, Prediction
 from learnloop.estimators import BoosterClassifier, BoosterRegressor
-from learnloop.metrics import Prediction
 
 MAX_ROUNDS = 5000
 # Up to this many training rows a booster trains in one thread. Two threads are 1.6x faster on
@@ -31,10 +31,11 @@ def leaves_for(n_rows: int) -> int:
 
 class LightGBMCandidate(Candidate):
     name = "lightgbm"
+    produces = frozenset({Output.CLASSES, Output.VALUES})
     preprocessing = "tree"
     patience = (30, 0.25)
 
-    def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
+    def portfolio(self, output: Output, n_rows: int) -> list[dict[str, Any]]:
         small = n_rows < 2000
         return [
             {
@@ -63,7 +64,7 @@ class LightGBMCandidate(Candidate):
             },
         ]
 
-    def search_space(self, trial: Any, task: str, n_rows: int) -> dict[str, Any]:
+    def search_space(self, trial: Any, output: Output, n_rows: int) -> dict[str, Any]:
         k = self.key
         return {
             "learning_rate": trial.suggest_float(k("learning_rate"), 0.01, 0.3, log=True),
@@ -83,6 +84,7 @@ class LightGBMCandidate(Candidate):
         ctx: FitContext,
     ) -> Any:
         y = self.targets(y)
+        classify = self.check_output(ctx.output) is Output.CLASSES
         lgb_params: dict[str, Any] = {
             **params,
             "bagging_freq": 1 if params.get("bagging_fraction", 1.0) < 1.0 else 0,
@@ -93,7 +95,7 @@ class LightGBMCandidate(Candidate):
             "num_threads": 1 if len(X) <= ONE_THREAD_FIT_ROWS else ctx.n_jobs,
             "metric": "None",
         }
-        if ctx.task == "classification":
+        if classify:
             if ctx.n_classes > 2:
                 lgb_params.update(objective="multiclass", num_class=ctx.n_classes)
             else:
@@ -111,7 +113,9 @@ class LightGBMCandidate(Candidate):
         latest: list[np.ndarray] = []
 
         def capture(preds: np.ndarray, _: Any) -> tuple[str, float, bool]:
-            latest.append(preds)
+            # a copy: LightGBM hands a view of its buffer, rewritten by the next evaluation
+            # (a monitor that kept a multiclass prediction saw it change under it)
+            latest.append(np.array(preds, dtype=float))
             return "learnloop", 0.0, True
 
         for step in range(1, MAX_ROUNDS + 1):
@@ -119,19 +123,20 @@ class LightGBMCandidate(Candidate):
             if not ctx.monitor.wants(step):
                 continue
             booster.eval_valid(capture)
-            if not ctx.monitor(step, _as_prediction(latest.pop(), ctx)):
+            if not ctx.monitor(step, _as_prediction(latest.pop(), classify)):
                 break
         # a prediction-only copy, as lgb.train returns: the training data is released
         booster.model_from_string(booster.model_to_string()).free_dataset()
         best = max(ctx.monitor.best_step, 1)
-        if ctx.task == "classification":
+        if classify:
             return BoosterClassifier(n_classes=max(ctx.n_classes, 2)).set_booster(booster, best)
         return BoosterRegressor().set_booster(booster, best)
 
 
-def _as_prediction(preds: np.ndarray, ctx: FitContext) -> Prediction:
+def _as_prediction(preds: np.ndarray, classify: bool) -> Prediction:
+    """LightGBM's raw validation predictions as classes with probabilities, or values."""
     preds = np.asarray(preds, dtype=float)
-    if ctx.task != "classification":
+    if not classify:
         return Prediction(preds)
     if preds.ndim == 1:
         proba = np.column_stack([1.0 - preds, preds])

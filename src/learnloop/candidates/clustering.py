@@ -24,6 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from learnloop.candidates._base import Candidate, FitContext
+from learnloop.core import Output
 from learnloop.estimators import HDBSCANClusterer
 
 __all__ = [
@@ -33,7 +34,7 @@ __all__ = [
     "max_clusters",
 ]
 
-_TASKS = ("clustering",)
+_CLUSTERS = frozenset({Output.CLUSTERS})
 
 
 def max_clusters(n_rows: int, cap: int = 30) -> int:
@@ -85,18 +86,18 @@ class KMeansCandidate(Candidate):
     """k-means: Lloyd iterations on up to ``lloyd_max_rows`` rows, mini-batch passes above."""
 
     name = "kmeans"
-    tasks = _TASKS
+    produces = _CLUSTERS
     preprocessing = "cluster"
     max_steps = 300  # Lloyd iterations or mini-batch passes
     lloyd_max_rows = 20_000  # above this, MiniBatchKMeans.partial_fit passes
     batch_size = 1024
     tol = 1e-4  # converged when the squared centre shift < tol * mean feature variance
 
-    def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
+    def portfolio(self, output: Output, n_rows: int) -> list[dict[str, Any]]:
         top = max_clusters(n_rows)
         return [{"n_clusters": k} for k in (3, 2, 5, 8, 4) if k <= top]
 
-    def search_space(self, trial: Any, task: str, n_rows: int) -> dict[str, Any]:
+    def search_space(self, trial: Any, output: Output, n_rows: int) -> dict[str, Any]:
         return {"n_clusters": trial.suggest_int(self.key("n_clusters"), 2, max_clusters(n_rows))}
 
     def fit(
@@ -156,18 +157,18 @@ class GaussianMixtureCandidate(Candidate):
     """Gaussian mixture fitted by EM, one iteration a step; memberships as probabilities."""
 
     name = "gaussian_mixture"
-    tasks = _TASKS
+    produces = _CLUSTERS
     preprocessing = "cluster"
     max_steps = 200  # EM iterations
     tol = 1e-3  # converged when the per-row lower bound gains less than this
     reg_covar = 1e-6
 
-    def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
+    def portfolio(self, output: Output, n_rows: int) -> list[dict[str, Any]]:
         top = max_clusters(n_rows)
         configs = [(3, "full"), (2, "full"), (5, "diag"), (8, "diag"), (4, "spherical")]
         return [{"n_components": k, "covariance_type": cov} for k, cov in configs if k <= top]
 
-    def search_space(self, trial: Any, task: str, n_rows: int) -> dict[str, Any]:
+    def search_space(self, trial: Any, output: Output, n_rows: int) -> dict[str, Any]:
         return {
             "n_components": trial.suggest_int(self.key("n_components"), 2, max_clusters(n_rows)),
             "covariance_type": trial.suggest_categorical(
@@ -208,11 +209,11 @@ class HDBSCANCandidate(Candidate):
     """HDBSCAN (one step); new rows join the cluster of their nearest clustered point."""
 
     name = "hdbscan"
-    tasks = _TASKS
+    produces = _CLUSTERS
     preprocessing = "cluster"
     max_rows = 20_000  # HDBSCAN is super-linear in rows
 
-    def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
+    def portfolio(self, output: Output, n_rows: int) -> list[dict[str, Any]]:
         small = int(max(5, min(50, n_rows // 100)))
         large = int(max(10, min(200, n_rows // 30)))
         configs = [
@@ -226,7 +227,7 @@ class HDBSCANCandidate(Candidate):
                 unique.append(config)
         return unique
 
-    def search_space(self, trial: Any, task: str, n_rows: int) -> dict[str, Any]:
+    def search_space(self, trial: Any, output: Output, n_rows: int) -> dict[str, Any]:
         top = int(max(6, min(500, n_rows // 5)))
         return {
             "min_cluster_size": trial.suggest_int(self.key("min_cluster_size"), 5, top, log=True),

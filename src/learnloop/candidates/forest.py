@@ -14,21 +14,23 @@ from sklearn.ensemble import (
 )
 
 from learnloop.candidates._base import Candidate, FitContext
+from learnloop.core import Output
 
 FIRST_TREES = 16
 MAX_TREES = 256
 
 
 class _ForestCandidate(Candidate):
+    produces = frozenset({Output.CLASSES, Output.VALUES})
     preprocessing = "tree"
     patience = (64, 1.0)
     classifier: Any
     regressor: Any
 
-    def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
+    def portfolio(self, output: Output, n_rows: int) -> list[dict[str, Any]]:
         return [{"max_features": 0.5, "min_samples_leaf": 1}]
 
-    def search_space(self, trial: Any, task: str, n_rows: int) -> dict[str, Any]:
+    def search_space(self, trial: Any, output: Output, n_rows: int) -> dict[str, Any]:
         return {
             "max_features": trial.suggest_float(self.key("max_features"), 0.1, 1.0),
             "min_samples_leaf": trial.suggest_int(self.key("min_samples_leaf"), 1, 30, log=True),
@@ -43,7 +45,8 @@ class _ForestCandidate(Candidate):
         ctx: FitContext,
     ) -> Any:
         y = self.targets(y)
-        cls = self.classifier if ctx.task == "classification" else self.regressor
+        classify = self.check_output(ctx.output) is Output.CLASSES
+        cls = self.classifier if classify else self.regressor
         model = cls(
             n_estimators=FIRST_TREES,
             warm_start=True,
@@ -74,7 +77,7 @@ class RandomForestCandidate(_ForestCandidate):
     classifier = RandomForestClassifier
     regressor = RandomForestRegressor
 
-    def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
+    def portfolio(self, output: Output, n_rows: int) -> list[dict[str, Any]]:
         return [{"max_features": 0.4, "min_samples_leaf": 2}]
 
 

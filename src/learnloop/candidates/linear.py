@@ -10,6 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from learnloop.candidates._base import Candidate, FitContext
+from learnloop.core import Output
 
 ITERATIONS_PER_STEP = 10
 MAX_STEPS = 50
@@ -17,14 +18,15 @@ MAX_STEPS = 50
 
 class LinearCandidate(Candidate):
     name = "linear"
+    produces = frozenset({Output.CLASSES, Output.VALUES})
     preprocessing = "dense"
     patience = (3, 0.5)
 
-    def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
-        return [{"C": 1.0}] if task == "classification" else [{"alpha": 1.0}]
+    def portfolio(self, output: Output, n_rows: int) -> list[dict[str, Any]]:
+        return [{"C": 1.0}] if self._classifies(output) else [{"alpha": 1.0}]
 
-    def search_space(self, trial: Any, task: str, n_rows: int) -> dict[str, Any]:
-        if task == "classification":
+    def search_space(self, trial: Any, output: Output, n_rows: int) -> dict[str, Any]:
+        if self._classifies(output):
             return {"C": trial.suggest_float(self.key("C"), 1e-3, 1e3, log=True)}
         return {"alpha": trial.suggest_float(self.key("alpha"), 1e-3, 1e3, log=True)}
 
@@ -37,7 +39,7 @@ class LinearCandidate(Candidate):
         ctx: FitContext,
     ) -> Any:
         y = self.targets(y)
-        if ctx.task != "classification":
+        if not self._classifies(ctx.output):
             model = Ridge(alpha=params["alpha"]).fit(X, y)  # closed form: one step
             ctx.monitor(1, ctx.decisions(model, X_val))
             return model
@@ -56,6 +58,10 @@ class LinearCandidate(Candidate):
             if converged or not go_on:
                 break
         return best_model if best_model is not None else model
+
+    def _classifies(self, output: Output) -> bool:
+        """Logistic regression for classes, ridge for values (ValueError for anything else)."""
+        return self.check_output(output) is Output.CLASSES
 
 
 def _snapshot(model: LogisticRegression) -> LogisticRegression:

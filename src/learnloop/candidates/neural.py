@@ -10,7 +10,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from learnloop.candidates._base import Candidate, FitContext, Prediction
+from learnloop.candidates._base import Candidate, FitContext
+from learnloop.core import Output, Prediction
 from learnloop.estimators import ScaledTargetRegressor
 
 MAX_EPOCHS = 300
@@ -18,12 +19,13 @@ MAX_EPOCHS = 300
 
 class MLPCandidate(Candidate):
     name = "mlp"
+    produces = frozenset({Output.CLASSES, Output.VALUES})
     preprocessing = "dense"
 
-    def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
+    def portfolio(self, output: Output, n_rows: int) -> list[dict[str, Any]]:
         return [{"width": 64, "depth": 2, "alpha": 1e-4, "learning_rate_init": 1e-3}]
 
-    def search_space(self, trial: Any, task: str, n_rows: int) -> dict[str, Any]:
+    def search_space(self, trial: Any, output: Output, n_rows: int) -> dict[str, Any]:
         k = self.key
         return {
             "width": trial.suggest_int(k("width"), 16, 256, log=True),
@@ -51,7 +53,7 @@ class MLPCandidate(Candidate):
             "batch_size": int(min(256, max(32, len(X) // 50), len(X))),
             "random_state": ctx.seed,
         }
-        classify = ctx.task == "classification"
+        classify = self.check_output(ctx.output) is Output.CLASSES
         if classify:
             net: Any = MLPClassifier(**common)
             target, mean, scale = y, 0.0, 1.0

@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 
 from learnloop.candidates._base import Candidate, FitContext
+from learnloop.core import Output
 from learnloop.estimators import InteractionMatrix, Recommender
 
 __all__ = ["PopularityCandidate", "ItemKNNCandidate", "ALSCandidate", "BPRCandidate"]
 
-_TASKS = ("recommendation",)
 BM25_K1, BM25_B = 100.0, 0.8
 
 
@@ -55,7 +55,7 @@ def _bm25(matrix: Any) -> Any:
 
 
 class _Family(Candidate):
-    tasks = _TASKS
+    produces = frozenset({Output.RANKINGS})
     preprocessing = "interactions"
 
 
@@ -64,10 +64,10 @@ class PopularityCandidate(_Family):
 
     name = "popularity"
 
-    def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
+    def portfolio(self, output: Output, n_rows: int) -> list[dict[str, Any]]:
         return [{"weighting": "weight"}, {"weighting": "users"}]
 
-    def search_space(self, trial: Any, task: str, n_rows: int) -> dict[str, Any]:
+    def search_space(self, trial: Any, output: Output, n_rows: int) -> dict[str, Any]:
         return {"weighting": trial.suggest_categorical(self.key("weighting"), ["weight", "users"])}
 
     def fit(
@@ -94,14 +94,14 @@ class ItemKNNCandidate(_Family):
 
     name = "item_knn"
 
-    def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
+    def portfolio(self, output: Output, n_rows: int) -> list[dict[str, Any]]:
         return [
             {"weighting": "bm25", "neighbours": 100},
             {"weighting": "cosine", "neighbours": 50},
             {"weighting": "bm25", "neighbours": 400},
         ]
 
-    def search_space(self, trial: Any, task: str, n_rows: int) -> dict[str, Any]:
+    def search_space(self, trial: Any, output: Output, n_rows: int) -> dict[str, Any]:
         return {
             "weighting": trial.suggest_categorical(self.key("weighting"), ["bm25", "cosine"]),
             "neighbours": trial.suggest_int(self.key("neighbours"), 10, 1000, log=True),
@@ -183,14 +183,14 @@ class ALSCandidate(_FactorFamily):
     name = "als"
     max_steps = 50
 
-    def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
+    def portfolio(self, output: Output, n_rows: int) -> list[dict[str, Any]]:
         return [
             {"factors": 64, "regularization": 0.05, "alpha": 2.0, "weighting": "bm25"},
             {"factors": 128, "regularization": 0.01, "alpha": 1.0, "weighting": "none"},
             {"factors": 32, "regularization": 0.1, "alpha": 10.0, "weighting": "bm25"},
         ]
 
-    def search_space(self, trial: Any, task: str, n_rows: int) -> dict[str, Any]:
+    def search_space(self, trial: Any, output: Output, n_rows: int) -> dict[str, Any]:
         return {
             "factors": trial.suggest_int(self.key("factors"), 16, 256, log=True),
             "regularization": trial.suggest_float(self.key("regularization"), 1e-3, 1.0, log=True),
@@ -222,13 +222,13 @@ class BPRCandidate(_FactorFamily):
     max_steps = 200
     patience = (10, 0.25)
 
-    def portfolio(self, task: str, n_rows: int) -> list[dict[str, Any]]:
+    def portfolio(self, output: Output, n_rows: int) -> list[dict[str, Any]]:
         return [
             {"factors": 64, "learning_rate": 0.05, "regularization": 0.01},
             {"factors": 128, "learning_rate": 0.02, "regularization": 0.001},
         ]
 
-    def search_space(self, trial: Any, task: str, n_rows: int) -> dict[str, Any]:
+    def search_space(self, trial: Any, output: Output, n_rows: int) -> dict[str, Any]:
         return {
             "factors": trial.suggest_int(self.key("factors"), 16, 256, log=True),
             "learning_rate": trial.suggest_float(self.key("learning_rate"), 1e-3, 0.2, log=True),

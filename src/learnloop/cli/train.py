@@ -11,6 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from learnloop.cli._common import EXIT_MET, EXIT_NOT_MET, parse_budget, run_guarded, write_table
+from learnloop.tasks import TASKS
+
+_TASK_CHOICES = ", ".join(["auto", *list(TASKS)[:-1]]) + f" or {list(TASKS)[-1]}"  # the registry
 
 __all__ = ["train", "predict"]
 
@@ -29,9 +32,8 @@ def train(
     task: Annotated[
         str,
         typer.Option(
-            help="auto, classification, regression, clustering, recommendation, image or "
-            "faces (auto reads the target; no target means clustering; --user with --item, "
-            "recommendation; a folder, image)."
+            help=f"{_TASK_CHOICES} (auto reads the target; no target means clustering; "
+            "--user with --item, recommendation; a folder, image)."
         ),
     ] = "auto",
     labels: Annotated[

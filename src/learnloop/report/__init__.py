@@ -114,14 +114,12 @@ def build_run_report(source: str, store: str | None = None, data: str | None = N
 
 
 def _model_sections(inputs: Any) -> list[Section]:
-    from learnloop.metrics import get_metric
-
     model, part = inputs.model, inputs.part
     if model is None or part is None:
         why = "no model file" if model is None else "no data to show its decisions on"
         return [Section("The model", [Text(f"Not shown: {why} (see the notes).", "note")])]
     task = model.task_kind
-    metric = get_metric(model.metadata["metric"], task.name)
+    metric = task.metric(model.metadata["metric"])
     seed = int(((inputs.run or {}).get("options") or {}).get("seed") or 0)
     sections = task.report_sections(model.pipeline, part, model.schema, metric, seed)
     if sections:

@@ -149,7 +149,6 @@ def _rebuild(inputs: ReportInputs, data: str | None) -> None:
 
 def _whole_table(inputs: ReportInputs, data: str) -> None:
     from learnloop.data import prepare_features
-    from learnloop.metrics import get_metric
 
     assert inputs.model is not None
     model, schema = inputs.model, inputs.model.schema
@@ -162,7 +161,7 @@ def _whole_table(inputs: ReportInputs, data: str) -> None:
     if task.supervised and y is None:
         raise UsageError(f"The data '{data}' has no target column '{schema.target}'.")
     part = Part(X, y)
-    metric = get_metric(model.metadata["metric"], task.name)
+    metric = task.metric(model.metadata["metric"])
     part = task.finish({"train": part, "validation": part, "test": part}, metric)["validation"]
     inputs.part = part
     inputs.part_name = f"the given data {data} (all {len(part)} rows, not a split of the run)"

@@ -1,14 +1,21 @@
 """Kinds of learning: each is one :class:`Task` module behind ``tasks/_base.py``.
 
-``resolve_task`` turns the ``--task`` option (``auto`` included) into a task; everything
-task-specific is then asked of that value, never decided by comparing task names.
+``TASKS`` is the registry (the ``--task`` choices, in the order they are listed).
+``--task auto`` asks the tasks of ``AUTO_ORDER`` in turn whether the data is theirs: first
+from the source alone (``Task.claims_source``: a folder is pictures, ``--user`` with
+``--item`` are events to recommend from), then from the table and its target
+(``Task.claims_table``: no target is clustering, labels are classification, any other
+target regression). Everything task-specific is then asked of the chosen value, never
+decided by comparing task names.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
-from learnloop.data import Schema, check_column, infer_task
+from learnloop.data import Schema, check_column
 from learnloop.exceptions import UsageError
 from learnloop.tasks._base import Answer, Part, Task
 from learnloop.tasks.clustering import Clustering
@@ -21,7 +28,9 @@ __all__ = [
     "Part",
     "Task",
     "TASKS",
+    "AUTO_ORDER",
     "get_task",
+    "source_task",
     "resolve_task",
     "infer_schema",
     "Classification",
@@ -36,6 +45,13 @@ TASKS: dict[str, Task] = {
     t.name: t
     for t in (Classification(), Regression(), Clustering(), Recommendation(), Image(), Faces())
 }
+# whom ``--task auto`` asks, in turn: what the source says before what a table's target says
+_AUTO = ("image", "recommendation", "clustering", "classification", "regression")
+AUTO_ORDER: tuple[Task, ...] = tuple(TASKS[name] for name in _AUTO)
+
+
+def _is_auto(task: str) -> bool:
+    return str(task).strip().lower() == "auto"
 
 
 def get_task(name: str) -> Task:
@@ -46,16 +62,28 @@ def get_task(name: str) -> Task:
     return TASKS[key]
 
 
+def source_task(
+    data: Any, task: str = "auto", options: dict[str, Any] | None = None
+) -> Task | None:
+    """The task ``--task`` names, or under ``auto`` the first that claims the source alone;
+    None when the table must be read first (:func:`resolve_task` decides then)."""
+    if not _is_auto(task):
+        return get_task(task)
+    return next((t for t in AUTO_ORDER if t.claims_source(data, options)), None)
+
+
 def resolve_task(
     frame: pd.DataFrame, task: str = "auto", target: str | None = None, labels: str | None = None
 ) -> Task:
     """The task ``--task`` names; ``auto`` reads the target, and no target means clustering."""
-    if str(task).strip().lower() != "auto":
+    if not _is_auto(task):
         return get_task(task)
-    if target is None:
-        return TASKS["clustering"]
-    check_column(frame, target, "target")
-    return TASKS[infer_task(frame[target])]
+    if target is not None:
+        check_column(frame, target, "target")
+    for candidate in AUTO_ORDER:
+        if candidate.claims_table(frame, target):
+            return candidate
+    raise UsageError(f"No task learns from this table; choose one with --task: {', '.join(TASKS)}.")
 
 
 def infer_schema(

@@ -3,6 +3,12 @@
 A task owns what is particular to one kind of learning, so that the loop, the
 certificate, the store, the model file and the server never ask which kind they serve:
 
+* **capability** — the output it needs of a model (``output``: classes, values, clusters,
+  rankings) and the kinds of features it builds (``feature_kinds``): the families that serve it
+  are the ones that produce that output from one of those kinds, and its error functions the
+  ones that score that output;
+* **inference** — whether ``--task auto`` is this task, from the source (``claims_source``)
+  or from a table and its target (``claims_table``), asked in ``tasks.AUTO_ORDER``;
 * **schema** — which columns are inputs and which one is the target (or the known groups);
 * **examples** — which rows can be learned from, and how the target is encoded into the
   ``y`` arrays that the task's error functions compare predictions with;
@@ -18,8 +24,9 @@ certificate, the store, the model file and the server never ask which kind they 
 
 Tasks are stateless singletons configured by class attributes (like the candidate
 families); everything about one data set lives in its :class:`~learnloop.data.Schema`.
-A new kind of learning is one module with one subclass, registered in ``tasks/__init__``,
-and it runs the shared contract suite in ``tests/test_task_contract.py``.
+A new kind of learning is one module with one subclass, registered in ``tasks/__init__``
+(``TASKS``, and ``AUTO_ORDER`` if ``--task auto`` may choose it), and it runs the shared
+contract suite in ``tests/test_task_contract.py`` (the checks of the output it needs).
 """
 
 from __future__ import annotations
@@ -31,9 +38,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from learnloop.core import Output, Prediction
 from learnloop.data import Schema, fingerprint
 from learnloop.exceptions import UsageError
-from learnloop.metrics import Metric, Prediction, get_metric, metrics_for_task
+from learnloop.metrics import Metric, get_metric, metrics_for
 
 __all__ = ["Task", "Part", "Answer"]
 
@@ -83,24 +91,36 @@ class Task(ABC):
     """
 
     name: ClassVar[str]
+    output: ClassVar[Output]  # what it needs its families to produce (and its metrics to score)
+    # the kinds of features it builds for families (``preprocessor``): a family serves the task
+    # when it consumes one of them and produces ``output``
+    feature_kinds: ClassVar[tuple[str, ...]]
     supervised: ClassVar[bool]  # learns from a target column (--target)
     default_metric: ClassVar[str]
     # the portfolio order: (candidate family, index into its portfolio), best bet first
     portfolio_order: ClassVar[tuple[tuple[str, int], ...]]
-    resamples: ClassVar[str] = "rows"  # what the certificate's bootstrap resamples
     # what one row of the validation and test parts is: a row of the table ("rows"), or an
     # evaluated user whose held-out interactions are the row's ``y`` ("users")
     held_out: ClassVar[str] = "rows"
     # the smallest training sample worth a rung (None: the scheduler's own default)
     min_sample_rows: ClassVar[int | None] = None
-    # preprocessing kinds this task builds besides the shared ones (tree, dense, cluster)
-    feature_kinds: ClassVar[tuple[str, ...]] = ()
     # a configuration may be trained again on training + validation rows before its test
     # look, and cross-validated over them (rows are exchangeable: tables, not users)
     refits_on_validation: ClassVar[bool] = False
     # whether models' predictions can be averaged (probabilities, values) and a saved
     # pipeline may be a weighted ensemble of pipelines (greedy ensemble selection)
     ensembles: ClassVar[bool] = False
+
+    # --------------------------------------------------------------- inference
+    def claims_source(self, data: Any, options: dict[str, Any] | None) -> bool:
+        """Whether ``--task auto`` is this task from the source alone, before any table is
+        read (a folder of pictures; events named by ``--user`` and ``--item``)."""
+        return False
+
+    def claims_table(self, frame: pd.DataFrame, target: str | None) -> bool:
+        """Whether ``--task auto`` is this task for ``frame`` and its ``target`` column
+        (None: no target given); asked after every task declined the source."""
+        return False
 
     # ------------------------------------------------------------------ schema
     @abstractmethod
@@ -126,12 +146,21 @@ class Task(ABC):
 
     def choose_metric(self, name: str | None, schema: Schema) -> Metric:
         """The error function asked for (or the default), checked against this task."""
-        metric = get_metric(name or self.default_metric, self.name)
+        return self.metric(name or self.default_metric)
+
+    def metric(self, name: str) -> Metric:
+        """The error function called ``name``; UsageError unless it scores this task's output."""
+        metric = get_metric(name)
+        if metric.scores is not self.output:
+            suitable = ", ".join(self.metric_names()) or "none"
+            raise UsageError(
+                f"The metric '{metric.name}' does not apply to {self.name}; use one of: {suitable}."
+            )
         return metric
 
     def metric_names(self) -> list[str]:
-        """Names of the error functions that apply to this task."""
-        return metrics_for_task(self.name)
+        """Names of the error functions that apply to this task (they score its output)."""
+        return metrics_for(self.output)
 
     def n_outputs(self, schema: Schema) -> int:
         """Classes the scorers must know of (0 where there are none)."""
@@ -245,7 +274,17 @@ class Task(ABC):
         return load_table(data)
 
     def preprocessor(self, kind: str, X: pd.DataFrame) -> Any:
-        """An unfitted preprocessor of the candidates' ``preprocessing`` kind for ``X``."""
+        """An unfitted preprocessor of the ``kind`` a family consumes (one of
+        ``feature_kinds``; ValueError for another) for the prepared features ``X``."""
+        if kind not in self.feature_kinds:
+            raise ValueError(
+                f"The {self.name} task builds {', '.join(self.feature_kinds)} features, "
+                f"not {kind!r}."
+            )
+        return self.build_features(kind, X)
+
+    def build_features(self, kind: str, X: pd.DataFrame) -> Any:
+        """The preprocessor of one of ``feature_kinds`` (the shared table encodings here)."""
         from learnloop.features import build_preprocessor
 
         return build_preprocessor(kind, X)

@@ -23,10 +23,11 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.pipeline import Pipeline
 
+from learnloop.core import Output, Prediction
 from learnloop.data import Schema, check_column, class_values, infer_features
 from learnloop.exceptions import DataError, UsageError
 from learnloop.features import build_preprocessor
-from learnloop.metrics import METRICS, Metric, Prediction, get_metric
+from learnloop.metrics import METRICS, Metric
 from learnloop.tasks._base import Answer, Part, Task
 
 __all__ = ["Clustering", "SCORING_SPACE"]
@@ -38,6 +39,8 @@ class Clustering(Task):
     """Rows grouped into clusters; scored on the inputs or against known groups."""
 
     name = "clustering"
+    output = Output.CLUSTERS
+    feature_kinds = (SCORING_SPACE,)  # families find clusters in the space they are scored in
     supervised = False
     default_metric = "silhouette"
     portfolio_order = (
@@ -50,6 +53,10 @@ class Clustering(Task):
         ("kmeans", 3),
         ("kmeans", 4),
     )
+
+    def claims_table(self, frame: pd.DataFrame, target: str | None) -> bool:
+        """No target: the rows are to be grouped."""
+        return target is None
 
     def read_schema(self, frame: pd.DataFrame, target: str | None, labels: str | None) -> Schema:
         self.check_options(target, labels)
@@ -77,7 +84,7 @@ class Clustering(Task):
         default = self.default_metric
         if name is None and schema.labels is not None:
             default = "adjusted_rand"  # known groups: the score says how well they are found
-        metric = get_metric(name or default, self.name)
+        metric = self.metric(name or default)
         if metric.reference == "targets" and schema.labels is None:
             raise UsageError(
                 f"The metric '{metric.name}' compares clusters with known groups; name the "

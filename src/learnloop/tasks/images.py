@@ -68,6 +68,14 @@ class Image(Classification):
         ("mlp_pixels_pca", 0),
     )
 
+    # --------------------------------------------------------------- inference
+    def claims_source(self, data: Any, options: dict[str, Any] | None) -> bool:
+        """A folder (of class sub-folders of pictures)."""
+        return not isinstance(data, pd.DataFrame) and Path(str(data)).is_dir()
+
+    def claims_table(self, frame: pd.DataFrame, target: str | None) -> bool:
+        return False  # a table of picture paths is pictures only when --task says so
+
     # ------------------------------------------------------------------ reading
     def read_data(
         self, data: Any, target: str | None, options: dict[str, Any] | None = None
@@ -191,7 +199,7 @@ class Image(Classification):
         return frame
 
     # --------------------------------------------------------------- features
-    def preprocessor(self, kind: str, X: pd.DataFrame) -> Any:
+    def build_features(self, kind: str, X: pd.DataFrame) -> Any:
         from learnloop.estimators import ImageFeatures
 
         column = str(X.columns[0])
@@ -207,7 +215,7 @@ class Image(Classification):
                     ("pca", PCA(n_components=n, whiten=True, random_state=0)),
                 ]
             )
-        return super().preprocessor(kind, X)
+        return super().build_features(kind, X)
 
     # --------------------------------------------------------------- decisions
     def answer(self, pipeline: Any, X: pd.DataFrame, schema: Schema) -> Answer:
@@ -244,6 +252,9 @@ class Faces(Image):
     # the unknown-person distance is learned on validation faces the model must not have seen
     refits_on_validation = False
 
+    def claims_source(self, data: Any, options: dict[str, Any] | None) -> bool:
+        return False  # a folder of pictures is the image task unless --task says faces
+
     def _checked(self, frame: pd.DataFrame) -> pd.DataFrame:
         column = next(c for c in frame.columns if frame[c].map(_is_picture_path).all())
         counts = [len(vision.picture_faces(p)) for p in frame[column]]
@@ -269,12 +280,12 @@ class Faces(Image):
             )
         return super().read_inputs(data, schema)
 
-    def preprocessor(self, kind: str, X: pd.DataFrame) -> Any:
+    def build_features(self, kind: str, X: pd.DataFrame) -> Any:
         from learnloop.estimators import FaceEmbedding
 
         if kind == "sface":
             return FaceEmbedding(str(X.columns[0]))
-        return super().preprocessor(kind, X)
+        return super().build_features(kind, X)
 
     def finish_model(self, pipeline: Any, train: Part, validation: Part) -> tuple[Any, dict]:
         """Wrap the classifier with the faces on file and the unknown-person threshold."""

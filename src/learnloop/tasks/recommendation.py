@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from learnloop.core import Output, Prediction
 from learnloop.data import ColumnSpec, Schema, check_column
 from learnloop.estimators import (
     InteractionEncoder,
@@ -46,7 +47,7 @@ from learnloop.estimators import (
     item_values,
 )
 from learnloop.exceptions import DataError, UsageError
-from learnloop.metrics import Metric, Prediction, get_metric, ranking_per_user
+from learnloop.metrics import Metric, ranking_per_user
 from learnloop.tasks._base import Answer, Part, Task
 
 __all__ = [
@@ -140,10 +141,11 @@ class Recommendation(Task):
     """Items ranked for users from their interactions; scored per held-out user."""
 
     name = "recommendation"
+    output = Output.RANKINGS
+    feature_kinds = ("interactions",)
     supervised = False
     default_metric = "ndcg@10"
     held_out = "users"
-    feature_kinds = ("interactions",)
     # a sample of users leaves most validation users cold (scored by popularity), which
     # hides the differences between models: only very large tables train on samples
     min_sample_rows = 1_000_000
@@ -158,6 +160,10 @@ class Recommendation(Task):
         ("als", 2),
         ("item_knn", 2),
     )
+
+    def claims_source(self, data: Any, options: dict[str, Any] | None) -> bool:
+        """Events named by ``--user`` and ``--item``."""
+        return options is not None and all(options.get(r) is not None for r in ("user", "item"))
 
     # ------------------------------------------------------------------ schema
     def read_data(
@@ -247,7 +253,7 @@ class Recommendation(Task):
         return schema
 
     def choose_metric(self, name: str | None, schema: Schema) -> Metric:
-        metric = get_metric(name or self.default_metric, self.name)
+        metric = self.metric(name or self.default_metric)
         schema.options["k"] = int(metric.k or 10)  # what a saved model's predict returns
         return metric
 
@@ -427,7 +433,7 @@ class Recommendation(Task):
     def outcomes(self, test: Part, pred: Prediction) -> dict[str, Any]:
         """Per-user values of the run's metric, for ``runs compare`` to pair users up."""
         assert test.y is not None
-        metric = get_metric(test.metric or self.default_metric, self.name)
+        metric = self.metric(test.metric or self.default_metric)
         base = metric.name.partition("@")[0]
         scores = ranking_per_user(base, test.y, pred, int(metric.k or 10))
         return {

@@ -1,4 +1,9 @@
-"""Labeled tables: classification (a class per row) and regression (a number per row)."""
+"""Labeled tables: classification (a class per row) and regression (a number per row).
+
+Under ``--task auto`` a target column of labels (text, true/false, or at most
+``MAX_CLASSES_FROM_INTEGERS`` distinct whole numbers) is classification; any other target,
+regression.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,17 @@ import pandas as pd
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.pipeline import Pipeline
 
+from learnloop.core import Output, Prediction
 from learnloop.data import Schema, check_column, class_values, infer_features, map_distinct
 from learnloop.estimators import full_proba
 from learnloop.exceptions import DataError
 from learnloop.features import build_preprocessor
-from learnloop.metrics import Metric, Prediction
+from learnloop.metrics import Metric
 from learnloop.tasks._base import Answer, Part, Task
 
-__all__ = ["Classification", "Regression"]
+__all__ = ["Classification", "Regression", "looks_like_classes", "MAX_CLASSES_FROM_INTEGERS"]
+
+MAX_CLASSES_FROM_INTEGERS = 20
 
 _PORTFOLIO = (
     ("lightgbm", 0),
@@ -34,6 +42,7 @@ class _Supervised(Task):
     """What classification and regression share: a target column, rows that have one."""
 
     supervised = True
+    feature_kinds: ClassVar[tuple[str, ...]] = ("tree", "dense")
     refits_on_validation = True
     portfolio_order = _PORTFOLIO
     ensembles = True  # probabilities and values average
@@ -83,6 +92,7 @@ class Classification(_Supervised):
     """A class per row; stratified splits; probabilities per class."""
 
     name = "classification"
+    output = Output.CLASSES
     default_metric = "accuracy"
     _outcome_kind = ("labels", int)
 
@@ -100,6 +110,10 @@ class Classification(_Supervised):
                 "identifier): there is no class to learn from other rows."
             )
         return classes
+
+    def claims_table(self, frame: pd.DataFrame, target: str | None) -> bool:
+        """A target of labels (see the module)."""
+        return target is not None and looks_like_classes(frame[target])
 
     def n_outputs(self, schema: Schema) -> int:
         return len(schema.classes)
@@ -157,8 +171,13 @@ class Regression(_Supervised):
     """A number per row; random splits."""
 
     name = "regression"
+    output = Output.VALUES
     default_metric = "r2"
     _outcome_kind = ("values", float)
+
+    def claims_table(self, frame: pd.DataFrame, target: str | None) -> bool:
+        """Any target (asked after classification declined it)."""
+        return target is not None
 
     def _read_target(self, y: pd.Series, target: str) -> list[Any]:
         if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
@@ -193,3 +212,13 @@ class Regression(_Supervised):
         from learnloop.tasks._report import regression_sections
 
         return regression_sections(self, pipeline, part, schema, metric, seed)
+
+
+def looks_like_classes(y: pd.Series) -> bool:
+    """Whether a target column holds labels: text, true/false, or few whole numbers."""
+    y = y.dropna()
+    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        return True
+    values = y.to_numpy(dtype=float)
+    integral = bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
+    return integral and y.nunique() <= MAX_CLASSES_FROM_INTEGERS

@@ -147,12 +147,12 @@ def _zoo_pipelines(data):  # noqa: ANN001, ANN202
     yield "baseline", task.baseline(train.X, train.y, 0)
     members = []
     for name, cand in CANDIDATES.items():
-        if task.name not in cand.tasks:
+        if not cand.serves(task):
             continue
         pre = task.preprocessor(cand.preprocessing, train.X)
         X, X_val = pre.fit_transform(train.X), pre.transform(val.X)
         ctx = FitContext(
-            task.name,
+            task.output,
             data.n_outputs,
             0,
             1,
@@ -160,7 +160,7 @@ def _zoo_pipelines(data):  # noqa: ANN001, ANN202
             _TwoSteps(),
             predict=lambda est, rows: task.predict(est, rows, data.n_outputs),
         )
-        estimator = cand.fit(cand.portfolio(task.name, len(X))[0], X, train.y, X_val, ctx)
+        estimator = cand.fit(cand.portfolio(task.output, len(X))[0], X, train.y, X_val, ctx)
         pipeline = Pipeline([("features", pre), ("model", estimator)])
         members.append(pipeline)
         yield name, task.finish_model(pipeline, train, val)[0]
@@ -226,7 +226,12 @@ def test_the_trusted_list_holds_nothing_the_families_do_not_save(zoo: dict[str, 
 
     used = set().union(*(_pairs(path) for path in zoo.values()))
     listed = {(loader, name) for loader, names in TRUSTED_TYPES.items() for name in names}
-    unused = {p for p in listed - used if p[1] not in _NUMPY_SCALARS}
+    # learnloop.estimators.<Class>: where files saved before the package split name a class
+    # (tests/test_model_compat.py loads one); no family saves those names any more
+    legacy = {
+        p for p in listed if p[1].startswith("learnloop.estimators.") and p[1].count(".") == 2
+    }
+    unused = {p for p in listed - used - legacy if p[1] not in _NUMPY_SCALARS}
     assert not unused, f"on the trusted list but saved by no family: {sorted(unused)}"
 
 

@@ -28,25 +28,23 @@ __all__ = [
     "check_native_indices",
 ]
 
-# ---- learnloop's own estimator classes: the one place that names them. If estimators.py
-# becomes a package, change the module paths here (and keep the old ones for files saved
-# before the move, since a file names the class where it lived when it was saved).
+# ---- learnloop's own estimator classes: the one place that names them. A file names a class
+# where it lived when the file was saved, so every place a class has lived stays listed: the
+# flat module ``learnloop.estimators`` (files saved before the package was split; the package
+# re-exports every class) and the class's module in the package today.
+_LEARNLOOP_CLASSES = {
+    "boosting": ("BoosterClassifier", "BoosterRegressor"),
+    "ensemble": ("EnsembleClassifier", "EnsembleRegressor"),
+    "pictures": ("FaceEmbedding", "ImageFeatures", "OpenSetIdentifier"),
+    "clustering": ("HDBSCANClusterer",),
+    "recommendation": ("InteractionEncoder", "Recommender"),
+    "common": ("PassThrough", "ScaledTargetRegressor"),
+}
 LEARNLOOP_TYPES = frozenset(
-    f"learnloop.estimators.{name}"
-    for name in (
-        "BoosterClassifier",
-        "BoosterRegressor",
-        "EnsembleClassifier",
-        "EnsembleRegressor",
-        "FaceEmbedding",
-        "HDBSCANClusterer",
-        "ImageFeatures",
-        "InteractionEncoder",
-        "OpenSetIdentifier",
-        "PassThrough",
-        "Recommender",
-        "ScaledTargetRegressor",
-    )
+    name
+    for module, classes in _LEARNLOOP_CLASSES.items()
+    for cls in classes
+    for name in (f"learnloop.estimators.{cls}", f"learnloop.estimators.{module}.{cls}")
 )
 
 # Fitted objects rebuilt attribute by attribute (__new__, then __setstate__ or __dict__).

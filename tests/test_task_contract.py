@@ -288,7 +288,7 @@ NOT_TASK_NAMES = {
     ("candidates/boosting.py", "regression"): "LightGBM's objective",
     ("estimators/pictures.py", "image"): "the default name of the picture column",
     ("vision.py", "image"): "the picture column's name",
-    ("uploads.py", "image"): "the MIME type of pictures, and the picture column",
+    ("serving/uploads.py", "image"): "the MIME type of pictures, and the picture column",
 }
 
 

@@ -33,18 +33,18 @@ __all__ = [
 # flat module ``learnloop.estimators`` (files saved before the package was split; the package
 # re-exports every class) and the class's module in the package today.
 _LEARNLOOP_CLASSES = {
-    "boosting": ("BoosterClassifier", "BoosterRegressor"),
-    "ensemble": ("EnsembleClassifier", "EnsembleRegressor"),
-    "pictures": ("FaceEmbedding", "ImageFeatures", "OpenSetIdentifier"),
-    "clustering": ("HDBSCANClusterer",),
-    "recommendation": ("InteractionEncoder", "Recommender"),
-    "common": ("PassThrough", "ScaledTargetRegressor"),
+    "learnloop.estimators.boosting": ("BoosterClassifier", "BoosterRegressor"),
+    "learnloop.estimators.ensemble": ("EnsembleClassifier", "EnsembleRegressor"),
+    "learnloop.estimators.pictures": ("FaceEmbedding", "ImageFeatures", "OpenSetIdentifier"),
+    "learnloop.estimators.clustering": ("HDBSCANClusterer",),
+    "learnloop.estimators.recommendation": ("InteractionEncoder", "Recommender"),
+    "learnloop.estimators.common": ("PassThrough", "ScaledTargetRegressor"),
 }
 LEARNLOOP_TYPES = frozenset(
     name
     for module, classes in _LEARNLOOP_CLASSES.items()
     for cls in classes
-    for name in (f"learnloop.estimators.{cls}", f"learnloop.estimators.{module}.{cls}")
+    for name in (f"learnloop.estimators.{cls}", f"{module}.{cls}")
 )
 
 # Fitted objects rebuilt attribute by attribute (__new__, then __setstate__ or __dict__).

@@ -92,7 +92,7 @@ def test_importance_is_left_out_with_a_note_where_it_would_take_too_long(
     runs: dict[str, Any], monkeypatch
 ) -> None:
     """A 752-input table took 78 s of shuffling; past the limit the report says so instead."""
-    from learnloop.tasks import _report
+    from learnloop.report import _decisions as _report
 
     monkeypatch.setattr(_report, "IMPORTANCE_MAX_SECONDS", 0.0)
     md = _write(runs, "regression", "md")

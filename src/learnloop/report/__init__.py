@@ -4,7 +4,7 @@ A report is built as a :class:`Document` of sections (``_doc``) and rendered as 
 self-contained HTML page (``_html``: inline styles, plots as inline SVG, nothing fetched)
 or as Markdown (``_markdown``). Sections, top to bottom: the verdict and certificate
 (``_verdict``), the loop and the search (``_loop``), the data (``_data``), the model's
-decisions (each task's ``report_sections`` hook), and the top candidates compared
+decisions (chosen by what the task's models produce), and the top candidates compared
 (``_candidates``). ``_compare`` puts runs side by side. Statistics live in ``stats``,
 plots in ``plots``.
 
@@ -114,6 +114,8 @@ def build_run_report(source: str, store: str | None = None, data: str | None = N
 
 
 def _model_sections(inputs: Any) -> list[Section]:
+    from learnloop.report._decisions import decision_sections
+
     model, part = inputs.model, inputs.part
     if model is None or part is None:
         why = "no model file" if model is None else "no data to show its decisions on"
@@ -121,7 +123,7 @@ def _model_sections(inputs: Any) -> list[Section]:
     task = model.task_kind
     metric = task.metric(model.metadata["metric"])
     seed = int(((inputs.run or {}).get("options") or {}).get("seed") or 0)
-    sections = task.report_sections(model.pipeline, part, model.schema, metric, seed)
+    sections = decision_sections(task, model.pipeline, part, model.schema, metric, seed)
     if sections:
         sections[0].blocks.insert(0, Text(f"Shown on {inputs.part_name}.", "note"))
     return list(sections)

@@ -1,8 +1,9 @@
 """The report as a value: sections of text, tables and figures, rendered later.
 
-Sections are built by the report's own modules and by each task's
-:meth:`~learnloop.tasks.Task.report_sections` hook; :mod:`learnloop.report._html` and
-:mod:`learnloop.report._markdown` turn the same :class:`Document` into a page or a
+Sections are built by the report's own modules (a model's decisions by
+:mod:`learnloop.report._decisions`, by what its task's models produce);
+:mod:`learnloop.report._html` and :mod:`learnloop.report._markdown` turn the same
+:class:`Document` into a page or a
 terminal summary. Nothing here knows about runs, models or tasks.
 """
 

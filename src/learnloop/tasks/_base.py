@@ -19,8 +19,9 @@ certificate, the store, the model file and the server never ask which kind they 
 * **baseline** — the trivial model every result is compared with;
 * **outcomes** — what the store keeps of the test split so that ``runs compare`` can pair
   two runs row by row;
-* **report plots** — the sections of ``learnloop report`` that show a model's decisions
-  (``report_sections``), so the report never asks which kind of learning it shows.
+* **inputs** — whether its inputs are table columns (``inputs_are_columns``), so the
+  report knows whether shuffling one input says which inputs matter; the report draws a
+  model's decisions by the task's ``output``, never by its name.
 
 Tasks are stateless singletons configured by class attributes (like the candidate
 families); everything about one data set lives in its :class:`~learnloop.data.Schema`.
@@ -95,6 +96,7 @@ class Task(ABC):
     # the kinds of features it builds for families (``preprocessor``): a family serves the task
     # when it consumes one of them and produces ``output``
     feature_kinds: ClassVar[tuple[str, ...]]
+    inputs_are_columns: ClassVar[bool] = True  # False where the one input is a picture
     supervised: ClassVar[bool]  # learns from a target column (--target)
     default_metric: ClassVar[str]
     # the portfolio order: (candidate family, index into its portfolio), best bet first
@@ -243,16 +245,6 @@ class Task(ABC):
         return fingerprint(frame)
 
     # ------------------------------------------------------------------ report
-    def report_sections(
-        self, pipeline: Any, part: Part, schema: Schema, metric: Metric, seed: int
-    ) -> list[Any]:
-        """Report sections (``learnloop.report._doc.Section``) of a saved pipeline's
-        decisions on ``part`` (the validation split, or a table given with ``--data``).
-
-        Plots sample at most ``learnloop.report.plots.MAX_POINTS`` rows and say so in their
-        captions; nothing here may look at the test split. The default shows nothing.
-        """
-        return []
 
     # ------------------------------------------------------------ inputs and model
     def read_data(

@@ -162,11 +162,3 @@ class Clustering(Task):
                 }
         y = [] if test.y is None else [int(v) for v in test.y]
         return {"split": split, "kind": "groups", "y": y, "pred": labels}
-
-    def report_sections(
-        self, pipeline: Any, part: Part, schema: Schema, metric: Metric, seed: int
-    ) -> list[Any]:
-        """Cluster sizes, profiles, a 2-D PCA projection (and known groups, if given)."""
-        from learnloop.tasks._report import clustering_sections
-
-        return clustering_sections(self, pipeline, part, schema, metric, seed)

@@ -28,7 +28,6 @@ from sklearn.preprocessing import StandardScaler
 from learnloop import vision
 from learnloop.data import ColumnSpec, Schema, check_column, class_values
 from learnloop.exceptions import DataError, UsageError
-from learnloop.metrics import Metric
 from learnloop.tasks._base import Answer, Part
 from learnloop.tasks.tabular import Classification
 
@@ -58,6 +57,7 @@ class Image(Classification):
     default_metric = "accuracy"
     takes_pictures = True
     feature_kinds: ClassVar[tuple[str, ...]] = ("hog", "pixels_pca")
+    inputs_are_columns: ClassVar[bool] = False  # the one input is the picture
     ensembles = False  # the answer reads the pipeline's own feature and model steps
     portfolio_order = (  # type: ignore[assignment]
         ("linear_hog", 0),
@@ -231,15 +231,6 @@ class Image(Classification):
         for i, (name, values) in enumerate(extra.items()):
             out.insert(1 + i, name, values)
         return out
-
-    def report_sections(
-        self, pipeline: Any, part: Part, schema: Schema, metric: Metric, seed: int
-    ) -> list[Any]:
-        """Confusion matrix and curves of the pictures' classes (no input importance: the one
-        input is the picture)."""
-        from learnloop.tasks._report import classification_sections
-
-        return classification_sections(self, pipeline, part, schema, metric, seed, importance=False)
 
 
 class Faces(Image):

@@ -304,14 +304,6 @@ class Recommendation(Task):
             frame = frame.assign(__held_out__=held)
         return fingerprint(frame)
 
-    def report_sections(
-        self, pipeline: Any, part: Part, schema: Schema, metric: Metric, seed: int
-    ) -> list[Any]:
-        """Per-user scores and the catalogue's coverage on the evaluated users."""
-        from learnloop.tasks._report import recommendation_sections
-
-        return recommendation_sections(self, pipeline, part, schema, metric, seed)
-
     # ---------------------------------------------------------- serving shapes
     def user_key(self, schema: Schema, user: Any) -> str:
         """The text key of a user id given on the command line or over HTTP.

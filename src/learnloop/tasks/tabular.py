@@ -19,7 +19,6 @@ from learnloop.data import Schema, check_column, class_values, infer_features, m
 from learnloop.estimators import full_proba
 from learnloop.exceptions import DataError
 from learnloop.features import build_preprocessor
-from learnloop.metrics import Metric
 from learnloop.tasks._base import Answer, Part, Task
 
 __all__ = ["Classification", "Regression", "looks_like_classes", "MAX_CLASSES_FROM_INTEGERS"]
@@ -158,14 +157,6 @@ class Classification(_Supervised):
     def _dummy(self) -> Any:
         return DummyClassifier(strategy="prior")
 
-    def report_sections(
-        self, pipeline: Any, part: Part, schema: Schema, metric: Metric, seed: int
-    ) -> list[Any]:
-        """Confusion matrix, ROC, precision-recall, calibration, permutation importance."""
-        from learnloop.tasks._report import classification_sections
-
-        return classification_sections(self, pipeline, part, schema, metric, seed)
-
 
 class Regression(_Supervised):
     """A number per row; random splits."""
@@ -204,14 +195,6 @@ class Regression(_Supervised):
 
     def _dummy(self) -> Any:
         return DummyRegressor()
-
-    def report_sections(
-        self, pipeline: Any, part: Part, schema: Schema, metric: Metric, seed: int
-    ) -> list[Any]:
-        """Predicted against actual, residuals, permutation importance."""
-        from learnloop.tasks._report import regression_sections
-
-        return regression_sections(self, pipeline, part, schema, metric, seed)
 
 
 def looks_like_classes(y: pd.Series) -> bool:

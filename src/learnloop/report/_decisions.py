@@ -1,4 +1,5 @@
-"""Each task's report plots of a model's decisions (the ``Task.report_sections`` hook).
+"""The report's plots of a model's decisions, chosen by the output its task needs
+(:func:`decision_sections`), never by the task's name.
 
 Classification: confusion matrix, ROC and precision-recall curves (one-vs-rest for several
 classes), calibration. Regression: predicted against actual, residuals. Both: permutation
@@ -22,14 +23,9 @@ if TYPE_CHECKING:
     from learnloop.data import Schema
     from learnloop.metrics import Metric
     from learnloop.report._doc import Section
-    from learnloop.tasks._base import Part, Task
+    from learnloop.tasks import Part, Task
 
-__all__ = [
-    "classification_sections",
-    "regression_sections",
-    "clustering_sections",
-    "recommendation_sections",
-]
+__all__ = ["decision_sections"]
 
 MAX_CURVE_CLASSES = 8
 IMPORTANCE_REPEATS = 5  # shuffles per input, at most
@@ -332,3 +328,21 @@ def recommendation_sections(
             )
         )
     return [section]
+
+
+def decision_sections(
+    task: Task, pipeline: Any, part: Part, schema: Schema, metric: Metric, seed: int
+) -> list[Section]:
+    """Sections of a saved pipeline's decisions on ``part`` (the validation split, or a
+    table given with ``--data``), by what the task's models produce; never the test split."""
+    from learnloop.core import Output
+
+    if task.output is Output.CLASSES:
+        importance = task.inputs_are_columns
+        return classification_sections(task, pipeline, part, schema, metric, seed, importance)
+    builders = {
+        Output.VALUES: regression_sections,
+        Output.CLUSTERS: clustering_sections,
+        Output.RANKINGS: recommendation_sections,
+    }
+    return builders[task.output](task, pipeline, part, schema, metric, seed)

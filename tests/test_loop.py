@@ -6,7 +6,7 @@ import pytest
 
 import learnloop
 from learnloop import levers
-from learnloop.loop import MIN_RUNG_ROWS, rung_sizes
+from learnloop.search.schedule import MIN_RUNG_ROWS, rung_sizes
 from store_backends import learnloop as cli
 
 

@@ -3,7 +3,7 @@
 * **Resume.** ``resume_options`` reads a run's recorded options; ``reopen_run`` checks the
   data is the same, marks the trials a killed process left running as failed and sets the
   run running again. The loop then takes in the finished trials from the run's Optuna
-  study (``Loop.sync``) and does not run them again.
+  study (``Search.sync``) and does not run them again.
 * **Outcomes.** Each run keeps what its task's ``outcomes`` says of the certified model on
   the test split (predictions, or per-row scores) and that split's fingerprint, so two runs
   can be tested against each other.

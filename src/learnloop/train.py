@@ -19,12 +19,13 @@ from learnloop.artifacts import LoadedModel, library_versions, save_model
 from learnloop.certify import MAX_LOOKS, Certificate, LookPolicy, certify
 from learnloop.dataset import Dataset, prepare_dataset
 from learnloop.exceptions import UsageError
-from learnloop.finalist import CV_FOLDS, refit_for_look
-from learnloop.loop import FittedModel, Loop, Problem, TrialRecord, predict_model
 from learnloop.metrics import Metric, get_metric
 from learnloop.result import Result
+from learnloop.search import Aim, FittedModel, Hooks, Problem, Search, predict_model
+from learnloop.search.finalist import CV_FOLDS, refit_for_look
 from learnloop.stopping import stop_on_signals
 from learnloop.store import open_store
+from learnloop.trials import TrialRecord
 
 __all__ = ["train", "Reporter", "DEFAULT_BUDGET_S", "DEFAULT_MODEL_PATH", "MAX_LOOKS"]
 
@@ -42,14 +43,14 @@ class Reporter(Protocol):
     """Receives progress events (the CLI draws them; the API ignores them by default)."""
 
     def on_start(self, info: dict[str, Any]) -> None: ...
-    def on_trial(self, record: TrialRecord, loop: Loop) -> None: ...
+    def on_trial(self, record: TrialRecord, loop: Search) -> None: ...
     def on_look(self, cert: Certificate) -> None: ...
     def on_message(self, text: str) -> None: ...
 
 
 class _Silent:
     def on_start(self, info: dict[str, Any]) -> None: ...
-    def on_trial(self, record: TrialRecord, loop: Loop) -> None: ...
+    def on_trial(self, record: TrialRecord, loop: Search) -> None: ...
     def on_look(self, cert: Certificate) -> None: ...
     def on_message(self, text: str) -> None: ...
 
@@ -160,7 +161,7 @@ def train(
     )
     data_fingerprint = dataset.fingerprint()  # hashes every value: compute it once
 
-    from learnloop.executors import open_executor
+    from learnloop.search.executors import open_executor
 
     executor = open_executor(cluster)  # a wrong scheduler fails here, before any run row
     if store_obj is None:
@@ -345,18 +346,25 @@ def _search_and_certify(
     problem = problem_of(dataset, settings.seed)
     baseline = _baseline_model(dataset, settings.seed)
     baseline_test = predict_model(baseline, test.X, task, n_out)
-    loop = Loop(
-        problem,
-        study,
-        threshold=threshold,
-        alpha_first_look=policy.alpha_at(1),
-        n_jobs=settings.n_jobs,
-        candidates=settings.candidates,
+    # keep a little of the budget for the certificate and the model file, more when the best
+    # model is slow to predict: the budget bounds the whole run, not just the search
+    slack = min(0.05 * settings.budget, 5.0)
+    deadline = wall_start + settings.budget - slack
+    hooks = Hooks(
         on_trial=report.on_trial,
-        executor=executor,
+        finish_seconds=lambda model: max(0.0, finish_seconds(model, problem) - slack),
     )
     if store is not None:  # workers may join the run: named configurations are claimed
-        loop.claim_in(store, run_id)
+        hooks.claim = lambda key, worker: bool(store.claim(run_id, key, worker))
+    loop = Search(
+        problem,
+        study,
+        Aim(metric, threshold, policy.alpha_at(1)),
+        candidates=settings.candidates,
+        n_jobs=settings.n_jobs,
+        executor=executor,
+        hooks=hooks,
+    )
     report.on_start(
         {
             "run_id": run_id,
@@ -380,12 +388,6 @@ def _search_and_certify(
         # known from the sizes alone, before any look: the one look left spends all of alpha,
         # so its bound is at the confidence asked for
         policy.planned = 1
-    # keep a little of the budget for the certificate and the model file, more when the best
-    # model is slow to predict: the budget bounds the whole run, not just the search
-    slack = min(0.05 * settings.budget, 5.0)
-    deadline = wall_start + settings.budget - slack
-    loop.finish_seconds = lambda model: max(0.0, finish_seconds(model, problem) - slack)
-    loop.started = time.monotonic()
     looks: list[tuple[FittedModel, Certificate]] = []
     looked_predictions: dict[int, Any] = {}  # id(model) -> its test predictions, made once
 
@@ -428,7 +430,7 @@ def _search_and_certify(
         )
 
     with stop_on_signals(on_stop) as stop:
-        loop.hand_stop = stop
+        hooks.should_stop = stop
         while True:
             hit = loop.run(deadline)
             if hit is None:
@@ -525,7 +527,7 @@ def finish_seconds(model: FittedModel, problem: Problem) -> float:
     return FINISH_FIXED_S + per_row * problem.n_test
 
 
-def _say_why_nothing_learned(loop: Loop, report: Reporter) -> None:
+def _say_why_nothing_learned(loop: Search, report: Reporter) -> None:
     """Only the trivial model is left: say why, with the first failure if trials failed."""
     failed = [t for t in loop.trials if t.status == "failed"]
     if failed:
@@ -537,7 +539,7 @@ def _say_why_nothing_learned(loop: Loop, report: Reporter) -> None:
         report.on_message("No trial finished within the budget; only the trivial model is saved.")
 
 
-def _say_why_look(loop: Loop, hit: FittedModel, report: Reporter) -> None:
+def _say_why_look(loop: Search, hit: FittedModel, report: Reporter) -> None:
     """Name the cross-validated estimate when it, not the aim, sent ``hit`` to a look."""
     advice = loop.advisor.advice[-1] if loop.advisor.advice else None
     if advice is None or advice.trial != hit.trial or loop.aim.passed(hit.score, len(loop.trials)):

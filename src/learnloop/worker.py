@@ -18,8 +18,9 @@ from typing import Any
 from learnloop.certify import look_alpha
 from learnloop.data import fingerprint
 from learnloop.exceptions import DataError, StoreError, UsageError
-from learnloop.loop import Loop, TrialRecord
+from learnloop.search import Aim, Hooks, Search
 from learnloop.store import open_store
+from learnloop.trials import TrialRecord
 
 __all__ = ["work"]
 
@@ -68,22 +69,10 @@ def work(
     planned = MAX_LOOKS if threshold is not None else 1
     mine: list[int] = []
 
-    def note(record: TrialRecord, loop: Loop) -> None:
+    def note(record: TrialRecord, loop: Search) -> None:
         mine.append(record.number)
         if on_trial is not None:
             on_trial(record, loop)
-
-    loop = Loop(
-        problem,
-        st.study(run_id, _sampler(seed + 1 + os.getpid() % 10_000)),
-        threshold=threshold,
-        alpha_first_look=look_alpha(1.0 - options["confidence"], 1, planned),
-        n_jobs=n_jobs or os.cpu_count() or 1,
-        candidates=options.get("candidates"),
-        on_trial=note,
-    )
-    loop.join_as_worker()
-    loop.claim_in(st, run_id)
 
     def keep_going() -> bool:
         now = st.get_run(run_id)
@@ -91,7 +80,20 @@ def work(
             return False
         return not any(t.user_attrs.get("stop_reason") == "target" for t in st.trials(run_id))
 
-    loop.keep_going = keep_going
+    alpha = look_alpha(1.0 - options["confidence"], 1, planned)
+    loop = Search(
+        problem,
+        st.study(run_id, _sampler(seed + 1 + os.getpid() % 10_000)),
+        Aim(problem.metric, threshold, alpha),
+        candidates=options.get("candidates"),
+        n_jobs=n_jobs or os.cpu_count() or 1,
+        hooks=Hooks(
+            on_trial=note,
+            keep_going=keep_going,
+            claim=lambda key, worker: bool(st.claim(run_id, key, worker)),
+        ),
+        joined=True,
+    )
     started = time.monotonic()
     hit = loop.run(started + (budget or options["budget"]))
     if hit is not None:

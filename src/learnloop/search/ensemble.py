@@ -12,7 +12,7 @@ predictions (probabilities for classification, so roc_auc, log_loss or accuracy 
 computed on the averaged probabilities; values for regression), for at most
 ``MAX_ROUNDS`` rounds and until no addition improves it. The weights are the selection
 counts. An ensemble of at least two configurations that beats the best single model by
-``MIN_GAIN`` becomes a :class:`~learnloop.loop.FittedModel` (candidate ``"ensemble"``,
+``MIN_GAIN`` becomes a :class:`~learnloop.search.values.FittedModel` (candidate ``"ensemble"``,
 params ``{"members": [trial numbers], "weights": [counts]}``) that the loop treats like
 any trial's model: kept if best, returned if it passes the aim, certified by the same
 test looks. Its validation score is optimistic (the weights were chosen on validation),
@@ -34,8 +34,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from learnloop.estimators import EnsembleClassifier, EnsembleRegressor, PassThrough, weighted_mean
-from learnloop.loop import FittedModel, Problem, predict_model
 from learnloop.metrics import Metric, Prediction
+from learnloop.search.values import FittedModel, Problem, predict_model
 from learnloop.trials import config_key
 
 __all__ = ["Pool", "select", "average", "assemble", "POOL_SIZE", "MAX_ROUNDS", "MIN_GAIN"]

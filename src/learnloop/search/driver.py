@@ -3,8 +3,9 @@
 :func:`drive` keeps the executor's slots busy and takes results as they come, in any order
 (asynchronous successive halving: the best of a rung is promoted as soon as it is known):
 
-1. **Stop** when asked by hand, when the deadline passes, or when ``keep_going`` says no more
-   and nothing runs; take in the trials other processes finished once a second (``sync``).
+1. **Stop** when asked by hand, when the deadline passes, or when nothing runs and no trial
+   may start (``keep_going`` says no, or the next would not finish in time); take in the
+   trials other processes finished once a second (``sync``).
 2. **Start** the schedule's next job in each free slot, claimed in the store so that no two
    processes train one configuration, unless it cannot finish in the time left: a trial is
    not started when what trials like it took before their first scored step (its data's
@@ -68,7 +69,8 @@ class _Flight:
 
     open: dict[int, tuple[Any, TrialRecord]] = field(default_factory=dict)
     retried: set[int] = field(default_factory=set)
-    full: bool = False  # no more trials may start in this drive
+    late: bool = False  # the next trial would not finish in time: none more in this drive
+    held: bool = False  # ``keep_going`` said no to the last trial asked for
     synced: float = -float("inf")
 
 
@@ -91,8 +93,8 @@ def drive(search: Search, deadline: float) -> FittedModel | None:
                     break
             _fill(search, flight)
             if not executor.running:
-                if flight.full:
-                    break  # no more may start, and nothing runs
+                if flight.late or flight.held:
+                    break  # nothing runs, and nothing more may start
                 time.sleep(POLL_S)  # no free slot yet: wait for a worker
                 continue
             left = max(search.deadline - time.monotonic(), 0.0)
@@ -112,15 +114,15 @@ def _better(search: Search, a: FittedModel, b: FittedModel) -> bool:
 # ------------------------------------------------------------------------ starting
 def _fill(search: Search, flight: _Flight) -> None:
     """Start trials while a slot is free, ``keep_going`` agrees and the next one fits."""
-    executor = search.executor
-    while not flight.full and executor.running < executor.slots():
-        keep_going = search.hooks.keep_going
+    executor, keep_going = search.executor, search.hooks.keep_going
+    flight.held = False
+    while not flight.late and executor.running < executor.slots():
         if keep_going is not None and not keep_going():
-            flight.full = True
+            flight.held = True  # not now: asked again on the next round
             return
         job = _next_job(search)
         if expected_cost(search, job) > search.deadline - time.monotonic():
-            flight.full = True  # not even its first step would finish in time
+            flight.late = True  # not even its first step would finish in time
             return
         _start(search, flight, job)
 

@@ -57,7 +57,8 @@ def _anyone(key: str, worker: str) -> bool:
 class Hooks:
     """How the run that owns a search talks to it; every hook is optional.
 
-    ``keep_going`` is asked before each trial starts (False: start no more); ``should_stop``
+    ``keep_going`` is asked before each trial starts (False: start none now; the search ends
+    once nothing runs); ``should_stop``
     between steps (True: stop what runs now, by hand); ``claim(key, worker)`` takes a named
     configuration for this process (False: another process on the run has it);
     ``finish_seconds(model)`` is what finishing with ``model`` would take after the search

@@ -18,7 +18,7 @@ from typing import Any
 from learnloop.certify import look_alpha
 from learnloop.data import fingerprint
 from learnloop.exceptions import DataError, StoreError, UsageError
-from learnloop.search import Aim, Hooks, Search
+from learnloop.search import Aim, Hooks, Problem, Search
 from learnloop.store import open_store
 from learnloop.trials import TrialRecord
 
@@ -34,38 +34,11 @@ def work(
     on_trial: Any = None,
 ) -> dict[str, Any]:
     """Run trials of ``run_id`` until it finishes, the target is passed, or ``budget`` ends."""
-    from learnloop.train import MAX_LOOKS, _sampler, prepare, problem_of
+    from learnloop.train import MAX_LOOKS, _sampler
 
     st = open_store(store)
-    run = st.get_run(run_id)
-    if run["status"] != "running":
-        raise UsageError(f"Run '{run_id}' is already finished ({run['status']}); nothing to join.")
-    options = run.get("options") or {}
-    if not options.get("data"):
-        raise StoreError(
-            f"Run '{run_id}' was not started from a data file, so a worker cannot re-read it."
-        )
-    dataset = prepare(
-        options["data"],
-        options["target"],
-        options["task"],
-        options["metric"],
-        options["threshold"],
-        options["seed"],
-        options.get("validation"),
-        options.get("test"),
-        options.get("labels"),
-        options.get("task_options") or None,
-        confidence=options.get("confidence") or 0.95,
-        test_share=options.get("test_share"),
-    )
-    if fingerprint(dataset.frame) != run["fingerprint"]:
-        raise DataError(
-            f"The data at '{options['data']}' has changed since run '{run_id}' started."
-        )
-    seed = options["seed"]
-    problem = problem_of(dataset, seed)
-    threshold = options["threshold"]
+    options, problem = _rebuild(st, run_id)
+    threshold, seed = options["threshold"], options["seed"]
     planned = MAX_LOOKS if threshold is not None else 1
     mine: list[int] = []
 
@@ -105,3 +78,37 @@ def work(
         "target_trial": hit.trial if hit is not None else None,
         "elapsed_s": round(time.monotonic() - started, 3),
     }
+
+
+def _rebuild(st: Any, run_id: str) -> tuple[dict[str, Any], Problem]:
+    """The run's recorded options, and its training and validation parts made again from
+    its data file (the same seeded splits; refused if the data changed since)."""
+    from learnloop.train import prepare, problem_of
+
+    run = st.get_run(run_id)
+    if run["status"] != "running":
+        raise UsageError(f"Run '{run_id}' is already finished ({run['status']}); nothing to join.")
+    options = run.get("options") or {}
+    if not options.get("data"):
+        raise StoreError(
+            f"Run '{run_id}' was not started from a data file, so a worker cannot re-read it."
+        )
+    dataset = prepare(
+        options["data"],
+        options["target"],
+        options["task"],
+        options["metric"],
+        options["threshold"],
+        options["seed"],
+        options.get("validation"),
+        options.get("test"),
+        options.get("labels"),
+        options.get("task_options") or None,
+        confidence=options.get("confidence") or 0.95,
+        test_share=options.get("test_share"),
+    )
+    if fingerprint(dataset.frame) != run["fingerprint"]:
+        raise DataError(
+            f"The data at '{options['data']}' has changed since run '{run_id}' started."
+        )
+    return options, problem_of(dataset, options["seed"])

@@ -150,21 +150,26 @@ def _next_job(search: Search) -> Job:
 def expected_cost(search: Search, job: Job) -> float:
     """Seconds until a trial like ``job`` has a model: what trials of its family took to
     their first scored step on its rows (data preparation included), or on the largest
-    smaller sample scaled up by rows; the costliest family's when the sampler chooses.
-    Zero when nothing like it has run (it is then started: nothing better is known)."""
-    if job.candidate is not None:
-        return _family_cost(search, job.candidate, job.rung)
-    return max((_family_cost(search, c, job.rung) for c in search.families), default=0.0)
+    smaller sample scaled up by rows; for a family not seen yet, the slowest first step of
+    any family on these rows; the costliest family's when the sampler chooses. Zero when
+    nothing has run yet (the first trial is started: nothing better is known)."""
+    families = [job.candidate] if job.candidate is not None else search.families
+    return max((_family_cost(search, c, job.rung) for c in families), default=0.0)
 
 
 def _family_cost(search: Search, cand: Candidate, rung: int) -> float:
     n_rows = search.schedule.rows_for(cand, rung)
     seen: dict[int, list[float]] = {}
+    others = [0.0]  # first steps of other families on these rows
     for t in search.trials:
-        if t.candidate == cand.name and t.first_step_s is not None and t.n_rows <= n_rows:
+        if t.first_step_s is None or t.n_rows > n_rows:
+            continue
+        if t.candidate == cand.name:
             seen.setdefault(t.n_rows, []).append(t.first_step_s)
+        elif t.n_rows == n_rows:
+            others.append(t.first_step_s)
     if not seen:
-        return 0.0
+        return max(others)
     if n_rows in seen:  # its encoding is made (cached): the quickest start
         return min(seen[n_rows])
     rows = max(seen)  # a new sample to encode too: the slowest start, scaled by rows

@@ -1,6 +1,6 @@
-"""Greedy ensemble selection (Caruana et al. 2004) over the loop's best finished trials.
+"""Greedy ensemble selection (Caruana et al. 2004) over the search's best finished trials.
 
-The loop offers every complete trial's model to a :class:`Pool`: the ``POOL_SIZE`` best
+The driver offers every complete trial's model to a :class:`Pool`: the ``POOL_SIZE`` best
 by validation score, one per configuration (a configuration promoted to a larger sample
 keeps its better fit; on tables small enough for one rung every fit is on the whole
 training split, and on large ones the best fits are the promoted ones anyway). Each
@@ -18,9 +18,10 @@ any trial's model: kept if best, returned if it passes the aim, certified by the
 test looks. Its validation score is optimistic (the weights were chosen on validation),
 like the best of many trials; the look policy is what keeps the claim honest.
 
-Only a loop that trains the trials itself makes ensembles: on a Dask cluster
-(``Executor.drive``) and in ``learnloop worker`` processes none are made, since the models
-of trials trained elsewhere are not at hand and an owner could not refit an ensemble.
+The run's owner makes ensembles of the models its trials hand back, wherever they trained
+(in process or on Dask workers: the driver is the same). A ``learnloop worker`` process
+joined to another's run makes none: its models stay with it, and the owner could not refit
+an ensemble of them.
 
 Ensembles are not trials: they never enter the study. They are numbered -2, -3, ...
 (-1 is the baseline) so a test look at one is never mistaken for a look at a member.

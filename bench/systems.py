@@ -136,7 +136,7 @@ def _learnloop(
     from ``Popen`` to its exit with 0 (files written before the clock starts)."""
     import os
 
-    from learnloop.portfolio import HOLDOUT_ENV
+    from learnloop.search.portfolio import HOLDOUT_ENV
 
     # leave-one-out: the learned portfolio must not rank this data set by its own fits
     # (the CLI subprocess inherits the environment)

@@ -274,7 +274,7 @@ def test_without_distributed_the_core_works_and_cluster_says_what_to_install() -
     code = (
         "import sys; sys.modules['distributed'] = None\n"
         "import learnloop.train\n"
-        "from learnloop.executors import open_executor\n"
+        "from learnloop.search.executors import open_executor\n"
         "assert open_executor(None) is None\n"
         "open_executor('local:2')\n"
     )

@@ -3,7 +3,7 @@
 * **Resume.** ``resume_options`` reads a run's recorded options; ``reopen_run`` checks the
   data is the same, marks the trials a killed process left running as failed and sets the
   run running again. The loop then takes in the finished trials from the run's Optuna
-  study (``Loop.sync``) and does not run them again. A run the store left mid-way (it stayed
+  study (``Search.sync``) and does not run them again. A run the store left mid-way (it stayed
   away past its retries, or filled up) ends with ``store_interrupted``: one line with the
   exact ``--resume`` command, or the model file if the run had already saved it.
 * **Outcomes.** Each run keeps what its task's ``outcomes`` says of the certified model on

@@ -11,7 +11,8 @@ from rich.live import Live
 from rich.table import Table
 
 from learnloop.certify import Certificate
-from learnloop.loop import Loop, TrialRecord
+from learnloop.search import Search
+from learnloop.trials import TrialRecord
 
 __all__ = ["make_reporter", "PlainReporter", "LiveReporter"]
 
@@ -51,7 +52,7 @@ class PlainReporter:
             f"{trivial}"
         )
 
-    def on_trial(self, record: TrialRecord, loop: Loop) -> None:
+    def on_trial(self, record: TrialRecord, loop: Search) -> None:
         elapsed = time.monotonic() - self.started
         improved = loop.best is not None and loop.best.trial == record.number
         if improved or time.monotonic() - self.last_line > self.HEARTBEAT_S:
@@ -84,7 +85,7 @@ class LiveReporter(PlainReporter):
         self.console = console
         self.live: Live | None = None
         self.info: dict[str, Any] = {}
-        self.loop: Loop | None = None
+        self.loop: Search | None = None
 
     def _print(self, text: str) -> None:
         self.console.print(text, highlight=False, markup=False)
@@ -97,7 +98,7 @@ class LiveReporter(PlainReporter):
         )
         self.live.start()
 
-    def on_trial(self, record: TrialRecord, loop: Loop) -> None:
+    def on_trial(self, record: TrialRecord, loop: Search) -> None:
         self.loop = loop
 
     def _table(self) -> Table:

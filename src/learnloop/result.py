@@ -10,7 +10,7 @@ import pandas as pd
 
 from learnloop.artifacts import LoadedModel
 from learnloop.certify import Certificate
-from learnloop.loop import TrialRecord
+from learnloop.trials import TrialRecord
 
 __all__ = ["Result"]
 

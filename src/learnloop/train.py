@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
+import pickle
 import time
 import warnings
 from dataclasses import dataclass
@@ -19,20 +21,26 @@ from learnloop.artifacts import LoadedModel, check_model_path, library_versions,
 from learnloop.certify import MAX_LOOKS, Certificate, LookPolicy, certify
 from learnloop.dataset import Dataset, prepare_dataset
 from learnloop.exceptions import StoreFull, StoreUnavailable, UsageError
-from learnloop.finalist import CV_FOLDS, refit_for_look
-from learnloop.loop import FittedModel, Loop, Problem, TrialRecord, predict_model
 from learnloop.metrics import Metric, get_metric
 from learnloop.result import Result
+from learnloop.search import Aim, FittedModel, Hooks, Problem, Search, predict_model
+from learnloop.search.finalist import CV_FOLDS, refit_for_look
 from learnloop.stopping import stop_on_signals
 from learnloop.store import open_store
+from learnloop.trials import TrialRecord
 
 __all__ = ["train", "Reporter", "DEFAULT_BUDGET_S", "DEFAULT_MODEL_PATH", "MAX_LOOKS"]
 
 DEFAULT_BUDGET_S = 60.0
 DEFAULT_MODEL_PATH = "learnloop-model.skops"
-# What the end of a run costs besides predicting the test rows: the certificate, the
-# per-row outcomes, importing skops and writing the model file (0.5-1.5 s measured).
+# What the end of a run costs besides predicting the test rows and writing the model: the
+# certificate, the per-row outcomes, the store's last writes, the process's exit.
 FINISH_FIXED_S = 1.0
+# Seconds the model writer takes per MB of the model's pickled size: skops walks the objects
+# in Python, so a large forest's file is a finishing cost of its own (measured on a 2-core
+# machine under load: 0.04 s/MB for a 64 MB ensemble with 256 extra trees, 0.06 for 64 extra
+# trees, up to 0.2 for small models of many objects, which the fixed part covers).
+SAVE_S_PER_MB = 0.08
 # Validation rows a new best model predicts to time its test predictions: enough that the
 # per-call cost (preprocessing a frame, ~4 ms) does not pass for a per-row one.
 PROBE_ROWS = 2000
@@ -42,14 +50,14 @@ class Reporter(Protocol):
     """Receives progress events (the CLI draws them; the API ignores them by default)."""
 
     def on_start(self, info: dict[str, Any]) -> None: ...
-    def on_trial(self, record: TrialRecord, loop: Loop) -> None: ...
+    def on_trial(self, record: TrialRecord, loop: Search) -> None: ...
     def on_look(self, cert: Certificate) -> None: ...
     def on_message(self, text: str) -> None: ...
 
 
 class _Silent:
     def on_start(self, info: dict[str, Any]) -> None: ...
-    def on_trial(self, record: TrialRecord, loop: Loop) -> None: ...
+    def on_trial(self, record: TrialRecord, loop: Search) -> None: ...
     def on_look(self, cert: Certificate) -> None: ...
     def on_message(self, text: str) -> None: ...
 
@@ -109,6 +117,7 @@ def train(
     fixed splits instead of the seeded random ones. ``resume`` (a run id) continues a run
     that was killed, keeping the trials it finished. ``cluster`` (``tcp://HOST:8786`` or
     ``local[:N]``) trains the trials on a Dask cluster; this process stays the run's owner.
+    The budget bounds the whole call: the search stops early enough to finish within it.
 
     ``options`` are the task's own: ``task="recommendation"`` takes ``user`` and ``item``
     (columns, required), ``time``, ``event``, ``weight``, ``event_weights`` and
@@ -160,7 +169,7 @@ def train(
     )
     data_fingerprint = dataset.fingerprint()  # hashes every value: compute it once
 
-    from learnloop.executors import open_executor
+    from learnloop.search.executors import open_executor
 
     executor = open_executor(cluster)  # a wrong scheduler fails here, before any run row
     if store_obj is None:
@@ -349,18 +358,31 @@ def _search_and_certify(
     problem = problem_of(dataset, settings.seed)
     baseline = _baseline_model(dataset, settings.seed)
     baseline_test = predict_model(baseline, test.X, task, n_out)
-    loop = Loop(
-        problem,
-        study,
-        threshold=threshold,
-        alpha_first_look=policy.alpha_at(1),
-        n_jobs=settings.n_jobs,
-        candidates=settings.candidates,
+    if out_path is not None:
+        # the model writer's import (skops reads scikit-learn's modules: 1-4 s on a loaded
+        # 2-core machine) is spent before the search, so that the search's deadline knows it
+        importlib.import_module("skops.io")
+    # the budget bounds the whole run, not just the search: the search stops early enough to
+    # finish with its best model (predict the test rows, certify, write the model file), and
+    # a little of the budget is kept besides
+    slack = min(0.05 * settings.budget, 5.0)
+    end = wall_start + settings.budget
+    deadline = end - slack
+    hooks = Hooks(
         on_trial=report.on_trial,
-        executor=executor,
+        finish_seconds=lambda model: max(0.0, finish_seconds(model, problem) - slack),
     )
     if store is not None:  # workers may join the run: named configurations are claimed
-        loop.claim_in(store, run_id)
+        hooks.claim = lambda key, worker: bool(store.claim(run_id, key, worker))
+    loop = Search(
+        problem,
+        study,
+        Aim(metric, threshold, policy.alpha_at(1)),
+        candidates=settings.candidates,
+        n_jobs=settings.n_jobs,
+        executor=executor,
+        hooks=hooks,
+    )
     report.on_start(
         {
             "run_id": run_id,
@@ -384,17 +406,14 @@ def _search_and_certify(
         # known from the sizes alone, before any look: the one look left spends all of alpha,
         # so its bound is at the confidence asked for
         policy.planned = 1
-    # keep a little of the budget for the certificate and the model file, more when the best
-    # model is slow to predict: the budget bounds the whole run, not just the search
-    slack = min(0.05 * settings.budget, 5.0)
-    deadline = wall_start + settings.budget - slack
-    loop.finish_seconds = lambda model: max(0.0, finish_seconds(model, problem) - slack)
-    loop.started = time.monotonic()
     looks: list[tuple[FittedModel, Certificate]] = []
     looked_predictions: dict[int, Any] = {}  # id(model) -> its test predictions, made once
 
     def look(model: FittedModel) -> Certificate:
-        refitted = refit_for_look(problem, model, settings.n_jobs, wall_start + settings.budget)
+        # a refit must leave the time to finish with it (its predictions, the model file)
+        refitted = refit_for_look(
+            problem, model, settings.n_jobs, end - finish_seconds(model, problem)
+        )
         if refitted is not model:
             what = (
                 f"the ensemble's {len(model.members)} members"
@@ -432,7 +451,7 @@ def _search_and_certify(
         )
 
     with stop_on_signals(on_stop) as stop:
-        loop.hand_stop = stop
+        hooks.should_stop = stop
         while True:
             hit = loop.run(deadline)
             if hit is None:
@@ -521,15 +540,17 @@ def _search_and_certify(
 
 def finish_seconds(model: FittedModel, problem: Problem) -> float:
     """Seconds the run will need after the search to finish with ``model``: its predictions
-    on the test rows (timed on a few validation rows) and the fixed cost of the end."""
+    on the test rows (timed on a few validation rows), writing its file (by its size) and
+    the fixed cost of the end."""
     X = problem.X_val.iloc[:PROBE_ROWS]
     started = time.perf_counter()
     predict_model(model, X, problem.task, problem.n_classes)
     per_row = (time.perf_counter() - started) / max(len(X), 1)
-    return FINISH_FIXED_S + per_row * problem.n_test
+    size_mb = len(pickle.dumps((model.preprocessor, model.estimator), protocol=5)) / 1e6
+    return FINISH_FIXED_S + per_row * problem.n_test + SAVE_S_PER_MB * size_mb
 
 
-def _say_why_nothing_learned(loop: Loop, report: Reporter) -> None:
+def _say_why_nothing_learned(loop: Search, report: Reporter) -> None:
     """Only the trivial model is left: say why, with the first failure if trials failed."""
     failed = [t for t in loop.trials if t.status == "failed"]
     if failed:
@@ -541,7 +562,7 @@ def _say_why_nothing_learned(loop: Loop, report: Reporter) -> None:
         report.on_message("No trial finished within the budget; only the trivial model is saved.")
 
 
-def _say_why_look(loop: Loop, hit: FittedModel, report: Reporter) -> None:
+def _say_why_look(loop: Search, hit: FittedModel, report: Reporter) -> None:
     """Name the cross-validated estimate when it, not the aim, sent ``hit`` to a look."""
     advice = loop.advisor.advice[-1] if loop.advisor.advice else None
     if advice is None or advice.trial != hit.trial or loop.aim.passed(hit.score, len(loop.trials)):

@@ -18,8 +18,9 @@ from typing import Any
 from learnloop.certify import look_alpha
 from learnloop.data import fingerprint
 from learnloop.exceptions import DataError, StoreError, UsageError
-from learnloop.loop import Loop, TrialRecord
+from learnloop.search import Aim, Hooks, Problem, Search
 from learnloop.store import open_store
+from learnloop.trials import TrialRecord
 
 __all__ = ["work"]
 
@@ -33,9 +34,57 @@ def work(
     on_trial: Any = None,
 ) -> dict[str, Any]:
     """Run trials of ``run_id`` until it finishes, the target is passed, or ``budget`` ends."""
-    from learnloop.train import MAX_LOOKS, _sampler, prepare, problem_of
+    from learnloop.train import MAX_LOOKS, _sampler
 
     st = open_store(store)
+    options, problem = _rebuild(st, run_id)
+    threshold, seed = options["threshold"], options["seed"]
+    planned = MAX_LOOKS if threshold is not None else 1
+    mine: list[int] = []
+
+    def note(record: TrialRecord, loop: Search) -> None:
+        mine.append(record.number)
+        if on_trial is not None:
+            on_trial(record, loop)
+
+    def keep_going() -> bool:
+        now = st.get_run(run_id)
+        if now["status"] != "running" or now.get("target_trial") is not None:
+            return False
+        return not any(t.user_attrs.get("stop_reason") == "target" for t in st.trials(run_id))
+
+    alpha = look_alpha(1.0 - options["confidence"], 1, planned)
+    loop = Search(
+        problem,
+        st.study(run_id, _sampler(seed + 1 + os.getpid() % 10_000)),
+        Aim(problem.metric, threshold, alpha),
+        candidates=options.get("candidates"),
+        n_jobs=n_jobs or os.cpu_count() or 1,
+        hooks=Hooks(
+            on_trial=note,
+            keep_going=keep_going,
+            claim=lambda key, worker: bool(st.claim(run_id, key, worker)),
+        ),
+        joined=True,
+    )
+    started = time.monotonic()
+    hit = loop.run(started + (budget or options["budget"]))
+    if hit is not None:
+        st.update_run(run_id, target_trial=hit.trial)
+    return {
+        "run_id": run_id,
+        "worker": loop.worker,
+        "trials": mine,
+        "target_trial": hit.trial if hit is not None else None,
+        "elapsed_s": round(time.monotonic() - started, 3),
+    }
+
+
+def _rebuild(st: Any, run_id: str) -> tuple[dict[str, Any], Problem]:
+    """The run's recorded options, and its training and validation parts made again from
+    its data file (the same seeded splits; refused if the data changed since)."""
+    from learnloop.train import prepare, problem_of
+
     run = st.get_run(run_id)
     if run["status"] != "running":
         raise UsageError(f"Run '{run_id}' is already finished ({run['status']}); nothing to join.")
@@ -62,44 +111,4 @@ def work(
         raise DataError(
             f"The data at '{options['data']}' has changed since run '{run_id}' started."
         )
-    seed = options["seed"]
-    problem = problem_of(dataset, seed)
-    threshold = options["threshold"]
-    planned = MAX_LOOKS if threshold is not None else 1
-    mine: list[int] = []
-
-    def note(record: TrialRecord, loop: Loop) -> None:
-        mine.append(record.number)
-        if on_trial is not None:
-            on_trial(record, loop)
-
-    loop = Loop(
-        problem,
-        st.study(run_id, _sampler(seed + 1 + os.getpid() % 10_000)),
-        threshold=threshold,
-        alpha_first_look=look_alpha(1.0 - options["confidence"], 1, planned),
-        n_jobs=n_jobs or os.cpu_count() or 1,
-        candidates=options.get("candidates"),
-        on_trial=note,
-    )
-    loop.join_as_worker()
-    loop.claim_in(st, run_id)
-
-    def keep_going() -> bool:
-        now = st.get_run(run_id)
-        if now["status"] != "running" or now.get("target_trial") is not None:
-            return False
-        return not any(t.user_attrs.get("stop_reason") == "target" for t in st.trials(run_id))
-
-    loop.keep_going = keep_going
-    started = time.monotonic()
-    hit = loop.run(started + (budget or options["budget"]))
-    if hit is not None:
-        st.update_run(run_id, target_trial=hit.trial)
-    return {
-        "run_id": run_id,
-        "worker": loop.worker,
-        "trials": mine,
-        "target_trial": hit.trial if hit is not None else None,
-        "elapsed_s": round(time.monotonic() - started, 3),
-    }
+    return options, problem_of(dataset, options["seed"])

@@ -3,8 +3,8 @@
 The feature extractor is part of the searched configuration: each family is one
 classifier (logistic regression, k-NN, MLP) on one extractor, named
 ``<classifier>_<extractor>``. The extractor is the family's ``preprocessing`` kind, so the
-loop extracts each kind of feature once per run and sample size and the picture task
-builds it (``Image.preprocessor``): ``hog`` (histogram of oriented gradients),
+search extracts each kind of feature once per run and sample size (``search.fit.encoded``) and the
+image task builds it (``Image.preprocessor``): ``hog`` (histogram of oriented gradients),
 ``pixels_pca`` (grey levels and PCA: eigenfaces) and, for faces, ``sface`` (the SFace
 embedding of the face). The extractor is also what matches a family to its task: the
 ``image`` task builds ``hog`` and ``pixels_pca`` features, ``faces`` builds ``sface``.

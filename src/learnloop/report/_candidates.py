@@ -2,17 +2,16 @@
 
 Models of the trials the run did not choose are not stored. The report refits the best
 configuration of each of the next best model families (by recorded validation score)
-with the loop's own machinery (Loop.refit: same family, parameters, sample size and
-seed, on the rebuilt training split, stopped by the same monitor rules without a
-threshold) and compares them with the saved model on the validation split. The test
-split is used only for the chosen model's certificate, never here.
+the way the search fits one (same family, parameters, sample size and seed, on the
+rebuilt training split, stopped by the same monitor rules without a threshold) and
+compares them with the saved model on the validation split. The test split is used only
+for the chosen model's certificate, never here.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from typing import Any
 
 import numpy as np
@@ -45,25 +44,19 @@ def _others(inputs: ReportInputs, chosen: tuple[str, str]) -> list[dict[str, Any
 
 
 def _refit(inputs: ReportInputs, trials: list[dict[str, Any]]) -> list[tuple[dict, Any]]:
-    import optuna
-
-    from learnloop.loop import Loop, predict_model
+    from learnloop.search.fit import fit_configuration
+    from learnloop.search.values import predict_model
     from learnloop.train import problem_of
-    from learnloop.trials import TrialRecord
 
     ds = inputs.dataset
     assert ds is not None
     seed = int(((inputs.run or {}).get("options") or {}).get("seed") or 0)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    loop = Loop(problem_of(ds, seed), optuna.create_study(), threshold=None,
-                alpha_first_look=0.05, n_jobs=os.cpu_count() or 1)  # fmt: skip
+    problem, n_jobs = problem_of(ds, seed), os.cpu_count() or 1
     out = []
     for t in trials:
-        record = TrialRecord(t["number"], t["candidate"], t["params"], t["rung"] or 0,
-                             t["n_rows"] or 0)  # fmt: skip
-        loop.started = time.monotonic()
-        loop.deadline = loop.started + REFIT_SECONDS
-        model = loop.refit(record)
+        fitted = fit_configuration(problem, t["candidate"], t["params"], t["n_rows"],
+                                   seconds=REFIT_SECONDS, n_jobs=n_jobs)  # fmt: skip
+        model = fitted.model
         if model is not None:
             pred = predict_model(model, ds.validation.X, ds.task, ds.n_outputs)
             out.append((t, pred))

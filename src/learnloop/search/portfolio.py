@@ -83,7 +83,7 @@ def meta_features(X: pd.DataFrame, y: np.ndarray | None, n_classes: int) -> dict
 @lru_cache(maxsize=1)
 def _shipped() -> tuple[dict[str, Any], ...]:
     try:
-        text = resources.files("learnloop").joinpath("portfolio.json").read_text("utf-8")
+        text = resources.files("learnloop.search").joinpath("portfolio.json").read_text("utf-8")
     except FileNotFoundError:
         return ()
     return tuple(json.loads(text)["datasets"])

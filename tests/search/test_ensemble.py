@@ -19,10 +19,10 @@ from sklearn.tree import DecisionTreeRegressor
 import learnloop
 from learnloop import levers
 from learnloop.artifacts import load_model
-from learnloop.ensemble import average, select
 from learnloop.estimators import EnsembleClassifier, EnsembleRegressor
-from learnloop.loop import Loop
 from learnloop.metrics import Prediction, get_metric
+from learnloop.search import Aim, Hooks, Search
+from learnloop.search.ensemble import average, select
 from learnloop.train import prepare, problem_of
 from store_backends import learnloop as cli
 
@@ -114,13 +114,13 @@ def _regression_table(seed: int = 3) -> pd.DataFrame:
     return frame
 
 
-def _loop(frame: pd.DataFrame, metric: str, n_trials: int) -> Loop:
-    """A loop with no threshold that stops after ``n_trials`` portfolio trials."""
+def _loop(frame: pd.DataFrame, metric: str, n_trials: int) -> Search:
+    """A search with no threshold that stops after ``n_trials`` portfolio trials."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    dataset = prepare(frame, "y", "auto", metric, None, 0)
-    loop = Loop(problem_of(dataset, 0), optuna.create_study(), threshold=None,
-                alpha_first_look=0.05, n_jobs=1, candidates=FAMILIES)  # fmt: skip
-    loop.keep_going = lambda: len(loop.trials) < n_trials
+    problem = problem_of(prepare(frame, "y", "auto", metric, None, 0), 0)
+    hooks = Hooks(keep_going=lambda: len(loop.trials) < n_trials)
+    loop = Search(problem, optuna.create_study(), Aim(problem.metric, None, 0.05),
+                  candidates=FAMILIES, hooks=hooks)  # fmt: skip
     return loop
 
 
@@ -149,7 +149,7 @@ def test_ablated_ensemble_makes_none() -> None:
         loop = _loop(_classification_table(), "log_loss", 3)
         loop.run(time.monotonic() + 120)
     assert loop.best is not None and loop.best.candidate != "ensemble"
-    assert loop._pool is None
+    assert loop.pool is None
 
 
 @pytest.mark.parametrize(
@@ -160,13 +160,13 @@ def test_a_chosen_ensemble_is_saved_reloaded_and_certified(
 ) -> None:
     # four trials, whatever the machine's load: a time budget alone made the ensemble's
     # members (and so whether it beat the best single model) depend on the machine's speed
-    start = Loop.__init__
+    start = Search.__init__
 
-    def four_trials(self: Loop, *args, **kwargs) -> None:
+    def four_trials(self: Search, *args, **kwargs) -> None:
         start(self, *args, **kwargs)
-        self.keep_going = lambda: len(self.trials) < 4
+        self.hooks.keep_going = lambda: len(self.trials) < 4
 
-    monkeypatch.setattr(Loop, "__init__", four_trials)
+    monkeypatch.setattr(Search, "__init__", four_trials)
     frame = table()
     out = tmp_path / "model.skops"
     result = learnloop.train(frame, "y", metric=metric, budget=120, out=out, store=store_url,

@@ -12,14 +12,14 @@ import pytest
 from learnloop import levers
 from learnloop.candidates import CANDIDATES, families_for
 from learnloop.core import Output
-from learnloop.portfolio import (
+from learnloop.search.portfolio import (
     HOLDOUT_ENV,
     META_FEATURES,
     learned_order,
     load_entries,
     meta_features,
 )
-from learnloop.schedule import Schedule
+from learnloop.search.schedule import Schedule
 from learnloop.tasks import get_task
 
 CLS = get_task("classification")

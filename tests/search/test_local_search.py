@@ -13,9 +13,10 @@ import learnloop
 from learnloop import levers
 from learnloop.candidates import CANDIDATES, families_for
 from learnloop.core import Output
-from learnloop.local_search import LocalSearch, numeric_space
 from learnloop.metrics import get_metric
-from learnloop.schedule import Schedule
+from learnloop.search.local_search import LocalSearch, numeric_space
+from learnloop.search.schedule import Schedule
+from learnloop.search.values import Job
 from learnloop.tasks import get_task
 from learnloop.trials import StudyBook, TrialRecord, config_key
 
@@ -113,7 +114,7 @@ def test_a_stall_shrinks_the_step_and_hands_over_to_the_sampler() -> None:
     trials = [record(0, "mlp", start, 0.5)] + [
         record(i + 1, "mlp", p, 0.4) for i, p in enumerate(proposals)
     ]
-    assert schedule.next_job(trials, get_metric("accuracy"))[0] is None
+    assert schedule.next_job(trials, get_metric("accuracy")).sampled
 
 
 def test_state_is_rebuilt_from_the_trials_and_taken_configurations_are_skipped() -> None:
@@ -139,16 +140,16 @@ def test_without_the_lever_the_sampler_follows_the_portfolio() -> None:
     schedule = Schedule(task, families, N_ROWS)
     trials = []
     while True:
-        cand, params, rung, _ = schedule.next_job(trials, metric)
-        if cand is None or len(trials) >= len(task.portfolio_order):
+        job = schedule.next_job(trials, metric)
+        if job.candidate is None or len(trials) >= len(task.portfolio_order):
             break
-        trials.append(record(len(trials), cand.name, params, 0.5 + 0.01 * len(trials)))
+        trials.append(record(len(trials), job.candidate.name, job.params, 0.5 + 0.01 * len(trials)))
     assert schedule.queue == []
     with levers.ablated("local"):
-        assert schedule.next_job(trials, metric) == (None, None, 0, None)
-    cand, params, rung, source = schedule.next_job(trials, metric)
-    assert cand is not None and cand.name == trials[-1].candidate and rung == 0
-    assert source is None
+        assert schedule.next_job(trials, metric) == Job(None, None, 0)
+    job = schedule.next_job(trials, metric)
+    assert job.candidate is not None and job.candidate.name == trials[-1].candidate
+    assert job.rung == 0 and job.source is None
 
 
 def test_train_runs_local_moves_past_the_portfolio(store_url: str) -> None:

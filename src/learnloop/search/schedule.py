@@ -2,15 +2,16 @@
 
 1. **Portfolio first.** Known-good configurations of each family, best bet first, so an
    easy threshold is met by the first fit or two: the order voted by the stored data sets
-   nearest in meta-features (:mod:`learnloop.portfolio`), else the task's fixed order.
+   nearest in meta-features (:mod:`learnloop.search.portfolio`), else the task's fixed order.
 2. **Cheap before expensive.** On large tables every new configuration trains on a
    subsample (the lowest *rung*); asynchronous successive halving promotes the best of each
    rung at once, then its best third, to a four times larger sample, up to the full
    training split.
 3. **Local search next.** Once the portfolio is spent, moves around the best configuration
-   so far (:mod:`learnloop.local_search`), on the lowest rung, while they keep paying.
+   so far (:mod:`learnloop.search.local_search`), on the lowest rung, while they keep paying.
 4. **Optuna samples the rest.** When the local search has converged, the study's sampler
-   proposes configurations (``next_job`` returns no candidate) until one beats the best.
+   proposes configurations (``next_job`` returns a job without a family) until one beats the
+   best.
 """
 
 from __future__ import annotations
@@ -20,20 +21,18 @@ from typing import Any
 
 from learnloop import levers
 from learnloop.candidates import CANDIDATES, Candidate
-from learnloop.local_search import LocalSearch
 from learnloop.metrics import Metric
-from learnloop.portfolio import learned_order
+from learnloop.search.local_search import LocalSearch
+from learnloop.search.portfolio import learned_order
+from learnloop.search.values import Job
 from learnloop.tasks import Task
 from learnloop.trials import TrialRecord, config_key
 
-__all__ = ["Schedule", "Job", "rung_sizes", "MIN_RUNG_ROWS", "RUNG_GROWTH", "PROMOTE_FRACTION"]
+__all__ = ["Schedule", "rung_sizes", "MIN_RUNG_ROWS", "RUNG_GROWTH", "PROMOTE_FRACTION"]
 
 MIN_RUNG_ROWS = 10_000
 RUNG_GROWTH = 4
 PROMOTE_FRACTION = 3  # promote the best 1/3 of each rung
-
-# (family or None for the sampler's choice, its parameters, rung, trial promoted from)
-Job = tuple[Candidate | None, dict[str, Any] | None, int, int | None]
 
 
 def rung_sizes(n_rows: int, smallest: int = MIN_RUNG_ROWS) -> list[int]:
@@ -90,13 +89,13 @@ class Schedule:
                 capped = cand.max_rows is not None and cand.max_rows <= self.rungs[rung]
                 if t.number not in self.promoted and not capped:
                     self.promoted.add(t.number)
-                    return cand, t.params, rung + 1, t.number
+                    return Job(cand, t.params, rung + 1, t.number)
         while self.queue:
             cand, params = self.queue.pop(0)
             if config_key(cand.name, params, 0) not in self.taken:
-                return cand, params, 0, None
+                return Job(cand, params, 0)
         if levers.enabled("local"):
             move = self.local.propose(trials, metric, self.taken)
             if move is not None:
-                return move[0], move[1], 0, None
-        return None, None, 0, None  # the sampler chooses
+                return Job(move[0], move[1], 0)
+        return Job(None, None, 0)  # the sampler chooses

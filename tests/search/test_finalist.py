@@ -18,16 +18,11 @@ import learnloop
 from learnloop.artifacts import load_model
 from learnloop.certify import clopper_pearson_bound
 from learnloop.dataset import prepare_dataset
-from learnloop.finalist import (
-    Estimate,
-    FixedSteps,
-    cross_validate,
-    pass_probability,
-    refit_on_all,
-)
 from learnloop.levers import ablated
-from learnloop.loop import FittedModel
 from learnloop.metrics import get_metric
+from learnloop.search.finalist import Estimate, cross_validate, pass_probability, refit_on_all
+from learnloop.search.monitor import FixedSteps
+from learnloop.search.values import FittedModel
 from learnloop.train import problem_of
 
 
@@ -227,8 +222,9 @@ def test_the_levers_keep_false_met_at_most_alpha(store_url) -> None:
 
 
 def test_an_ensemble_is_refitted_member_by_member_with_its_weights() -> None:
-    from learnloop.ensemble import assemble
-    from learnloop.finalist import _fit_rows, refit_for_look
+    from learnloop.search.ensemble import assemble
+    from learnloop.search.finalist import refit_for_look
+    from learnloop.search.fit import fit_for_steps
 
     frame = _table(1500)
     dataset = prepare_dataset(frame, "y", "classification", None, None, 0)
@@ -240,7 +236,7 @@ def test_an_ensemble_is_refitted_member_by_member_with_its_weights() -> None:
             ("extra_trees", {"max_features": 0.5, "min_samples_leaf": 1}, 20),
         ]
     ):
-        pre, est = _fit_rows(
+        pre, est = fit_for_steps(
             problem, candidate, params, steps, problem.X_train, problem.y_train, 1, math.inf
         )
         members.append(

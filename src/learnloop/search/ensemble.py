@@ -1,6 +1,6 @@
-"""Greedy ensemble selection (Caruana et al. 2004) over the loop's best finished trials.
+"""Greedy ensemble selection (Caruana et al. 2004) over the search's best finished trials.
 
-The loop offers every complete trial's model to a :class:`Pool`: the ``POOL_SIZE`` best
+The driver offers every complete trial's model to a :class:`Pool`: the ``POOL_SIZE`` best
 by validation score, one per configuration (a configuration promoted to a larger sample
 keeps its better fit; on tables small enough for one rung every fit is on the whole
 training split, and on large ones the best fits are the promoted ones anyway). Each
@@ -12,15 +12,16 @@ predictions (probabilities for classification, so roc_auc, log_loss or accuracy 
 computed on the averaged probabilities; values for regression), for at most
 ``MAX_ROUNDS`` rounds and until no addition improves it. The weights are the selection
 counts. An ensemble of at least two configurations that beats the best single model by
-``MIN_GAIN`` becomes a :class:`~learnloop.loop.FittedModel` (candidate ``"ensemble"``,
+``MIN_GAIN`` becomes a :class:`~learnloop.search.values.FittedModel` (candidate ``"ensemble"``,
 params ``{"members": [trial numbers], "weights": [counts]}``) that the loop treats like
 any trial's model: kept if best, returned if it passes the aim, certified by the same
 test looks. Its validation score is optimistic (the weights were chosen on validation),
 like the best of many trials; the look policy is what keeps the claim honest.
 
-Only a loop that trains the trials itself makes ensembles: on a Dask cluster
-(``Executor.drive``) and in ``learnloop worker`` processes none are made, since the models
-of trials trained elsewhere are not at hand and an owner could not refit an ensemble.
+The run's owner makes ensembles of the models its trials hand back, wherever they trained
+(in process or on Dask workers: the driver is the same). A ``learnloop worker`` process
+joined to another's run makes none: its models stay with it, and the owner could not refit
+an ensemble of them.
 
 Ensembles are not trials: they never enter the study. They are numbered -2, -3, ...
 (-1 is the baseline) so a test look at one is never mistaken for a look at a member.
@@ -34,8 +35,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from learnloop.estimators import EnsembleClassifier, EnsembleRegressor, PassThrough, weighted_mean
-from learnloop.loop import FittedModel, Problem, predict_model
 from learnloop.metrics import Metric, Prediction
+from learnloop.search.values import FittedModel, Problem, predict_model
 from learnloop.trials import config_key
 
 __all__ = ["Pool", "select", "average", "assemble", "POOL_SIZE", "MAX_ROUNDS", "MIN_GAIN"]

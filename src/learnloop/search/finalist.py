@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,14 +32,14 @@ from scipy import stats
 from learnloop import levers
 from learnloop.candidates import CANDIDATES
 from learnloop.certify import fewest_right_to_certify, validation_se
+from learnloop.estimators import EnsembleClassifier
 from learnloop.metrics import Metric, Prediction
-
-if TYPE_CHECKING:
-    from learnloop.loop import FittedModel, Problem
+from learnloop.search.ensemble import assemble
+from learnloop.search.fit import fit_for_steps
+from learnloop.search.monitor import OutOfTime
+from learnloop.search.values import FittedModel, Problem
 
 __all__ = [
-    "FixedSteps",
-    "OutOfTime",
     "Estimate",
     "refit_on_all",
     "refit_for_look",
@@ -48,45 +48,9 @@ __all__ = [
     "LookAdvice",
     "LookAdvisor",
     "CV_FOLDS",
-    "MONITOR_ROWS",
 ]
 
 CV_FOLDS = 5
-MONITOR_ROWS = 2  # rows the fixed-steps monitor is shown: it never scores them
-
-
-class OutOfTime(RuntimeError):
-    """A refit or cross-validation fit would end after its deadline."""
-
-
-class FixedSteps:
-    """A monitor that trains exactly ``steps`` steps (the trial's best) and scores nothing.
-
-    Past ``deadline`` it raises :class:`OutOfTime`: a refit cut short would be a different,
-    weaker model than the one chosen, so the caller keeps the original instead.
-    """
-
-    def __init__(self, steps: int, deadline: float) -> None:
-        self.steps = max(int(steps), 1)
-        self.deadline = deadline
-        self._last = 0
-
-    def wants(self, step: int) -> bool:
-        return step >= self.steps
-
-    def __call__(self, step: int, prediction: Prediction) -> bool:
-        if time.monotonic() > self.deadline:
-            raise OutOfTime("the fit ran past its deadline")
-        self._last = min(step, self.steps)
-        return step < self.steps
-
-    @property
-    def best_step(self) -> int:
-        return self._last
-
-    def seconds_left(self) -> float:
-        # never a reason to stop early: a shorter fit would not be the chosen configuration
-        return math.inf
 
 
 @dataclass(frozen=True)
@@ -97,25 +61,6 @@ class Estimate:
     se: float
     n_rows: int
     seconds: float
-
-
-def _fit_rows(
-    problem: Problem,
-    candidate: str,
-    params: dict[str, Any],
-    steps: int,
-    X_rows: pd.DataFrame,
-    y_rows: np.ndarray,
-    n_jobs: int,
-    deadline: float,
-) -> tuple[Any, Any]:
-    """Fit one configuration for ``steps`` steps on the given rows; (preprocessor, estimator)."""
-    cand = CANDIDATES[candidate]
-    pre = problem.task.preprocessor(cand.preprocessing, X_rows)
-    X = pre.fit_transform(X_rows)
-    X_seen = X[:MONITOR_ROWS]
-    ctx = problem.fit_context(cand, n_jobs, FixedSteps(steps, deadline))
-    return pre, cand.fit(params, X, y_rows, X_seen, ctx)
 
 
 def _all_rows(problem: Problem) -> tuple[pd.DataFrame, np.ndarray]:
@@ -132,11 +77,9 @@ def refit_on_all(
     The returned model keeps ``model``'s validation score (the score that chose it; the
     refitted model has seen the validation rows, so it has no validation score of its own).
     """
-    from learnloop.loop import FittedModel
-
     X, y = _all_rows(problem)
     try:
-        pre, estimator = _fit_rows(
+        pre, estimator = fit_for_steps(
             problem, model.candidate, model.params, steps, X, y, n_jobs, deadline
         )
     except OutOfTime:
@@ -182,9 +125,6 @@ def refit_for_look(problem: Problem, model: FittedModel, n_jobs: int, end: float
         refitted.append(again)
     if model.members is None:
         return refitted[0]
-    from learnloop.ensemble import assemble
-    from learnloop.estimators import EnsembleClassifier
-
     classes = problem.n_classes if isinstance(model.estimator, EnsembleClassifier) else None
     return assemble(
         refitted,
@@ -236,7 +176,7 @@ def cross_validate(
     proba: np.ndarray | None = None
     for fit_rows, held_rows in parts:
         try:
-            pre, est = _fit_rows(
+            pre, est = fit_for_steps(
                 problem, candidate, params, steps, X.iloc[fit_rows], y[fit_rows], n_jobs, deadline
             )
         except OutOfTime:

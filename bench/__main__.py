@@ -21,7 +21,7 @@ from bench.report import write_rank_report, write_results
 from bench.scaling import ROWS, run_scaling
 from bench.suite import DIFFICULTIES, QUICK, SUITE
 from bench.systems import ABLATED, SYSTEMS, base_system
-from learnloop.levers import LEVERS
+from learnloop.core.levers import LEVERS
 
 HERE = Path(__file__).resolve().parent
 

@@ -39,7 +39,7 @@ __all__ = ["overhead", "time_to_threshold"]
 def _sleeper_family(trial_s: float) -> Any:
     from sklearn.dummy import DummyClassifier
 
-    from learnloop.candidates import CANDIDATES, Candidate
+    from learnloop.families import CANDIDATES, Candidate
 
     class Sleeper(Candidate):
         """A family whose trial sleeps ``trial_s`` in five steps, at a constant score."""
@@ -91,10 +91,10 @@ def overhead(slots: int, trial_s: float, budget: float, store: str) -> dict[str,
     from sklearn.datasets import load_breast_cancer
 
     from learnloop.certify import look_alpha
+    from learnloop.runs.train import _sampler, prepare, problem_of
     from learnloop.search import Aim, Search, driver
     from learnloop.search.executors.dask import DaskExecutor
     from learnloop.store import open_store
-    from learnloop.train import _sampler, prepare, problem_of
 
     _sleeper_family(trial_s)
     dataset = prepare(load_breast_cancer(as_frame=True).frame, "target", "auto", None, None, 0)
@@ -153,8 +153,8 @@ def ship(rows: int, workers: int) -> dict[str, Any]:
     import pickle
 
     from bench.suite import generated
+    from learnloop.runs.train import prepare, problem_of
     from learnloop.search.executors.dask import DaskExecutor
-    from learnloop.train import prepare, problem_of
 
     problem = problem_of(prepare(generated(rows), "target", "auto", None, 0.9, 0), 0)
     start = time.monotonic()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.systems import ablated_lever
-from learnloop.levers import ENV
+from learnloop.core.levers import ENV
 
 __all__ = ["run_one_subprocess", "run_matrix"]
 

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # picture_data: the test pictures
 
 import picture_data  # noqa: E402
-from learnloop import vision  # noqa: E402
+from learnloop.pictures import vision  # noqa: E402
 from learnloop.tasks import TASKS  # noqa: E402
 
 VIDEO_FPS = 30.0
@@ -94,7 +94,7 @@ def extractor_rates(work: Path, quick: bool) -> list[dict[str, Any]]:
 
 def watch_rates(work: Path, quick: bool) -> list[dict[str, Any]]:
     import learnloop
-    from learnloop.watch import watch_video
+    from learnloop.serving.video import watch_video
 
     people = picture_data.write_people(work / "train-people", 8)
     model_path = work / "faces.skops"

@@ -50,11 +50,11 @@ def _sample(frame: Any, rows: int, task: str) -> Any:
 
 def fit_dataset(name: str, cap: float, sample: int, n_jobs: int) -> dict[str, Any]:
     """Every portfolio configuration of one data set: scores, seconds, meta-features."""
-    from learnloop.candidates import CANDIDATES
+    from learnloop.families import CANDIDATES
+    from learnloop.runs.train import prepare, problem_of
     from learnloop.search.fit import encoded, fit_configuration
     from learnloop.search.portfolio import meta_features
     from learnloop.search.schedule import Schedule
-    from learnloop.train import prepare, problem_of
 
     wall = time.monotonic()
     ds = SUITE[name]

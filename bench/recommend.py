@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threshold", type=float, default=THRESHOLD)
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
-    from learnloop.dataset import prepare_dataset
+    from learnloop.runs.dataset import prepare_dataset
 
     frame = _movielens()
     dataset = prepare_dataset(frame, task="recommendation", options=OPTIONS, seed=0)

@@ -41,7 +41,7 @@ ABLATED = "learnloop-no-"  # learnloop-no-<lever>: learnloop with one lever off
 def base_system(system: str) -> str:
     """The runner behind ``system``: learnloop for its ablations, else the system itself."""
     if system.startswith(ABLATED):
-        from learnloop.levers import LEVERS
+        from learnloop.core.levers import LEVERS
 
         lever = system.removeprefix(ABLATED)
         if lever not in LEVERS:

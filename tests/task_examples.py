@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.datasets import load_diabetes, load_iris, load_wine
 
 import picture_data
-from learnloop.dataset import Dataset, prepare_dataset
+from learnloop.runs.dataset import Dataset, prepare_dataset
 
 
 def _iris() -> tuple[pd.DataFrame, dict]:

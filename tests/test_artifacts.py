@@ -8,8 +8,8 @@ import skops.io as sio
 from sklearn.preprocessing import FunctionTransformer
 
 import learnloop
-from learnloop.artifacts import FORMAT, FORMAT_VERSION, load_model
 from learnloop.exceptions import UntrustedModelError
+from learnloop.store.model_files import FORMAT, FORMAT_VERSION, load_model
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def _zoo_tables(mixed: pd.DataFrame):  # noqa: ANN202
     from sklearn.datasets import load_breast_cancer, load_iris, load_wine
 
     import picture_data
-    from learnloop.dataset import prepare_dataset
+    from learnloop.runs.dataset import prepare_dataset
     from shop_events import shop_events
 
     rng = np.random.default_rng(1)
@@ -139,9 +139,9 @@ def _zoo_pipelines(data):  # noqa: ANN001, ANN202
     """(name, pipeline to save) for the trivial model, every family and an ensemble."""
     from sklearn.pipeline import Pipeline
 
-    from learnloop.candidates import CANDIDATES, FitContext
+    from learnloop.data.features import categorical_indices
     from learnloop.estimators import EnsembleClassifier, EnsembleRegressor, PassThrough
-    from learnloop.features import categorical_indices
+    from learnloop.families import CANDIDATES, FitContext
 
     task, train, val = data.task, data.train, data.validation
     yield "baseline", task.baseline(train.X, train.y, 0)
@@ -175,7 +175,7 @@ def _zoo_pipelines(data):  # noqa: ANN001, ANN202
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory: pytest.TempPathFactory, mixed: pd.DataFrame) -> dict[str, Path]:
-    from learnloop.artifacts import save_model
+    from learnloop.store.model_files import save_model
 
     folder = tmp_path_factory.mktemp("zoo")
     files: dict[str, Path] = {}
@@ -196,7 +196,7 @@ def _pairs(path: Path) -> set[tuple[str, str]]:
     import json
     import zipfile
 
-    from learnloop.trusted_types import _nodes
+    from learnloop.store.trusted_types import _nodes
 
     with zipfile.ZipFile(path) as archive:
         schema = json.loads(archive.read("schema.json"))
@@ -204,9 +204,9 @@ def _pairs(path: Path) -> set[tuple[str, str]]:
 
 
 def test_every_family_saves_only_trusted_types(zoo: dict[str, Path]) -> None:
-    from learnloop.candidates import CANDIDATES
+    from learnloop.families import CANDIDATES
+    from learnloop.store.trusted_types import TRUSTED_TYPES, trusted_names
     from learnloop.tasks import TASKS
-    from learnloop.trusted_types import TRUSTED_TYPES, trusted_names
 
     saved = {label.split("-", 2)[2] for label in zoo}
     assert set(CANDIDATES) | {"baseline", "ensemble"} <= saved  # no family left out
@@ -222,7 +222,7 @@ def test_every_family_saves_only_trusted_types(zoo: dict[str, Path]) -> None:
 
 def test_the_trusted_list_holds_nothing_the_families_do_not_save(zoo: dict[str, Path]) -> None:
     """Exact both ways: a type no family saves any more is taken off the list."""
-    from learnloop.trusted_types import _NUMPY_SCALARS, TRUSTED_TYPES
+    from learnloop.store.trusted_types import _NUMPY_SCALARS, TRUSTED_TYPES
 
     used = set().union(*(_pairs(path) for path in zoo.values()))
     listed = {(loader, name) for loader, names in TRUSTED_TYPES.items() for name in names}
@@ -240,8 +240,8 @@ def test_the_seal_is_an_extra_entry_skops_ignores(trained) -> None:
     import json
     import zipfile
 
-    from learnloop.model_archive import SEAL_NAME
-    from learnloop.trusted_types import trusted_names
+    from learnloop.store.model_archive import SEAL_NAME
+    from learnloop.store.trusted_types import trusted_names
 
     _, path = trained
     with zipfile.ZipFile(path) as archive:
@@ -257,8 +257,8 @@ def test_a_model_holding_an_unlisted_type_is_saved_with_a_warning(trained, tmp_p
     loading will refuse it (a learnloop bug)."""
     import numpy as np
 
-    from learnloop.artifacts import save_model
     from learnloop.exceptions import ModelFileWarning
+    from learnloop.store.model_files import save_model
 
     result, _ = trained
     out = tmp_path / "odd.skops"

@@ -21,9 +21,9 @@ import numpy as np
 import optuna
 import pytest
 
-from learnloop.candidates import CANDIDATES, Candidate, FitContext, families_for
 from learnloop.core import Output, Prediction
-from learnloop.features import categorical_indices
+from learnloop.data.features import categorical_indices
+from learnloop.families import CANDIDATES, Candidate, FitContext, families_for
 from learnloop.tasks import TASKS, Task
 from task_examples import prepared
 

@@ -227,7 +227,7 @@ def test_three_looks_at_the_threshold_claim_met_at_most_alpha() -> None:
 @pytest.mark.slow
 def test_the_saved_model_is_the_certified_one(cancer, tmp_path) -> None:
     import learnloop
-    from learnloop.train import prepare
+    from learnloop.runs.train import prepare
 
     out = tmp_path / "model.skops"
     result = learnloop.train(

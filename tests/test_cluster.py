@@ -273,7 +273,7 @@ def test_a_lost_scheduler_ends_the_run_and_it_can_be_resumed(
 def test_without_distributed_the_core_works_and_cluster_says_what_to_install() -> None:
     code = (
         "import sys; sys.modules['distributed'] = None\n"
-        "import learnloop.train\n"
+        "import learnloop.runs.train\n"
         "from learnloop.search.executors import open_executor\n"
         "assert open_executor(None) is None\n"
         "open_executor('local:2')\n"

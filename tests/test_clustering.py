@@ -216,7 +216,7 @@ def test_the_start_line_leaves_out_a_baseline_not_known_yet() -> None:
     # clustering's first line said "trivial model scores - on test"
     import io
 
-    from learnloop.progress import PlainReporter
+    from learnloop.runs.progress import PlainReporter
 
     info = {"run_id": "r1", "task": "clustering", "metric": "silhouette", "threshold": None,
             "budget": 5.0, "rows": {"train": 6, "validation": 2, "test": 2}}  # fmt: skip

@@ -16,16 +16,16 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from learnloop.candidates import CANDIDATES, Candidate, FitContext, families_for
-from learnloop.candidates.clustering import (
+from learnloop.core import Output
+from learnloop.estimators import HDBSCANClusterer
+from learnloop.exceptions import NotFittedError, UsageError
+from learnloop.families import CANDIDATES, Candidate, FitContext, families_for
+from learnloop.families.clustering import (
     GaussianMixtureCandidate,
     HDBSCANCandidate,
     KMeansCandidate,
     max_clusters,
 )
-from learnloop.core import Output
-from learnloop.estimators import HDBSCANClusterer
-from learnloop.exceptions import NotFittedError, UsageError
 from learnloop.metrics import (
     METRICS,
     SILHOUETTE_MAX_ROWS,
@@ -489,7 +489,7 @@ def test_models_round_trip_through_the_trusted_loader(
 ) -> None:
     import skops.io as sio
 
-    from learnloop.artifacts import _is_trusted, library_versions, load_model, save_model
+    from learnloop.store.model_files import _is_trusted, library_versions, load_model, save_model
 
     X, X_val, _, _ = blobs
     model = family[0].fit(family[1], X, None, X_val, _ctx(StubMonitor(X_val)))

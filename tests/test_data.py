@@ -247,7 +247,7 @@ def test_a_true_false_column_reads_the_usual_spellings_and_refuses_others() -> N
 def test_a_given_validation_or_test_table_is_named_in_its_errors(
     mixed: pd.DataFrame, tmp_path
 ) -> None:
-    from learnloop.dataset import prepare_dataset
+    from learnloop.runs.dataset import prepare_dataset
 
     train, val, test = mixed.iloc[:400], mixed.iloc[400:500], mixed.iloc[500:]
     bad = tmp_path / "val.csv"

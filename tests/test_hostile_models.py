@@ -84,7 +84,7 @@ def rewrite(source: Path, target: Path, change: Any = None, reseal: bool = True)
     ``change(name, bytes) -> bytes``, as an attacker would: the seal recomputed (anyone can
     compute a digest; only the key-holder can sign) unless ``reseal`` is False, and a fresh
     sidecar checksum (whoever can replace a model can rewrite its sidecar)."""
-    from learnloop.model_archive import SEAL_NAME, seal
+    from learnloop.store.model_archive import SEAL_NAME, seal
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(source) as zin, zipfile.ZipFile(buffer, "w") as zout:
@@ -138,7 +138,7 @@ def _one_line_refusal(result: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="module")
 def sealed_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Today's format (sealed inside): the format-1 fixture, re-saved."""
-    from learnloop.artifacts import resave_model
+    from learnloop.store.model_files import resave_model
 
     return resave_model(BASE_MODEL, tmp_path_factory.mktemp("v2") / "model.skops")
 
@@ -219,7 +219,7 @@ def test_function_transformer_holding_a_function_is_refused(tmp_path: Path) -> N
 
     plain = tmp_path / "plain.skops"
     sio.dump({"pipeline": FunctionTransformer(accept_sparse=True)}, plain)
-    from learnloop.trusted_types import audit_schema
+    from learnloop.store.trusted_types import audit_schema
 
     with zipfile.ZipFile(plain) as z:
         audit_schema(json.loads(z.read("schema.json")), str(plain))  # no error
@@ -270,8 +270,8 @@ def _predict_unchecked(path: Path, rows: pd.DataFrame) -> pd.Series:
     """What a loader without the seal would predict from ``path`` (types still checked)."""
     import skops.io as sio
 
-    from learnloop.artifacts import LoadedModel
-    from learnloop.trusted_types import trusted_names
+    from learnloop.store.model_files import LoadedModel
+    from learnloop.store.trusted_types import trusted_names
 
     payload = sio.load(path, trusted=trusted_names())
     return LoadedModel(payload["pipeline"], payload["metadata"]).predict(rows)["prediction"]
@@ -338,7 +338,7 @@ def test_tampering_is_caught_through_a_symlink(tmp_path: Path) -> None:
 
 def test_a_seal_stripped_from_a_file_is_refused(sealed_model: Path, tmp_path: Path) -> None:
     """Taking the seal out does not turn a format-2 file into a format-1 one."""
-    from learnloop.model_archive import SEAL_NAME
+    from learnloop.store.model_archive import SEAL_NAME
 
     stripped = tmp_path / "model.skops"
     with zipfile.ZipFile(sealed_model) as zin, zipfile.ZipFile(stripped, "w") as zout:
@@ -352,7 +352,7 @@ def test_a_seal_stripped_from_a_file_is_refused(sealed_model: Path, tmp_path: Pa
 
 
 def test_format_1_loads_only_with_its_sidecar_and_can_be_resaved(tmp_path: Path) -> None:
-    from learnloop.artifacts import resave_model
+    from learnloop.store.model_files import resave_model
 
     copy = tmp_path / "model-v1.skops"
     shutil.copy(BASE_MODEL, copy)
@@ -372,7 +372,7 @@ KEY, OTHER_KEY = "k" * 16 + secrets.token_hex(16), "o" * 16 + secrets.token_hex(
 
 @pytest.fixture(scope="module")
 def signed_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from learnloop.artifacts import resave_model
+    from learnloop.store.model_files import resave_model
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LEARNLOOP_MODEL_KEY", KEY)
@@ -398,7 +398,7 @@ def test_a_changed_signed_file_is_refused_even_resealed(
 ) -> None:
     """Without the key an attacker can recompute the digest, but not the signature: the
     resealed file is unsigned, and one given the old signature does not match."""
-    from learnloop.model_archive import SEAL_NAME
+    from learnloop.store.model_archive import SEAL_NAME
 
     monkeypatch.setenv("LEARNLOOP_MODEL_KEY", KEY)
     resealed = rewrite(signed_model, tmp_path / "resealed.skops", _negate_model)
@@ -687,7 +687,7 @@ def _with_estimator(linear_model: tuple[Path, pd.DataFrame], estimator: Any, out
     from sklearn.datasets import load_breast_cancer
     from sklearn.pipeline import Pipeline
 
-    from learnloop.artifacts import save_model
+    from learnloop.store.model_files import save_model
 
     model, rows = linear_model
     loaded = learnloop.load(model)
@@ -736,7 +736,7 @@ def test_a_tree_pointing_outside_its_nodes_is_refused(
     code = (
         "import sys, pandas as pd, skops.io as sio\n"
         "from sklearn.datasets import load_breast_cancer\n"
-        "from learnloop.trusted_types import trusted_names\n"
+        "from learnloop.store.trusted_types import trusted_names\n"
         "p = sio.load(sys.argv[1], trusted=trusted_names())['pipeline']\n"
         "p.predict(load_breast_cancer(as_frame=True).frame.drop(columns='target'))\n"
     )

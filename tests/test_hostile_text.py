@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from markdown_it import MarkdownIt
 
-from learnloop._printable import printable
+from learnloop.core.printable import printable
 from learnloop.report._doc import Document, Figure, Section, Table, Text
 from learnloop.report._html import render_html
 from learnloop.report._markdown import render_markdown

@@ -218,7 +218,7 @@ def test_bad_picture_inputs_are_one_sentence_and_exit_2(work: Path) -> None:
 def test_pictures_under_8_pixels_are_read_in_train_and_predict(work: Path) -> None:
     # OpenCV cannot decode a PNG/BMP/WebP/TIFF under 8 px at an eighth of its size: such
     # pictures crashed train and predict (exit 1); they are valid pictures and are used
-    from learnloop import vision
+    from learnloop.pictures import vision
 
     root = work / "tiny"
     rng = np.random.default_rng(0)
@@ -267,7 +267,7 @@ def test_messages_name_rows_counts_and_faces(work: Path) -> None:
 
 
 def vision_note(skipped: list[str]) -> str:
-    from learnloop.vision import skip_note
+    from learnloop.pictures.vision import skip_note
 
     return skip_note(skipped, "pictures")
 
@@ -363,7 +363,7 @@ def test_watch_refuses_negative_seconds_silences_opencv_and_warns_of_truncation(
     from types import SimpleNamespace
 
     from learnloop.exceptions import DataError, TruncatedVideoWarning
-    from learnloop.watch import watch_video
+    from learnloop.serving.video import watch_video
 
     for option in ("--refresh", "--gap"):  # both exited 0
         proc = run("watch", "any.skops", "any.avi", option, "-1", cwd=work)

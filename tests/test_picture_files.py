@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from learnloop import picture_header
-from learnloop.picture_io import (
+from learnloop.pictures import header as picture_header
+from learnloop.pictures.files import (
     MAX_FILE_BYTES,
     PictureError,
     decode,
@@ -222,7 +222,7 @@ def test_a_prediction_table_naming_a_device_stops_with_its_row(tmp_path: Path) -
 
 
 def test_a_special_file_in_a_picture_folder_is_named_in_the_notes(tmp_path: Path) -> None:
-    from learnloop import vision
+    from learnloop.pictures import vision
 
     for label in ("a", "b"):
         (tmp_path / label).mkdir()

@@ -17,9 +17,9 @@ import learnloop
 from conftest import run
 from learnloop.certify import certify
 from learnloop.cli import app
-from learnloop.dataset import prepare_dataset
 from learnloop.exceptions import DataError, UsageError
 from learnloop.metrics import Prediction, get_metric
+from learnloop.runs.dataset import prepare_dataset
 from learnloop.tasks import TASKS
 from learnloop.tasks.recommendation import HOLDOUT_SHARE, MIN_USER_EVENTS, parse_event_weights
 from shop_events import shop_events

@@ -137,8 +137,8 @@ def test_clustering_report(runs: dict[str, Any]) -> None:
 
 
 def test_compare_report(runs: dict[str, Any]) -> None:
-    from learnloop.experiments import compare_runs
     from learnloop.store import open_store
+    from learnloop.store.experiments import compare_runs
 
     a, b = runs["classification"], runs["rival"]
     path = runs["dir"] / "compare.html"

@@ -190,8 +190,8 @@ def test_export_without_mlflow_names_the_extra(backend_url: str, tmp_path: Path)
 
 def test_export_to_mlflow(backend_url: str, tmp_path: Path) -> None:
     mlflow = pytest.importorskip("mlflow")
-    from learnloop.export import export_mlflow
     from learnloop.store import open_store
+    from learnloop.store.mlflow_export import export_mlflow
 
     store = open_store(backend_url)
     run_id = store.create_run(task="classification", metric="accuracy", threshold=0.9)

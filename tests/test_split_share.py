@@ -9,9 +9,9 @@ import pytest
 
 import learnloop
 from learnloop.certify import clopper_pearson_bound, look_alpha, split_share_for
-from learnloop.dataset import prepare_dataset
-from learnloop.levers import ablated
+from learnloop.core.levers import ablated
 from learnloop.metrics import get_metric
+from learnloop.runs.dataset import prepare_dataset
 from learnloop.store import open_store
 
 

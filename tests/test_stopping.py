@@ -91,7 +91,7 @@ def test_second_signal_aborts_at_once() -> None:
     """In the block, the first signal sets the request and the second raises at once."""
     import os
 
-    from learnloop.stopping import stop_on_signals
+    from learnloop.runs.stopping import stop_on_signals
 
     heard: list[str] = []
     with pytest.raises(KeyboardInterrupt), stop_on_signals(heard.append) as stop:

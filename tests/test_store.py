@@ -7,9 +7,9 @@ import pytest
 import sqlalchemy as sa
 
 from learnloop.exceptions import StoreError, UsageError
-from learnloop.experiments import compare_runs, run_details
+from learnloop.search.trials import trial_dict
 from learnloop.store import SCHEMA_VERSION, Store, open_store, resolve_store_url
-from learnloop.trials import trial_dict
+from learnloop.store.experiments import compare_runs, run_details
 
 
 def _run(store: Store, **fields: object) -> str:

@@ -18,8 +18,8 @@ import pytest
 import sqlalchemy as sa
 
 from learnloop.exceptions import StoreFull, StoreUnavailable
-from learnloop.experiments import resume_command, store_interrupted
 from learnloop.store import open_store
+from learnloop.store.experiments import resume_command, store_interrupted
 from store_backends import Outage, learnloop, popen
 
 BUDGET = "8"  # seconds: cancer trials take ~10 ms, so the store is written all the time

@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 
 import learnloop
-from learnloop.candidates import CANDIDATES, families_for
 from learnloop.core import Output
 from learnloop.data import Schema
 from learnloop.exceptions import UsageError
+from learnloop.families import CANDIDATES, families_for
 from learnloop.metrics import METRICS
 from learnloop.tasks import AUTO_ORDER, TASKS, Answer, Task, resolve_task, source_task
 from task_examples import EXAMPLES, own, prepare, prepared

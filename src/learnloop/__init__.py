@@ -7,19 +7,18 @@ from __future__ import annotations
 # 10k-30k rows (each round is a few short parallel regions; a sleeping thread wakes late);
 # small predictions run in one thread instead (see learnloop.estimators), so a server's idle
 # OpenMP threads do not spin.
-
-__version__ = "0.1.0"
-
-from learnloop import exceptions  # noqa: E402
-from learnloop.artifacts import LoadedModel, load_model  # noqa: E402
-from learnloop.certify import Certificate  # noqa: E402
-from learnloop.data import Schema  # noqa: E402
-from learnloop.result import Result  # noqa: E402
-from learnloop.train import train  # noqa: E402
+from learnloop import exceptions
+from learnloop._version import __version__
+from learnloop.certify import Certificate
+from learnloop.data import Schema
+from learnloop.runs.result import Result
+from learnloop.runs.train import train
+from learnloop.store.model_files import LoadedModel, load_model
 
 load = load_model
 
 __all__ = [
+    "__version__",
     "exceptions",
     "train",
     "load",

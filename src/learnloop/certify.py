@@ -342,7 +342,7 @@ def split_share_for(
     share that certifies the lowest test score (120 rows at 0.8: 24 test rows need 24 right,
     42 rows need 39, a score of 0.93). Elsewhere a fifth of the rows.
     """
-    from learnloop import levers
+    from learnloop.core import levers
 
     if threshold is None or not levers.enabled("split"):
         return DEFAULT_TEST_SHARE

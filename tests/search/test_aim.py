@@ -19,9 +19,9 @@ import pytest
 from scipy import stats
 
 import learnloop
-from learnloop.candidates import CANDIDATES, Candidate, FitContext
 from learnloop.core import Output
-from learnloop.levers import ablated
+from learnloop.core.levers import ablated
+from learnloop.families import CANDIDATES, Candidate, FitContext
 
 THRESHOLD = 0.80
 N_ROWS = 2000  # 400 validation rows and 400 test rows

@@ -17,13 +17,13 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_regression
 
-from learnloop.candidates import CANDIDATES
+from learnloop.families import CANDIDATES
 from learnloop.metrics import Prediction
+from learnloop.runs.train import FINISH_FIXED_S, SAVE_S_PER_MB, finish_seconds, prepare, problem_of
 from learnloop.search import Aim, Hooks, Job, Search, TrialSpec, monitor
 from learnloop.search.driver import expected_cost
 from learnloop.search.fit import fit_configuration
-from learnloop.train import FINISH_FIXED_S, SAVE_S_PER_MB, finish_seconds, prepare, problem_of
-from learnloop.trials import TrialRecord
+from learnloop.search.trials import TrialRecord
 
 
 def _loop(n_rows: int = 1500, **hooks) -> Search:

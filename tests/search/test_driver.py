@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import learnloop
-from learnloop import levers
+from learnloop.core import levers
 from learnloop.search.schedule import MIN_RUNG_ROWS, rung_sizes
 from store_backends import learnloop as cli
 
@@ -105,7 +105,7 @@ def test_regression_threshold_reads_as_at_most(diabetes: pd.DataFrame, store_url
 
 
 def test_each_candidate_family_trains(mixed: pd.DataFrame, store_url: str) -> None:
-    from learnloop.candidates import families_for
+    from learnloop.families import families_for
     from learnloop.tasks import get_task
 
     for name in [c.name for c in families_for(get_task("classification"))]:
@@ -248,7 +248,7 @@ def test_a_run_whose_every_trial_failed_is_not_met_and_says_why(
 ) -> None:
     """Without a threshold a run is 'met' by its best model — but not by the trivial one
     left when every trial failed: it ends not met (exit 3) and names the failure."""
-    from learnloop.candidates import CANDIDATES
+    from learnloop.families import CANDIDATES
 
     def broken(*args, **kwargs):
         raise ValueError("Input X contains infinity")

@@ -17,13 +17,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 
 import learnloop
-from learnloop import levers
-from learnloop.artifacts import load_model
+from learnloop.core import levers
 from learnloop.estimators import EnsembleClassifier, EnsembleRegressor
 from learnloop.metrics import Prediction, get_metric
+from learnloop.runs.train import prepare, problem_of
 from learnloop.search import Aim, Hooks, Search
 from learnloop.search.ensemble import average, select
-from learnloop.train import prepare, problem_of
+from learnloop.store.model_files import load_model
 from store_backends import learnloop as cli
 
 FAMILIES = ["lightgbm", "linear"]  # fast, and different enough to average well

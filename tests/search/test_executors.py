@@ -29,10 +29,10 @@ from sklearn.datasets import make_classification
 
 import learnloop
 from learnloop.certify import LookPolicy
-from learnloop.dataset import prepare_dataset
+from learnloop.runs.dataset import prepare_dataset
+from learnloop.runs.train import problem_of
 from learnloop.search import Aim, Hooks, Problem, Search
 from learnloop.search.executors import Executor, InProcess
-from learnloop.train import problem_of
 
 distributed = pytest.importorskip("distributed")
 

@@ -15,15 +15,15 @@ import pytest
 from sklearn.datasets import make_classification
 
 import learnloop
-from learnloop.artifacts import load_model
 from learnloop.certify import clopper_pearson_bound
-from learnloop.dataset import prepare_dataset
-from learnloop.levers import ablated
+from learnloop.core.levers import ablated
 from learnloop.metrics import get_metric
+from learnloop.runs.dataset import prepare_dataset
+from learnloop.runs.train import problem_of
 from learnloop.search.finalist import Estimate, cross_validate, pass_probability, refit_on_all
 from learnloop.search.monitor import FixedSteps
 from learnloop.search.values import FittedModel
-from learnloop.train import problem_of
+from learnloop.store.model_files import load_model
 
 
 def _table(n: int = 3000, noise: float = 0.03, seed: int = 0) -> pd.DataFrame:

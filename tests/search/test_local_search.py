@@ -10,15 +10,14 @@ import pytest
 from sklearn.datasets import make_classification
 
 import learnloop
-from learnloop import levers
-from learnloop.candidates import CANDIDATES, families_for
-from learnloop.core import Output
+from learnloop.core import Output, levers
+from learnloop.families import CANDIDATES, families_for
 from learnloop.metrics import get_metric
 from learnloop.search.local_search import LocalSearch, numeric_space
 from learnloop.search.schedule import Schedule
+from learnloop.search.trials import StudyBook, TrialRecord, config_key
 from learnloop.search.values import Job
 from learnloop.tasks import get_task
-from learnloop.trials import StudyBook, TrialRecord, config_key
 
 N_ROWS = 1000
 CLS = Output.CLASSES

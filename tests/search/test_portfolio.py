@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from learnloop import levers
-from learnloop.candidates import CANDIDATES, families_for
-from learnloop.core import Output
+from learnloop.core import Output, levers
+from learnloop.families import CANDIDATES, families_for
 from learnloop.search.portfolio import (
     HOLDOUT_ENV,
     META_FEATURES,

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from learnloop._printable import printable
+from learnloop.core.printable import printable
 from learnloop.exceptions import LearnloopError, UsageError
 
 __all__ = [

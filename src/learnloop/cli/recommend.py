@@ -37,7 +37,7 @@ def recommend(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Recommend items for a user, items like an item, or the audience for an item."""
-    from learnloop.artifacts import load_model
+    from learnloop.store.model_files import load_model
     from learnloop.tasks.recommendation import recommender_of
 
     modes = [m for m in (user, similar_to, audience) if m is not None]

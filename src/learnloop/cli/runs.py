@@ -133,7 +133,7 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Everything recorded about RUN: settings, versions, certificate, trials and curves."""
-    from learnloop.experiments import run_details
+    from learnloop.store.experiments import run_details
 
     details = run_guarded(run_details, _store(store), run)
     if json_out:
@@ -200,7 +200,7 @@ def compare(
     ] = None,
 ) -> None:
     """RUNs side by side, with intervals and a significance test where test splits match."""
-    from learnloop.experiments import compare_runs
+    from learnloop.store.experiments import compare_runs
 
     if report is not None:
         from learnloop.report import format_of, report_compare
@@ -279,7 +279,7 @@ def export(
     json_out: JsonOpt = False,
 ) -> None:
     """Copy RUN and its trials to MLflow (needs the mlflow extra of learnloop)."""
-    from learnloop.export import export_mlflow
+    from learnloop.store.mlflow_export import export_mlflow
 
     out = run_guarded(export_mlflow, _store(store), run, mlflow)
     if json_out:
@@ -300,7 +300,7 @@ def worker(
 ) -> None:
     """Join RUN: take trials from the shared store until the run finishes or meets its target."""
     from learnloop.cli._common import parse_budget
-    from learnloop.worker import work
+    from learnloop.runs.worker import work
 
     seconds = run_guarded(parse_budget, budget) if budget is not None else None
     out = run_guarded(work, run, store, budget=seconds)

@@ -43,8 +43,8 @@ def serve(
     from learnloop.exceptions import UsageError
 
     def check() -> tuple[object, str | None]:
-        from learnloop.artifacts import load_model
         from learnloop.serving import read_token, require_serve_extra
+        from learnloop.store.model_files import load_model
 
         require_serve_extra()
         if not 0 <= port <= 65535:

@@ -116,12 +116,12 @@ def train(
     ] = None,
 ) -> None:
     """Run decision -> error -> optimize until THRESHOLD is met and certified, or BUDGET ends."""
-    from learnloop.progress import make_reporter
-    from learnloop.train import train as train_fn
+    from learnloop.runs.progress import make_reporter
+    from learnloop.runs.train import train as train_fn
 
     if report is not None:
-        from learnloop.model_archive import check_writable
         from learnloop.report import check_out
+        from learnloop.store.model_archive import check_writable
 
         run_guarded(check_out, report, _report_format(report))
         run_guarded(check_writable, report, "report")  # a full or read-only disk, before training
@@ -212,7 +212,7 @@ def predict(
     ] = None,
 ) -> None:
     """Predict every row of DATA; classifiers add one probability column per class."""
-    from learnloop.artifacts import load_model
+    from learnloop.store.model_files import load_model
 
     loaded = run_guarded(load_model, model)
     frame = run_guarded(loaded.task_kind.read_inputs, data, loaded.schema)

@@ -29,9 +29,14 @@ def watch(
 ) -> None:
     """Name the faces in VIDEO: one JSON line per face {frame, time_s, box, person,
     distance}; with --alert, one line per appearance of a watched person."""
-    from learnloop.artifacts import load_model
     from learnloop.exceptions import LearnloopWarning
-    from learnloop.watch import appearances, check_watch_model, check_watch_options, watch_video
+    from learnloop.serving.video import (
+        appearances,
+        check_watch_model,
+        check_watch_options,
+        watch_video,
+    )
+    from learnloop.store.model_files import load_model
 
     run_guarded(check_watch_options, every, refresh, gap)
     people = [p.strip() for p in alert.split(",") if p.strip()] if alert else []

@@ -1,6 +1,6 @@
 """Estimators of pictures: features extracted from pictures, and who is who among faces.
 
-They read pictures through :mod:`learnloop.vision`, imported inside the methods that read,
+They read pictures through :mod:`learnloop.pictures.vision`, imported inside the methods that read,
 so that loading a table model never imports the pictures stack.
 """
 
@@ -36,7 +36,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        from learnloop.vision import gray
+        from learnloop.pictures.vision import gray
 
         paths = X[self.column].tolist()
         rows = [self._one(gray(p, self.side)) for p in paths]
@@ -67,7 +67,7 @@ class FaceEmbedding(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        from learnloop.vision import picture_faces
+        from learnloop.pictures.vision import picture_faces
 
         out = np.zeros((len(X), 128))
         for i, path in enumerate(X[self.column].tolist()):

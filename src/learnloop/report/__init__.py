@@ -85,7 +85,7 @@ def _require_matplotlib() -> None:
 
 def build_run_report(source: str, store: str | None = None, data: str | None = None) -> Document:
     """The report of one run (id) or model file."""
-    from learnloop import __version__
+    from learnloop._version import __version__
     from learnloop.report._candidates import candidates_section
     from learnloop.report._data import data_section
     from learnloop.report._inputs import gather

@@ -44,9 +44,9 @@ def _others(inputs: ReportInputs, chosen: tuple[str, str]) -> list[dict[str, Any
 
 
 def _refit(inputs: ReportInputs, trials: list[dict[str, Any]]) -> list[tuple[dict, Any]]:
+    from learnloop.runs.train import problem_of
     from learnloop.search.fit import fit_configuration
     from learnloop.search.values import predict_model
-    from learnloop.train import problem_of
 
     ds = inputs.dataset
     assert ds is not None

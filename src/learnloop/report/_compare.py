@@ -33,8 +33,8 @@ def _best_so_far(trials: list[dict[str, Any]], greater: bool) -> tuple[list, lis
 
 
 def compare_document(store: Any, run_ids: list[str]) -> Document:
-    from learnloop.experiments import compare_runs, run_details
     from learnloop.metrics import get_metric
+    from learnloop.store.experiments import compare_runs, run_details
 
     out = compare_runs(store, run_ids)
     runs = out["runs"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 
-from learnloop._printable import printable
+from learnloop.core.printable import printable
 from learnloop.report._doc import Block, Document, Figure, Table, Text, fmt
 
 __all__ = ["render_html"]

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from learnloop.artifacts import LoadedModel, load_model
-from learnloop.dataset import Dataset, prepare_dataset
 from learnloop.exceptions import LearnloopError, StoreError, UsageError
+from learnloop.runs.dataset import Dataset, prepare_dataset
+from learnloop.store.model_files import LoadedModel, load_model
 from learnloop.tasks import Part
 
 __all__ = ["ReportInputs", "gather", "looks_like_path"]
@@ -61,8 +61,8 @@ def looks_like_path(source: str) -> bool:
 
 def gather(source: str, store_url: str | None = None, data: str | None = None) -> ReportInputs:
     """Read the run or model ``source``; UsageError (one line) if it is not there."""
-    from learnloop.experiments import run_details
     from learnloop.store import open_store
+    from learnloop.store.experiments import run_details
 
     inputs = ReportInputs(source)
     if looks_like_path(source):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from learnloop._printable import printable
+from learnloop.core.printable import printable
 from learnloop.report._doc import Document, Figure, Table, Text, fmt
 
 __all__ = ["render_markdown", "escape"]

@@ -94,7 +94,7 @@ def compare_on_split(names: list[str], outcomes: list[dict[str, Any]]) -> dict[s
     """Friedman over all models (when more than two) and each pair's test, Holm-corrected."""
     from statsmodels.stats.multitest import multipletests
 
-    from learnloop.experiments import paired_test
+    from learnloop.store.experiments import paired_test
 
     omnibus = None
     if len(names) > 2:

@@ -31,12 +31,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from learnloop import levers
-from learnloop.candidates import CANDIDATES, Candidate
+from learnloop.core import levers
 from learnloop.exceptions import ClusterError
+from learnloop.families import CANDIDATES, Candidate
 from learnloop.search.ensemble import Pool
+from learnloop.search.trials import TrialRecord, config_key
 from learnloop.search.values import FittedModel, Job, Outcome
-from learnloop.trials import TrialRecord, config_key
 
 if TYPE_CHECKING:
     from learnloop.search.search import Search

@@ -36,8 +36,8 @@ from sklearn.pipeline import Pipeline
 
 from learnloop.estimators import EnsembleClassifier, EnsembleRegressor, PassThrough, weighted_mean
 from learnloop.metrics import Metric, Prediction
+from learnloop.search.trials import config_key
 from learnloop.search.values import FittedModel, Problem, predict_model
-from learnloop.trials import config_key
 
 __all__ = ["Pool", "select", "average", "assemble", "POOL_SIZE", "MAX_ROUNDS", "MIN_GAIN"]
 

@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from learnloop import levers
-from learnloop.candidates import CANDIDATES
 from learnloop.certify import fewest_right_to_certify, validation_se
+from learnloop.core import levers
 from learnloop.estimators import EnsembleClassifier
+from learnloop.families import CANDIDATES
 from learnloop.metrics import Metric, Prediction
 from learnloop.search.ensemble import assemble
 from learnloop.search.fit import fit_for_steps

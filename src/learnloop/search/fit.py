@@ -25,12 +25,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from learnloop.candidates import CANDIDATES, Candidate, FitContext, Monitor
-from learnloop.features import categorical_indices
+from learnloop.data.features import categorical_indices
+from learnloop.families import CANDIDATES, Candidate, FitContext, Monitor
 from learnloop.search.aim import Aim
 from learnloop.search.monitor import FixedSteps, TrialMonitor
+from learnloop.search.trials import TrialRecord
 from learnloop.search.values import FittedModel, Outcome, Problem, TrialSpec
-from learnloop.trials import TrialRecord
 
 __all__ = [
     "Encoded",

@@ -37,10 +37,10 @@ import numpy as np
 import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
 
-from learnloop.candidates import CANDIDATES, Candidate
 from learnloop.core import Output
+from learnloop.families import CANDIDATES, Candidate
 from learnloop.metrics import Metric
-from learnloop.trials import TrialRecord, config_key
+from learnloop.search.trials import TrialRecord, config_key
 
 __all__ = ["LocalSearch", "numeric_space", "FIRST_STEP", "STEP_FLOOR", "SHRINK"]
 

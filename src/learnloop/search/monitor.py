@@ -26,8 +26,8 @@ from collections.abc import Callable
 import numpy as np
 
 from learnloop.metrics import Prediction
+from learnloop.search.trials import TrialRecord
 from learnloop.search.values import Problem, TrialSpec
-from learnloop.trials import TrialRecord
 
 __all__ = ["TrialMonitor", "FixedSteps", "OutOfTime", "EVALS_PER_DOUBLING", "FINISH_MIN_STEPS"]
 

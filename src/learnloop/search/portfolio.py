@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from learnloop.candidates import CANDIDATES
+from learnloop.families import CANDIDATES
 from learnloop.tasks import Task
 
 __all__ = ["META_FEATURES", "HOLDOUT_ENV", "meta_features", "learned_order", "load_entries"]

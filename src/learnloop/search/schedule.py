@@ -19,14 +19,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from learnloop import levers
-from learnloop.candidates import CANDIDATES, Candidate
+from learnloop.core import levers
+from learnloop.families import CANDIDATES, Candidate
 from learnloop.metrics import Metric
 from learnloop.search.local_search import LocalSearch
 from learnloop.search.portfolio import learned_order
+from learnloop.search.trials import TrialRecord, config_key
 from learnloop.search.values import Job
 from learnloop.tasks import Task
-from learnloop.trials import TrialRecord, config_key
 
 __all__ = ["Schedule", "rung_sizes", "MIN_RUNG_ROWS", "RUNG_GROWTH", "PROMOTE_FRACTION"]
 

@@ -8,7 +8,7 @@ the deadline comes, whatever the executor.
 
 What to train next is the :class:`~learnloop.search.schedule.Schedule`'s decision (portfolio,
 rungs, local search, the sampler); what to aim at is the :class:`~learnloop.search.aim.Aim`'s;
-how trials are written to and read from the study is :class:`~learnloop.trials.StudyBook`'s;
+how trials are written to and read from the study is :class:`~learnloop.search.trials.StudyBook`'s;
 fitting a configuration is :mod:`learnloop.search.fit`'s. The search keeps what they leave:
 the trials, the best model and the best score, and takes in trials other processes finished
 (``learnloop worker`` processes, a killed run being resumed).
@@ -28,8 +28,8 @@ from typing import Any
 
 import optuna
 
-from learnloop import levers
-from learnloop.candidates import CANDIDATES, Candidate, families_for
+from learnloop.core import levers
+from learnloop.families import CANDIDATES, Candidate, families_for
 from learnloop.search.aim import Aim
 from learnloop.search.driver import Reserve, drive
 from learnloop.search.executors import Executor, InProcess
@@ -37,9 +37,9 @@ from learnloop.search.finalist import LookAdvisor
 from learnloop.search.fit import train_trial
 from learnloop.search.portfolio import meta_features
 from learnloop.search.schedule import Schedule
+from learnloop.search.trials import StudyBook, TrialRecord
 from learnloop.search.values import FittedModel, Outcome, Problem, TrialSpec
 from learnloop.tasks import Task
-from learnloop.trials import StudyBook, TrialRecord
 
 __all__ = ["Search", "Hooks", "SAMPLE_TRIAL_SHARE"]
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from learnloop.candidates import Candidate
+from learnloop.families import Candidate
 from learnloop.metrics import Metric, Prediction
+from learnloop.search.trials import TrialRecord
 from learnloop.tasks import Task
-from learnloop.trials import TrialRecord
 
 if TYPE_CHECKING:
     from learnloop.search.aim import Aim

@@ -1,7 +1,7 @@
 """The prediction app: a model file becomes a FastAPI app built from routers.
 
 The lifespan loads the model once (from the safe format, with the trusted-types list of
-:mod:`learnloop.artifacts`, unless it was loaded already) and builds the request
+:mod:`learnloop.store.model_files`, unless it was loaded already) and builds the request
 validator from its training schema; until then the paths answer 503 and ``/ready`` says
 ``loading``. The routers: probes (``/health``, ``/ready``, ``/metadata``), ``/predict``
 and the recommender's three paths. ``/openapi.json`` is written for the loaded model
@@ -17,12 +17,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from learnloop.artifacts import LoadedModel, load_model
 from learnloop.exceptions import UsageError
 from learnloop.serving.body import BodyLimits
 from learnloop.serving.deps import require_serve_extra
 from learnloop.serving.rows import RowValidator
 from learnloop.serving.state import Serving
+from learnloop.store.model_files import LoadedModel, load_model
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -53,7 +53,7 @@ def create_app(
     require_serve_extra()
     from fastapi import FastAPI
 
-    from learnloop import __version__
+    from learnloop._version import __version__
     from learnloop.serving.auth import BearerAuth
     from learnloop.serving.predict import predict_router
     from learnloop.serving.probes import probes_router

@@ -14,7 +14,7 @@ FastAPI's generated document is the skeleton; this module fills in what it canno
 # which name local variables, at run time.
 from typing import Any
 
-from learnloop.picture_header import FORMATS
+from learnloop.pictures.header import FORMATS
 from learnloop.serving.auth import OPEN_PATHS
 from learnloop.serving.rows import RowValidator
 from learnloop.serving.state import Serving

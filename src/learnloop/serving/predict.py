@@ -12,12 +12,12 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, Request
 
-from learnloop.artifacts import LoadedModel
 from learnloop.exceptions import LearnloopError
 from learnloop.serving.body import ClientGone, read_body, require_json
 from learnloop.serving.problems import RequestProblem, problem, refuse, respond
 from learnloop.serving.rows import answer_body
 from learnloop.serving.state import Serving
+from learnloop.store.model_files import LoadedModel
 
 __all__ = ["predict_router"]
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from learnloop.artifacts import LoadedModel
 from learnloop.serving.problems import respond
 from learnloop.serving.state import Serving
+from learnloop.store.model_files import LoadedModel
 
 __all__ = ["probes_router", "public_metadata"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from learnloop._printable import printable
+from learnloop.core.printable import printable
 
 __all__ = [
     "MAX_REPORTED_ERRORS",

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from learnloop.artifacts import LoadedModel
 from learnloop.serving.problems import (
     MAX_REPORTED_ERRORS,
     RequestProblem,
     client_text,
     problem,
 )
+from learnloop.store.model_files import LoadedModel
 
 __all__ = ["RowValidator", "answer_body", "predict_rows", "EXPECTED"]
 

@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from learnloop.artifacts import LoadedModel
 from learnloop.exceptions import UsageError
 from learnloop.serving.app import DEFAULT_MAX_ROWS, create_app
 from learnloop.serving.auth import read_token
 from learnloop.serving.deps import require_serve_extra
+from learnloop.store.model_files import LoadedModel
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

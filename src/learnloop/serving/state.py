@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from learnloop.artifacts import LoadedModel
 from learnloop.serving.body import BodyLimits
 from learnloop.serving.rows import RowValidator
+from learnloop.store.model_files import LoadedModel
 
 __all__ = ["Serving"]
 

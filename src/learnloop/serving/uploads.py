@@ -7,14 +7,14 @@ what each refusal is:
 - a content type that is neither: 415, before the body is read;
 - more than ``max_rows`` files: 413; a multipart body that cannot be read: 400;
 - a file whose first bytes are not those of an accepted format (PNG, JPEG, BMP, TIFF, WebP,
-  PNM: :mod:`learnloop.picture_header`), whatever its name or declared type: 415;
+  PNM: :mod:`learnloop.pictures.header`), whatever its name or declared type: 415;
 - more than ``MAX_PIXELS`` pixels in one picture, or ``MAX_REQUEST_PIXELS`` in all, read
   from the headers before anything is decoded: 413;
 - an empty file, an unreadable header, a picture that does not decode: 400.
 
 A client's file name is only echoed back (made printable and short), never used in a path:
 each picture is written to a fresh temporary folder as ``<n><suffix of its format>``.
-Decodes share the process's pixel budget (:mod:`learnloop.picture_io`).
+Decodes share the process's pixel budget (:mod:`learnloop.pictures.files`).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import Any
 
 import pandas as pd
 
-from learnloop.artifacts import LoadedModel
-from learnloop.picture_io import PictureError, check_decodes, inspect_picture
+from learnloop.pictures.files import PictureError, check_decodes, inspect_picture
 from learnloop.serving.problems import RequestProblem, client_text
+from learnloop.store.model_files import LoadedModel
 
 __all__ = [
     "MAX_PIXELS",

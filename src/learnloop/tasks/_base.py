@@ -277,7 +277,7 @@ class Task(ABC):
 
     def build_features(self, kind: str, X: pd.DataFrame) -> Any:
         """The preprocessor of one of ``feature_kinds`` (the shared table encodings here)."""
-        from learnloop.features import build_preprocessor
+        from learnloop.data.features import build_preprocessor
 
         return build_preprocessor(kind, X)
 

@@ -25,8 +25,8 @@ from sklearn.pipeline import Pipeline
 
 from learnloop.core import Output, Prediction
 from learnloop.data import Schema, check_column, class_values, infer_features
+from learnloop.data.features import build_preprocessor
 from learnloop.exceptions import DataError, UsageError
-from learnloop.features import build_preprocessor
 from learnloop.metrics import METRICS, Metric
 from learnloop.tasks._base import Answer, Part, Task
 

@@ -25,9 +25,9 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from learnloop import vision
 from learnloop.data import ColumnSpec, Schema, check_column, class_values
 from learnloop.exceptions import DataError, UsageError
+from learnloop.pictures import vision
 from learnloop.tasks._base import Answer, Part
 from learnloop.tasks.tabular import Classification
 

@@ -16,9 +16,9 @@ from sklearn.pipeline import Pipeline
 
 from learnloop.core import Output, Prediction
 from learnloop.data import Schema, check_column, class_values, infer_features, map_distinct
+from learnloop.data.features import build_preprocessor
 from learnloop.estimators import full_proba
 from learnloop.exceptions import DataError
-from learnloop.features import build_preprocessor
 from learnloop.tasks._base import Answer, Part, Task
 
 __all__ = ["Classification", "Regression", "looks_like_classes", "MAX_CLASSES_FROM_INTEGERS"]

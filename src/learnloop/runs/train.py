@@ -1,4 +1,4 @@
-"""``learnloop.train``: data -> loop -> certificate -> model file -> store, in one call."""
+"""``learnloop.runs.train``: data -> loop -> certificate -> model file -> store, in one call."""
 
 from __future__ import annotations
 
@@ -17,17 +17,17 @@ import optuna
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from learnloop.artifacts import LoadedModel, check_model_path, library_versions, save_model
 from learnloop.certify import MAX_LOOKS, Certificate, LookPolicy, certify
-from learnloop.dataset import Dataset, prepare_dataset
 from learnloop.exceptions import StoreFull, StoreUnavailable, UsageError
 from learnloop.metrics import Metric, get_metric
-from learnloop.result import Result
+from learnloop.runs.dataset import Dataset, prepare_dataset
+from learnloop.runs.result import Result
+from learnloop.runs.stopping import stop_on_signals
 from learnloop.search import Aim, FittedModel, Hooks, Problem, Search, predict_model
 from learnloop.search.finalist import CV_FOLDS, refit_for_look
-from learnloop.stopping import stop_on_signals
+from learnloop.search.trials import TrialRecord
 from learnloop.store import open_store
-from learnloop.trials import TrialRecord
+from learnloop.store.model_files import LoadedModel, check_model_path, library_versions, save_model
 
 __all__ = ["train", "Reporter", "DEFAULT_BUDGET_S", "DEFAULT_MODEL_PATH", "MAX_LOOKS"]
 
@@ -130,7 +130,7 @@ def train(
     test_share: float | None = None  # decided from the threshold, or the resumed run's
     if resume is not None:
         assert store_obj is not None
-        from learnloop.experiments import resume_options
+        from learnloop.store.experiments import resume_options
 
         saved = resume_options(store_obj, resume, data, validation, test)
         target, task, metric = saved["target"], saved["task"], saved["metric"]
@@ -176,7 +176,7 @@ def train(
         store_obj = open_store(store)
     _say_what_was_read(dataset, report)  # after the last check: an error is the only line
     if resume is not None:
-        from learnloop.experiments import reopen_run
+        from learnloop.store.experiments import reopen_run
 
         run_id = reopen_run(store_obj, resume, data_fingerprint, report.on_message)
     else:
@@ -229,7 +229,7 @@ def train(
             run_id, recorded, result=result.to_dict(), model_path=result.model_path
         )
     except (StoreFull, StoreUnavailable) as e:  # nothing can be recorded: say how to go on
-        from learnloop.experiments import store_interrupted
+        from learnloop.store.experiments import store_interrupted
 
         ago = time.monotonic() - wall_start
         raise store_interrupted(e, run_id, command, out_path, ago) from e
@@ -278,7 +278,7 @@ def _check_candidates(candidates: list[str] | None, dataset: Dataset) -> None:
     """Every family asked for exists and serves the data set's task."""
     if not candidates:
         return
-    from learnloop.candidates import CANDIDATES, families_for
+    from learnloop.families import CANDIDATES, families_for
 
     task = dataset.task
     serving = [c.name for c in families_for(task)]

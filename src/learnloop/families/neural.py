@@ -10,9 +10,9 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from learnloop.candidates._base import Candidate, FitContext
 from learnloop.core import Output, Prediction
 from learnloop.estimators import ScaledTargetRegressor
+from learnloop.families._base import Candidate, FitContext
 
 MAX_EPOCHS = 300
 

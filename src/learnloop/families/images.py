@@ -12,11 +12,11 @@ embedding of the face). The extractor is also what matches a family to its task:
 
 from __future__ import annotations
 
-from learnloop.candidates._base import Candidate
-from learnloop.candidates.linear import LinearCandidate
-from learnloop.candidates.neighbors import KNeighborsCandidate
-from learnloop.candidates.neural import MLPCandidate
 from learnloop.core import Output
+from learnloop.families._base import Candidate
+from learnloop.families.linear import LinearCandidate
+from learnloop.families.neighbors import KNeighborsCandidate
+from learnloop.families.neural import MLPCandidate
 
 __all__ = ["IMAGE_FAMILIES", "FACE_FAMILIES"]
 

@@ -9,8 +9,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from learnloop.candidates._base import Candidate, FitContext
 from learnloop.core import Output
+from learnloop.families._base import Candidate, FitContext
 
 ITERATIONS_PER_STEP = 10
 MAX_STEPS = 50

@@ -13,8 +13,8 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 
-from learnloop.candidates._base import Candidate, FitContext
 from learnloop.core import Output
+from learnloop.families._base import Candidate, FitContext
 
 FIRST_TREES = 16
 MAX_TREES = 256

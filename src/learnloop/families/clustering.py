@@ -23,9 +23,9 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
-from learnloop.candidates._base import Candidate, FitContext
 from learnloop.core import Output
 from learnloop.estimators import HDBSCANClusterer
+from learnloop.families._base import Candidate, FitContext
 
 __all__ = [
     "GaussianMixtureCandidate",

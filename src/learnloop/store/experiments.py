@@ -29,8 +29,8 @@ import numpy as np
 
 from learnloop.exceptions import DataError, StoreError, StoreFull, StoreUnavailable, UsageError
 from learnloop.metrics import Prediction, get_metric
+from learnloop.search.trials import config_key, record_from, trial_dict
 from learnloop.store import Store
-from learnloop.trials import config_key, record_from, trial_dict
 
 __all__ = [
     "resume_options",

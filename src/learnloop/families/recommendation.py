@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from learnloop.candidates._base import Candidate, FitContext
 from learnloop.core import Output
 from learnloop.estimators import InteractionMatrix, Recommender
+from learnloop.families._base import Candidate, FitContext
 
 __all__ = ["PopularityCandidate", "ItemKNNCandidate", "ALSCandidate", "BPRCandidate"]
 

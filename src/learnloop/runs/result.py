@@ -1,4 +1,4 @@
-"""The value ``learnloop.train`` returns, and its JSON form (the CLI contract)."""
+"""The value ``learnloop.runs.train`` returns, and its JSON form (the CLI contract)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from learnloop.artifacts import LoadedModel
 from learnloop.certify import Certificate
-from learnloop.trials import TrialRecord
+from learnloop.search.trials import TrialRecord
+from learnloop.store.model_files import LoadedModel
 
 __all__ = ["Result"]
 

@@ -28,7 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from learnloop.exceptions import StoreError, UsageError
-from learnloop.reconnect import ReconnectingRDBStorage, retried
+from learnloop.store.reconnect import ReconnectingRDBStorage, retried
 
 __all__ = [
     "Store",

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from learnloop import picture_header
 from learnloop.exceptions import DataError, UsageError
+from learnloop.pictures import header as picture_header
 
 __all__ = [
     "DECODE_BUDGET_PIXELS",

@@ -8,9 +8,9 @@ from typing import Any, Literal
 import lightgbm as lgb
 import numpy as np
 
-from learnloop.candidates._base import Candidate, FitContext
 from learnloop.core import Output, Prediction
 from learnloop.estimators import BoosterClassifier, BoosterRegressor
+from learnloop.families._base import Candidate, FitContext
 
 MAX_ROUNDS = 5000
 # Up to this many training rows a booster trains in one thread. Two threads are 1.6x faster on

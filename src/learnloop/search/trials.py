@@ -16,8 +16,8 @@ from typing import Any
 
 import optuna
 
-from learnloop.candidates import CANDIDATES, Candidate
 from learnloop.core import Output
+from learnloop.families import CANDIDATES, Candidate
 from learnloop.metrics import Metric
 
 __all__ = [

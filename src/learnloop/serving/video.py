@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from learnloop.artifacts import LoadedModel
 from learnloop.exceptions import DataError, TruncatedVideoWarning, UsageError
+from learnloop.store.model_files import LoadedModel
 
 __all__ = ["appearances", "check_watch_model", "check_watch_options", "watch_video"]
 
@@ -71,7 +71,7 @@ def watch_video(
     """
     import cv2
 
-    from learnloop.vision import embed_face, faces_in
+    from learnloop.pictures.vision import embed_face, faces_in
 
     check_watch_options(every, refresh_s)
     with _quiet_stderr():

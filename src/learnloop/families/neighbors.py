@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
-from learnloop.candidates._base import Candidate, FitContext
 from learnloop.core import Output
+from learnloop.families._base import Candidate, FitContext
 
 
 class KNeighborsCandidate(Candidate):

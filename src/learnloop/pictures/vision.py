@@ -5,7 +5,7 @@ Policy:
 * Every file of a picture folder is opened once; a file that is empty or cannot be
   decoded as a picture is skipped and *named* in a note (never dropped silently).
 * Reading is bounded: regular files only (a named pipe or a device is never read), at
-  most ``MAX_FILE_BYTES``; a picture is one of :mod:`learnloop.picture_header`'s formats
+  most ``MAX_FILE_BYTES``; a picture is one of :mod:`learnloop.pictures.header`'s formats
   (by its first bytes) of at most ``MAX_FILE_PIXELS`` (from its header, before decoding),
   and decodes share a pixel budget so that concurrent ones cannot add up past memory.
 * What is extracted from a picture (the small grey picture of each size, the faces found)
@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from learnloop.exceptions import DataError, UsageError
-from learnloop.picture_io import PictureError, check_decodes, decode, read_picture_file
-from learnloop.picture_io import cv2_module as _cv2
+from learnloop.pictures.files import PictureError, check_decodes, decode, read_picture_file
+from learnloop.pictures.files import cv2_module as _cv2
 
 __all__ = [
     "IMAGE_COLUMN",

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from learnloop.certify import Certificate
 from learnloop.search import Search
-from learnloop.trials import TrialRecord
+from learnloop.search.trials import TrialRecord
 
 __all__ = ["make_reporter", "PlainReporter", "LiveReporter"]
 

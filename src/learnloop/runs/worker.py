@@ -19,8 +19,8 @@ from learnloop.certify import look_alpha
 from learnloop.data import fingerprint
 from learnloop.exceptions import DataError, StoreError, UsageError
 from learnloop.search import Aim, Hooks, Problem, Search
+from learnloop.search.trials import TrialRecord
 from learnloop.store import open_store
-from learnloop.trials import TrialRecord
 
 __all__ = ["work"]
 
@@ -34,7 +34,7 @@ def work(
     on_trial: Any = None,
 ) -> dict[str, Any]:
     """Run trials of ``run_id`` until it finishes, the target is passed, or ``budget`` ends."""
-    from learnloop.train import MAX_LOOKS, _sampler
+    from learnloop.runs.train import MAX_LOOKS, _sampler
 
     st = open_store(store)
     options, problem = _rebuild(st, run_id)
@@ -83,7 +83,7 @@ def work(
 def _rebuild(st: Any, run_id: str) -> tuple[dict[str, Any], Problem]:
     """The run's recorded options, and its training and validation parts made again from
     its data file (the same seeded splits; refused if the data changed since)."""
-    from learnloop.train import prepare, problem_of
+    from learnloop.runs.train import prepare, problem_of
 
     run = st.get_run(run_id)
     if run["status"] != "running":

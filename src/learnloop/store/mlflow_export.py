@@ -11,8 +11,8 @@ import time
 from typing import Any
 
 from learnloop.exceptions import UsageError
-from learnloop.experiments import run_details
 from learnloop.store import Store
+from learnloop.store.experiments import run_details
 
 __all__ = ["export_mlflow"]
 

@@ -3,9 +3,9 @@
 Loading runs no code from the file and loads no changed file. In order, before skops is
 given it: a link is resolved to the file it names; the archive's sizes are checked against
 limits without unpacking anything; every type its schema names is checked against the
-exact list in :mod:`learnloop.trusted_types`; and the seal inside it (the SHA-256 of its
+exact list in :mod:`learnloop.store.trusted_types`; and the seal inside it (the SHA-256 of its
 payload, and an HMAC signature where ``LEARNLOOP_MODEL_KEY`` is set) is recomputed, all on
-one open file, so the file checked is the file loaded (:mod:`learnloop.model_archive`).
+one open file, so the file checked is the file loaded (:mod:`learnloop.store.model_archive`).
 
 Format 2 files carry the seal. Format 1 files (no seal) load only beside a matching
 ``<file>.sha256`` sidecar, and never where a key is set. Every file still gets the
@@ -35,7 +35,7 @@ from learnloop.exceptions import (
     UsageError,
     VersionMismatchWarning,
 )
-from learnloop.model_archive import (
+from learnloop.store.model_archive import (
     KEY_ENV,
     LIMIT_ENV,
     Limits,
@@ -46,8 +46,8 @@ from learnloop.model_archive import (
     seal,
     write_atomically,
 )
+from learnloop.store.trusted_types import audit_schema, check_native_indices, trusted_names
 from learnloop.tasks import Answer, Task, get_task
-from learnloop.trusted_types import audit_schema, check_native_indices, trusted_names
 
 __all__ = [
     "save_model",
@@ -68,7 +68,7 @@ def library_versions() -> dict[str, str]:
     import sklearn
     import skops
 
-    from learnloop import __version__
+    from learnloop._version import __version__
 
     return {
         "learnloop": __version__,
@@ -211,7 +211,7 @@ def _check_format_1(fp: IO[bytes], real: Path, path: Path, schema: Any, signed: 
             f"The model file '{path}' has lost the checksum sealed inside it: it was "
             "changed after it was saved, so it is not loaded."
         )
-    resave = f"re-save it with learnloop.artifacts.resave_model('{path}')"
+    resave = f"re-save it with learnloop.store.model_files.resave_model('{path}')"
     if signed:
         raise UntrustedModelError(
             f"The model file '{path}' is not signed (it was saved before model files were "

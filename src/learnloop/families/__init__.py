@@ -6,25 +6,25 @@ task needs from features the task builds); :func:`families_for` lists them in re
 
 from __future__ import annotations
 
-from learnloop.candidates._base import Candidate, FitContext, Monitor
-from learnloop.candidates.boosting import LightGBMCandidate
-from learnloop.candidates.clustering import (
+from learnloop.core import Needs
+from learnloop.families._base import Candidate, FitContext, Monitor
+from learnloop.families.boosting import LightGBMCandidate
+from learnloop.families.clustering import (
     GaussianMixtureCandidate,
     HDBSCANCandidate,
     KMeansCandidate,
 )
-from learnloop.candidates.forest import ExtraTreesCandidate, RandomForestCandidate
-from learnloop.candidates.images import FACE_FAMILIES, IMAGE_FAMILIES
-from learnloop.candidates.linear import LinearCandidate
-from learnloop.candidates.neighbors import KNeighborsCandidate
-from learnloop.candidates.neural import MLPCandidate
-from learnloop.candidates.recommendation import (
+from learnloop.families.forest import ExtraTreesCandidate, RandomForestCandidate
+from learnloop.families.images import FACE_FAMILIES, IMAGE_FAMILIES
+from learnloop.families.linear import LinearCandidate
+from learnloop.families.neighbors import KNeighborsCandidate
+from learnloop.families.neural import MLPCandidate
+from learnloop.families.recommendation import (
     ALSCandidate,
     BPRCandidate,
     ItemKNNCandidate,
     PopularityCandidate,
 )
-from learnloop.core import Needs
 
 __all__ = [
     "Candidate",

@@ -91,13 +91,16 @@ def overhead(slots: int, trial_s: float, budget: float, store: str) -> dict[str,
     from sklearn.datasets import load_breast_cancer
 
     from learnloop.certify import look_alpha
-    from learnloop.runs.train import _sampler, prepare, problem_of
+    from learnloop.runs.dataset import prepare_dataset
+    from learnloop.runs.train import _sampler, problem_of
     from learnloop.search import Aim, Search, driver
     from learnloop.search.executors.dask import DaskExecutor
     from learnloop.store import open_store
 
     _sleeper_family(trial_s)
-    dataset = prepare(load_breast_cancer(as_frame=True).frame, "target", "auto", None, None, 0)
+    dataset = prepare_dataset(
+        load_breast_cancer(as_frame=True).frame, "target", "auto", None, None, 0
+    )
     problem = problem_of(dataset, 0)
     st = open_store(store)
     run_id = st.create_run(task="classification")
@@ -153,10 +156,11 @@ def ship(rows: int, workers: int) -> dict[str, Any]:
     import pickle
 
     from bench.suite import generated
-    from learnloop.runs.train import prepare, problem_of
+    from learnloop.runs.dataset import prepare_dataset
+    from learnloop.runs.train import problem_of
     from learnloop.search.executors.dask import DaskExecutor
 
-    problem = problem_of(prepare(generated(rows), "target", "auto", None, 0.9, 0), 0)
+    problem = problem_of(prepare_dataset(generated(rows), "target", "auto", None, 0.9, 0), 0)
     start = time.monotonic()
     executor = DaskExecutor(f"local:{workers}", local=True, local_workers=workers)
     started = time.monotonic()

@@ -51,7 +51,8 @@ def _sample(frame: Any, rows: int, task: str) -> Any:
 def fit_dataset(name: str, cap: float, sample: int, n_jobs: int) -> dict[str, Any]:
     """Every portfolio configuration of one data set: scores, seconds, meta-features."""
     from learnloop.families import CANDIDATES
-    from learnloop.runs.train import prepare, problem_of
+    from learnloop.runs.dataset import prepare_dataset
+    from learnloop.runs.train import problem_of
     from learnloop.search.fit import encoded, fit_configuration
     from learnloop.search.portfolio import meta_features
     from learnloop.search.schedule import Schedule
@@ -59,9 +60,11 @@ def fit_dataset(name: str, cap: float, sample: int, n_jobs: int) -> dict[str, An
     wall = time.monotonic()
     ds = SUITE[name]
     train, val, test = split(ds.load(), ds.task, SEED)
-    full = problem_of(prepare(train, TARGET, ds.task, ds.metric, None, SEED, val, test), SEED)
+    full = problem_of(
+        prepare_dataset(train, TARGET, ds.task, ds.metric, None, SEED, val, test), SEED
+    )
     meta = meta_features(full.X_train, full.y_train, full.n_classes)
-    small = prepare(
+    small = prepare_dataset(
         _sample(train, sample, ds.task),
         TARGET,
         ds.task,

@@ -227,7 +227,7 @@ def test_three_looks_at_the_threshold_claim_met_at_most_alpha() -> None:
 @pytest.mark.slow
 def test_the_saved_model_is_the_certified_one(cancer, tmp_path) -> None:
     import learnloop
-    from learnloop.runs.train import prepare
+    from learnloop.runs.dataset import prepare_dataset
 
     out = tmp_path / "model.skops"
     result = learnloop.train(
@@ -235,7 +235,7 @@ def test_the_saved_model_is_the_certified_one(cancer, tmp_path) -> None:
     )
     assert result.certificate is not None and out.exists()
     loaded = learnloop.load(out)
-    data = prepare(cancer, "target", "auto", None, 0.85, 0)
+    data = prepare_dataset(cancer, "target", "auto", None, 0.85, 0)
     X_te, y_te = data.test.X, data.test.y
     assert y_te is not None and len(y_te) == result.certificate.n_test
     pred = data.task.predict(loaded.pipeline, X_te, data.n_outputs)  # the file's own pipeline

@@ -19,7 +19,8 @@ from sklearn.datasets import make_regression
 
 from learnloop.families import CANDIDATES
 from learnloop.metrics import Prediction
-from learnloop.runs.train import FINISH_FIXED_S, SAVE_S_PER_MB, finish_seconds, prepare, problem_of
+from learnloop.runs.dataset import prepare_dataset
+from learnloop.runs.train import FINISH_FIXED_S, SAVE_S_PER_MB, finish_seconds, problem_of
 from learnloop.search import Aim, Hooks, Job, Search, TrialSpec, monitor
 from learnloop.search.driver import expected_cost
 from learnloop.search.fit import fit_configuration
@@ -31,7 +32,7 @@ def _loop(n_rows: int = 1500, **hooks) -> Search:
     frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(8)])
     frame["y"] = y
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    problem = problem_of(prepare(frame, "y", "auto", "r2", None, 0), 0)
+    problem = problem_of(prepare_dataset(frame, "y", "auto", "r2", None, 0), 0)
     return Search(problem, optuna.create_study(), Aim(problem.metric, None, 0.05),
                   candidates=["linear", "knn"], hooks=Hooks(**hooks))  # fmt: skip
 

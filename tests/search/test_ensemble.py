@@ -20,7 +20,8 @@ import learnloop
 from learnloop.core import levers
 from learnloop.estimators import EnsembleClassifier, EnsembleRegressor
 from learnloop.metrics import Prediction, get_metric
-from learnloop.runs.train import prepare, problem_of
+from learnloop.runs.dataset import prepare_dataset
+from learnloop.runs.train import problem_of
 from learnloop.search import Aim, Hooks, Search
 from learnloop.search.ensemble import average, select
 from learnloop.store.model_files import load_model
@@ -117,7 +118,7 @@ def _regression_table(seed: int = 3) -> pd.DataFrame:
 def _loop(frame: pd.DataFrame, metric: str, n_trials: int) -> Search:
     """A search with no threshold that stops after ``n_trials`` portfolio trials."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    problem = problem_of(prepare(frame, "y", "auto", metric, None, 0), 0)
+    problem = problem_of(prepare_dataset(frame, "y", "auto", metric, None, 0), 0)
     hooks = Hooks(keep_going=lambda: len(loop.trials) < n_trials)
     loop = Search(problem, optuna.create_study(), Aim(problem.metric, None, 0.05),
                   candidates=FAMILIES, hooks=hooks)  # fmt: skip
@@ -184,7 +185,7 @@ def test_a_chosen_ensemble_is_saved_reloaded_and_certified(
     pd.testing.assert_frame_equal(loaded.predict(inputs), result.model.predict(inputs))
 
     # the certificate's score is the reloaded model's score on the test rows
-    dataset = prepare(frame, "y", "auto", metric, None, 0)
+    dataset = prepare_dataset(frame, "y", "auto", metric, None, 0)
     test = dataset.test
     pred = dataset.task.predict(loaded.pipeline, test.X, dataset.n_outputs)
     score = dataset.metric.score(test.y, pred, dataset.n_outputs)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from learnloop.core.settings import RunSettings
 from learnloop.exceptions import UsageError
 from learnloop.report._doc import Document, Figure, Section, Table, Text
 
@@ -122,7 +123,7 @@ def _model_sections(inputs: Any) -> list[Section]:
         return [Section("The model", [Text(f"Not shown: {why} (see the notes).", "note")])]
     task = model.task_kind
     metric = task.metric(model.metadata["metric"])
-    seed = int(((inputs.run or {}).get("options") or {}).get("seed") or 0)
+    seed = RunSettings.from_record((inputs.run or {}).get("options") or {}).seed
     sections = decision_sections(task, model.pipeline, part, model.schema, metric, seed)
     if sections:
         sections[0].blocks.insert(0, Text(f"Shown on {inputs.part_name}.", "note"))

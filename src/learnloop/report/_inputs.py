@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from learnloop.core.settings import RunSettings
 from learnloop.exceptions import LearnloopError, StoreError, UsageError
-from learnloop.runs.dataset import Dataset, prepare_dataset
+from learnloop.runs.dataset import Dataset, dataset_for
 from learnloop.store.model_files import LoadedModel, load_model
 from learnloop.tasks import Part
 
@@ -107,23 +108,12 @@ def gather(source: str, store_url: str | None = None, data: str | None = None) -
 
 def _rebuild(inputs: ReportInputs, data: str | None) -> None:
     """The run's seeded splits again (or the given data as one table for a model file)."""
-    options = (inputs.run or {}).get("options") or {}
-    if options and (data or options.get("data")):
-        source = data or options["data"]
+    record = (inputs.run or {}).get("options") or {}
+    settings = RunSettings.from_record(record) if record else None
+    if settings is not None and (data or settings.data):
+        source = data or settings.data
         try:
-            inputs.dataset = prepare_dataset(
-                source,
-                options.get("target"),
-                options.get("task") or "auto",
-                options.get("metric"),
-                None,
-                int(options.get("seed") or 0),
-                options.get("validation"),
-                options.get("test"),
-                options.get("labels"),
-                options.get("task_options") or None,  # recommendation: user, item, time...
-                test_share=options.get("test_share"),
-            )
+            inputs.dataset = dataset_for(source, settings)
         except (LearnloopError, OSError) as e:
             inputs.notes.append(f"The run's data could not be read again ({e}); data plots are "
                                 "left out.")  # fmt: skip

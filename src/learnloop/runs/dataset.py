@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 
 from learnloop.certify import DEFAULT_TEST_SHARE, split_share_for
+from learnloop.core.settings import RunSettings
 from learnloop.data import Schema, fingerprint, load_table, prepare_features, split_indices
 from learnloop.exceptions import DataError, SchemaMismatchError, UsageError
 from learnloop.metrics import Metric
 from learnloop.tasks import Part, Task, resolve_task, source_task
 
-__all__ = ["Dataset", "prepare_dataset"]
+__all__ = ["dataset_for", "Dataset", "prepare_dataset"]
 
 
 @dataclass
@@ -181,3 +182,28 @@ def _split(
         for name, idx in (("train", train_idx), ("validation", val_idx), ("test", test_idx))
     }
     return parts, dropped
+
+
+def dataset_for(
+    source: str | Path | pd.DataFrame,
+    settings: RunSettings,
+    validation: Any = None,
+    test: Any = None,
+) -> Dataset:
+    """The run's data read and split as ``settings`` say (the one place that turns a run's
+    settings into :func:`prepare_dataset`'s arguments); ``validation`` and ``test`` default
+    to the tables the settings name."""
+    return prepare_dataset(
+        source,
+        settings.target,
+        settings.task,
+        settings.metric,
+        settings.threshold,
+        settings.seed,
+        settings.validation if validation is None else validation,
+        settings.test if test is None else test,
+        settings.labels,
+        dict(settings.task_options) or None,
+        confidence=settings.confidence,
+        test_share=settings.test_share,
+    )

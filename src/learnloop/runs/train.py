@@ -8,7 +8,7 @@ import os
 import pickle
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,9 +18,10 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from learnloop.certify import MAX_LOOKS, Certificate, LookPolicy, certify
+from learnloop.core.settings import DEFAULT_BUDGET_S, RunSettings
 from learnloop.exceptions import StoreFull, StoreUnavailable, UsageError
 from learnloop.metrics import Metric, get_metric
-from learnloop.runs.dataset import Dataset, prepare_dataset
+from learnloop.runs.dataset import Dataset, dataset_for
 from learnloop.runs.result import Result
 from learnloop.runs.stopping import stop_on_signals
 from learnloop.search import Aim, FittedModel, Hooks, Problem, Search, predict_model
@@ -31,7 +32,6 @@ from learnloop.store.model_files import LoadedModel, check_model_path, library_v
 
 __all__ = ["train", "Reporter", "DEFAULT_BUDGET_S", "DEFAULT_MODEL_PATH", "MAX_LOOKS"]
 
-DEFAULT_BUDGET_S = 60.0
 DEFAULT_MODEL_PATH = "learnloop-model.skops"
 # What the end of a run costs besides predicting the test rows and writing the model: the
 # certificate, the per-row outcomes, the store's last writes, the process's exit.
@@ -60,27 +60,6 @@ class _Silent:
     def on_trial(self, record: TrialRecord, loop: Search) -> None: ...
     def on_look(self, cert: Certificate) -> None: ...
     def on_message(self, text: str) -> None: ...
-
-
-def _check_options(budget: float, confidence: float, seed: int) -> None:
-    if not isinstance(budget, int | float) or not math.isfinite(budget) or budget <= 0:
-        raise UsageError(f"The budget must be a positive number of seconds; got {budget!r}.")
-    if not 0.5 <= confidence < 1.0:
-        raise UsageError(f"The confidence must be in [0.5, 1); got {confidence!r}.")
-    if not isinstance(seed, int) or seed < 0:
-        raise UsageError(f"The seed must be a non-negative integer; got {seed!r}.")
-
-
-@dataclass
-class Settings:
-    """What the user asked of one run, after checking."""
-
-    threshold: float | None
-    budget: float
-    confidence: float
-    seed: int
-    candidates: list[str] | None
-    n_jobs: int
 
 
 def train(
@@ -127,46 +106,45 @@ def train(
     report = reporter or _Silent()
     # a new run's data is checked before the store is opened, so bad input leaves no new file
     store_obj = open_store(store) if resume is not None else None
-    test_share: float | None = None  # decided from the threshold, or the resumed run's
-    if resume is not None:
+    if resume is not None:  # the settings the run was recorded with
         assert store_obj is not None
         from learnloop.store.experiments import resume_options
 
-        saved = resume_options(store_obj, resume, data, validation, test)
-        target, task, metric = saved["target"], saved["task"], saved["metric"]
-        threshold, budget = saved["threshold"], saved["budget"]
-        confidence, seed, candidates = saved["confidence"], saved["seed"], saved["candidates"]
-        labels = saved.get("labels")
-        options = dict(saved.get("task_options") or {})
-        test_share = saved.get("test_share")
-    _check_options(budget, confidence, seed)
-    if metric is not None:
-        get_metric(metric)  # unknown names fail before any data is read
+        settings = RunSettings.from_record(
+            resume_options(store_obj, resume, data, validation, test)
+        )
+    else:
+        settings = RunSettings(
+            target=target,
+            task=task,
+            metric=metric,
+            threshold=threshold,
+            budget=budget,
+            confidence=confidence,
+            seed=seed,
+            labels=labels,
+            candidates=candidates,
+            task_options=options,
+            data=_source_path(data),
+            validation=_source_path(validation),
+            test=_source_path(test),
+        )
+    if settings.metric is not None:
+        get_metric(settings.metric)  # unknown names fail before any data is read
     out_path = _check_out(out)
 
-    dataset = prepare(
-        data,
-        target,
-        task,
-        metric,
-        threshold,
-        seed,
-        validation,
-        test,
-        labels,
-        options or None,
-        confidence=confidence,
-        test_share=test_share,
+    dataset = dataset_for(data, settings, validation, test)
+    _check_candidates(settings.candidates, dataset)
+    schema = dataset.schema
+    settings = replace(  # what the data decided: the run's record rebuilds the same split
+        settings,
+        target=schema.target,
+        labels=schema.labels,
+        task=dataset.task.name,
+        metric=dataset.metric.name,
+        test_share=dataset.test_share,
     )
-    _check_candidates(candidates, dataset)
-    settings = Settings(
-        threshold=None if threshold is None else float(threshold),
-        budget=float(budget),
-        confidence=confidence,
-        seed=seed,
-        candidates=candidates,
-        n_jobs=n_jobs or os.cpu_count() or 1,
-    )
+    n_jobs = n_jobs or os.cpu_count() or 1
     data_fingerprint = dataset.fingerprint()  # hashes every value: compute it once
 
     from learnloop.search.executors import open_executor
@@ -180,34 +158,18 @@ def train(
 
         run_id = reopen_run(store_obj, resume, data_fingerprint, report.on_message)
     else:
-        schema = dataset.schema
         run_id = store_obj.create_run(
             task=dataset.task.name,
             metric=dataset.metric.name,
             threshold=settings.threshold,
             budget_s=settings.budget,
-            seed=seed,
-            confidence=confidence,
+            seed=settings.seed,
+            confidence=settings.confidence,
             data=_source_name(data),
             fingerprint=data_fingerprint,
             command=command,
             versions=library_versions(),
-            options={
-                "target": schema.target,
-                "labels": schema.labels,
-                "task": dataset.task.name,
-                "metric": dataset.metric.name,
-                "threshold": settings.threshold,
-                "budget": settings.budget,
-                "confidence": confidence,
-                "seed": seed,
-                "candidates": candidates,
-                "data": _source_path(data),
-                "validation": _source_path(validation),
-                "test": _source_path(test),
-                "task_options": {k: v for k, v in options.items() if v is not None},
-                "test_share": dataset.test_share,
-            },
+            options=settings.to_record(),
         )
     if executor is not None:
         executor.run_id = run_id
@@ -215,7 +177,8 @@ def train(
         result = _search_and_certify(
             dataset,
             settings,
-            store_obj.study(run_id, _sampler(seed)),
+            store_obj.study(run_id, _sampler(settings.seed)),
+            n_jobs=n_jobs,
             report=report,
             wall_start=wall_start,
             run_id=run_id,
@@ -240,38 +203,6 @@ def train(
         if executor is not None:
             executor.close()
     return result
-
-
-def prepare(
-    data: Any,
-    target: str | None,
-    task: str,
-    metric: str | None,
-    threshold: float | None,
-    seed: int,
-    validation: Any = None,
-    test: Any = None,
-    labels: str | None = None,
-    options: dict[str, Any] | None = None,
-    *,
-    confidence: float = 0.95,
-    test_share: float | None = None,
-) -> Dataset:
-    """Read the data and make the seeded splits: the same inputs give the same splits."""
-    return prepare_dataset(
-        data,
-        target,
-        task,
-        metric,
-        threshold,
-        seed,
-        validation,
-        test,
-        labels,
-        options,
-        confidence=confidence,
-        test_share=test_share,
-    )
 
 
 def _check_candidates(candidates: list[str] | None, dataset: Dataset) -> None:
@@ -339,9 +270,10 @@ def _check_out(out: str | Path | None) -> Path | None:
 
 def _search_and_certify(
     dataset: Dataset,
-    settings: Settings,
+    settings: RunSettings,
     study: optuna.Study,
     *,
+    n_jobs: int,
     report: Reporter,
     wall_start: float,
     run_id: str,
@@ -379,7 +311,7 @@ def _search_and_certify(
         study,
         Aim(metric, threshold, policy.alpha_at(1)),
         candidates=settings.candidates,
-        n_jobs=settings.n_jobs,
+        n_jobs=n_jobs,
         executor=executor,
         hooks=hooks,
     )
@@ -411,9 +343,7 @@ def _search_and_certify(
 
     def look(model: FittedModel) -> Certificate:
         # a refit must leave the time to finish with it (its predictions, the model file)
-        refitted = refit_for_look(
-            problem, model, settings.n_jobs, end - finish_seconds(model, problem)
-        )
+        refitted = refit_for_look(problem, model, n_jobs, end - finish_seconds(model, problem))
         if refitted is not model:
             what = (
                 f"the ensemble's {len(model.members)} members"

@@ -16,8 +16,10 @@ import time
 from typing import Any
 
 from learnloop.certify import look_alpha
+from learnloop.core.settings import RunSettings
 from learnloop.data import fingerprint
 from learnloop.exceptions import DataError, StoreError, UsageError
+from learnloop.runs.dataset import dataset_for
 from learnloop.search import Aim, Hooks, Problem, Search
 from learnloop.search.trials import TrialRecord
 from learnloop.store import open_store
@@ -37,8 +39,8 @@ def work(
     from learnloop.runs.train import MAX_LOOKS, _sampler
 
     st = open_store(store)
-    options, problem = _rebuild(st, run_id)
-    threshold, seed = options["threshold"], options["seed"]
+    settings, problem = _rebuild(st, run_id)
+    threshold, seed = settings.threshold, settings.seed
     planned = MAX_LOOKS if threshold is not None else 1
     mine: list[int] = []
 
@@ -53,12 +55,12 @@ def work(
             return False
         return not any(t.user_attrs.get("stop_reason") == "target" for t in st.trials(run_id))
 
-    alpha = look_alpha(1.0 - options["confidence"], 1, planned)
+    alpha = look_alpha(1.0 - settings.confidence, 1, planned)
     loop = Search(
         problem,
         st.study(run_id, _sampler(seed + 1 + os.getpid() % 10_000)),
         Aim(problem.metric, threshold, alpha),
-        candidates=options.get("candidates"),
+        candidates=settings.candidates,
         n_jobs=n_jobs or os.cpu_count() or 1,
         hooks=Hooks(
             on_trial=note,
@@ -68,7 +70,7 @@ def work(
         joined=True,
     )
     started = time.monotonic()
-    hit = loop.run(started + (budget or options["budget"]))
+    hit = loop.run(started + (budget or settings.budget))
     if hit is not None:
         st.update_run(run_id, target_trial=hit.trial)
     return {
@@ -80,35 +82,20 @@ def work(
     }
 
 
-def _rebuild(st: Any, run_id: str) -> tuple[dict[str, Any], Problem]:
-    """The run's recorded options, and its training and validation parts made again from
+def _rebuild(st: Any, run_id: str) -> tuple[RunSettings, Problem]:
+    """The run's recorded settings, and its training and validation parts made again from
     its data file (the same seeded splits; refused if the data changed since)."""
-    from learnloop.runs.train import prepare, problem_of
+    from learnloop.runs.train import problem_of
 
     run = st.get_run(run_id)
     if run["status"] != "running":
         raise UsageError(f"Run '{run_id}' is already finished ({run['status']}); nothing to join.")
-    options = run.get("options") or {}
-    if not options.get("data"):
+    settings = RunSettings.from_record(run.get("options") or {})
+    if not settings.data:
         raise StoreError(
             f"Run '{run_id}' was not started from a data file, so a worker cannot re-read it."
         )
-    dataset = prepare(
-        options["data"],
-        options["target"],
-        options["task"],
-        options["metric"],
-        options["threshold"],
-        options["seed"],
-        options.get("validation"),
-        options.get("test"),
-        options.get("labels"),
-        options.get("task_options") or None,
-        confidence=options.get("confidence") or 0.95,
-        test_share=options.get("test_share"),
-    )
+    dataset = dataset_for(settings.data, settings)
     if fingerprint(dataset.frame) != run["fingerprint"]:
-        raise DataError(
-            f"The data at '{options['data']}' has changed since run '{run_id}' started."
-        )
-    return options, problem_of(dataset, options["seed"])
+        raise DataError(f"The data at '{settings.data}' has changed since run '{run_id}' started.")
+    return settings, problem_of(dataset, settings.seed)

@@ -1,0 +1,80 @@
+"""What the user asked of one run, as one typed value.
+
+Built once — by ``learnloop train`` or ``learnloop.train`` — and checked there; recorded with
+the run (:meth:`RunSettings.to_record`, the run's ``options`` in the store) and read back by
+``--resume``, ``learnloop worker`` and ``learnloop report`` (:meth:`RunSettings.from_record`),
+so no other module unpacks a run's options by hand. The record's keys are those runs have
+always been stored with, so runs recorded before this value existed read back the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from learnloop.exceptions import UsageError
+
+__all__ = ["RunSettings", "DEFAULT_BUDGET_S"]
+
+DEFAULT_BUDGET_S = 60.0
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """One run's settings: what is learned, how well, in how long, and from which files.
+
+    ``data``, ``validation`` and ``test`` are paths another process can read again (None for a
+    DataFrame); ``test_share`` is the share of rows the run's split kept for the test, fixed
+    once the run is created so a resumed run splits the same way.
+    """
+
+    target: str | None = None
+    task: str = "auto"
+    metric: str | None = None
+    threshold: float | None = None
+    budget: float = DEFAULT_BUDGET_S
+    confidence: float = 0.95
+    seed: int = 0
+    labels: str | None = None
+    candidates: list[str] | None = None
+    task_options: Mapping[str, Any] = field(default_factory=dict)
+    data: str | None = None
+    validation: str | None = None
+    test: str | None = None
+    test_share: float | None = None
+
+    def __post_init__(self) -> None:
+        budget, confidence, seed = self.budget, self.confidence, self.seed
+        if isinstance(budget, bool) or not isinstance(budget, int | float):
+            raise UsageError(f"The budget must be a positive number of seconds; got {budget!r}.")
+        if not math.isfinite(budget) or budget <= 0:
+            raise UsageError(f"The budget must be a positive number of seconds; got {budget!r}.")
+        if not 0.5 <= confidence < 1.0:
+            raise UsageError(f"The confidence must be in [0.5, 1); got {confidence!r}.")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise UsageError(f"The seed must be a non-negative integer; got {seed!r}.")
+        if self.threshold is not None:
+            object.__setattr__(self, "threshold", float(self.threshold))
+        object.__setattr__(self, "budget", float(budget))
+        options = {k: v for k, v in dict(self.task_options or {}).items() if v is not None}
+        object.__setattr__(self, "task_options", options)
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON-ready form stored with the run (its ``options``)."""
+        record = asdict(self)
+        record["task_options"] = dict(self.task_options)
+        return record
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> RunSettings:
+        """The settings a run was recorded with (keys it does not know are ignored)."""
+        known = {k: record[k] for k in cls.__dataclass_fields__ if k in record}
+        if known.get("budget") is None:
+            known.pop("budget", None)
+        if known.get("confidence") is None:
+            known.pop("confidence", None)
+        known["seed"] = int(known.get("seed") or 0)
+        known["task"] = known.get("task") or "auto"
+        return cls(**known)

@@ -244,7 +244,7 @@ def _jackknife_bound(
     return score - t * se if metric.greater_is_better else score + t * se
 
 
-def certify(
+def certify(  # noqa: PLR0913 -- the look's inputs, keyword but the data
     metric: Metric,
     y_test: np.ndarray,
     pred: Prediction,

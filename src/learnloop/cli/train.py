@@ -18,7 +18,7 @@ _TASK_CHOICES = ", ".join(["auto", *list(TASKS)[:-1]]) + f" or {list(TASKS)[-1]}
 __all__ = ["train", "predict"]
 
 
-def train(
+def train(  # noqa: PLR0913 -- typer: one parameter per command-line option
     data: Annotated[
         str,
         typer.Argument(

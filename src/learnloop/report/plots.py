@@ -76,7 +76,7 @@ def _legend(ax: Any, n: int) -> None:
         ax.legend(fontsize=8, frameon=False, loc="best", ncol=1 if n < 8 else 2)
 
 
-def lines(
+def lines(  # noqa: PLR0913 -- matplotlib-style keyword options of one plot
     series: Sequence[tuple[str, Sequence[float], Sequence[float]]],
     xlabel: str,
     ylabel: str,

@@ -59,7 +59,7 @@ class Dataset:
         return fingerprint(self.frame)
 
 
-def prepare_dataset(
+def prepare_dataset(  # noqa: PLR0913 -- dataset_for builds these from RunSettings; tests call it directly
     data: str | Path | pd.DataFrame,
     target: str | None = None,
     task: str = "auto",

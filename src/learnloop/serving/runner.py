@@ -57,7 +57,7 @@ def app_from_env() -> FastAPI:
     )
 
 
-def run_server(
+def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
     model_path: str | Path,
     *,
     model: LoadedModel | None = None,

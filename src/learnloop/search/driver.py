@@ -10,8 +10,10 @@
    processes train one configuration, unless it cannot finish in the time left: a trial is
    not started when what trials like it took before their first scored step (its data's
    encoding included; scaled by rows from a smaller sample when it never ran on these rows)
-   would end after the deadline. For a family that cannot be stopped between steps that is
-   the whole fit; the others' monitors stop them at the deadline.
+   would end after the deadline, and the next job is asked for instead (a promotion to all
+   the rows that no longer fits does not end a search that cheaper trials still fit). For a
+   family that cannot be stopped between steps that is the whole fit; the others' monitors
+   stop them at the deadline.
 3. **Take** each outcome: write it to the study, keep the best model, offer it to the
    ensemble pool, and bring the deadline forward by what finishing with the best model
    would take. Return the model to look at: the first that passes the aim (a trial's or an
@@ -47,6 +49,7 @@ SYNC_EVERY_S = 1.0  # how often the search reads trials other processes finished
 POLL_S = 0.25  # how long the driver waits for a result before it looks at the clock again
 DRAIN_S = 3.0  # after a stop, how long the driver waits for running trials to report
 MAX_CLAIMS = 64  # named configurations skipped as taken before the sampler chooses
+MAX_PASSED = 8  # jobs passed over as too costly for the time left before the search ends
 
 
 @dataclass
@@ -120,11 +123,23 @@ def _fill(search: Search, flight: _Flight) -> None:
         if keep_going is not None and not keep_going():
             flight.held = True  # not now: asked again on the next round
             return
-        job = _next_job(search)
-        if expected_cost(search, job) > search.deadline - time.monotonic():
-            flight.late = True  # not even its first step would finish in time
+        job = _next_fitting_job(search)
+        if job is None:
+            flight.late = True  # no job's first step would finish in time
             return
         _start(search, flight, job)
+
+
+def _next_fitting_job(search: Search) -> Job | None:
+    """The schedule's next job whose first step would end before the deadline; up to
+    ``MAX_PASSED`` jobs that would not are passed over (None: none fits)."""
+    for _ in range(MAX_PASSED):
+        job = _next_job(search)
+        if expected_cost(search, job) <= search.deadline - time.monotonic():
+            return job
+        if job.sampled:
+            return None  # the sampler's next choice would cost as much
+    return None
 
 
 def _next_job(search: Search) -> Job:

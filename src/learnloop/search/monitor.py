@@ -5,8 +5,9 @@ predictions and stops it the moment it passes the aim (after training on a littl
 curve still rises), when its learning curve has gone flat, when it is behind the median of
 its finished peers at the same step (median stopping), when a trial on a sample has used its
 share of the budget, when it is asked to stop, or at the search's deadline: a step that would
-end past the deadline (as long as the last one took) is not waited for, and past the
-deadline the monitor asks to see the very next step, so that it can stop it there.
+end past the deadline (as long as the last stretch between scored steps took, the first one
+included) is not waited for, and past the deadline the monitor asks to see the very next
+step, so that it can stop it there.
 
 The monitor reads only its :class:`~learnloop.search.values.TrialSpec` (a snapshot of the
 search) and the stop check it is given, so a trial behaves the same in the driver's process
@@ -79,10 +80,11 @@ class TrialMonitor:
         problem, metric, record = self.problem, self.problem.metric, self.record
         score = metric.score(problem.y_val, prediction, problem.n_classes)
         now = time.monotonic()
+        # how long the stretch to the next scored step may take: the last one, or the
+        # first (data preparation included) until there is a last one
+        self._call_s = now - self._last_call
         if record.first_step_s is None:
-            record.first_step_s = now - self.started
-        else:
-            self._call_s = now - self._last_call
+            record.first_step_s = self._call_s
         self._last_call = now
         record.curve.append((step, score, round(now - self.origin, 4)))
         record.steps = step

@@ -231,7 +231,10 @@ def test_the_trusted_list_holds_nothing_the_families_do_not_save(zoo: dict[str, 
     legacy = {
         p for p in listed if p[1].startswith("learnloop.estimators.") and p[1].count(".") == 2
     }
-    unused = {p for p in listed - used - legacy if p[1] not in _NUMPY_SCALARS}
+    # k-means turns mini-batch on tables over 20k rows, too big for the zoo: its round trip
+    # is tests/test_clustering_parts.py::test_models_round_trip_through_the_trusted_loader
+    big = {p for p in listed if p[1] == "sklearn.cluster._kmeans.MiniBatchKMeans"}
+    unused = {p for p in listed - used - legacy - big if p[1] not in _NUMPY_SCALARS}
     assert not unused, f"on the trusted list but saved by no family: {sorted(unused)}"
 
 

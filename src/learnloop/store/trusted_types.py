@@ -52,6 +52,7 @@ _OBJECTS = frozenset(
     {
         "lightgbm.basic.Booster",
         "sklearn.cluster._kmeans.KMeans",
+        "sklearn.cluster._kmeans.MiniBatchKMeans",  # k-means on tables over 20k rows
         "sklearn.compose._column_transformer.ColumnTransformer",
         "sklearn.decomposition._pca.PCA",
         "sklearn.dummy.DummyClassifier",

@@ -116,7 +116,9 @@ def test_predict_round_trip(tmp_path: Path, mixed: pd.DataFrame) -> None:
         str(tmp_path / "s.db"),
         cwd=tmp_path,
     )
-    assert proc.returncode == 0, proc.stderr
+    # exit 3 where a loaded machine finished no trial in 3 s: the trivial model is saved, and
+    # the round trip below holds for it as for any model
+    assert proc.returncode in (0, 3), proc.stderr
     rows = write(mixed.drop(columns="churned").head(20), tmp_path / "rows.jsonl")
     out = tmp_path / "pred.csv"
     proc = run("predict", str(model), str(rows), "--out", str(out), cwd=tmp_path)

@@ -285,9 +285,9 @@ def test_auto_asks_the_tasks_in_a_fixed_order() -> None:
 # Strings equal to a task's name that are not one: (file under src/learnloop, value) -> why
 NOT_TASK_NAMES = {
     ("estimators/boosting.py", "regression"): "LightGBM's objective",
-    ("candidates/boosting.py", "regression"): "LightGBM's objective",
+    ("families/boosting.py", "regression"): "LightGBM's objective",
     ("estimators/pictures.py", "image"): "the default name of the picture column",
-    ("vision.py", "image"): "the picture column's name",
+    ("pictures/vision.py", "image"): "the picture column's name",
     ("serving/uploads.py", "image"): "the MIME type of pictures, and the picture column",
 }
 

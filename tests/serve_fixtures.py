@@ -75,7 +75,7 @@ def train_models(root: Path, only: tuple[str, ...] | None = None) -> Models:
             frame,
             target="target",
             threshold=threshold,
-            budget=4,
+            budget=10,  # stops at the threshold; room for a trial on a loaded machine
             out=paths[name],
             store=store,
             candidates=["lightgbm"],

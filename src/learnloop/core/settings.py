@@ -47,9 +47,8 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         budget, confidence, seed = self.budget, self.confidence, self.seed
-        if isinstance(budget, bool) or not isinstance(budget, int | float):
-            raise UsageError(f"The budget must be a positive number of seconds; got {budget!r}.")
-        if not math.isfinite(budget) or budget <= 0:
+        number = isinstance(budget, int | float) and not isinstance(budget, bool)
+        if not number or not math.isfinite(budget) or budget <= 0:
             raise UsageError(f"The budget must be a positive number of seconds; got {budget!r}.")
         if not 0.5 <= confidence < 1.0:
             raise UsageError(f"The confidence must be in [0.5, 1); got {confidence!r}.")

@@ -217,12 +217,16 @@ def test_a_worker_killed_mid_trial_loses_only_that_trial(
         with distributed.Client(private_cluster.address, timeout=10) as client:
             pids = client.run(os.getpid)
             run_id = _wait_for_run(store, owner, 2)
-            killed = None
+            killed, seen, since = None, {}, time.monotonic()
             deadline = time.monotonic() + 60
             while killed is None:
                 assert time.monotonic() < deadline, "no worker was busy with a trial"
-                busy = {w: keys for w, keys in client.processing().items() if keys}
-                if len(busy) == 2:  # both mid-trial: kill one
+                busy = {w: set(keys) for w, keys in client.processing().items() if keys}
+                if busy != seen:
+                    seen, since = busy, time.monotonic()
+                elif len(busy) == 2 and time.monotonic() - since >= 1.0:
+                    # both on the same trials for a second: mid-trial (a task just handed
+                    # to a worker may not have started, and would simply run elsewhere)
                     killed = sorted(busy)[0]
                     os.kill(pids[killed], signal.SIGKILL)
                 time.sleep(0.05)

@@ -12,12 +12,13 @@ trial's monitor reads between steps (at most every ``STOP_CHECK_S``).
 
 Faults. A worker that dies mid-trial loses only that trial: it comes back lost (the driver
 writes it failed, "worker lost", and tries its configuration once more on the workers
-left). Dask itself would quietly run the lost task again; each remote trial notes on the
-scheduler that it started, so a second start is reported as the loss instead of running
-the trial twice. A scheduler that goes away ends the run
-(:class:`~learnloop.exceptions.ClusterError`, exit 1; ``--resume`` continues it). A
-scheduler that cannot be reached is a usage error before any run is created
-(:class:`~learnloop.exceptions.ClusterUnreachable`, exit 2).
+left). Each remote trial notes on the scheduler the worker it started on, so the owner
+sees the loss as soon as that worker leaves the scheduler's list (about a second), without
+waiting for Dask to run the task again on a worker that is busy; and should Dask run it
+again, the second start is reported as the loss instead of running the trial twice. A
+scheduler that goes away ends the run (:class:`~learnloop.exceptions.ClusterError`, exit 1;
+``--resume`` continues it). A scheduler that cannot be reached is a usage error before any
+run is created (:class:`~learnloop.exceptions.ClusterUnreachable`, exit 2).
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ class DaskExecutor(Executor):
         self._futures: dict[Any, int] = {}
         self._data: Any = None
         self._slots, self._slots_at = 0, -math.inf
+        self._workers: set[str] = set()  # the scheduler's workers' addresses, when last seen
+        self._lost_checked_at = -math.inf
         self._unreachable_since: float | None = None
         try:
             if local:
@@ -102,14 +105,20 @@ class DaskExecutor(Executor):
 
     # ---------------------------------------------------------------- contract
     def slots(self) -> int:
-        if time.monotonic() - self._slots_at >= 1.0:
-            try:
-                workers = self.client.scheduler_info(n_workers=-1)["workers"]
-                self._slots = sum(w.get("nthreads", 1) for w in workers.values())
-            except Exception:
-                self._slots = 0  # the scheduler is not answering; collect() will tell
-            self._slots_at = time.monotonic()
+        self._look_at_workers()
         return self._slots
+
+    def _look_at_workers(self) -> None:
+        """The scheduler's workers (their threads are the slots), at most once a second."""
+        if time.monotonic() - self._slots_at < 1.0:
+            return
+        try:
+            workers = self.client.scheduler_info(n_workers=-1)["workers"]
+            self._slots = sum(w.get("nthreads", 1) for w in workers.values())
+            self._workers = set(workers)
+        except Exception:
+            self._slots = 0  # the scheduler is not answering; collect() will tell
+        self._slots_at = time.monotonic()
 
     @property
     def running(self) -> int:
@@ -142,8 +151,9 @@ class DaskExecutor(Executor):
     def collect(self, timeout: float) -> list[Outcome]:
         distributed = _import_distributed()
         self._check_scheduler()
-        if not self._futures:
-            return []
+        lost = self._lost_with_their_workers()
+        if lost or not self._futures:
+            return lost
         try:
             done, _ = self.client.sync(  # distributed.wait, on this client (not the default)
                 distributed.client._wait,
@@ -198,6 +208,30 @@ class DaskExecutor(Executor):
             self._cluster = None
 
     # ------------------------------------------------------------------ helpers
+    def _lost_with_their_workers(self) -> list[Outcome]:
+        """Trials whose worker left the cluster mid-trial (the worker each noted it started
+        on is no longer a worker of the scheduler): lost, their futures dropped."""
+        if not self._futures or time.monotonic() - self._lost_checked_at < 1.0:
+            return []
+        self._lost_checked_at = time.monotonic()
+        self._look_at_workers()
+        try:
+            started = self.client.get_metadata([self.run_key, "started"], {})
+        except Exception:
+            return []  # the scheduler is not answering: _check_scheduler tells
+        out = []
+        for future, number in list(self._futures.items()):
+            where = started.get(str(number))
+            if where is None or where in self._workers:
+                continue
+            del self._futures[future]
+            try:
+                future.cancel()  # Dask would run it again on a worker left
+            except Exception:
+                pass
+            out.append(Outcome(number, None, worker=where, error=f"worker lost: {where} left."))
+        return out
+
     def _outcome(self, number: int, future: Any) -> Outcome:
         if future.status == "finished":
             try:

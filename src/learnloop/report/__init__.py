@@ -125,8 +125,8 @@ def _model_sections(inputs: Any) -> list[Section]:
     metric = task.metric(model.metadata["metric"])
     seed = RunSettings.from_record((inputs.run or {}).get("options") or {}).seed
     sections = decision_sections(task, model.pipeline, part, model.schema, metric, seed)
-    if sections:
-        sections[0].blocks.insert(0, Text(f"Shown on {inputs.part_name}.", "note"))
+    for section in sections:  # each says which rows it is drawn on
+        section.blocks.insert(0, Text(inputs.rows_note or f"Shown on {inputs.part_name}.", "note"))
     return list(sections)
 
 

@@ -1,11 +1,13 @@
-"""The top candidates compared on the validation split, with intervals and paired tests.
+"""The top candidates compared on rows the saved model never saw, with intervals and
+paired tests.
 
 Models of the trials the run did not choose are not stored. The report refits the best
 configuration of each of the next best model families (by recorded validation score)
 the way the search fits one (same family, parameters, sample size and seed, on the
 rebuilt training split, stopped by the same monitor rules without a threshold) and
-compares them with the saved model on the validation split. The test split is used only
-for the chosen model's certificate, never here.
+compares them with the saved model on the rows of ``ReportInputs.part``: the validation
+split, or the test split (after the certificate's look) where the saved model was refitted
+on training + validation rows.
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ __all__ = ["candidates_section", "TOP_OTHERS", "REFIT_SECONDS"]
 
 TOP_OTHERS = 2  # configurations refitted besides the saved model
 REFIT_SECONDS = 20.0  # each refit is stopped after this long
+_HOW = (
+    "Models of the trials the run did not choose are not stored: the best configuration of "
+    "each of the next best model families is refitted here the way the search fitted it (same "
+    "family, parameters, sample size and seed, on the training split) and compared with the "
+    "saved model on the same rows."
+)
+_AFTER_THE_LOOK = (
+    "These are test rows: a model chosen from this table would carry no certificate, since "
+    "its choice would have seen them. The saved model's score here is its certified test score."
+)
 
 
 def _others(inputs: ReportInputs, chosen: tuple[str, str]) -> list[dict[str, Any]]:
@@ -43,7 +55,7 @@ def _others(inputs: ReportInputs, chosen: tuple[str, str]) -> list[dict[str, Any
     return out
 
 
-def _refit(inputs: ReportInputs, trials: list[dict[str, Any]]) -> list[tuple[dict, Any]]:
+def _refit(inputs: ReportInputs, trials: list[dict[str, Any]], part: Any) -> list[tuple[dict, Any]]:
     from learnloop.runs.train import problem_of
     from learnloop.search.fit import fit_configuration
     from learnloop.search.values import predict_model
@@ -58,33 +70,37 @@ def _refit(inputs: ReportInputs, trials: list[dict[str, Any]]) -> list[tuple[dic
                                    seconds=REFIT_SECONDS, n_jobs=n_jobs)  # fmt: skip
         model = fitted.model
         if model is not None:
-            pred = predict_model(model, ds.validation.X, ds.task, ds.n_outputs)
+            pred = predict_model(model, part.X, ds.task, ds.n_outputs)
             out.append((t, pred))
     return out
 
 
 def candidates_section(inputs: ReportInputs) -> Section:
-    section = Section("Statistics: the top candidates on the validation split")
+    section = Section(f"Statistics: the top candidates on the {inputs.split or 'validation'} split")
     ds, model = inputs.dataset, inputs.model
-    if ds is None or model is None or not inputs.trials:
+    if ds is None or model is None or not inputs.trials or inputs.part is None:
         section.add(Text("Comparing candidates needs the run's trials, its model file and its "
                          "data; see the notes.", "note"))  # fmt: skip
         return section
-    section.add(Text(__doc__.split("\n\n")[1].replace("\n", " "), "note"))
+    section.add(Text(inputs.rows_note, "note"), Text(_HOW, "note"))
+    if inputs.split == "test":
+        section.add(Text(_AFTER_THE_LOOK, "note"))
     meta = model.metadata
     chosen_key = (str(meta.get("candidate")), json.dumps(meta.get("params") or {}, sort_keys=True,
                                                     default=str))  # fmt: skip
-    val, metric, n = ds.validation, ds.metric, ds.n_outputs
+    val, metric, n = inputs.part, ds.metric, ds.n_outputs
     assert val.y is not None
     names = [f"saved model ({meta.get('candidate')})"]
     preds = [ds.task.predict(model.pipeline, val.X, n)]
     recorded: list[Any] = [meta.get("validation_score")]
-    for t, pred in _refit(inputs, _others(inputs, chosen_key)):
+    learned: list[Any] = [meta.get("n_train_rows")]
+    for t, pred in _refit(inputs, _others(inputs, chosen_key), val):
         names.append(f"trial {t['number']} ({t['candidate']})")
         preds.append(pred)
         recorded.append(t["score"])
+        learned.append(t.get("n_rows"))
     rows = []
-    for name, pred, rec in zip(names, preds, recorded, strict=True):
+    for name, pred, rec, fit_rows in zip(names, preds, recorded, learned, strict=True):
         score = metric.score(val.y, pred, n)
 
         def resampled(idx: np.ndarray, pred: Prediction = pred) -> float:
@@ -93,10 +109,12 @@ def candidates_section(inputs: ReportInputs) -> Section:
             return metric.score(y, sub, n)
 
         ci = bootstrap_interval(resampled, len(val)) if metric.per_row is None else None
-        rows.append([name, rec, score, "-" if ci is None else f"[{ci[0]:.4g}, {ci[1]:.4g}]"])
-    section.add(Table(["model", "validation score recorded", f"{metric.name} now",
+        rows.append([name, fit_rows, rec, score,
+                     "-" if ci is None else f"[{ci[0]:.4g}, {ci[1]:.4g}]"])  # fmt: skip
+    section.add(Table(["model", "rows learned from", "validation score recorded",
+                       f"{metric.name} on these rows",
                        "95% bootstrap interval"], rows,  # fmt: skip
-                      f"On the {len(val)} rows of the validation split."))  # fmt: skip
+                      f"On the {len(val)} rows of the {inputs.split} split."))  # fmt: skip
     if len(names) < 2:
         section.add(Text("Only one configuration finished: nothing to compare.", "note"))
         return section
@@ -121,6 +139,6 @@ def candidates_section(inputs: ReportInputs) -> Section:
         rows.append([f"{a} vs {b}", f"{p['name']} ({p.get('variant', '')})", p["p_value"],
                      p.get("p_holm"), reading(p.get("p_holm"), a, b, better)])  # fmt: skip
     section.add(Table(["pair", "test", "p", "p (Holm)", "reading"], rows,
-                      "Paired tests on the same validation rows; Holm's correction for "
+                      f"Paired tests on the same {inputs.split} rows; Holm's correction for "
                       "testing several pairs."))  # fmt: skip
     return section

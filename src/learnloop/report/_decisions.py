@@ -30,10 +30,15 @@ __all__ = ["decision_sections"]
 MAX_CURVE_CLASSES = 8
 IMPORTANCE_REPEATS = 5  # shuffles per input, at most
 IMPORTANCE_SECONDS = 3.0  # fewer shuffles (at least 2) where the model predicts slowly
-IMPORTANCE_ROWS = 1000  # rows of the validation data shuffled, at most
+IMPORTANCE_ROWS = 1000  # rows shuffled, at most
 # left out where even two shuffles of every input would take longer (a 752-input table: 78 s)
 IMPORTANCE_MAX_SECONDS = 20.0
 MAX_PROFILE_COLUMNS = 8
+
+
+def _how_many(shown: int, rows: int) -> str:
+    """'all 114 of these rows', or '1000 of these 5000 rows'."""
+    return f"all {rows} of these rows" if shown == rows else f"{shown} of these {rows} rows"
 
 
 def _importance(task: Task, pipeline: Any, part: Part, metric: Metric, n: int, seed: int) -> Any:
@@ -80,7 +85,7 @@ def _importance(task: Task, pipeline: Any, part: Part, metric: Metric, n: int, s
                 f"drop in {metric.name} when shuffled",
                 errors=res.importances_std[order],
             ),  # fmt: skip
-            f"Permutation importance on {len(rows)} rows of the validation data "
+            f"Permutation importance on {_how_many(len(rows), len(part))} "
             f"({repeats} shuffles each; bars are the mean drop, whiskers one "
             "standard deviation). Up to 20 inputs, most important first.",
         ),
@@ -333,8 +338,9 @@ def recommendation_sections(
 def decision_sections(
     task: Task, pipeline: Any, part: Part, schema: Schema, metric: Metric, seed: int
 ) -> list[Section]:
-    """Sections of a saved pipeline's decisions on ``part`` (the validation split, or a
-    table given with ``--data``), by what the task's models produce; never the test split."""
+    """Sections of a saved pipeline's decisions on ``part`` (rows it never learned from: the
+    validation split, the test split after its look for a model refitted on training +
+    validation rows, or a table given with ``--data``), by what the task's models produce."""
     from learnloop.core import Output
 
     if task.output is Output.CLASSES:

@@ -3,7 +3,9 @@
 ``gather`` accepts a run id or a model file. A run gives its settings, result and trials;
 its recorded options (data path, target, task, metric, seed, fixed splits, and the task's
 own options such as recommendation's user and item columns) rebuild the very splits the
-run used, so the model's decisions can be plotted on its validation split. A
+run used, so the model's decisions can be plotted on rows it never learned from
+(:func:`diagnosed_rows`): the validation split, or the test split (after its look) where
+the saved model was refitted on training + validation rows. A
 model file gives the pipeline, schema and certificate; its run (metadata ``run_id``) is
 looked up in the store if there. ``--data`` replaces the recorded data path. Whatever is
 missing is said in ``notes`` and the report shows what is there.
@@ -35,7 +37,19 @@ class ReportInputs:
     dataset: Dataset | None = None
     part: Part | None = None  # rows the model's decisions are plotted on
     part_name: str = ""
+    split: str = ""  # which split ``part`` is: "validation", "test", or "" (given data)
+    rows_note: str = ""  # one sentence: which rows the model's diagnostics are drawn on
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def refitted(self) -> bool:
+        """The saved model was refitted on training + validation rows (it has seen them)."""
+        meta = self.model.metadata if self.model else {}
+        if meta.get("refit_on_validation") or (self.run and (self.run.get("result") or {})
+                                               .get("refit")):  # fmt: skip
+            return True
+        trained, ds = meta.get("n_train_rows"), self.dataset
+        return bool(trained and ds is not None and int(trained) > len(ds.train))
 
     @property
     def result(self) -> dict[str, Any]:
@@ -124,8 +138,7 @@ def _rebuild(inputs: ReportInputs, data: str | None) -> None:
                 f"The data at {source} has changed since the run (fingerprint differs): the "
                 "splits below are rebuilt from today's file, not the run's."
             )
-        inputs.part = inputs.dataset.validation
-        inputs.part_name = "the run's validation split (rebuilt from its recorded seed)"
+        diagnosed_rows(inputs)
         return
     if data is not None and inputs.model is not None:
         _whole_table(inputs, data)
@@ -155,3 +168,38 @@ def _whole_table(inputs: ReportInputs, data: str) -> None:
     part = task.finish({"train": part, "validation": part, "test": part}, metric)["validation"]
     inputs.part = part
     inputs.part_name = f"the given data {data} (all {len(part)} rows, not a split of the run)"
+    learned = model.metadata.get("n_train_rows")
+    inputs.rows_note = f"Drawn on all {len(part)} rows of {data}, not a split of the run" + (
+        f"; the model learned from {learned} rows, and any of those in this file it has seen."
+        if learned
+        else "."
+    )
+
+
+def diagnosed_rows(inputs: ReportInputs) -> None:
+    """Choose the rebuilt split the saved model is diagnosed on: rows it never learned from.
+
+    A model trained on the training split is shown on the validation split. A model refitted
+    on training + validation rows has seen those, so it is shown on the test split: the
+    certificate's look is already made and fixed, and these plots cannot change it.
+    """
+    ds = inputs.dataset
+    assert ds is not None
+    n_train, n_val, n_test = len(ds.train), len(ds.validation), len(ds.test)
+    if inputs.refitted:
+        inputs.part, inputs.split = ds.test, "test"
+        inputs.part_name = "the run's test split (rebuilt from its recorded seed)"
+        inputs.rows_note = (
+            f"Drawn on the {n_test} test rows, which the model never saw: it was refitted on "
+            f"the {n_train + n_val} training + validation rows, so those would flatter it. The "
+            "test split was looked at for the certificate before this report; nothing here "
+            "changes that look."
+        )
+        return
+    inputs.part, inputs.split = ds.validation, "validation"
+    inputs.part_name = "the run's validation split (rebuilt from its recorded seed)"
+    inputs.rows_note = (
+        f"Drawn on the {n_val} validation rows, which the model never trained on (it learned "
+        f"from the {n_train} training rows); these rows chose it among the trials, so its "
+        "score here leans a little high."
+    )

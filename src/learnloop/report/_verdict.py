@@ -121,6 +121,7 @@ def _certificate_rows(
         ["aim on validation (threshold + margin)", result.get("aim")],
         ["trivial model's test score (baseline)", baseline],
         ["model", result.get("best_candidate")],
+        ["rows the model learned from", _learned(inputs)],
         ["budget (s)", inputs.field("budget_s")],
         ["time to threshold on validation (s)", result.get("time_to_threshold_s")],
         ["elapsed (s)", result.get("elapsed_s")],
@@ -128,3 +129,13 @@ def _certificate_rows(
         ["data", (inputs.run or {}).get("data")],
         ["command", (inputs.run or {}).get("command")],
     ]
+
+
+def _learned(inputs: ReportInputs) -> str | None:
+    """How many rows the saved model was trained on, and which splits they were."""
+    rows = (inputs.model.metadata if inputs.model else {}).get("n_train_rows")
+    if rows is None:
+        return None
+    if inputs.refitted:
+        return f"{rows} (training + validation: refitted before the test look)"
+    return f"{rows} of the training split"

@@ -34,8 +34,8 @@ _HOW = (
     "saved model on the same rows."
 )
 _AFTER_THE_LOOK = (
-    "These are test rows: a model chosen from this table would carry no certificate, since "
-    "its choice would have seen them. The saved model's score here is its certified test score."
+    " The saved model's score here is its certified test score; a model chosen from this "
+    "table would carry no certificate, since its choice would have seen these rows."
 )
 
 
@@ -83,8 +83,6 @@ def candidates_section(inputs: ReportInputs) -> Section:
                          "data; see the notes.", "note"))  # fmt: skip
         return section
     section.add(Text(inputs.rows_note, "note"), Text(_HOW, "note"))
-    if inputs.split == "test":
-        section.add(Text(_AFTER_THE_LOOK, "note"))
     meta = model.metadata
     chosen_key = (str(meta.get("candidate")), json.dumps(meta.get("params") or {}, sort_keys=True,
                                                     default=str))  # fmt: skip
@@ -114,7 +112,8 @@ def candidates_section(inputs: ReportInputs) -> Section:
     section.add(Table(["model", "rows learned from", "validation score recorded",
                        f"{metric.name} on these rows",
                        "95% bootstrap interval"], rows,  # fmt: skip
-                      f"On the {len(val)} rows of the {inputs.split} split."))  # fmt: skip
+                      f"On the {len(val)} rows of the {inputs.split} split."
+                      + (_AFTER_THE_LOOK if inputs.split == "test" else "")))  # fmt: skip
     if len(names) < 2:
         section.add(Text("Only one configuration finished: nothing to compare.", "note"))
         return section

@@ -190,10 +190,9 @@ def diagnosed_rows(inputs: ReportInputs) -> None:
         inputs.part, inputs.split = ds.test, "test"
         inputs.part_name = "the run's test split (rebuilt from its recorded seed)"
         inputs.rows_note = (
-            f"Drawn on the {n_test} test rows, which the model never saw: it was refitted on "
-            f"the {n_train + n_val} training + validation rows, so those would flatter it. The "
-            "test split was looked at for the certificate before this report; nothing here "
-            "changes that look."
+            f"Drawn on the {n_test} test rows, which the model never saw (it was refitted on "
+            f"the {n_train + n_val} training + validation rows, which would flatter it). The "
+            "certificate's look at these rows came first; nothing here changes it."
         )
         return
     inputs.part, inputs.split = ds.validation, "validation"

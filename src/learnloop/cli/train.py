@@ -87,7 +87,10 @@ def train(  # noqa: PLR0913 -- typer: one parameter per command-line option
     item: Annotated[str | None, typer.Option(help="Recommendation: the item column.")] = None,
     time: Annotated[
         str | None,
-        typer.Option(help="Recommendation: when each event happened (latest ones held out)."),
+        typer.Option(
+            help="When each row happened (dates or numbers): tables train on the earliest "
+            "rows and certify on the latest; recommendation holds out each user's latest events."
+        ),
     ] = None,
     event: Annotated[
         str | None,

@@ -91,13 +91,15 @@ def build_run_report(source: str, store: str | None = None, data: str | None = N
     from learnloop.report._data import data_section
     from learnloop.report._inputs import gather
     from learnloop.report._loop import loop_sections
+    from learnloop.report._periods import periods_section
     from learnloop.report._verdict import verdict
 
     _require_matplotlib()
     started = time.monotonic()
     inputs = gather(source, store, data)
     line, met, top = verdict(inputs)
-    sections = [top, *loop_sections(inputs), data_section(inputs)]
+    periods = periods_section(inputs)  # runs split by time: the period certified
+    sections = [top, *([periods] if periods else []), *loop_sections(inputs), data_section(inputs)]
     sections += _model_sections(inputs)
     sections.append(candidates_section(inputs))
     if inputs.notes:

@@ -18,6 +18,13 @@ import pandas as pd
 from learnloop.certify import DEFAULT_TEST_SHARE, split_share_for
 from learnloop.core.settings import RunSettings
 from learnloop.data import Schema, fingerprint, load_table, prepare_features, split_indices
+from learnloop.data.timesplit import (
+    TIME_DROPPED,
+    date_columns,
+    parse_times,
+    period_of,
+    time_split_indices,
+)
 from learnloop.exceptions import DataError, SchemaMismatchError, UsageError
 from learnloop.metrics import Metric
 from learnloop.tasks import Part, Task, resolve_task, source_task
@@ -41,6 +48,15 @@ class Dataset:
     # the test split's share of the usable rows, where learnloop split them (recorded with
     # the run so workers, resumes and reports rebuild the same split)
     test_share: float | None = None
+    # with --time: each split's period ({"column", "from", "to"}) and the test rows' times
+    # (in the test part's order), for the certificate and the report's score per period
+    periods: dict[str, dict[str, Any]] | None = None
+    test_times: pd.Series | None = None
+
+    @property
+    def test_period(self) -> dict[str, Any] | None:
+        """The period the test split (and so the certificate) covers; None for a random split."""
+        return None if self.periods is None else self.periods["test"]
 
     @property
     def n_outputs(self) -> int:
@@ -80,25 +96,40 @@ def prepare_dataset(  # noqa: PLR0913 -- dataset_for builds these from RunSettin
     ``test_share`` rebuilds a recorded split; None decides it from the threshold and
     ``confidence`` (:func:`~learnloop.certify.split_share_for`).
     """
-    named = source_task(data, task, options)  # the task named, or that the source says
+    options = dict(options or {})
+    named = source_task(data, task, options or None)  # the task named, or that the source says
     if named is None:  # the table's target decides
         frame = load_table(data)
         chosen_task = resolve_task(frame, "auto", target, labels)
     else:  # a task reads its own sources (a picture folder, ...)
-        frame, target = named.read_data(data, target, options)
+        frame, target = named.read_data(data, target, options or None)
         chosen_task = named
-    schema = chosen_task.read(frame, target, labels, options)
+    # where rows are held out, --time is the row split's (a task holding out users takes it)
+    time_column = options.pop("time", None) if chosen_task.held_out == "rows" else None
+    schema = chosen_task.read(frame, target, labels, options or None)
     chosen_metric = chosen_task.choose_metric(metric, schema)
     if threshold is not None:
         chosen_metric.check_threshold(float(threshold))
+    times = None
+    if time_column is not None:
+        times = _time_column(frame, schema, str(time_column), validation, test)
     notes: list[str] = []
     own = None
-    if validation is None and test is None:
+    if validation is None and test is None and times is None:  # --time is the split asked
         own = chosen_task.split(frame, schema, seed)
     elif chosen_task.held_out != "rows":
         raise UsageError(f"{chosen_task.name} makes its own split; drop --validation and --test.")
+    dated = date_columns(schema)
+    if own is None and times is None and validation is None and dated:
+        notes.append(
+            f"The column '{dated[0]}' holds dates but the rows are split at random, so the "
+            "test rows are contemporaries of the training rows; add --time "
+            f"{dated[0]} to certify on the latest rows."
+        )
+    periods, test_times = None, None
     if own is not None:
-        parts, dropped, notes = own
+        parts, dropped, own_notes = own
+        notes += own_notes
     else:
         usable = int(chosen_task.usable_rows(frame, schema).sum())
         if test_share is None and validation is None:
@@ -109,9 +140,13 @@ def prepare_dataset(  # noqa: PLR0913 -- dataset_for builds these from RunSettin
                     f"{DEFAULT_TEST_SHARE:.0%}) so that a good model can certify "
                     f"{chosen_metric.name} >= {threshold:g}."
                 )
-        parts, dropped = _split(
-            frame, schema, chosen_task, validation, test, seed, test_share or DEFAULT_TEST_SHARE
-        )
+        share = test_share or DEFAULT_TEST_SHARE
+        if times is None:
+            parts, dropped = _split(frame, schema, chosen_task, validation, test, seed, share)
+        else:
+            parts, dropped, periods, test_times = _time_split(
+                frame, schema, chosen_task, times, share, notes
+            )
     parts = chosen_task.finish(parts, chosen_metric)
     return Dataset(
         frame,
@@ -124,7 +159,64 @@ def prepare_dataset(  # noqa: PLR0913 -- dataset_for builds these from RunSettin
         dropped,
         notes,
         test_share if own is None and validation is None else None,
+        periods,
+        test_times,
     )
+
+
+def _time_column(
+    frame: pd.DataFrame, schema: Schema, column: str, validation: Any, test: Any
+) -> pd.Series:
+    """The rows' times (``--time``), checked; the column leaves the inputs (the schema says
+    why), since a model that learned the calendar of the past has nothing to read later."""
+    if validation is not None or test is not None:
+        raise UsageError("--time splits the data by time; drop --validation and --test.")
+    if column in (schema.target, schema.labels):
+        raise UsageError(f"--time names the column '{column}' that is learned to predict.")
+    times = parse_times(frame, column).rename(column)
+    schema.features = [c for c in schema.features if c.name != column]
+    if not schema.features:
+        raise DataError(f"No input column is left besides the time column '{column}'.")
+    schema.dropped[column] = TIME_DROPPED
+    return times
+
+
+def _time_split(  # noqa: PLR0913 -- the split's inputs and the notes it adds to
+    frame: pd.DataFrame,
+    schema: Schema,
+    task: Task,
+    times: pd.Series,
+    test_share: float,
+    notes: list[str],
+) -> tuple[dict[str, Part], int, dict[str, dict[str, Any]], pd.Series]:
+    """The earliest usable rows to train, the next to validate, the latest to test."""
+    learnable = task.usable_rows(frame, schema)
+    dated = times.notna().to_numpy()
+    dropped = int((~learnable).sum())
+    if (learnable & ~dated).any():
+        notes.append(
+            f"{int((learnable & ~dated).sum())} rows with no value in the time column "
+            f"'{times.name}' were left out."
+        )
+    usable = frame[learnable & dated]
+    when = pd.Series(times.to_numpy()[learnable & dated])
+    y_all = task.encode(usable, schema, "training")
+    X_all = prepare_features(usable, schema)
+    names = ("train", "validation", "test")
+    split = dict(zip(names, time_split_indices(when, test_share), strict=True))
+    parts = {
+        name: Part(X_all.iloc[idx].reset_index(drop=True), None if y_all is None else y_all[idx])
+        for name, idx in split.items()
+    }
+    column = str(times.name)
+    periods = {name: period_of(when.iloc[idx], column) for name, idx in split.items()}
+    test = periods["test"]
+    notes.append(
+        f"Split by '{column}': training rows up to {periods['train']['to']}, validation "
+        f"to {periods['validation']['to']}, the test (certificate) from {test['from']} "
+        f"to {test['to']}."
+    )
+    return parts, dropped, periods, when.iloc[split["test"]].reset_index(drop=True)
 
 
 def _given_features(table: pd.DataFrame, schema: Schema, name: str, source: Any) -> pd.DataFrame:

@@ -43,6 +43,9 @@ class Result:
     trials: list[TrialRecord] = field(default_factory=list)
     interrupted: bool = False  # the search was ended by hand (Ctrl-C, SIGTERM)
     refit: bool = False  # the certified model was refitted on training + validation rows
+    # the period the test split covers where rows were split by time ({"column", "from",
+    # "to"}); None for a random split
+    test_period: dict[str, Any] | None = None
 
     @property
     def met(self) -> bool:
@@ -79,7 +82,10 @@ class Result:
                 "n_trials": len(self.trials),
                 "splits": self.splits,
                 "dropped_columns": self.dropped_columns,
-                "certificate": cert.to_dict() if cert else None,
+                "certificate": (
+                    cert.to_dict() | {"test_period": self.test_period} if cert else None
+                ),
+                "test_period": self.test_period,
                 "interrupted": self.interrupted,
                 "refit": self.refit,
             }

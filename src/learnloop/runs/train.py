@@ -424,6 +424,7 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
         "threshold": threshold,
         "status": status,
         "certificate": cert.to_dict(),
+        "test_period": dataset.test_period,  # None for a random split
         "baseline_score": _num(baseline_score),
         "validation_score": _num(chosen.score),
         "aim": _num(loop.target),
@@ -465,6 +466,7 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
         trials=loop.trials,
         interrupted=stop.requested,
         refit=chosen.refit,
+        test_period=dataset.test_period,
     )
 
 

@@ -43,6 +43,7 @@ class Result:
     trials: list[TrialRecord] = field(default_factory=list)
     interrupted: bool = False  # the search was ended by hand (Ctrl-C, SIGTERM)
     refit: bool = False  # the certified model was refitted on training + validation rows
+    looks: list[dict[str, Any]] = field(default_factory=list)  # every certificate of the run
 
     @property
     def met(self) -> bool:
@@ -82,6 +83,7 @@ class Result:
                 "certificate": cert.to_dict() if cert else None,
                 "interrupted": self.interrupted,
                 "refit": self.refit,
+                "looks": self.looks,
             }
         )
 

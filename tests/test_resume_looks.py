@@ -165,8 +165,10 @@ def _stopped_after_a_trial(proc: subprocess.Popen, timeout: float = 120) -> tupl
 
 
 @pytest.mark.slow
-def test_resumed_runs_continue_the_looks_and_keep_every_certificate(tmp_path: Path) -> None:
-    data, store = str(_noisy_table(tmp_path)), str(tmp_path / "s.db")
+def test_resumed_runs_continue_the_looks_and_keep_every_certificate(
+    backend_url: str, tmp_path: Path
+) -> None:
+    data, store = str(_noisy_table(tmp_path)), backend_url
     args = ["train", data, "--target", "target", "--threshold", "0.99", "--budget", "120"]
     args += ["--candidates", "linear,lightgbm", "--store", store, "--json"]
     args += ["--out", str(tmp_path / "m.skops")]

@@ -126,6 +126,8 @@ def test_the_store_keeps_every_look(backend_url: str) -> None:
     store.begin_look(run_id, 2, 3, 0.0125, {"trial": 9, "candidate": "lightgbm"})
     with pytest.raises(StoreError, match="look 2 .* already made"):
         store.begin_look(run_id, 2, 3, 0.0125, {"trial": 9})  # a second process, same look
+    # the same insert again (a reconnect retrying a commit whose answer was lost) is no error
+    store.begin_look(run_id, 2, 3, 0.0125, {"trial": 9, "candidate": "lightgbm"})
     looks = store.looks(run_id)
     assert [(x["look"], x["planned"], x["alpha"]) for x in looks] == [(1, 3, 0.03), (2, 3, 0.0125)]
     assert looks[0]["certificate"]["test_bound"] == 0.87 and looks[1]["certificate"] is None

@@ -105,6 +105,8 @@ def test_schema_1_store_is_migrated(backend_url: str) -> None:
     store.update_run("old", options={"seed": 1})
     assert store.get_run("old")["options"] == {"seed": 1}
     assert store.claim("old", "k") and not store.claim("old", "k")  # schema 3: claims
+    store.begin_look("old", 1, 3, 0.03, {"trial": 0})  # schema 4: the looks
+    assert [look["alpha"] for look in store.looks("old")] == [0.03]
 
 
 def _claimer(args: tuple[str, str, int]) -> list[str]:

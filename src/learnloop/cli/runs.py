@@ -126,6 +126,24 @@ def _curve_text(scores: list[dict[str, Any]], limit: int = 8) -> str:
     return " ".join(f"{s['step']}:{s['score']:.4g}" for s in scores)
 
 
+def _look_lines(looks: list[dict[str, Any]]) -> list[str]:
+    """One line per test look the run made, with the alpha it spent and its verdict."""
+    lines = []
+    for look in looks:
+        cert, model = look.get("certificate") or {}, look.get("model") or {}
+        what = f"{model.get('candidate')} (trial {model.get('trial')})"
+        head = f"  look {look['look']} of {look['planned']}  alpha {_fmt(look['alpha'], 3)}  {what}"
+        if not cert:
+            lines.append(f"{head}: ended before its certificate (the alpha is spent)")
+            continue
+        verdict = {True: "met", False: "not met", None: "no threshold"}[cert.get("met")]
+        lines.append(
+            f"{head}: test {_fmt(cert.get('test_score'))}, bound "
+            f"{_fmt(cert.get('test_bound'))} ({cert.get('method')}): {verdict}"
+        )
+    return lines
+
+
 @runs_app.command("show")
 def show(
     run: Annotated[str, typer.Argument(help="Run id.")],
@@ -164,6 +182,7 @@ def show(
         lines.append(
             f"  best        {result.get('best_candidate')} {json.dumps(result.get('best_params'))}"
         )
+    lines += _look_lines(details.get("looks") or [])
     lines.append(f"  model       {details['model_path'] or '-'}")
     con.print("\n".join(lines), markup=False)
     table = Table(title=f"{len(details['trials'])} trials")

@@ -46,6 +46,7 @@ class Result:
     # the period the test split covers where rows were split by time ({"column", "from",
     # "to"}); None for a random split
     test_period: dict[str, Any] | None = None
+    looks: list[dict[str, Any]] = field(default_factory=list)  # every certificate of the run
 
     @property
     def met(self) -> bool:
@@ -88,6 +89,7 @@ class Result:
                 "test_period": self.test_period,
                 "interrupted": self.interrupted,
                 "refit": self.refit,
+                "looks": self.looks,
             }
         )
 

@@ -22,6 +22,12 @@ from learnloop.core.settings import DEFAULT_BUDGET_S, RunSettings
 from learnloop.exceptions import StoreFull, StoreUnavailable, UsageError
 from learnloop.metrics import Metric, get_metric
 from learnloop.runs.dataset import Dataset, dataset_for
+from learnloop.runs.looks import (
+    LookSchedule,
+    certificate_record,
+    no_look_left_message,
+    resumed_message,
+)
 from learnloop.runs.result import Result
 from learnloop.runs.stopping import stop_on_signals
 from learnloop.search import Aim, FittedModel, Hooks, Problem, Search, predict_model
@@ -113,6 +119,7 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
         settings = RunSettings.from_record(
             resume_options(store_obj, resume, data, validation, test)
         )
+        _check_a_look_is_left(store_obj, resume, settings)
     else:
         settings = RunSettings(
             target=target,
@@ -205,6 +212,18 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
     return result
 
 
+def _check_a_look_is_left(store: Any, run_id: str, settings: RunSettings) -> None:
+    """UsageError (one line) if the run to resume has spent its test looks or already met:
+    a resumed run continues the run's look schedule, it never starts it again."""
+    recorded = store.looks(run_id)
+    if not recorded or settings.metric is None:
+        return
+    policy = LookPolicy(settings.confidence, settings.threshold, get_metric(settings.metric))
+    schedule = LookSchedule(policy, recorded)
+    if not schedule.left:
+        raise UsageError(no_look_left_message(run_id, schedule, policy.alpha))
+
+
 def _check_candidates(candidates: list[str] | None, dataset: Dataset) -> None:
     """Every family asked for exists and serves the data set's task."""
     if not candidates:
@@ -287,6 +306,9 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
     test = dataset.test
     n_out = dataset.n_outputs
     policy = LookPolicy(settings.confidence, threshold, metric)
+    # the looks earlier sessions of this run made: the schedule goes on from them
+    schedule = LookSchedule(policy, store.looks(run_id) if store is not None else [])
+    first = schedule.next_look
     problem = problem_of(dataset, settings.seed)
     baseline = _baseline_model(dataset, settings.seed)
     baseline_test = predict_model(baseline, test.X, task, n_out)
@@ -309,7 +331,7 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
     loop = Search(
         problem,
         study,
-        Aim(metric, threshold, policy.alpha_at(1)),
+        Aim(metric, threshold, policy.alpha_at(first)),
         candidates=settings.candidates,
         n_jobs=n_jobs,
         executor=executor,
@@ -327,17 +349,20 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
             "baseline_score": _baseline_score(dataset, baseline_test, None, settings.seed),
         }
     )
-    if not policy.certifiable(1, len(test)):
-        ceiling = policy.ceiling(1, len(test))
+    if schedule.made:
+        report.on_message(resumed_message(schedule))
+    if not policy.certifiable(first, len(test)):
+        ceiling = policy.ceiling(first, len(test))
         report.on_message(
             f"With {len(test)} test rows even a perfect score certifies {metric.name} of at "
             f"most {ceiling:.4f}, below the threshold {threshold:g}; the run cannot end 'met' — "
             "use more data or a lower threshold. Searching the budget for the best model."
         )
         loop.search_to_budget()
-        # known from the sizes alone, before any look: the one look left spends all of alpha,
-        # so its bound is at the confidence asked for
-        policy.planned = 1
+        if not schedule.made:
+            # known from the sizes alone, before any look: the one look left spends all of
+            # alpha, so its bound is at the confidence asked for
+            policy.planned = 1
     looks: list[tuple[FittedModel, Certificate]] = []
     looked_predictions: dict[int, Any] = {}  # id(model) -> its test predictions, made once
 
@@ -355,8 +380,9 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
                 "for the test look."
             )
             model = refitted
+        number = schedule.next_look
+        spent = _begin_look(schedule, store, run_id, model, number)
         pred = predict_model(model, test.X, task, n_out)
-        number = len(looks) + 1
         assert test.y is not None
         cert = certify(
             metric,
@@ -369,6 +395,9 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
             planned_looks=policy.planned,
             seed=settings.seed,
         )
+        spent["certificate"] = certificate_record(cert)
+        if store is not None:  # kept beside every other look's, never overwritten
+            store.end_look(run_id, number, spent["certificate"])
         looks.append((model, cert))
         looked_predictions[id(model)] = pred
         report.on_look(cert)
@@ -388,9 +417,9 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
                 break
             _say_why_look(loop, hit, report)
             cert = look(hit)
-            if cert.met or len(looks) >= policy.planned or stop.requested:
+            if cert.met or not schedule.left or stop.requested:
                 break
-            if not policy.certifiable(len(looks) + 1, len(test)):
+            if not policy.certifiable(schedule.next_look, len(test)):
                 loop.search_to_budget()  # no look left could certify it: no more looks
                 continue
             assert threshold is not None
@@ -400,7 +429,7 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
     if met_look is None:
         best = loop.best_model() or baseline
         looked = {m.trial for m, _ in looks}
-        if best.trial not in looked and len(looks) < policy.planned:
+        if best.trial not in looked and schedule.left:
             look(best)
         if not looks:
             look(baseline)
@@ -467,7 +496,20 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
         interrupted=stop.requested,
         refit=chosen.refit,
         test_period=dataset.test_period,
+        looks=schedule.certificates(),
     )
+
+
+def _begin_look(
+    schedule: LookSchedule, store: Any, run_id: str, model: FittedModel, number: int
+) -> dict[str, Any]:
+    """Record look ``number`` and the alpha it spends before the test split is read (a look
+    killed half-way still counts); its record, for the certificate to come."""
+    alpha = schedule.policy.alpha_at(number)
+    looked_at = {"trial": model.trial, "candidate": model.candidate, "refit": model.refit}
+    if store is not None:
+        store.begin_look(run_id, number, schedule.policy.planned, alpha, looked_at)
+    return schedule.add(number, alpha, looked_at)
 
 
 def finish_seconds(model: FittedModel, problem: Problem) -> float:

@@ -15,11 +15,12 @@ import os
 import time
 from typing import Any
 
-from learnloop.certify import look_alpha
+from learnloop.certify import LookPolicy
 from learnloop.core.settings import RunSettings
 from learnloop.data import fingerprint
 from learnloop.exceptions import DataError, StoreError, UsageError
 from learnloop.runs.dataset import dataset_for
+from learnloop.runs.looks import LookSchedule
 from learnloop.search import Aim, Hooks, Problem, Search
 from learnloop.search.trials import TrialRecord
 from learnloop.store import open_store
@@ -36,12 +37,11 @@ def work(
     on_trial: Any = None,
 ) -> dict[str, Any]:
     """Run trials of ``run_id`` until it finishes, the target is passed, or ``budget`` ends."""
-    from learnloop.runs.train import MAX_LOOKS, _sampler
+    from learnloop.runs.train import _sampler
 
     st = open_store(store)
     settings, problem = _rebuild(st, run_id)
     threshold, seed = settings.threshold, settings.seed
-    planned = MAX_LOOKS if threshold is not None else 1
     mine: list[int] = []
 
     def note(record: TrialRecord, loop: Search) -> None:
@@ -55,7 +55,11 @@ def work(
             return False
         return not any(t.user_attrs.get("stop_reason") == "target" for t in st.trials(run_id))
 
-    alpha = look_alpha(1.0 - settings.confidence, 1, planned)
+    # aim as the owner does: at the alpha of the run's next test look (a resumed run's
+    # looks go on from the ones it made)
+    policy = LookPolicy(settings.confidence, threshold, problem.metric)
+    looks = LookSchedule(policy, st.looks(run_id))
+    alpha = looks.alpha_next() if looks.left else looks.policy.alpha_at(looks.policy.planned)
     loop = Search(
         problem,
         st.study(run_id, _sampler(seed + 1 + os.getpid() % 10_000)),

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 DEFAULT_STORE = "sqlite:///learnloop.db"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _SCHEMES = ("sqlite", "postgresql")
 INIT_ATTEMPTS = 5
 SETUP_LOCK_KEY = 0x1EA4_1009  # any constant: "learnloop" setting up its tables
@@ -75,6 +75,17 @@ claims_table = sa.Table(  # schema 3: which process took a named configuration o
     sa.Column("config", sa.String(64), primary_key=True),  # sha256 of the configuration key
     sa.Column("worker", sa.String(128)),
 )
+looks_table = sa.Table(  # schema 4: every test look a run made, and the alpha it spent
+    "learnloop_looks",
+    _meta,
+    sa.Column("run_id", sa.String(32), primary_key=True),
+    sa.Column("look", sa.Integer, primary_key=True),  # 1-based, across resumed sessions
+    sa.Column("planned", sa.Integer, nullable=False),  # the looks the run's schedule allows
+    sa.Column("alpha", sa.Float, nullable=False),  # the error rate this look spends
+    sa.Column("created", sa.String(40), nullable=False),
+    sa.Column("model", sa.Text),  # JSON: the trial and candidate looked at
+    sa.Column("certificate", sa.Text),  # JSON; null while (or if killed while) looking
+)
 version_table = sa.Table(
     "learnloop_version",
     _meta,
@@ -93,6 +104,11 @@ MIGRATIONS: dict[int, list[str]] = {
     2: [
         "CREATE TABLE learnloop_claims (run_id VARCHAR(32) NOT NULL, "
         "config VARCHAR(64) NOT NULL, worker VARCHAR(128), PRIMARY KEY (run_id, config))",
+    ],
+    3: [
+        "CREATE TABLE learnloop_looks (run_id VARCHAR(32) NOT NULL, look INTEGER NOT NULL, "
+        "planned INTEGER NOT NULL, alpha FLOAT NOT NULL, created VARCHAR(40) NOT NULL, "
+        "model TEXT, certificate TEXT, PRIMARY KEY (run_id, look))",
     ],
 }
 
@@ -270,6 +286,59 @@ class Store:
             )
 
     @retried
+    def begin_look(
+        self, run_id: str, look: int, planned: int, alpha: float, model: dict[str, Any]
+    ) -> None:
+        """Record that look number ``look`` of ``planned`` spends ``alpha``, before the test
+        split is read: a look killed half-way still counts as spent. StoreError if another
+        process already took that look (an atomic insert)."""
+        try:
+            with self._session() as conn:
+                conn.execute(
+                    looks_table.insert().values(
+                        run_id=run_id,
+                        look=look,
+                        planned=planned,
+                        alpha=alpha,
+                        created=_now(),
+                        model=json.dumps(model, default=str),
+                    )
+                )
+        except sa.exc.IntegrityError as e:
+            mine = {"planned": planned, "alpha": alpha, "model": model, "certificate": None}
+            there = next((x for x in self.looks(run_id) if x["look"] == look), None)
+            if there is not None and all(there[k] == v for k, v in mine.items()):
+                return  # this call's own insert, committed before a reconnect retried it
+            raise StoreError(
+                f"Test look {look} of run '{run_id}' was already made by another process."
+            ) from e
+
+    @retried
+    def end_look(self, run_id: str, look: int, certificate: dict[str, Any]) -> None:
+        """Keep the certificate look number ``look`` issued (never overwritten later)."""
+        with self._session() as conn:
+            conn.execute(
+                looks_table.update()
+                .where(looks_table.c.run_id == run_id, looks_table.c.look == look)
+                .values(certificate=json.dumps(certificate, default=str))
+            )
+
+    @retried
+    def looks(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's test looks in order: look, planned, alpha, created, model, certificate."""
+        query = sa.select(looks_table).where(looks_table.c.run_id == run_id)
+        with self._session() as conn:
+            rows = conn.execute(query.order_by(looks_table.c.look)).mappings().all()
+        looks = []
+        for row in rows:
+            look = dict(row)
+            look.pop("run_id")
+            for key in ("model", "certificate"):
+                look[key] = json.loads(look[key]) if look[key] else None
+            looks.append(look)
+        return looks
+
+    @retried
     def delete_run(self, run_id: str) -> None:
         """Remove a run and its trials; StoreError if the id is unknown."""
         self.get_run(run_id)
@@ -279,6 +348,7 @@ class Store:
             pass  # the run died before its first trial
         with self._session() as conn:
             conn.execute(claims_table.delete().where(claims_table.c.run_id == run_id))
+            conn.execute(looks_table.delete().where(looks_table.c.run_id == run_id))
             conn.execute(runs_table.delete().where(runs_table.c.run_id == run_id))
 
     @retried

@@ -6,6 +6,8 @@
   study (``Search.sync``) and does not run them again. A run the store left mid-way (it stayed
   away past its retries, or filled up) ends with ``store_interrupted``: one line with the
   exact ``--resume`` command, or the model file if the run had already saved it.
+  The test looks a run made are in the store too (``Store.looks``); a resumed run goes on
+  from them (``runs/looks.py``), and ``run_details`` lists every look and its certificate.
 * **Outcomes.** Each run keeps what its task's ``outcomes`` says of the certified model on
   the test split (predictions, or per-row scores) and that split's fingerprint, so two runs
   can be tested against each other.
@@ -133,9 +135,12 @@ def store_interrupted(
 
 # ------------------------------------------------------------------------ details
 def run_details(store: Store, run_id: str) -> dict[str, Any]:
-    """Everything the store holds about one run, trials included, as plain JSON."""
+    """Everything the store holds about one run, trials and every test look included, as
+    plain JSON (``looks``: each look's number, the alpha it spent and its certificate)."""
     run = store.get_run(run_id)
     run.pop("outcomes", None)
+    run["looks"] = store.looks(run_id)
+    run["alpha_spent"] = sum(look["alpha"] for look in run["looks"])
     run["trials"] = [trial_dict(t) for t in store.trials(run_id)]
     return run
 

@@ -395,7 +395,8 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
             planned_looks=policy.planned,
             seed=settings.seed,
         )
-        spent["certificate"] = certificate_record(cert)
+        # the period it covers, as the run's result says it (None for a random split)
+        spent["certificate"] = certificate_record(cert) | {"test_period": dataset.test_period}
         if store is not None:  # kept beside every other look's, never overwritten
             store.end_look(run_id, number, spent["certificate"])
         looks.append((model, cert))

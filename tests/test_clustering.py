@@ -59,7 +59,7 @@ def test_no_target_means_clustering_and_beats_random_groups(unlabeled_run: dict)
     assert out["baseline_score"] is not None and abs(out["baseline_score"]) < 0.1
     assert out["test_score"] > out["baseline_score"] + 0.2
     cert = out["certificate"]
-    assert cert["n_test"] == out["splits"]["test"] and cert["method"] == "grouped-jackknife"
+    assert cert["n_test"] == out["splits"]["test"] and cert["method"] == "jackknife"
     assert out["test_bound"] < out["test_score"]  # silhouette: greater is better
 
 

@@ -1,26 +1,31 @@
 """The certificate: one honest look at the held-out test split.
 
 For metrics that are a share of rows judged right (accuracy) the bound is the exact
-one-sided Clopper-Pearson bound; for every other metric it is a one-sided bootstrap bound
-(BCa on small test splits, percentile on larger, normal with a bootstrap standard error on
-the largest), except for scores whose per-row parts depend on each other (silhouette),
-bounded with a grouped jackknife standard error and a t quantile. Looking at the test split
-more than once spends the error rate ``alpha = 1 - confidence`` across looks (Bonferroni):
-look k uses ``alpha * LOOK_SHARES[k]``, and the shares sum to one, so the chance that *any*
-"met" claim is wrong stays <= alpha.
+one-sided Clopper-Pearson bound; for every other metric a bound from resampling the test
+rows, or from a jackknife (the silhouette, over every test row; adjusted Rand and NMI,
+bias-corrected): ``learnloop.certify.bounds``. Looking at the test split more than once spends
+the error rate ``alpha = 1 - confidence`` across looks (Bonferroni): look k uses
+``alpha * LOOK_SHARES[k]``, and the shares sum to one, so the chance that *any* "met" claim
+is wrong stays <= alpha.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from learnloop.certify.bounds import (
+    BCA_MAX_ROWS,
+    NORMAL_MIN_ROWS,
+    bootstrap_bound,
+    draw_scores,
+    jackknife_estimate,
+    resample_scorer,
+)
 from learnloop.metrics import Metric, Prediction
 
 __all__ = [
@@ -44,10 +49,6 @@ __all__ = [
 
 LOOK_SHARES = (0.6, 0.25, 0.15)
 MAX_LOOKS = len(LOOK_SHARES)
-BOOTSTRAP_RESAMPLES = 1000
-BCA_MAX_ROWS = 2000
-NORMAL_MIN_ROWS = 20_000
-NORMAL_RESAMPLES = 200
 
 
 @dataclass
@@ -93,157 +94,6 @@ def fewest_right_to_certify(n: int, alpha: float, threshold: float) -> int | Non
     return int(clears[0]) if len(clears) else None
 
 
-def bootstrap_bound(
-    metric: Metric,
-    y: np.ndarray,
-    pred: Prediction,
-    n_classes: int,
-    alpha: float,
-    seed: int = 0,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-) -> float:
-    """One-sided bootstrap bound on the pessimistic side of the metric (SciPy's bootstrap).
-
-    BCa (bias-corrected and accelerated) on up to ``BCA_MAX_ROWS`` rows, where its jackknife
-    is affordable and the percentile method's skew bias is largest; percentile beyond; and
-    over ``NORMAL_MIN_ROWS`` rows, where the score is near normal, score -/+ z * bootstrap
-    standard error (200 resamples instead of 1000 keep a 100k-row certificate fast).
-    """
-    n = len(y)
-    if metric.per_row is not None:  # dependent per-row parts: a grouped jackknife instead
-        return _jackknife_bound(metric, y, pred, n_classes, alpha, seed)
-    statistic, vectorized = resample_scorer(metric, y, pred, n_classes)
-
-    if n > NORMAL_MIN_ROWS:  # large splits: the score is close to normal; bootstrap its spread
-        rng = np.random.default_rng(seed)
-        draws = _draw_scores(statistic, vectorized, rng, n, NORMAL_RESAMPLES)
-        se = float(np.nanstd(draws, ddof=1))
-        z = float(stats.norm.ppf(1.0 - alpha))
-        score = metric.score(y, pred, n_classes)
-        return score - z * se if metric.greater_is_better else score + z * se
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # degenerate resamples (one class) warn and give NaN
-        result = stats.bootstrap(
-            (np.arange(n, dtype=np.int64 if vectorized else float),),
-            statistic,
-            vectorized=vectorized,
-            batch=_batch_size(n) if vectorized else None,
-            n_resamples=resamples,
-            confidence_level=1.0 - alpha,
-            alternative="greater" if metric.greater_is_better else "less",
-            method="BCa" if n <= BCA_MAX_ROWS else "percentile",
-            random_state=seed,
-        )
-    ci = result.confidence_interval
-    bound = ci.low if metric.greater_is_better else ci.high
-    if not math.isfinite(bound):  # BCa fails on degenerate data; fall back to percentile
-        values = result.bootstrap_distribution
-        values = values[np.isfinite(values)]
-        if len(values) == 0:
-            return math.nan
-        bound = float(np.quantile(values, alpha if metric.greater_is_better else 1 - alpha))
-    return float(bound)
-
-
-RESAMPLE_CELLS = 4_000_000  # resamples x rows scored in one batch (32 MB of weights)
-
-
-def _batch_size(n: int) -> int:
-    return max(1, RESAMPLE_CELLS // max(n, 1))
-
-
-def resample_scorer(
-    metric: Metric, y: np.ndarray, pred: Prediction, n_classes: int
-) -> tuple[Callable[..., Any], bool]:
-    """The score of resampled row indices, and whether it takes a batch of them at once.
-
-    Metrics with a resampled form (``Metric.resampled``) score a batch of resamples (rows
-    of an index array) in a few array operations; the others one by one.
-    """
-    n = len(y)
-    resampled = metric.resampled
-    if resampled is not None and resampled(y, pred, n_classes, np.zeros((1, n), int)) is None:
-        resampled = None
-    if resampled is not None:
-        batched = resampled
-
-        def batch(idx: np.ndarray, axis: int = -1) -> np.ndarray:
-            rows = np.asarray(idx).astype(np.int64, copy=False)
-            flat = rows.reshape(-1, rows.shape[-1])
-            scores = batched(y, pred, n_classes, flat)
-            return np.asarray(scores, float).reshape(rows.shape[:-1])
-
-        return batch, True
-
-    def one(idx: np.ndarray) -> float:
-        rows = idx.astype(int)
-        proba = pred.proba[rows] if pred.proba is not None else None
-        return metric.score(y[rows], Prediction(pred.values[rows], proba), n_classes)
-
-    return one, False
-
-
-def _draw_scores(
-    statistic: Callable[..., Any], vectorized: bool, rng: np.random.Generator, n: int, draws: int
-) -> np.ndarray:
-    """Scores of ``draws`` bootstrap resamples of ``n`` rows."""
-    if not vectorized:
-        return np.array([statistic(rng.integers(0, n, n)) for _ in range(draws)], float)
-    size = _batch_size(n)
-    parts = [
-        statistic(rng.integers(0, n, (min(size, draws - start), n)))
-        for start in range(0, draws, size)
-    ]
-    return np.concatenate(parts)
-
-
-JACKKNIFE_GROUPS = 50
-
-
-def jackknife_se(
-    metric: Metric,
-    y: np.ndarray,
-    pred: Prediction,
-    n_classes: int,
-    groups: int = JACKKNIFE_GROUPS,
-    seed: int = 0,
-) -> tuple[float, int]:
-    """Standard error of the score by a grouped (delete-a-group) jackknife; and the groups.
-
-    For scores whose per-row parts depend on each other (a row's silhouette depends on every
-    other row), resampling rows with replacement puts copies of a row beside it and treating
-    the parts as independent understates the spread; leaving out a group of rows at a time
-    and recomputing the whole score does neither.
-    """
-    n = len(y)
-    g = int(min(groups, n))
-    order = np.random.default_rng(seed).permutation(n)
-    folds = np.array_split(order, g)
-    values = []
-    for fold in folds:
-        keep = np.setdiff1d(np.arange(n), fold, assume_unique=True)
-        proba = pred.proba[keep] if pred.proba is not None else None
-        values.append(metric.score(y[keep], Prediction(pred.values[keep], proba), n_classes))
-    arr = np.asarray(values, dtype=float)
-    arr = arr[np.isfinite(arr)]
-    if len(arr) < 2:
-        return math.nan, g
-    return float(math.sqrt((len(arr) - 1) / len(arr) * np.sum((arr - arr.mean()) ** 2))), g
-
-
-def _jackknife_bound(
-    metric: Metric, y: np.ndarray, pred: Prediction, n_classes: int, alpha: float, seed: int
-) -> float:
-    """Score -/+ t(1 - alpha, groups - 1) grouped-jackknife standard errors."""
-    se, groups = jackknife_se(metric, y, pred, n_classes, seed=seed)
-    score = metric.score(y, pred, n_classes)
-    if not math.isfinite(se):
-        return math.nan
-    t = float(stats.t.ppf(1.0 - alpha, max(groups - 1, 1)))
-    return score - t * se if metric.greater_is_better else score + t * se
-
-
 def certify(  # noqa: PLR0913 -- the look's inputs, keyword but the data
     metric: Metric,
     y_test: np.ndarray,
@@ -257,17 +107,19 @@ def certify(  # noqa: PLR0913 -- the look's inputs, keyword but the data
 ) -> Certificate:
     """Score ``pred`` on the test split and bound the score at the look's corrected level."""
     alpha = look_alpha(1.0 - confidence, look, planned_looks)
-    score = metric.score(y_test, pred, n_classes)
     n = len(y_test)
-    if metric.proportion:
-        correct = int(round(score * n))
-        bound, method = clopper_pearson_bound(correct, n, alpha), "clopper-pearson"
+    jackknife = jackknife_estimate(metric, y_test, pred, seed)
+    if jackknife is not None:  # silhouette on every test row; the table scores bias-corrected
+        score, method = jackknife.score, "jackknife"
+        bound = jackknife.bound(alpha, metric.greater_is_better)
+    elif metric.proportion:
+        score = metric.score(y_test, pred, n_classes)
+        bound, method = clopper_pearson_bound(int(round(score * n)), n, alpha), "clopper-pearson"
     else:
+        score = metric.score(y_test, pred, n_classes)
         bound = bootstrap_bound(metric, y_test, pred, n_classes, alpha, seed)
         method = (
-            "grouped-jackknife"
-            if metric.per_row is not None
-            else "bootstrap-bca"
+            "bootstrap-bca"
             if n <= BCA_MAX_ROWS
             else "bootstrap-percentile"
             if n <= NORMAL_MIN_ROWS
@@ -284,14 +136,15 @@ def validation_se(
 ) -> float:
     """Standard error of a validation score: binomial for proportions, bootstrap otherwise."""
     n_val = len(y_val)
-    if metric.per_row is not None:
-        se, _ = jackknife_se(metric, y_val, pred, n_classes, groups=20, seed=seed)
+    if metric.per_row is not None:  # every row's part, as the certificate will take them
+        jackknife = jackknife_estimate(metric, y_val, pred, seed)
+        se = jackknife.se if jackknife is not None else math.nan
         return se if math.isfinite(se) else 0.0
     if metric.proportion:
         p = min(max(metric.score(y_val, pred, n_classes), 0.5 / n_val), 1 - 0.5 / n_val)
         return math.sqrt(p * (1 - p) / n_val)
     statistic, vectorized = resample_scorer(metric, y_val, pred, n_classes)
-    draws = _draw_scores(statistic, vectorized, np.random.default_rng(seed), n_val, 100)
+    draws = draw_scores(statistic, vectorized, np.random.default_rng(seed), n_val, 100)
     return float(np.nanstd(draws))
 
 

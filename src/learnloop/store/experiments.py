@@ -11,15 +11,15 @@
 * **Outcomes.** Each run keeps what its task's ``outcomes`` says of the certified model on
   the test split (predictions, or per-row scores) and that split's fingerprint, so two runs
   can be tested against each other.
-* **Comparison.** ``compare_runs`` puts runs side by side with bootstrap confidence
-  intervals and, for each pair that shares a test split, McNemar's test (labels),
-  Wilcoxon's signed-rank test on absolute errors (values) or on per-row scores (clusters,
-  recommendations: each test user's ranking score).
+* **Comparison.** ``compare_runs`` puts runs side by side with a bootstrap confidence
+  interval of each test score (``outcome_interval``, every kind of metric) and, for each
+  pair that shares a test split, McNemar's test (labels), Wilcoxon's signed-rank test on
+  absolute errors (values) or on per-row scores (clusters, recommendations: each test
+  user's ranking score).
 """
 
 from __future__ import annotations
 
-import math
 import shlex
 import time
 from collections.abc import Callable
@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from learnloop.certify import bootstrap_interval, mean_interval
 from learnloop.exceptions import DataError, StoreError, StoreFull, StoreUnavailable, UsageError
-from learnloop.metrics import Prediction, get_metric
+from learnloop.metrics import Metric, Prediction, get_metric
 from learnloop.search.trials import config_key, record_from, trial_dict
 from learnloop.store import Store
 
@@ -42,10 +43,9 @@ __all__ = [
     "run_details",
     "compare_runs",
     "paired_test",
-    "BOOTSTRAP_RESAMPLES",
+    "outcome_interval",
 ]
 
-BOOTSTRAP_RESAMPLES = 1000
 FINISHED = ("met", "not_met")
 
 
@@ -146,27 +146,46 @@ def run_details(store: Store, run_id: str) -> dict[str, Any]:
 
 
 def _interval(run: dict[str, Any], outcomes: dict[str, Any] | None, confidence: float) -> Any:
-    """A two-sided percentile-bootstrap interval of the run's metric on its test split."""
+    """A two-sided interval of the run's metric on its test split, from its outcomes."""
     if not outcomes or not run.get("metric"):
         return None
-    metric = get_metric(run["metric"])
-    if metric.needs_proba or outcomes["kind"] not in ("labels", "values"):
-        return None  # probabilities and inputs are not kept; the certificate's bound stands
-    y, pred = np.asarray(outcomes["y"]), np.asarray(outcomes["pred"])
-    labels = outcomes["kind"] == "labels"
-    n_classes = int(max(y.max(initial=0), pred.max(initial=0))) + 1 if labels else 0
-    rng = np.random.default_rng(0)
-    scores = []
-    for _ in range(BOOTSTRAP_RESAMPLES):
-        rows = rng.integers(0, len(y), len(y))
-        score = metric.score(y[rows], Prediction(pred[rows]), n_classes)
-        if math.isfinite(score):
-            scores.append(score)
-    if not scores:
+    bounds = outcome_interval(get_metric(run["metric"]), outcomes, confidence)
+    if bounds is None:
         return None
-    tail = (1.0 - confidence) / 2 * 100
-    low, high = np.percentile(scores, [tail, 100 - tail])
-    return {"low": float(low), "high": float(high), "confidence": confidence}
+    return {"low": bounds[0], "high": bounds[1], "confidence": confidence}
+
+
+def outcome_interval(
+    metric: Metric, outcomes: dict[str, Any], confidence: float
+) -> tuple[float, float] | None:
+    """A two-sided bootstrap interval of ``metric`` over the test rows a task's ``outcomes``
+    kept (None where they do not hold what the metric needs).
+
+    Labels (with class probabilities where kept: AUC, log loss), values and known groups
+    are resampled row by row and scored again; per-row scores whose mean is the metric
+    (each test user's ranking score) by their mean; the silhouette by its jackknife
+    pseudo-values (its per-row values depend on each other, so their own spread is too
+    narrow: runs stored before the pseudo-values were kept get no interval).
+    """
+    kind = outcomes.get("kind")
+    if kind == "scores":
+        key = "pseudo" if metric.per_row is not None else "scores"
+        values = outcomes.get(key)
+        return None if values is None else mean_interval(np.asarray(values, float), confidence)
+    if kind not in ("labels", "values", "groups"):
+        return None
+    y, values = np.asarray(outcomes["y"]), np.asarray(outcomes["pred"])
+    if len(y) == 0 or len(y) != len(values):
+        return None
+    proba = np.asarray(outcomes["proba"], float) if outcomes.get("proba") is not None else None
+    if metric.needs_proba and proba is None:
+        return None  # a run stored before probabilities were kept
+    n_classes = 0
+    if kind == "labels":
+        top = int(max(y.max(initial=0), values.max(initial=0))) + 1
+        n_classes = max(top, proba.shape[1] if proba is not None else 0)
+    pred = Prediction(values, proba)
+    return bootstrap_interval(metric, y, pred, n_classes, confidence)
 
 
 def _pair_test(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.pipeline import Pipeline
 
+from learnloop.certify.silhouette import row_pseudo_values
 from learnloop.core import Output, Prediction
 from learnloop.data import Schema, check_column, class_values, infer_features
 from learnloop.data.features import build_preprocessor
@@ -153,12 +154,14 @@ class Clustering(Task):
             per_row = METRICS["silhouette"].per_row
             if per_row is not None:
                 values = per_row(test.y, pred, 0)
+                pseudo = row_pseudo_values(test.y, pred.values)  # for an interval: every row
                 return {
                     "split": split,
                     "kind": "scores",
                     "y": [],
                     "pred": labels,
                     "scores": [float(v) for v in values],
+                    "pseudo": [float(v) for v in pseudo],
                 }
         y = [] if test.y is None else [int(v) for v in test.y]
         return {"split": split, "kind": "groups", "y": y, "pred": labels}

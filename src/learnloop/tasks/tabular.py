@@ -77,12 +77,15 @@ class _Supervised(Task):
     def outcomes(self, test: Part, pred: Prediction) -> dict[str, Any]:
         assert test.y is not None
         kind, cast = self._outcome_kind
-        return {
+        out: dict[str, Any] = {
             "split": self.split_fingerprint(test),
             "kind": kind,
             "y": [cast(v) for v in test.y],
             "pred": [cast(v) for v in pred.values],
         }
+        if pred.proba is not None:  # AUC and log loss need them for an interval
+            out["proba"] = np.round(np.asarray(pred.proba, float), 6).tolist()
+        return out
 
     _outcome_kind: ClassVar[tuple[str, Any]]
 

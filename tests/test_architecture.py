@@ -26,7 +26,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "learnloop.runs.dataset.prepare_dataset": "read, check, split in one pass",
     "learnloop.report._decisions.classification_sections": "one figure after another",
     "learnloop.report._decisions.clustering_sections": "one figure after another",
-    "learnloop.report._candidates.candidates_section": "one table after another",
     "learnloop.tasks._events.hold_out": "one pass over the events, commented step by step",
     "learnloop.serving.video.watch_video": "one pass over the frames",
 }

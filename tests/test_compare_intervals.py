@@ -130,8 +130,9 @@ KINDS = [
 
 
 @pytest.fixture(scope="module")
-def compared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, float, float]]:
-    """Per metric: the compared run's row, its test score, and the score's spread."""
+def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, dict, dict]:
+    """A store holding one run per metric (its outcomes of one split), and per metric: the
+    run id, the run's test score and the score's spread over fresh splits."""
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('store') / 'runs.db'}")
     ids, truths = {}, {}
     for name, kind in KINDS:
@@ -143,8 +144,14 @@ def compared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, 
                                   confidence=0.95, data="generated", fingerprint="f")  # fmt: skip
         store.finish_run(run_id, "met", outcomes=outcomes(), result={"test_score": score})
         ids[name], truths[name] = run_id, (score, float(spread))
-    rows = compare_runs(store, list(ids.values()))["runs"]
-    by_id = {r["run_id"]: r for r in rows}
+    return store, ids, truths
+
+
+@pytest.fixture(scope="module")
+def compared(stored: tuple[Store, dict, dict]) -> dict[str, tuple[dict, float, float]]:
+    """Per metric: the compared run's row, its test score, and the score's spread."""
+    store, ids, truths = stored
+    by_id = {r["run_id"]: r for r in compare_runs(store, list(ids.values()))["runs"]}
     return {name: (by_id[ids[name]], *truths[name]) for name in ids}
 
 
@@ -177,3 +184,14 @@ def test_outcomes_without_what_the_metric_needs_get_no_interval(tmp_path: Path) 
         ids.append(run_id)
     rows = compare_runs(store, ids)["runs"]
     assert [r["test_interval"] is None for r in rows] == [True, True, False]
+
+
+def test_the_compare_report_shows_every_interval(stored: tuple[Store, dict, dict]) -> None:
+    from learnloop.report._compare import compare_document
+    from learnloop.report._markdown import render_markdown
+
+    store, ids, _ = stored
+    text = render_markdown(compare_document(store, list(ids.values())))
+    row = next(line for line in text.splitlines() if "95% test interval" in line)
+    cells = [c.strip().replace("\\", "") for c in row.strip("|").split("|")][1:]  # md escapes
+    assert len(cells) == len(ids) and all(c.startswith("[") for c in cells), row

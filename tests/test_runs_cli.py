@@ -125,6 +125,34 @@ def test_list_show_compare_delete(backend_url: str, data_dir: Path, tmp_path: Pa
     assert b["run_id"] not in left and a["run_id"] in left
 
 
+@pytest.mark.slow
+def test_compare_gives_intervals_for_auc_silhouette_and_known_groups(
+    backend_url: str, data_dir: Path, tmp_path: Path
+) -> None:
+    """The '95% interval' was '-' for roc_auc, ndcg@10 and adjusted_rand runs."""
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True).frame.rename(columns={"target": "species"})
+    iris.to_csv(tmp_path / "iris.csv", index=False)
+    iris.drop(columns="species").to_csv(tmp_path / "unlabeled.csv", index=False)
+    common = ("--store", backend_url, "--budget", "4", "--json")
+    auc = _train(data_dir / "cancer.csv", "target", backend_url, tmp_path / "a.skops",
+                 "--metric", "roc_auc", "--budget", "4", "--candidates", "linear")  # fmt: skip
+    runs = [auc["run_id"]]
+    for data, extra in (("unlabeled.csv", ()), ("iris.csv", ("--labels", "species"))):
+        proc = learnloop("train", str(tmp_path / data), "--out", str(tmp_path / f"{data}.skops"),
+                         "--candidates", "kmeans", *common, *extra)  # fmt: skip
+        assert proc.returncode in (0, 3), proc.stderr
+        runs.append(json.loads(proc.stdout)["run_id"])
+    cmp = _json("runs", "compare", *runs, "--store", backend_url)
+    assert [r["metric"] for r in cmp["runs"]] == ["roc_auc", "silhouette", "adjusted_rand"]
+    for run in cmp["runs"]:
+        interval = run["test_interval"]
+        assert interval is not None, run["metric"]
+        assert interval["low"] <= run["test_score"] <= interval["high"], run
+        assert interval["high"] - interval["low"] < 1.0  # 30 test rows: wide, not the range
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -16,12 +16,9 @@ import json
 import os
 from typing import Any
 
-import numpy as np
-
-from learnloop.metrics import Prediction
 from learnloop.report._doc import Section, Table, Text
 from learnloop.report._inputs import ReportInputs
-from learnloop.report.stats import bootstrap_interval, compare_on_split, reading, row_losses
+from learnloop.report.stats import compare_on_split, metric_interval, reading, row_losses
 
 __all__ = ["candidates_section", "TOP_OTHERS", "REFIT_SECONDS"]
 
@@ -100,18 +97,12 @@ def candidates_section(inputs: ReportInputs) -> Section:
     rows = []
     for name, pred, rec, fit_rows in zip(names, preds, recorded, learned, strict=True):
         score = metric.score(val.y, pred, n)
-
-        def resampled(idx: np.ndarray, pred: Prediction = pred) -> float:
-            sub = Prediction(pred.values[idx], None if pred.proba is None else pred.proba[idx])
-            y = val.y[idx]  # type: ignore[index]
-            return metric.score(y, sub, n)
-
-        ci = bootstrap_interval(resampled, len(val)) if metric.per_row is None else None
+        ci = metric_interval(metric, val.y, pred, n)
         rows.append([name, fit_rows, rec, score,
                      "-" if ci is None else f"[{ci[0]:.4g}, {ci[1]:.4g}]"])  # fmt: skip
     section.add(Table(["model", "rows learned from", "validation score recorded",
                        f"{metric.name} on these rows",
-                       "95% bootstrap interval"], rows,  # fmt: skip
+                       "95% interval"], rows,  # fmt: skip
                       f"On the {len(val)} rows of the {inputs.split} split."
                       + (_AFTER_THE_LOOK if inputs.split == "test" else "")))  # fmt: skip
     if len(names) < 2:

@@ -44,7 +44,10 @@ def compare_document(store: Any, run_ids: list[str]) -> Document:
         f"[{r['test_interval']['low']:.4g}, {r['test_interval']['high']:.4g}]"
         if r["test_interval"] else "-" for r in runs]])  # fmt: skip
     side.add(Table(["", *[r["run_id"] for r in runs]], rows,
-                   "Intervals: percentile bootstrap of each run's test score."))  # fmt: skip
+                   "Intervals: a bootstrap of each run's test rows as the store kept them "
+                   "(a jackknife for silhouette, adjusted Rand and NMI, as their "
+                   "certificates); '-' where a run was stored without what its metric "
+                   "needs (probabilities, silhouette pseudo-values)."))  # fmt: skip
     tests = Section("Paired tests on the shared test split")
     trows = []
     for t in out["tests"]:

@@ -3,6 +3,8 @@
 * **Drift.** Each input column of the validation and test splits against the training
   split: Kolmogorov-Smirnov for numbers (and dates), chi-square on the category counts for
   categories. Many columns mean many tests: the table flags p < 0.01 and says so.
+* **Intervals.** A percentile bootstrap of the rows, or, for silhouette, adjusted Rand and
+  NMI, the certificate's jackknife (``learnloop.certify.bounds``).
 * **Models on one split.** Two models: McNemar's test (labels) or Wilcoxon's signed-rank
   test on per-row errors (values, per-row scores), the same tests ``runs compare`` uses.
   Several: Friedman's test on the per-row losses, then every pair by the two-model test
@@ -20,9 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from learnloop.certify import jackknife_estimate
+from learnloop.metrics import Metric, Prediction
+
 __all__ = [
     "drift",
     "bootstrap_interval",
+    "metric_interval",
     "compare_on_split",
     "row_losses",
     "reading",
@@ -76,6 +82,22 @@ def bootstrap_interval(
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def metric_interval(
+    metric: Metric, y: np.ndarray, pred: Prediction, n_classes: int, confidence: float = 0.95
+) -> tuple[float, float] | None:
+    """An interval of ``metric`` on these rows: the certificate's jackknife where the metric
+    has one (silhouette, adjusted Rand, NMI), else a percentile bootstrap of the rows."""
+    jackknife = jackknife_estimate(metric, y, pred)
+    if jackknife is not None:
+        return jackknife.interval(confidence)
+
+    def score(rows: np.ndarray) -> float:
+        proba = None if pred.proba is None else pred.proba[rows]
+        return metric.score(y[rows], Prediction(pred.values[rows], proba), n_classes)
+
+    return bootstrap_interval(score, len(y), confidence)
 
 
 def row_losses(outcomes: dict[str, Any]) -> np.ndarray:

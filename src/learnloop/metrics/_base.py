@@ -47,7 +47,7 @@ class Metric:
     proportion: bool  # score is a share of rows judged right: exact binomial bound applies
     scorer: Callable[[np.ndarray, Prediction, int], float]
     # the score as a mean of per-row values that depend on each other (silhouette): runs
-    # compare pairs these values, and the certificate uses a grouped jackknife (not a bootstrap)
+    # compare pairs these values, and the certificate uses a jackknife (not a bootstrap)
     per_row: Callable[[np.ndarray, Prediction, int], np.ndarray] | None = None
     # what ``y`` holds: "targets" (encoded known targets) or "inputs" (encoded input rows)
     reference: str = "targets"

@@ -20,6 +20,7 @@ __all__ = [
     "fail",
     "run_guarded",
     "write_table",
+    "use_encoding",
 ]
 
 EXIT_MET, EXIT_INTERNAL, EXIT_USAGE, EXIT_NOT_MET = 0, 1, 2, 3
@@ -87,3 +88,17 @@ def write_table(frame: Any, path: Path) -> None:
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def use_encoding(name: str | None) -> None:
+    """Read CSV and TSV files in the encoding ``name`` (``--encoding``); None detects it."""
+    import codecs
+
+    from learnloop.data import ENCODING
+
+    if name is not None:
+        try:
+            codecs.lookup(name)
+        except LookupError:
+            fail(f"The encoding '{name}' is unknown; write e.g. utf-8, latin-1 or cp1252.")
+    ENCODING.set(name)

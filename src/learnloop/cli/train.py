@@ -10,9 +10,17 @@ from typing import Annotated, Any
 
 import typer
 
-from learnloop.cli._common import EXIT_MET, EXIT_NOT_MET, parse_budget, run_guarded, write_table
+from learnloop.cli._common import (
+    EXIT_MET,
+    EXIT_NOT_MET,
+    parse_budget,
+    run_guarded,
+    use_encoding,
+    write_table,
+)
 from learnloop.tasks import TASKS
 
+_ENCODING_HELP = "Text encoding of a CSV or TSV file (default: UTF-8, else detected)."
 _TASK_CHOICES = ", ".join(["auto", *list(TASKS)[:-1]]) + f" or {list(TASKS)[-1]}"  # the registry
 
 __all__ = ["train", "predict"]
@@ -117,11 +125,13 @@ def train(  # noqa: PLR0913 -- typer: one parameter per command-line option
             "or local[:N] to start N worker processes here ($LEARNLOOP_CLUSTER).",
         ),
     ] = None,
+    encoding: Annotated[str | None, typer.Option(help=_ENCODING_HELP)] = None,
 ) -> None:
     """Run decision -> error -> optimize until THRESHOLD is met and certified, or BUDGET ends."""
     from learnloop.runs.progress import make_reporter
     from learnloop.runs.train import train as train_fn
 
+    use_encoding(encoding)
     if report is not None:
         from learnloop.report import check_out
         from learnloop.store.model_archive import check_writable
@@ -213,10 +223,12 @@ def predict(
     out: Annotated[
         str | None, typer.Option(help="Write predictions here (.csv, .parquet, .jsonl).")
     ] = None,
+    encoding: Annotated[str | None, typer.Option(help=_ENCODING_HELP)] = None,
 ) -> None:
     """Predict every row of DATA; classifiers add one probability column per class."""
     from learnloop.store.model_files import load_model
 
+    use_encoding(encoding)
     loaded = run_guarded(load_model, model)
     frame = run_guarded(loaded.task_kind.read_inputs, data, loaded.schema)
     for note in frame.attrs.get("notes", []):

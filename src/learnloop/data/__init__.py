@@ -5,6 +5,7 @@ Everything here is a plain function on a pandas DataFrame; nothing here knows ab
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import hashlib
 import re
@@ -30,7 +31,11 @@ __all__ = [
     "fingerprint",
     "split_indices",
     "map_distinct",
+    "ENCODING",
 ]
+
+# the text encoding of CSV and TSV files (``--encoding``); None: UTF-8, else detected
+ENCODING: contextvars.ContextVar[str | None] = contextvars.ContextVar("encoding", default=None)
 
 _READERS = {
     ".csv": "csv",
@@ -141,13 +146,8 @@ def load_table(source: str | Path | pd.DataFrame, text_columns: Sequence[str] = 
 def _read(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataError(f"The data file '{path}' is empty.")
-    if fmt == "csv":
-        sep = sniff_delimiter(path)
-        frame = pd.read_csv(path, sep=sep, low_memory=False, dtype=text or None)
-        frame.attrs["delimiter"] = sep
-        return frame
-    if fmt == "tsv":
-        return pd.read_csv(path, sep="\t", low_memory=False, dtype=text or None)
+    if fmt in ("csv", "tsv"):
+        return _read_text_table(path, fmt, text)
     if fmt == "parquet":
         return pd.read_parquet(path)
     if fmt == "feather":
@@ -164,6 +164,58 @@ def _read(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFrame:
         return pd.read_json(path, lines=True, dtype=dtype)
     except ValueError:
         return pd.read_json(path, dtype=dtype)
+
+
+def _read_text_table(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFrame:
+    """A CSV or TSV file in the encoding given (``ENCODING``), else UTF-8, else the one
+    detected; a note says which encoding was used when it is not UTF-8."""
+    sep = sniff_delimiter(path) if fmt == "csv" else "\t"
+    given = ENCODING.get()
+    notes: list[str] = []
+    try:
+        frame = pd.read_csv(
+            path, sep=sep, low_memory=False, dtype=text or None, encoding=given or "utf-8"
+        )
+        encoding = given or "utf-8"
+    except UnicodeDecodeError as e:
+        if given is not None:
+            raise DataError(
+                f"The file '{path}' is not {given} (byte {e.start} does not decode); "
+                "give its encoding with --encoding."
+            ) from e
+        encoding = detect_encoding(path)
+        frame = pd.read_csv(path, sep=sep, low_memory=False, dtype=text or None, encoding=encoding)
+        notes.append(
+            f"Read '{path.name}' as {encoding}, not UTF-8 (detected); give --encoding if "
+            "that is wrong."
+        )
+    if fmt == "csv":
+        frame.attrs["delimiter"] = sep
+    frame.attrs["encoding"] = encoding
+    frame.attrs["notes"] = notes
+    return frame
+
+
+def detect_encoding(path: Path) -> str:
+    """The text encoding of a file that is not UTF-8, by charset-normalizer (DataError naming
+    ``--encoding`` when it cannot tell)."""
+    from charset_normalizer import from_path
+
+    matches = list(from_path(path))
+    if not matches or matches[0].encoding in ("utf_8", "ascii"):
+        raise DataError(
+            f"The file '{path}' is not UTF-8 and its encoding cannot be told; give it with "
+            "--encoding (for example --encoding latin-1)."
+        )
+    best = matches[0]
+    # short Western text scores the same in several code pages (cp1250 reads ñ as ń);
+    # among equals, Windows' Western code page, the one most spreadsheets wrote, wins
+    for m in matches:
+        if (m.chaos, m.coherence) == (best.chaos, best.coherence) and (
+            "cp1252" in m.could_be_from_charset
+        ):
+            return "cp1252"
+    return str(best.encoding)
 
 
 DELIMITERS = ",;\t|"

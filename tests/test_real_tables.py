@@ -2,12 +2,13 @@
 column names, and errors a script can read. Each test writes a realistic file and runs the
 ``learnloop`` command on it as a user would."""
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from conftest import run
-from learnloop.data import load_table
+from learnloop.data import infer_features, load_table
 
 NAMES = ["José", "Müller", "Ángel", "Françoise", "Søren", "Niño", "Zoë", "Renée"]
 CITIES = ["Málaga", "Zürich", "Orléans"]
@@ -70,3 +71,57 @@ def test_encoding_option_is_obeyed_and_a_wrong_one_refused(tmp_path: Path) -> No
     proc, model = _train(data, tmp_path, "--target", "bought", "--encoding", "latin-1")
     assert proc.returncode in (0, 3), proc.stderr
     assert "not UTF-8 (detected)" not in proc.stderr and model.exists()
+
+
+def _german(x: float, digits: int = 2) -> str:
+    """``x`` as a German spreadsheet writes it: 1.234,56."""
+    return f"{x:,.{digits}f}".replace(",", "_").replace(".", ",").replace("_", ".")
+
+
+def _euro_csv(path: Path, n: int = 300) -> Path:
+    """A semicolon CSV with decimal commas and thousands dots, as Excel writes it in Germany;
+    the credit decision depends on income and balance."""
+    rng = np.random.default_rng(1)
+    rows = ["kunde;alter;einkommen;kontostand;zins;stadt;kredit"]
+    for i in range(n):
+        income, balance = rng.lognormal(8, 0.5), rng.normal(2000, 3000)
+        approved = balance / 1000 + income / 3000 + rng.normal(0, 0.3) > 3
+        rows.append(
+            f"K{i:05d};{rng.integers(20, 70)};{_german(income)};{_german(balance)};"
+            f"{_german(rng.uniform(0, 1), 3)};{['Köln', 'Wien', 'Graz'][i % 3]};"
+            f"{'ja' if approved else 'nein'}"
+        )
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_decimal_commas_and_thousands_dots_are_numbers(tmp_path: Path) -> None:
+    data = _euro_csv(tmp_path / "kredit.csv")
+    frame = load_table(data)
+    for column in ("einkommen", "kontostand", "zins"):
+        assert frame[column].dtype == "float64", column
+    lines = data.read_text().splitlines()
+    first = dict(zip(lines[0].split(";"), lines[1].split(";"), strict=True))
+    assert frame.loc[0, "kontostand"] == float(
+        first["kontostand"].replace(".", "").replace(",", ".")
+    )
+    assert frame["einkommen"].max() > 1000  # the thousands dot is no decimal point
+    proc, model = _train(data, tmp_path, "--target", "kredit", "--json")
+    assert proc.returncode in (0, 3), proc.stderr
+    out = json.loads(proc.stdout)
+    assert "Read the column 'einkommen' as numbers with decimal commas" in proc.stderr
+    assert not {"einkommen", "kontostand"} & set(out["dropped_columns"])
+    assert out["test_score"] > out["baseline_score"] + 0.1  # it learned from the numbers
+
+
+def test_thousands_commas_in_a_comma_file_and_a_bad_cell(tmp_path: Path) -> None:
+    rows = ["city,population,area"] + [f'C{i},"{1000 * i + 234:,}",{i}.5' for i in range(1, 150)]
+    rows.append("C150,unknown,150.5")  # one unreadable cell: missing, the column stays numeric
+    data = tmp_path / "cities.csv"
+    data.write_text("\n".join(rows) + "\n")
+    frame = load_table(data)
+    assert frame.loc[0, "population"] == 1234 and frame.loc[38, "population"] == 39234
+    assert frame.loc[149, "population"] == "unknown"
+    features, dropped = infer_features(frame)
+    kinds = {f.name: f.kind for f in features}
+    assert kinds["population"] == "numeric" and "population" not in dropped

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from learnloop.data.numbers import read_separated_numbers
 from learnloop.exceptions import DataError, SchemaMismatchError
 
 __all__ = [
@@ -189,6 +190,7 @@ def _read_text_table(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFram
             f"Read '{path.name}' as {encoding}, not UTF-8 (detected); give --encoding if "
             "that is wrong."
         )
+    notes += read_separated_numbers(frame, sep, keep=text)
     if fmt == "csv":
         frame.attrs["delimiter"] = sep
     frame.attrs["encoding"] = encoding

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import run
 from learnloop.data import infer_features, load_table
+from learnloop.exceptions import DataError
 
 NAMES = ["José", "Müller", "Ángel", "Françoise", "Søren", "Niño", "Zoë", "Renée"]
 CITIES = ["Málaga", "Zürich", "Orléans"]
@@ -125,3 +127,33 @@ def test_thousands_commas_in_a_comma_file_and_a_bad_cell(tmp_path: Path) -> None
     features, dropped = infer_features(frame)
     kinds = {f.name: f.kind for f in features}
     assert kinds["population"] == "numeric" and "population" not in dropped
+
+
+def test_two_columns_of_one_name_are_refused_naming_both(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    rows = ["customer,balance,age,balance,churn"]
+    for i in range(100):
+        rows.append(
+            f"c{i},{rng.normal(500, 90):.2f},{rng.integers(18, 90)},"
+            f"{rng.normal(0, 1):.3f},{rng.integers(0, 2)}"
+        )
+    data = tmp_path / "bank.csv"
+    data.write_text("\n".join(rows) + "\n")
+    proc, model = _train(data, tmp_path, "--target", "churn")
+    assert proc.returncode == 2
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1, proc.stderr
+    assert "two columns named 'balance' (columns 2 and 4)" in err[0]
+    assert not model.exists() and "balance.1" not in proc.stderr
+    proc = run("predict", str(model), str(data), cwd=tmp_path)  # no model: refused before
+    assert proc.returncode == 2
+
+
+def test_a_parquet_file_with_a_repeated_name_is_refused(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table([[1, 2], [3, 4], [5, 6]], names=["a", "b", "a"])
+    pq.write_table(table, tmp_path / "t.parquet")
+    with pytest.raises(DataError, match=r"two columns named 'a' \(columns 1 and 3\)"):
+        load_table(tmp_path / "t.parquet")

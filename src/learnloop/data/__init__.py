@@ -138,10 +138,22 @@ def load_table(source: str | Path | pd.DataFrame, text_columns: Sequence[str] = 
         raise DataError(f"The data in {name} has no rows.")
     df = df.copy()
     df.columns = [str(c) for c in df.columns]
-    if df.columns.duplicated().any():
-        dup = df.columns[df.columns.duplicated()][0]
-        raise DataError(f"The data in {name} has the column '{dup}' more than once.")
+    _refuse_duplicates(list(df.columns), name)
     return df
+
+
+def _refuse_duplicates(names: Sequence[Any], where: str) -> None:
+    """DataError naming the first column name given twice and both positions (from 1)."""
+    seen: dict[str, int] = {}
+    for position, label in enumerate(names, start=1):
+        if label is None or (isinstance(label, float) and np.isnan(label)):
+            continue  # a column without a name: pandas names it "Unnamed: N"
+        if str(label) in seen:
+            raise DataError(
+                f"The data in {where} has two columns named '{label}' (columns "
+                f"{seen[str(label)]} and {position}); rename one."
+            )
+        seen[str(label)] = position
 
 
 def _read(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFrame:
@@ -150,6 +162,9 @@ def _read(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFrame:
     if fmt in ("csv", "tsv"):
         return _read_text_table(path, fmt, text)
     if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        _refuse_duplicates(pq.read_schema(path).names, f"'{path}'")  # pandas stops unclearly
         return pd.read_parquet(path)
     if fmt == "feather":
         return pd.read_feather(path)
@@ -190,6 +205,9 @@ def _read_text_table(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFram
             f"Read '{path.name}' as {encoding}, not UTF-8 (detected); give --encoding if "
             "that is wrong."
         )
+    # pandas renames a second 'balance' to 'balance.1': the header as written is checked
+    header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, encoding=encoding)
+    _refuse_duplicates(list(header.iloc[0]), f"'{path}'")
     notes += read_separated_numbers(frame, sep, keep=text)
     if fmt == "csv":
         frame.attrs["delimiter"] = sep

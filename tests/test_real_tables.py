@@ -157,3 +157,21 @@ def test_a_parquet_file_with_a_repeated_name_is_refused(tmp_path: Path) -> None:
     pq.write_table(table, tmp_path / "t.parquet")
     with pytest.raises(DataError, match=r"two columns named 'a' \(columns 1 and 3\)"):
         load_table(tmp_path / "t.parquet")
+
+
+def test_a_failing_command_with_json_prints_one_error_object(tmp_path: Path) -> None:
+    data = _latin_csv(tmp_path / "clientes.csv")
+    proc, model = _train(data, tmp_path, "--target", "bougth", "--json")  # a typo
+    assert proc.returncode == 2
+    out = json.loads(proc.stdout)  # exactly one JSON object on stdout
+    assert out == {"status": "error", "exit_code": 2, "error": out["error"]}
+    assert "'bougth' is not in the data" in out["error"]
+    assert f"error: {out['error']}" in proc.stderr  # the same sentence on stderr
+    assert not model.exists()
+    store = str(tmp_path / "s.db")
+    proc = run("runs", "show", "nosuchrun", "--store", store, "--json", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["status"] == "error" and out["exit_code"] == 2 and "nosuchrun" in out["error"]
+    proc = run("runs", "show", "nosuchrun", "--store", store, cwd=tmp_path)  # without --json
+    assert proc.returncode == 2 and proc.stdout == ""

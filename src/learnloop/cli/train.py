@@ -13,6 +13,7 @@ import typer
 from learnloop.cli._common import (
     EXIT_MET,
     EXIT_NOT_MET,
+    json_errors,
     parse_budget,
     run_guarded,
     use_encoding,
@@ -128,6 +129,7 @@ def train(  # noqa: PLR0913 -- typer: one parameter per command-line option
     encoding: Annotated[str | None, typer.Option(help=_ENCODING_HELP)] = None,
 ) -> None:
     """Run decision -> error -> optimize until THRESHOLD is met and certified, or BUDGET ends."""
+    json_errors(json_out)
     from learnloop.runs.progress import make_reporter
     from learnloop.runs.train import train as train_fn
 
@@ -177,6 +179,7 @@ def train(  # noqa: PLR0913 -- typer: one parameter per command-line option
     if report is not None:
         from learnloop.report import report_run
 
+        json_errors(False)  # the run's own JSON follows: a failed report is said on stderr only
         try:  # the model is trained and saved: a failed report does not change the exit code
             run_guarded(report_run, result.run_id, report, _report_format(report), store)
         except typer.Exit:

@@ -5,8 +5,6 @@ Everything here is a plain function on a pandas DataFrame; nothing here knows ab
 
 from __future__ import annotations
 
-import contextvars
-import csv
 import hashlib
 import re
 import warnings
@@ -18,7 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from learnloop.data.numbers import read_separated_numbers
+from learnloop.data.textfiles import (
+    ENCODING,
+    read_text_table,
+    refuse_duplicates,
+    sniff_delimiter,
+)
 from learnloop.exceptions import DataError, SchemaMismatchError
 
 __all__ = [
@@ -33,10 +36,8 @@ __all__ = [
     "split_indices",
     "map_distinct",
     "ENCODING",
+    "sniff_delimiter",
 ]
-
-# the text encoding of CSV and TSV files (``--encoding``); None: UTF-8, else detected
-ENCODING: contextvars.ContextVar[str | None] = contextvars.ContextVar("encoding", default=None)
 
 _READERS = {
     ".csv": "csv",
@@ -138,33 +139,19 @@ def load_table(source: str | Path | pd.DataFrame, text_columns: Sequence[str] = 
         raise DataError(f"The data in {name} has no rows.")
     df = df.copy()
     df.columns = [str(c) for c in df.columns]
-    _refuse_duplicates(list(df.columns), name)
+    refuse_duplicates(list(df.columns), name)
     return df
-
-
-def _refuse_duplicates(names: Sequence[Any], where: str) -> None:
-    """DataError naming the first column name given twice and both positions (from 1)."""
-    seen: dict[str, int] = {}
-    for position, label in enumerate(names, start=1):
-        if label is None or (isinstance(label, float) and np.isnan(label)):
-            continue  # a column without a name: pandas names it "Unnamed: N"
-        if str(label) in seen:
-            raise DataError(
-                f"The data in {where} has two columns named '{label}' (columns "
-                f"{seen[str(label)]} and {position}); rename one."
-            )
-        seen[str(label)] = position
 
 
 def _read(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataError(f"The data file '{path}' is empty.")
     if fmt in ("csv", "tsv"):
-        return _read_text_table(path, fmt, text)
+        return read_text_table(path, fmt, text)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        _refuse_duplicates(pq.read_schema(path).names, f"'{path}'")  # pandas stops unclearly
+        refuse_duplicates(pq.read_schema(path).names, f"'{path}'")  # pandas stops unclearly
         return pd.read_parquet(path)
     if fmt == "feather":
         return pd.read_feather(path)
@@ -180,94 +167,6 @@ def _read(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFrame:
         return pd.read_json(path, lines=True, dtype=dtype)
     except ValueError:
         return pd.read_json(path, dtype=dtype)
-
-
-def _read_text_table(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFrame:
-    """A CSV or TSV file in the encoding given (``ENCODING``), else UTF-8, else the one
-    detected; a note says which encoding was used when it is not UTF-8."""
-    sep = sniff_delimiter(path) if fmt == "csv" else "\t"
-    given = ENCODING.get()
-    notes: list[str] = []
-    try:
-        frame = pd.read_csv(
-            path, sep=sep, low_memory=False, dtype=text or None, encoding=given or "utf-8"
-        )
-        encoding = given or "utf-8"
-    except UnicodeDecodeError as e:
-        if given is not None:
-            raise DataError(
-                f"The file '{path}' is not {given} (byte {e.start} does not decode); "
-                "give its encoding with --encoding."
-            ) from e
-        encoding = detect_encoding(path)
-        frame = pd.read_csv(path, sep=sep, low_memory=False, dtype=text or None, encoding=encoding)
-        notes.append(
-            f"Read '{path.name}' as {encoding}, not UTF-8 (detected); give --encoding if "
-            "that is wrong."
-        )
-    # pandas renames a second 'balance' to 'balance.1': the header as written is checked
-    header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, encoding=encoding)
-    _refuse_duplicates(list(header.iloc[0]), f"'{path}'")
-    notes += read_separated_numbers(frame, sep, keep=text)
-    if fmt == "csv":
-        frame.attrs["delimiter"] = sep
-    frame.attrs["encoding"] = encoding
-    frame.attrs["notes"] = notes
-    return frame
-
-
-def detect_encoding(path: Path) -> str:
-    """The text encoding of a file that is not UTF-8, by charset-normalizer (DataError naming
-    ``--encoding`` when it cannot tell)."""
-    from charset_normalizer import from_path
-
-    matches = list(from_path(path))
-    if not matches or matches[0].encoding in ("utf_8", "ascii"):
-        raise DataError(
-            f"The file '{path}' is not UTF-8 and its encoding cannot be told; give it with "
-            "--encoding (for example --encoding latin-1)."
-        )
-    best = matches[0]
-    # short Western text scores the same in several code pages (cp1250 reads ñ as ń);
-    # among equals, Windows' Western code page, the one most spreadsheets wrote, wins
-    for m in matches:
-        if (m.chaos, m.coherence) == (best.chaos, best.coherence) and (
-            "cp1252" in m.could_be_from_charset
-        ):
-            return "cp1252"
-    return str(best.encoding)
-
-
-DELIMITERS = ",;\t|"
-SNIFF_BYTES = 64 * 1024
-
-
-def sniff_delimiter(path: Path) -> str:
-    """The field delimiter of a CSV file: comma, semicolon, tab or bar (comma if unsure).
-
-    Spreadsheets in much of Europe write semicolons, since the comma is their decimal mark.
-    """
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
-        sample = fh.read(SNIFF_BYTES)
-    lines = sample.splitlines()
-    if len(sample) == SNIFF_BYTES and len(lines) > 1:
-        lines = lines[:-1]  # the last line may be cut short
-    head = "\n".join(lines[:200])
-    try:
-        return csv.Sniffer().sniff(head, delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        pass
-    # the sniffer gives up on quoted or ragged files: take the delimiter that splits the
-    # header into the most fields and the same number on most lines
-    best, best_fields = ",", 1
-    for sep in DELIMITERS:
-        counts = [len(row) for row in csv.reader(lines[:200], delimiter=sep)]
-        if not counts:
-            continue
-        fields = counts[0]
-        if fields > best_fields and counts.count(fields) >= 0.9 * len(counts):
-            best, best_fields = sep, fields
-    return best
 
 
 def infer_features(

@@ -114,6 +114,21 @@ def test_decimal_commas_and_thousands_dots_are_numbers(tmp_path: Path) -> None:
     assert "Read the column 'einkommen' as numbers with decimal commas" in proc.stderr
     assert not {"einkommen", "kontostand"} & set(out["dropped_columns"])
     assert out["test_score"] > out["baseline_score"] + 0.1  # it learned from the numbers
+    pred = run("predict", str(model), str(data), cwd=tmp_path)  # read the same way
+    assert pred.returncode == 0, pred.stderr
+    assert len(pred.stdout.splitlines()) == 301
+
+
+def test_dates_codes_and_text_with_dots_or_spaces_stay_as_they_were(tmp_path: Path) -> None:
+    rows = ["datum;plz;strasse;menge"] + [
+        f"{1 + i % 28:02d}.03.2024;{i % 90 + 1:05d};Hauptstr. {i};{i % 7},5" for i in range(200)
+    ]
+    data = tmp_path / "lager.csv"
+    data.write_text("\n".join(rows) + "\n")
+    frame = load_table(data, text_columns=["plz"])
+    assert frame["datum"].iloc[0] == "01.03.2024" and frame["plz"].iloc[0] == "00001"
+    assert frame["strasse"].iloc[0] == "Hauptstr. 0"
+    assert frame["menge"].dtype == "float64" and frame["menge"].iloc[3] == 3.5
 
 
 def test_thousands_commas_in_a_comma_file_and_a_bad_cell(tmp_path: Path) -> None:

@@ -122,7 +122,8 @@ def test_a_long_outage_ends_with_exit_1_and_the_resume_command(
         proc.kill()
     assert proc.returncode == 1, stderr
     last = stderr.strip().splitlines()[-1]
-    assert "Traceback" not in stderr and stdout == "", stderr
+    assert "Traceback" not in stderr, stderr
+    assert json.loads(stdout) == {"status": "error", "exit_code": 1, "error": last[7:]}  # --json
     assert last.startswith("error: The store postgresql+psycopg://learnloop:***@"), stderr
     assert "did not answer for" in last and f"Run {run_id} keeps its finished trials" in last
     command = last.split("resume it: ", 1)[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,12 @@ __all__ = [
     "fail",
     "run_guarded",
     "write_table",
+    "use_encoding",
+    "json_errors",
 ]
 
 EXIT_MET, EXIT_INTERNAL, EXIT_USAGE, EXIT_NOT_MET = 0, 1, 2, 3
+_JSON_ERRORS = {"on": False}  # set by a command given --json (one command per process)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h)?\s*$", re.I)
 
 
@@ -47,7 +51,15 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
     terminal's cursor or change its colours.
     """
     typer.echo(f"error: {printable(message, newlines=False)}", err=True)
+    if _JSON_ERRORS["on"]:
+        typer.echo(json.dumps({"status": "error", "exit_code": code, "error": message}))
     raise typer.Exit(code)
+
+
+def json_errors(on: bool) -> None:
+    """With ``on`` (``--json``), a failing command also prints one JSON object on stdout,
+    ``{"status": "error", "exit_code": N, "error": "..."}``, for scripts to read."""
+    _JSON_ERRORS["on"] = on
 
 
 def run_guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -87,3 +99,17 @@ def write_table(frame: Any, path: Path) -> None:
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def use_encoding(name: str | None) -> None:
+    """Read CSV and TSV files in the encoding ``name`` (``--encoding``); None detects it."""
+    import codecs
+
+    from learnloop.data import ENCODING
+
+    if name is not None:
+        try:
+            codecs.lookup(name)
+        except LookupError:
+            fail(f"The encoding '{name}' is unknown; write e.g. utf-8, latin-1 or cp1252.")
+    ENCODING.set(name)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from learnloop.cli._common import fail, run_guarded
+from learnloop.cli._common import fail, json_errors, run_guarded
 
 __all__ = ["recommend"]
 
@@ -37,6 +37,7 @@ def recommend(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Recommend items for a user, items like an item, or the audience for an item."""
+    json_errors(json_out)
     from learnloop.store.model_files import load_model
     from learnloop.tasks.recommendation import recommender_of
 

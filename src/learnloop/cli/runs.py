@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from learnloop.cli._common import run_guarded
+from learnloop.cli._common import json_errors, run_guarded
 
 __all__ = ["runs_app", "worker"]
 
@@ -66,6 +66,7 @@ def list_runs(
     json_out: JsonOpt = False,
 ) -> None:
     """The runs in the store, newest first."""
+    json_errors(json_out)
     st = _store(store)
     runs = run_guarded(st.list_runs, data=data, status=status)
     rows = []
@@ -151,6 +152,7 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Everything recorded about RUN: settings, versions, certificate, trials and curves."""
+    json_errors(json_out)
     from learnloop.store.experiments import run_details
 
     details = run_guarded(run_details, _store(store), run)
@@ -219,6 +221,7 @@ def compare(
     ] = None,
 ) -> None:
     """RUNs side by side, with intervals and a significance test where test splits match."""
+    json_errors(json_out)
     from learnloop.store.experiments import compare_runs
 
     if report is not None:
@@ -282,6 +285,7 @@ def delete(
     json_out: JsonOpt = False,
 ) -> None:
     """Remove RUN and its trials from the store (the model file stays)."""
+    json_errors(json_out)
     st = _store(store)
     run_guarded(st.delete_run, run)
     if json_out:
@@ -298,6 +302,7 @@ def export(
     json_out: JsonOpt = False,
 ) -> None:
     """Copy RUN and its trials to MLflow (needs the mlflow extra of learnloop)."""
+    json_errors(json_out)
     from learnloop.store.mlflow_export import export_mlflow
 
     out = run_guarded(export_mlflow, _store(store), run, mlflow)
@@ -318,6 +323,7 @@ def worker(
     json_out: JsonOpt = False,
 ) -> None:
     """Join RUN: take trials from the shared store until the run finishes or meets its target."""
+    json_errors(json_out)
     from learnloop.cli._common import parse_budget
     from learnloop.runs.worker import work
 

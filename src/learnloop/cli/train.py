@@ -10,9 +10,18 @@ from typing import Annotated, Any
 
 import typer
 
-from learnloop.cli._common import EXIT_MET, EXIT_NOT_MET, parse_budget, run_guarded, write_table
+from learnloop.cli._common import (
+    EXIT_MET,
+    EXIT_NOT_MET,
+    json_errors,
+    parse_budget,
+    run_guarded,
+    use_encoding,
+    write_table,
+)
 from learnloop.tasks import TASKS
 
+_ENCODING_HELP = "Text encoding of a CSV or TSV file (default: UTF-8, else detected)."
 _TASK_CHOICES = ", ".join(["auto", *list(TASKS)[:-1]]) + f" or {list(TASKS)[-1]}"  # the registry
 
 __all__ = ["train", "predict"]
@@ -117,11 +126,14 @@ def train(  # noqa: PLR0913 -- typer: one parameter per command-line option
             "or local[:N] to start N worker processes here ($LEARNLOOP_CLUSTER).",
         ),
     ] = None,
+    encoding: Annotated[str | None, typer.Option(help=_ENCODING_HELP)] = None,
 ) -> None:
     """Run decision -> error -> optimize until THRESHOLD is met and certified, or BUDGET ends."""
+    json_errors(json_out)
     from learnloop.runs.progress import make_reporter
     from learnloop.runs.train import train as train_fn
 
+    use_encoding(encoding)
     if report is not None:
         from learnloop.report import check_out
         from learnloop.store.model_archive import check_writable
@@ -167,6 +179,7 @@ def train(  # noqa: PLR0913 -- typer: one parameter per command-line option
     if report is not None:
         from learnloop.report import report_run
 
+        json_errors(False)  # the run's own JSON follows: a failed report is said on stderr only
         try:  # the model is trained and saved: a failed report does not change the exit code
             run_guarded(report_run, result.run_id, report, _report_format(report), store)
         except typer.Exit:
@@ -213,10 +226,12 @@ def predict(
     out: Annotated[
         str | None, typer.Option(help="Write predictions here (.csv, .parquet, .jsonl).")
     ] = None,
+    encoding: Annotated[str | None, typer.Option(help=_ENCODING_HELP)] = None,
 ) -> None:
     """Predict every row of DATA; classifiers add one probability column per class."""
     from learnloop.store.model_files import load_model
 
+    use_encoding(encoding)
     loaded = run_guarded(load_model, model)
     frame = run_guarded(loaded.task_kind.read_inputs, data, loaded.schema)
     for note in frame.attrs.get("notes", []):

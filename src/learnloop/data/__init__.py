@@ -5,7 +5,6 @@ Everything here is a plain function on a pandas DataFrame; nothing here knows ab
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import re
 import warnings
@@ -17,6 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from learnloop.data.textfiles import (
+    ENCODING,
+    read_text_table,
+    refuse_duplicates,
+    sniff_delimiter,
+)
 from learnloop.exceptions import DataError, SchemaMismatchError
 
 __all__ = [
@@ -30,6 +35,8 @@ __all__ = [
     "fingerprint",
     "split_indices",
     "map_distinct",
+    "ENCODING",
+    "sniff_delimiter",
 ]
 
 _READERS = {
@@ -132,23 +139,19 @@ def load_table(source: str | Path | pd.DataFrame, text_columns: Sequence[str] = 
         raise DataError(f"The data in {name} has no rows.")
     df = df.copy()
     df.columns = [str(c) for c in df.columns]
-    if df.columns.duplicated().any():
-        dup = df.columns[df.columns.duplicated()][0]
-        raise DataError(f"The data in {name} has the column '{dup}' more than once.")
+    refuse_duplicates(list(df.columns), name)
     return df
 
 
 def _read(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataError(f"The data file '{path}' is empty.")
-    if fmt == "csv":
-        sep = sniff_delimiter(path)
-        frame = pd.read_csv(path, sep=sep, low_memory=False, dtype=text or None)
-        frame.attrs["delimiter"] = sep
-        return frame
-    if fmt == "tsv":
-        return pd.read_csv(path, sep="\t", low_memory=False, dtype=text or None)
+    if fmt in ("csv", "tsv"):
+        return read_text_table(path, fmt, text)
     if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        refuse_duplicates(pq.read_schema(path).names, f"'{path}'")  # pandas stops unclearly
         return pd.read_parquet(path)
     if fmt == "feather":
         return pd.read_feather(path)
@@ -164,38 +167,6 @@ def _read(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFrame:
         return pd.read_json(path, lines=True, dtype=dtype)
     except ValueError:
         return pd.read_json(path, dtype=dtype)
-
-
-DELIMITERS = ",;\t|"
-SNIFF_BYTES = 64 * 1024
-
-
-def sniff_delimiter(path: Path) -> str:
-    """The field delimiter of a CSV file: comma, semicolon, tab or bar (comma if unsure).
-
-    Spreadsheets in much of Europe write semicolons, since the comma is their decimal mark.
-    """
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
-        sample = fh.read(SNIFF_BYTES)
-    lines = sample.splitlines()
-    if len(sample) == SNIFF_BYTES and len(lines) > 1:
-        lines = lines[:-1]  # the last line may be cut short
-    head = "\n".join(lines[:200])
-    try:
-        return csv.Sniffer().sniff(head, delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        pass
-    # the sniffer gives up on quoted or ragged files: take the delimiter that splits the
-    # header into the most fields and the same number on most lines
-    best, best_fields = ",", 1
-    for sep in DELIMITERS:
-        counts = [len(row) for row in csv.reader(lines[:200], delimiter=sep)]
-        if not counts:
-            continue
-        fields = counts[0]
-        if fields > best_fields and counts.count(fields) >= 0.9 * len(counts):
-            best, best_fields = sep, fields
-    return best
 
 
 def infer_features(

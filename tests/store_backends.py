@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,18 @@ def popen(
         cwd=cwd,
         env=env,
     )
+
+
+def wait_while_running(
+    condition: Callable[[], bool], proc: subprocess.Popen, what: str, timeout: float = 180
+) -> None:
+    """Wait until ``condition()`` holds; fail with ``what`` after ``timeout`` seconds, or with
+    the process's output if it ends first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
 
 
 OUTAGE_URL_ENV = "LEARNLOOP_TEST_POSTGRES_OUTAGE_URL"

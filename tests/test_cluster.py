@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +22,7 @@ import pytest
 import learnloop
 from learnloop.store import open_store
 from store_backends import learnloop as run_learnloop
-from store_backends import popen
+from store_backends import popen, wait_while_running
 
 distributed = pytest.importorskip("distributed")  # the dev extra installs it
 
@@ -198,15 +198,6 @@ def _wait_for_run(store_url: str, proc: subprocess.Popen, finished: int) -> str:
     raise AssertionError(f"the run did not finish {finished} trials in time")
 
 
-def _until(condition: Callable[[], bool], proc: subprocess.Popen, what: str) -> None:
-    """Wait (at most 180 s) until ``condition()`` holds while ``proc`` runs."""
-    deadline = time.monotonic() + 180
-    while not condition():
-        assert time.monotonic() < deadline, what
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.2)
-
-
 @pytest.mark.slow
 def test_a_worker_killed_mid_trial_loses_only_that_trial(
     private_cluster: Cluster, slow_csv: str, tmp_path: Path
@@ -238,7 +229,7 @@ def test_a_worker_killed_mid_trial_loses_only_that_trial(
         def retried() -> bool:  # the lost trial and its retry on the survivor are recorded
             return any("retry_of" in t.user_attrs for t in open_store(store).trials(run_id))
 
-        _until(retried, owner, "the lost trial was not tried again")
+        wait_while_running(retried, owner, "the lost trial was not tried again")
         owner.send_signal(signal.SIGTERM)  # ends the run as a spent budget would
         stdout, stderr = owner.communicate(timeout=180)
     finally:
@@ -287,7 +278,7 @@ def test_a_lost_scheduler_ends_the_run_and_it_can_be_resumed(
     def a_new_trial() -> bool:
         return any(t.number not in kept and t.state.name == "COMPLETE" for t in st.trials(run_id))
 
-    _until(a_new_trial, resumed, "the resumed run finished no trial")
+    wait_while_running(a_new_trial, resumed, "the resumed run finished no trial")
     resumed.send_signal(signal.SIGTERM)
     stdout, stderr = resumed.communicate(timeout=180)
     assert resumed.returncode == 3, stderr

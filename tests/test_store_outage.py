@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 from learnloop.exceptions import StoreFull, StoreUnavailable
 from learnloop.store import open_store
 from learnloop.store.experiments import resume_command, store_interrupted
-from store_backends import Outage, learnloop, popen
+from store_backends import Outage, learnloop, popen, wait_while_running
 
 # Seconds: more than any loaded machine spends before the store fails; the runs end by the
 # failure or by hand (SIGTERM) once they have shown what they must. Cancer trials take ~10 ms,
@@ -53,14 +53,14 @@ def _train_args(data: Path, url: str, out: Path) -> list[str]:
 def _trial_finished_after(url: str, run_id: str, when: datetime, proc: subprocess.Popen) -> None:
     """Wait until the run records a trial completed after ``when`` (not one marked failed)."""
     store = open_store(url)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        for t in store.trials(run_id):
-            if t.state == TrialState.COMPLETE and t.datetime_complete > when:
-                return
-        time.sleep(0.2)
-    raise AssertionError("no trial was recorded after the restart")
+
+    def recorded() -> bool:
+        return any(
+            t.state == TrialState.COMPLETE and t.datetime_complete > when
+            for t in store.trials(run_id)
+        )
+
+    wait_while_running(recorded, proc, "no trial was recorded after the restart", timeout=120)
 
 
 def _resume_until_a_new_trial(command: str, url: str, run_id: str) -> tuple[str, str]:

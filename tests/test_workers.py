@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from learnloop.store import open_store
-from store_backends import popen
+from store_backends import popen, wait_while_running
 
 
 @pytest.mark.slow
@@ -43,11 +43,13 @@ def test_two_workers_lose_no_trial_and_run_none_twice(
         time.sleep(0.2)
     run_id = store.list_runs()[0]["run_id"]
     workers = [popen("worker", run_id, "--store", backend_url, "--json") for _ in range(2)]
-    deadline = time.monotonic() + 180
-    while len({t.user_attrs.get("worker") for t in store.trials(run_id)} - {None}) < 3:
-        assert time.monotonic() < deadline, "the owner and both workers never all ran a trial"
-        assert owner.poll() is None, owner.communicate()
-        time.sleep(0.2)
+
+    def all_three_ran_a_trial() -> bool:
+        return len({t.user_attrs.get("worker") for t in store.trials(run_id)} - {None}) >= 3
+
+    wait_while_running(
+        all_three_ran_a_trial, owner, "the owner and both workers never all ran a trial"
+    )
     owner.send_signal(signal.SIGTERM)  # the run ends as a spent budget would; the workers leave
     outputs = [p.communicate(timeout=180) for p in (owner, *workers)]
     assert owner.returncode == 3, outputs[0][1]

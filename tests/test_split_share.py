@@ -35,8 +35,8 @@ def test_a_high_accuracy_threshold_gets_a_larger_test_split() -> None:
     assert split_share_for(accuracy, 0.8, 344) == 0.2
     assert split_share_for(accuracy, 0.97, 100_000) == 0.2
     assert split_share_for(accuracy, None, 344) == 0.2
-    assert split_share_for(get_metric("rmse"), 4.0, 344) == 0.2
-    assert split_share_for(get_metric("roc_auc"), 0.97, 344) == 0.2
+    assert split_share_for(get_metric("rmse"), 4.0, 1000) == 0.2  # 200 test rows
+    assert split_share_for(get_metric("roc_auc"), 0.97, 5000) == 0.2
     with ablated("split"):
         assert split_share_for(accuracy, 0.97, 344) == 0.2
 

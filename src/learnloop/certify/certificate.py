@@ -180,6 +180,7 @@ def best_possible_bound(metric: Metric, n_test: int, alpha: float) -> float | No
 
 DEFAULT_TEST_SHARE = 0.2
 MAX_TEST_SHARE = 0.35
+MIN_TEST_ROWS = 100  # a test split this small gives a wide bound on a metric of many rows
 
 
 def split_share_for(
@@ -193,13 +194,21 @@ def split_share_for(
     look. The test split grows (up to 35% of the rows) until a test score halfway between
     the threshold and a perfect score would certify; if no share can do that, it takes the
     share that certifies the lowest test score (120 rows at 0.8: 24 test rows need 24 right,
-    42 rows need 39, a score of 0.93). Elsewhere a fifth of the rows.
+    42 rows need 39, a score of 0.93).
+
+    For other metrics (a silhouette, an rmse, an ROC AUC) the bound's width depends on rows
+    not yet read, so the test split takes at least ``MIN_TEST_ROWS`` rows where a fifth of
+    the rows would be fewer (up to 35%: 178 rows give 62 test rows, not 36); elsewhere a
+    fifth of the rows.
     """
     from learnloop.core import levers
 
-    if threshold is None or not levers.enabled("split"):
+    if not levers.enabled("split"):
         return DEFAULT_TEST_SHARE
-    if not (metric.proportion and metric.greater_is_better) or threshold >= 1.0:
+    if not metric.proportion:
+        share = min(max(MIN_TEST_ROWS / max(n_rows, 1), DEFAULT_TEST_SHARE), MAX_TEST_SHARE)
+        return round(share, 2)
+    if threshold is None or not metric.greater_is_better or threshold >= 1.0:
         return DEFAULT_TEST_SHARE
     alpha = look_alpha(1.0 - confidence, 1, MAX_LOOKS)
     hoped = (threshold + 1.0) / 2.0

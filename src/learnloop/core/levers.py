@@ -15,6 +15,8 @@ on the benchmark and are turned on with ``LEARNLOOP_ENABLE=portfolio``.
   in the ablation it made time to threshold no shorter, and its leave-one-out replay was
   twice as slow on the hard thresholds; see bench/PORTFOLIO_RESULTS.md).
 - ``split``: the test split sized from the threshold (own splits only).
+- ``cv_select``: where the validation split is tiny, the model looked at is chosen among the
+  best few configurations by cross-validation over training + validation rows.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from contextlib import contextmanager
 
 __all__ = ["LEVERS", "ENV", "ENABLE_ENV", "OFF_BY_DEFAULT", "enabled", "ablated"]
 
-LEVERS = ("refit", "cv_look", "local", "ensemble", "portfolio", "split")
+LEVERS = ("refit", "cv_look", "local", "ensemble", "portfolio", "split", "cv_select")
 OFF_BY_DEFAULT = frozenset({"portfolio"})
 ENV = "LEARNLOOP_ABLATE"
 ENABLE_ENV = "LEARNLOOP_ENABLE"

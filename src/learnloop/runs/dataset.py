@@ -135,10 +135,14 @@ def prepare_dataset(  # noqa: PLR0913 -- dataset_for builds these from RunSettin
         if test_share is None and validation is None:
             test_share = split_share_for(chosen_metric, threshold, usable, confidence)
             if test_share != DEFAULT_TEST_SHARE:
+                why = (
+                    f"a good model can certify {chosen_metric.name} >= {threshold:g}"
+                    if chosen_metric.proportion
+                    else f"its bound rests on about {round(test_share * usable)} rows"
+                )
                 notes.append(
                     f"The test split is {test_share:.0%} of the rows (not "
-                    f"{DEFAULT_TEST_SHARE:.0%}) so that a good model can certify "
-                    f"{chosen_metric.name} >= {threshold:g}."
+                    f"{DEFAULT_TEST_SHARE:.0%}) so that {why}."
                 )
         share = test_share or DEFAULT_TEST_SHARE
         if times is None:

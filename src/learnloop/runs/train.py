@@ -32,6 +32,7 @@ from learnloop.runs.result import Result
 from learnloop.runs.stopping import stop_on_signals
 from learnloop.search import Aim, FittedModel, Hooks, Problem, Search, predict_model
 from learnloop.search.finalist import CV_FOLDS, refit_for_look
+from learnloop.search.selection import Selection, pick, selection_seconds
 from learnloop.search.trials import TrialRecord
 from learnloop.store import open_store
 from learnloop.store.model_files import LoadedModel, check_model_path, library_versions, save_model
@@ -50,6 +51,7 @@ SAVE_S_PER_MB = 0.08
 # Validation rows a new best model predicts to time its test predictions: enough that the
 # per-call cost (preprocessing a frame, ~4 ms) does not pass for a per-row one.
 PROBE_ROWS = 2000
+SELECT_SHARE = 0.1  # the share of the budget kept for a cross-validated choice of model
 
 
 class Reporter(Protocol):
@@ -324,7 +326,12 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
     deadline = end - slack
     hooks = Hooks(
         on_trial=report.on_trial,
-        finish_seconds=lambda model: max(0.0, finish_seconds(model, problem) - slack),
+        # finishing includes the cross-validated choice where the validation split is tiny
+        # (a tenth of the budget or 2 s at most: the finalists are scored best first, in time)
+        finish_seconds=lambda model: (
+            max(0.0, finish_seconds(model, problem) - slack)
+            + min(selection_seconds(problem, model), max(SELECT_SHARE * settings.budget, 2.0))
+        ),
     )
     if store is not None:  # workers may join the run: named configurations are claimed
         hooks.claim = lambda key, worker: bool(store.claim(run_id, key, worker))
@@ -404,6 +411,19 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
         report.on_look(cert)
         return cert
 
+    selections: list[Selection] = []
+
+    def select(model: FittedModel) -> FittedModel:
+        # no model passed the aim and the validation split is tiny: the last look goes to
+        # the finalist the cross-validation prefers (a model past the aim keeps its look)
+        until = end - slack - finish_seconds(model, problem)
+        chosen = pick(problem, loop.trials, model, n_jobs, until)
+        if chosen is None:
+            return model
+        report.on_message(chosen.describe(problem))
+        selections.append(chosen)
+        return chosen.model
+
     def on_stop(name: str) -> None:
         report.on_message(
             f"{name}: ending the search; the best model so far gets its test look and is "
@@ -428,7 +448,8 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
             loop.raise_target(abs(cert.test_bound - threshold))
     met_look = next((lc for lc in looks if lc[1].met), None)
     if met_look is None:
-        best = loop.best_model() or baseline
+        best = loop.best_model()
+        best = select(best) if best is not None else baseline
         looked = {m.trial for m, _ in looks}
         if best.trial not in looked and schedule.left:
             look(best)
@@ -462,6 +483,7 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
         "params": params,
         "n_train_rows": int(chosen.n_rows),
         "refit_on_validation": chosen.refit,
+        **({"selection": selections[-1].to_dict()} if selections else {}),
         "data_fingerprint": fingerprint_,
         "versions": library_versions(),
         "created_unix": time.time(),

@@ -41,6 +41,8 @@ from learnloop.search.values import FittedModel, Problem
 
 __all__ = [
     "Estimate",
+    "all_rows",
+    "fold_rows",
     "refit_on_all",
     "refit_for_look",
     "cross_validate",
@@ -63,7 +65,8 @@ class Estimate:
     seconds: float
 
 
-def _all_rows(problem: Problem) -> tuple[pd.DataFrame, np.ndarray]:
+def all_rows(problem: Problem) -> tuple[pd.DataFrame, np.ndarray]:
+    """Training + validation rows and what the metric compares with, in that order."""
     assert problem.y_train is not None
     X = pd.concat([problem.X_train, problem.X_val], ignore_index=True)
     return X, np.concatenate([problem.y_train, problem.y_val])
@@ -77,7 +80,7 @@ def refit_on_all(
     The returned model keeps ``model``'s validation score (the score that chose it; the
     refitted model has seen the validation rows, so it has no validation score of its own).
     """
-    X, y = _all_rows(problem)
+    X, y = all_rows(problem)
     try:
         pre, estimator = fit_for_steps(
             problem, model.candidate, model.params, steps, X, y, n_jobs, deadline
@@ -146,6 +149,17 @@ def _refittable(problem: Problem, model: FittedModel) -> bool:
     )
 
 
+def fold_rows(problem: Problem, X: pd.DataFrame, y: np.ndarray, folds: int) -> list[Any]:
+    """Seeded k-fold splits (fit rows, held rows) of ``X``, stratified where the task is."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    strata = problem.task.stratify_by(y)
+    if strata is not None and np.min(np.unique(strata, return_counts=True)[1]) >= folds:
+        splitter: Any = StratifiedKFold(folds, shuffle=True, random_state=problem.seed)
+        return list(splitter.split(X, strata))
+    return list(KFold(folds, shuffle=True, random_state=problem.seed).split(X))
+
+
 def cross_validate(
     problem: Problem,
     candidate: str,
@@ -161,17 +175,10 @@ def cross_validate(
     out-of-fold predictions are scored together and their standard error is the metric's
     validation standard error on all those rows.
     """
-    from sklearn.model_selection import KFold, StratifiedKFold
-
     started = time.monotonic()
-    X, y = _all_rows(problem)
+    X, y = all_rows(problem)
     task, metric, n_classes = problem.task, problem.metric, problem.n_classes
-    strata = task.stratify_by(y)
-    if strata is not None and np.min(np.unique(strata, return_counts=True)[1]) >= folds:
-        splitter: Any = StratifiedKFold(folds, shuffle=True, random_state=problem.seed)
-        parts = list(splitter.split(X, strata))
-    else:
-        parts = list(KFold(folds, shuffle=True, random_state=problem.seed).split(X))
+    parts = fold_rows(problem, X, y, folds)
     values = np.zeros(len(X))
     proba: np.ndarray | None = None
     for fit_rows, held_rows in parts:

@@ -156,6 +156,9 @@ def test_train_reads_pyarrow_and_numpy(iris_frame: pd.DataFrame, tmp_path: Path)
     named = pd.DataFrame(numbers, columns=["x0", "x1", "x2", "x3"])
     by_table = from_array.predict(pa.Table.from_pandas(named))
     assert by_array["prediction"].tolist() == by_table["prediction"].tolist()
+    runs = open_store(store)
+    assert runs.get_run(from_arrow.run_id)["data"] == "<pyarrow.Table>"
+    assert runs.get_run(from_array.run_id)["data"] == "<numpy.ndarray>"
 
 
 def test_polars_is_read_where_installed(iris_frame: pd.DataFrame, tmp_path: Path) -> None:

@@ -114,6 +114,7 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
     ``like_threshold``.
     """
     wall_start = time.monotonic()
+    data_name = _source_name(data)
     data, validation, test = (None if t is None else as_table(t) for t in (data, validation, test))
     report = reporter or _Silent()
     # a new run's data is checked before the store is opened, so bad input leaves no new file
@@ -178,7 +179,7 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
             budget_s=settings.budget,
             seed=settings.seed,
             confidence=settings.confidence,
-            data=_source_name(data),
+            data=data_name,
             fingerprint=data_fingerprint,
             command=command,
             versions=library_versions(),
@@ -267,7 +268,13 @@ def _say_what_was_read(dataset: Dataset, report: Reporter) -> None:
 
 
 def _source_name(source: Any) -> str | None:
-    return "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
+    """The data's name in the store: its path, or the kind of in-memory table it was."""
+    if isinstance(source, pd.DataFrame):
+        return "<DataFrame>"
+    if source is None or isinstance(source, str | os.PathLike):
+        return None if source is None else str(source)
+    kind = type(source)
+    return f"<{kind.__module__.split('.')[0]}.{kind.__qualname__}>"
 
 
 def _source_path(source: Any) -> str | None:

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 from sklearn.base import ClassifierMixin, ClusterMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
 
 from learnloop.sklearn._base import LearnloopEstimator
 from learnloop.tasks.clustering import Clustering
@@ -92,5 +91,4 @@ class Clusterer(ClusterMixin, LearnloopEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The cluster of each row."""
-        check_is_fitted(self, "model_")
         return np.asarray(self._answer(X).predictions, dtype=np.int64)

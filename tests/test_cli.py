@@ -209,3 +209,16 @@ def test_train_help_lists_every_task_and_picture_folders(tmp_path: Path) -> None
     for task in ("classification", "regression", "clustering", "recommendation", "image", "faces"):
         assert task in text, task
     assert "folder of pictures" in text
+
+
+def test_version_is_the_packages(tmp_path: Path) -> None:
+    """``learnloop --version`` prints the version pyproject.toml gives the package, exit 0."""
+    import tomllib
+
+    import learnloop
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    proc = run("--version", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"learnloop {pyproject['project']['version']}"
+    assert learnloop.__version__ == pyproject["project"]["version"]

@@ -11,6 +11,7 @@ import gc
 
 import typer
 
+from learnloop._version import __version__
 from learnloop.cli._common import (
     EXIT_INTERNAL,
     EXIT_MET,
@@ -45,6 +46,27 @@ app = typer.Typer(
     help="Train to the accuracy you need, prove it on held-out data, ship a safe model.",
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"learnloop {__version__}")
+        raise typer.Exit(EXIT_MET)
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print learnloop's version and exit.",
+    ),
+) -> None:
+    """Train to the accuracy you need, prove it on held-out data, ship a safe model."""
+
+
 app.command()(train)
 app.command()(predict)
 app.command()(recommend)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from learnloop.data.tables import as_table
 from learnloop.data.textfiles import (
     ENCODING,
     read_text_table,
@@ -104,12 +105,14 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def load_table(source: str | Path | pd.DataFrame, text_columns: Sequence[str] = ()) -> pd.DataFrame:
+def load_table(source: Any, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Read CSV, TSV, Parquet, JSON lines, Feather or a ``.sql`` file of one DuckDB query.
 
     ``text_columns`` are read as text where the format's reader guesses types (CSV, TSV,
-    JSON), so ids such as ``00173`` keep their spelling. DataFrames pass through (copied).
+    JSON), so ids such as ``00173`` keep their spelling. DataFrames pass through (copied);
+    other in-memory tables (pyarrow, polars, numpy) are converted (:mod:`.tables`).
     """
+    source = as_table(source)
     if isinstance(source, pd.DataFrame):
         df = source
         name = "the DataFrame"

@@ -9,15 +9,20 @@ from typing import Any
 import pandas as pd
 
 from learnloop.certify import Certificate
+from learnloop.runs import notebook
 from learnloop.search.trials import TrialRecord
 from learnloop.store.model_files import LoadedModel
 
 __all__ = ["Result"]
 
 
-@dataclass
+@dataclass(repr=False)
 class Result:
-    """Outcome of one run: status, certificate, best model, and every trial."""
+    """Outcome of one run: status, certificate, best model, and every trial.
+
+    In a notebook it shows its verdict, certificate and top trials (``_repr_html_``);
+    ``repr`` is one short line; :meth:`leaderboard` has every trial as a DataFrame.
+    """
 
     status: str  # "met" | "not_met"
     task: str
@@ -52,9 +57,21 @@ class Result:
     def met(self) -> bool:
         return self.status == "met"
 
-    def predict(self, data: pd.DataFrame) -> pd.DataFrame:
-        """Predict with the certified model (same as loading the saved file)."""
+    def predict(self, data: Any) -> pd.DataFrame:
+        """Predict with the certified model (same as loading the saved file); ``data`` is a
+        pandas or polars DataFrame, a pyarrow Table or a 2-D numpy array."""
         return self.model.predict(data)
+
+    def leaderboard(self, top: int | None = None) -> pd.DataFrame:
+        """The run's trials, best validation score first (``top``: the first rows only)."""
+        return notebook.leaderboard(self, top)
+
+    def __repr__(self) -> str:
+        return notebook.short_repr(self)
+
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the verdict, the certificate and the top trials."""
+        return notebook.result_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``learnloop train --json``."""

@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 
 from learnloop.certify import MAX_LOOKS, Certificate, LookPolicy, certify
 from learnloop.core.settings import DEFAULT_BUDGET_S, RunSettings
+from learnloop.data.tables import as_table
 from learnloop.exceptions import StoreFull, StoreUnavailable, UsageError
 from learnloop.metrics import Metric, get_metric
 from learnloop.runs.dataset import Dataset, dataset_for
@@ -71,7 +72,7 @@ class _Silent:
 
 
 def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
-    data: str | Path | pd.DataFrame,
+    data: Any,
     target: str | None = None,
     *,
     task: str = "auto",
@@ -82,8 +83,8 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
     seed: int = 0,
     out: str | Path | None = DEFAULT_MODEL_PATH,
     store: str | None = None,
-    validation: str | Path | pd.DataFrame | None = None,
-    test: str | Path | pd.DataFrame | None = None,
+    validation: Any = None,
+    test: Any = None,
     labels: str | None = None,
     candidates: list[str] | None = None,
     n_jobs: int | None = None,
@@ -106,11 +107,17 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
     ``local[:N]``) trains the trials on a Dask cluster; this process stays the run's owner.
     The budget bounds the whole call: the search stops early enough to finish within it.
 
+    ``data``, ``validation`` and ``test`` are each a file path, a pandas or polars
+    DataFrame, a pyarrow Table or a 2-D numpy array (its columns named ``x0``, ``x1``, ...);
+    anything else is a TypeError that names its type.
+
     ``options`` are the task's own: ``task="recommendation"`` takes ``user`` and ``item``
     (columns, required), ``time``, ``event``, ``weight``, ``event_weights`` and
     ``like_threshold``.
     """
     wall_start = time.monotonic()
+    data_name = _source_name(data)
+    data, validation, test = (None if t is None else as_table(t) for t in (data, validation, test))
     report = reporter or _Silent()
     # a new run's data is checked before the store is opened, so bad input leaves no new file
     store_obj = open_store(store) if resume is not None else None
@@ -174,7 +181,7 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
             budget_s=settings.budget,
             seed=settings.seed,
             confidence=settings.confidence,
-            data=_source_name(data),
+            data=data_name,
             fingerprint=data_fingerprint,
             command=command,
             versions=library_versions(),
@@ -263,7 +270,13 @@ def _say_what_was_read(dataset: Dataset, report: Reporter) -> None:
 
 
 def _source_name(source: Any) -> str | None:
-    return "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
+    """The data's name in the store: its path, or the kind of in-memory table it was."""
+    if isinstance(source, pd.DataFrame):
+        return "<DataFrame>"
+    if source is None or isinstance(source, str | os.PathLike):
+        return None if source is None else str(source)
+    kind = type(source)
+    return f"<{kind.__module__.split('.')[0]}.{kind.__qualname__}>"
 
 
 def _source_path(source: Any) -> str | None:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from learnloop.data import Schema, prepare_features
+from learnloop.data.tables import TABLE_KINDS, as_table
 from learnloop.exceptions import (
     LearnloopError,
     ModelFileWarning,
@@ -291,6 +292,18 @@ def _warn_on_version_mismatch(path: Path, saved: dict[str, str]) -> None:
             )
 
 
+def _frame(data: Any) -> pd.DataFrame:
+    """An in-memory table as a DataFrame; a TypeError names anything else (a path too:
+    the Python API predicts on tables, ``learnloop predict`` reads files)."""
+    frame = as_table(data)
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(
+            f"predict takes an in-memory table ({TABLE_KINDS.removeprefix('a file path, ')}); "
+            f"got {type(data).__module__}.{type(data).__qualname__}."
+        )
+    return frame
+
+
 class LoadedModel:
     """A trained model ready to predict on raw tables with the training schema."""
 
@@ -312,15 +325,20 @@ class LoadedModel:
         """The task object of this model's kind of learning."""
         return get_task(self.task)
 
-    def answer(self, frame: pd.DataFrame) -> Answer:
-        """The model's decisions on raw rows, checked against the training schema."""
-        X = prepare_features(frame, self.schema, strict=True)
+    def answer(self, frame: Any) -> Answer:
+        """The model's decisions on raw rows, checked against the training schema.
+
+        ``frame`` is a pandas or polars DataFrame, a pyarrow Table or a 2-D numpy array
+        (columns ``x0``, ``x1``, ... as in training on an array)."""
+        X = prepare_features(_frame(frame), self.schema, strict=True)
         return self.task_kind.answer(self.pipeline, X, self.schema)
 
-    def predict(self, data: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, data: Any) -> pd.DataFrame:
         """One row per input row: ``prediction`` (a class, a value or a cluster id) and a
         ``proba_<class>`` column per class or cluster where the model gives probabilities.
 
-        Raises SchemaMismatchError if columns are missing or hold the wrong type.
+        ``data`` is any in-memory table :meth:`answer` takes. Raises SchemaMismatchError if
+        columns are missing or hold the wrong type.
         """
-        return self.task_kind.answer_frame(self.answer(data), data.index)
+        frame = _frame(data)
+        return self.task_kind.answer_frame(self.answer(frame), frame.index)

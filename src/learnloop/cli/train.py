@@ -227,6 +227,14 @@ def predict(
         str | None, typer.Option(help="Write predictions here (.csv, .parquet, .jsonl).")
     ] = None,
     encoding: Annotated[str | None, typer.Option(help=_ENCODING_HELP)] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="Refuse a cell its column cannot read (n/a or 98109-2907 in a number column), "
+            "naming its line and column; without it such cells are missing, as in training, "
+            "and their rows are flagged in the column _unreadable."
+        ),
+    ] = False,
 ) -> None:
     """Predict every row of DATA; classifiers add one probability column per class."""
     from learnloop.store.model_files import load_model
@@ -236,7 +244,9 @@ def predict(
     frame = run_guarded(loaded.task_kind.read_inputs, data, loaded.schema)
     for note in frame.attrs.get("notes", []):
         typer.echo(note, err=True)
-    predictions = run_guarded(loaded.predict, frame)
+    predictions = run_guarded(loaded.predict, frame, strict=strict)
+    for note in predictions.attrs.get("notes", []):
+        typer.echo(note, err=True)
     if out is None:
         typer.echo(predictions.to_csv(index=False), nl=False)
         return

@@ -17,7 +17,15 @@ import pandas as pd
 
 from learnloop.certify import DEFAULT_TEST_SHARE, split_share_for
 from learnloop.core.settings import RunSettings
-from learnloop.data import Schema, fingerprint, load_table, prepare_features, split_indices
+from learnloop.data import (
+    Schema,
+    cells,
+    fingerprint,
+    load_table,
+    prepare_features,
+    read_features,
+    split_indices,
+)
 from learnloop.data.timesplit import (
     TIME_DROPPED,
     date_columns,
@@ -142,7 +150,9 @@ def prepare_dataset(  # noqa: PLR0913 -- dataset_for builds these from RunSettin
                 )
         share = test_share or DEFAULT_TEST_SHARE
         if times is None:
-            parts, dropped = _split(frame, schema, chosen_task, validation, test, seed, share)
+            parts, dropped = _split(
+                frame, schema, chosen_task, (validation, test), seed, share, notes
+            )
         else:
             parts, dropped, periods, test_times = _time_split(
                 frame, schema, chosen_task, times, share, notes
@@ -201,7 +211,7 @@ def _time_split(  # noqa: PLR0913 -- the split's inputs and the notes it adds to
     usable = frame[learnable & dated]
     when = pd.Series(times.to_numpy()[learnable & dated])
     y_all = task.encode(usable, schema, "training")
-    X_all = prepare_features(usable, schema)
+    X_all = _training_features(usable, schema, notes)
     names = ("train", "validation", "test")
     split = dict(zip(names, time_split_indices(when, test_share), strict=True))
     parts = {
@@ -219,10 +229,21 @@ def _time_split(  # noqa: PLR0913 -- the split's inputs and the notes it adds to
     return parts, dropped, periods, when.iloc[split["test"]].reset_index(drop=True)
 
 
-def _given_features(table: pd.DataFrame, schema: Schema, name: str, source: Any) -> pd.DataFrame:
+def _training_features(usable: pd.DataFrame, schema: Schema, notes: list[str]) -> pd.DataFrame:
+    """The training rows' features; cells read as missing are counted in the schema (the
+    model file keeps the count) and said per column (data/cells.py)."""
+    X, masks = read_features(usable, schema)
+    schema.unreadable = cells.counts(masks)
+    notes += cells.training_notes(usable, masks)
+    return X
+
+
+def _given_features(
+    table: pd.DataFrame, schema: Schema, name: str, source: Any, notes: list[str]
+) -> pd.DataFrame:
     """The features of a given table; a problem in the validation or test table says which."""
     if name == "train":
-        return prepare_features(table, schema)
+        return _training_features(table, schema, notes)
     try:
         return prepare_features(table, schema, strict=True)
     except SchemaMismatchError as e:
@@ -231,15 +252,16 @@ def _given_features(table: pd.DataFrame, schema: Schema, name: str, source: Any)
         raise SchemaMismatchError(f"In the {name} data{where}: {text[0].lower()}{text[1:]}") from e
 
 
-def _split(
+def _split(  # noqa: PLR0913 -- the split's inputs and the notes it adds to
     frame: pd.DataFrame,
     schema: Schema,
     task: Task,
-    validation: Any,
-    test: Any,
+    given: tuple[Any, Any],
     seed: int,
-    test_share: float = DEFAULT_TEST_SHARE,
+    test_share: float,
+    notes: list[str],
 ) -> tuple[dict[str, Part], int]:
+    validation, test = given
     usable = frame[task.usable_rows(frame, schema)]
     dropped = len(frame) - len(usable)
     if (validation is None) != (test is None):
@@ -257,7 +279,9 @@ def _split(
                 )
         return {
             name: Part(
-                _given_features(t, schema, name, validation if name == "validation" else test),
+                _given_features(
+                    t, schema, name, validation if name == "validation" else test, notes
+                ),
                 task.encode(t, schema, "training" if name == "train" else name),
             )
             for name, t in tables.items()
@@ -268,7 +292,7 @@ def _split(
     train_idx, val_idx, test_idx = split_indices(
         rows, seed, stratify=strata is not None, test_share=test_share
     )
-    X_all = prepare_features(usable, schema)
+    X_all = _training_features(usable, schema, notes)
     parts = {
         name: Part(X_all.iloc[idx].reset_index(drop=True), None if y_all is None else y_all[idx])
         for name, idx in (("train", train_idx), ("validation", val_idx), ("test", test_idx))

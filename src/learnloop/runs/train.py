@@ -498,6 +498,7 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
         refit=chosen.refit,
         test_period=dataset.test_period,
         looks=schedule.certificates(),
+        unreadable_cells=dict(dataset.schema.unreadable),
     )
 
 

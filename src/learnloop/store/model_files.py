@@ -27,7 +27,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from learnloop.data import Schema, prepare_features
+from learnloop.data import Schema, cells, prepare_features, read_features, refuse_unreadable
 from learnloop.exceptions import (
     LearnloopError,
     ModelFileWarning,
@@ -317,10 +317,31 @@ class LoadedModel:
         X = prepare_features(frame, self.schema, strict=True)
         return self.task_kind.answer(self.pipeline, X, self.schema)
 
-    def predict(self, data: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, data: pd.DataFrame, *, strict: bool = False) -> pd.DataFrame:
         """One row per input row: ``prediction`` (a class, a value or a cluster id) and a
         ``proba_<class>`` column per class or cluster where the model gives probabilities.
 
-        Raises SchemaMismatchError if columns are missing or hold the wrong type.
+        A cell its column cannot read (``n/a`` in a number column) is missing, as training
+        read it; such rows are flagged in a last column, ``_unreadable``, naming their
+        columns (present only when there are some), and a note in the output's
+        ``attrs["notes"]`` counts them. With ``strict`` they are refused instead. Raises
+        SchemaMismatchError if columns are missing (or, ``strict``, a cell is unreadable).
         """
-        return self.task_kind.answer_frame(self.answer(data), data.index)
+        X, masks = read_features(data, self.schema)
+        if strict:
+            refuse_unreadable(data, self.schema, masks)
+        out = self.task_kind.answer_frame(
+            self.task_kind.answer(self.pipeline, X, self.schema), data.index
+        )
+        found = cells.counts(masks)
+        if found:
+            out[cells.UNREADABLE_COLUMN] = cells.flags(masks, len(data))
+            rows = int((out[cells.UNREADABLE_COLUMN] != "").sum())
+            each = ", ".join(f"'{c}': {n}" for c, n in found.items())
+            total = sum(found.values())
+            out.attrs["notes"] = [
+                f"Read {total} cell{'s' if total > 1 else ''} as missing, as training does ({each}); "
+                f"{'their' if rows > 1 else 'its'} {rows} row{'s are' if rows > 1 else ' is'} flagged in the column {cells.UNREADABLE_COLUMN} "
+                "(--strict refuses them)."
+            ]
+        return out

@@ -152,7 +152,7 @@ def _assert_one_line_error(proc: subprocess.CompletedProcess, needle: str) -> No
         (["{csv}", "--target", "target", "--budget", "0"], "more than zero"),
         (["{csv}", "--target", "target", "--budget", "soon"], "not a duration"),
         (["{csv}", "--target", "target", "--metric", "rmse"], "does not apply to classification"),
-        (["{one_class}", "--target", "target"], "only one class"),
+        (["{one_class}", "--target", "target"], "'target' is constant"),
         (["{empty}", "--target", "target"], "no rows"),
         (["{garbage}", "--target", "target"], "Could not read"),
     ],

@@ -40,6 +40,7 @@ __all__ = [
     "map_distinct",
     "ENCODING",
     "sniff_delimiter",
+    "TABLE_SUFFIXES",
 ]
 
 _READERS = {
@@ -54,6 +55,7 @@ _READERS = {
     ".feather": "feather",
     ".sql": "sql",
 }
+TABLE_SUFFIXES = tuple(_READERS)  # the file names read as tables
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|rownames|index)$|^(id|unnamed: 0)$", re.I)
 _DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?.*)?\s*$")
 
@@ -172,10 +174,30 @@ def _read(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFrame:
     dtype: Any = text or True
     if fmt == "jsonl":
         return pd.read_json(path, lines=True, dtype=dtype)
+    if _first_char(path) == "[":  # one JSON array: of records (objects), or of rows (arrays)
+        return pd.read_json(path, orient="records" if _holds_records(path) else "values", dtype=dtype)
     try:
         return pd.read_json(path, lines=True, dtype=dtype)
     except ValueError:
         return pd.read_json(path, dtype=dtype)
+
+
+def _first_char(path: Path) -> str:
+    """The first character of a text file that is not white space (or a BOM)."""
+    with path.open("r", encoding="utf-8-sig", errors="replace") as fh:
+        while chunk := fh.read(4096):
+            stripped = chunk.lstrip()
+            if stripped:
+                return stripped[0]
+    return ""
+
+
+def _holds_records(path: Path) -> bool:
+    """Whether a file holding one JSON array starts with an object (``[{...``): an array of
+    records, one row each, which pandas' default orientation reads as one column per row."""
+    with path.open("r", encoding="utf-8-sig", errors="replace") as fh:
+        head = fh.read(4096).lstrip()[1:].lstrip()
+    return head.startswith("{")
 
 
 def infer_features(

@@ -175,7 +175,8 @@ def _read(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFrame:
     if fmt == "jsonl":
         return pd.read_json(path, lines=True, dtype=dtype)
     if _first_char(path) == "[":  # one JSON array: of records (objects), or of rows (arrays)
-        return pd.read_json(path, orient="records" if _holds_records(path) else "values", dtype=dtype)
+        orient = "records" if _holds_records(path) else "values"
+        return pd.read_json(path, orient=orient, dtype=dtype)
     try:
         return pd.read_json(path, lines=True, dtype=dtype)
     except ValueError:

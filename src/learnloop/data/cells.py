@@ -28,6 +28,7 @@ __all__ = [
     "counts",
     "training_notes",
     "flags",
+    "prediction_note",
     "refuse",
     "where",
 ]
@@ -37,7 +38,8 @@ UNREADABLE_COLUMN = "_unreadable"  # predict's output column naming a row's unre
 EXPECTED = {
     "numeric": "be numeric",
     "finite": "hold finite numbers",
-    "truth": "be true or false", "datetime": "hold dates",
+    "truth": "be true or false",
+    "datetime": "hold dates",
 }
 
 
@@ -69,6 +71,19 @@ def flags(masks: Mapping[str, np.ndarray], n_rows: int) -> list[str]:
         for i in np.flatnonzero(mask):
             out[i] = f"{out[i]};{name}" if out[i] else name
     return out
+
+
+def prediction_note(masks: Mapping[str, np.ndarray]) -> str:
+    """What ``learnloop predict`` says of the unreadable cells it read as missing."""
+    found = counts(masks)
+    total = sum(found.values())
+    rows = int(np.logical_or.reduce([masks[c] for c in found]).sum())
+    each = ", ".join(f"'{c}': {n}" for c, n in found.items())
+    return (
+        f"Read {total} {'cell' if total == 1 else 'cells'} as missing, as training does "
+        f"({each}); {'its row is' if rows == 1 else f'their {rows} rows are'} flagged in the "
+        f"column {UNREADABLE_COLUMN} (--strict refuses them)."
+    )
 
 
 def refuse(frame: pd.DataFrame, masks: Mapping[str, np.ndarray], kinds: Mapping[str, str]) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 from learnloop.certify import DEFAULT_TEST_SHARE, split_share_for
 from learnloop.core.settings import RunSettings
 from learnloop.data import (
+    ENCODING,
     Schema,
     cells,
     fingerprint,
@@ -97,21 +98,17 @@ def prepare_dataset(  # noqa: PLR0913 -- dataset_for builds these from RunSettin
     *,
     confidence: float = 0.95,
     test_share: float | None = None,
+    run_fingerprint: str | None = None,
 ) -> Dataset:
     """Read ``data``, decide the task and schema, check the metric, and split seeded.
 
     ``options`` are the task's own (recommendation: ``user``, ``item``, ``time``...).
     ``test_share`` rebuilds a recorded split; None decides it from the threshold and
-    ``confidence`` (:func:`~learnloop.certify.split_share_for`).
+    ``confidence`` (:func:`~learnloop.certify.split_share_for`). ``run_fingerprint``,
+    a recorded run's, is compared with the table's as soon as it is read (DataError).
     """
     options = dict(options or {})
-    named = source_task(data, task, options or None)  # the task named, or that the source says
-    if named is None:  # the table's target decides
-        frame = load_table(data)
-        chosen_task = resolve_task(frame, "auto", target, labels)
-    else:  # a task reads its own sources (a picture folder, ...)
-        frame, target = named.read_data(data, target, options or None)
-        chosen_task = named
+    frame, target, chosen_task = _read(data, task, target, labels, options, run_fingerprint)
     # where rows are held out, --time is the row split's (a task holding out users takes it)
     time_column = options.pop("time", None) if chosen_task.held_out == "rows" else None
     schema = chosen_task.read(frame, target, labels, options or None)
@@ -172,6 +169,37 @@ def prepare_dataset(  # noqa: PLR0913 -- dataset_for builds these from RunSettin
         periods,
         test_times,
     )
+
+
+def _read(  # noqa: PLR0913 -- prepare_dataset's reading inputs
+    data: Any,
+    task: str,
+    target: str | None,
+    labels: str | None,
+    options: dict[str, Any],
+    run_fingerprint: str | None,
+) -> tuple[pd.DataFrame, str | None, Task]:
+    """The table, its target and its task; a recorded run's fingerprint is checked as soon
+    as the table is read, before its columns are."""
+    named = source_task(data, task, options or None)  # the task named, or that the source says
+    if named is None:  # the table's target decides
+        frame = load_table(data)
+    else:  # a task reads its own sources (a picture folder, ...)
+        frame, target = named.read_data(data, target, options or None)
+    if run_fingerprint:
+        _check_fingerprint(frame, run_fingerprint)
+    chosen = named if named is not None else resolve_task(frame, "auto", target, labels)
+    return frame, target, chosen
+
+
+def _check_fingerprint(frame: pd.DataFrame, recorded: str) -> None:
+    """DataError unless ``frame`` is the table a run was recorded with (its fingerprint)."""
+    read = fingerprint(frame)
+    if read != recorded:
+        raise DataError(
+            f"The data differs from the run's: fingerprint {read} vs {recorded} recorded; "
+            "resume on the data the run started with."
+        )
 
 
 def _time_column(
@@ -305,21 +333,30 @@ def dataset_for(
     settings: RunSettings,
     validation: Any = None,
     test: Any = None,
+    *,
+    run_fingerprint: str | None = None,
 ) -> Dataset:
     """The run's data read and split as ``settings`` say (the one place that turns a run's
     settings into :func:`prepare_dataset`'s arguments); ``validation`` and ``test`` default
-    to the tables the settings name."""
-    return prepare_dataset(
-        source,
-        settings.target,
-        settings.task,
-        settings.metric,
-        settings.threshold,
-        settings.seed,
-        settings.validation if validation is None else validation,
-        settings.test if test is None else test,
-        settings.labels,
-        dict(settings.task_options) or None,
-        confidence=settings.confidence,
-        test_share=settings.test_share,
-    )
+    to the tables the settings name. CSV and TSV files are read in the settings' encoding.
+    ``run_fingerprint`` (a recorded run's) is checked as soon as the table is read, before its
+    columns are: another file is "data differs", not a missing target."""
+    token = ENCODING.set(settings.encoding)
+    try:
+        return prepare_dataset(
+            source,
+            settings.target,
+            settings.task,
+            settings.metric,
+            settings.threshold,
+            settings.seed,
+            settings.validation if validation is None else validation,
+            settings.test if test is None else test,
+            settings.labels,
+            dict(settings.task_options) or None,
+            confidence=settings.confidence,
+            test_share=settings.test_share,
+            run_fingerprint=run_fingerprint,
+        )
+    finally:
+        ENCODING.reset(token)

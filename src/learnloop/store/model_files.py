@@ -333,15 +333,7 @@ class LoadedModel:
         out = self.task_kind.answer_frame(
             self.task_kind.answer(self.pipeline, X, self.schema), data.index
         )
-        found = cells.counts(masks)
-        if found:
+        if cells.counts(masks):
             out[cells.UNREADABLE_COLUMN] = cells.flags(masks, len(data))
-            rows = int((out[cells.UNREADABLE_COLUMN] != "").sum())
-            each = ", ".join(f"'{c}': {n}" for c, n in found.items())
-            total = sum(found.values())
-            out.attrs["notes"] = [
-                f"Read {total} cell{'s' if total > 1 else ''} as missing, as training does ({each}); "
-                f"{'their' if rows > 1 else 'its'} {rows} row{'s are' if rows > 1 else ' is'} flagged in the column {cells.UNREADABLE_COLUMN} "
-                "(--strict refuses them)."
-            ]
+            out.attrs["notes"] = [cells.prediction_note(masks)]
         return out

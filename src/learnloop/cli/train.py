@@ -256,10 +256,9 @@ def predict(
     use_encoding(encoding)
     loaded = run_guarded(load_model, model)
     frame = run_guarded(loaded.task_kind.read_inputs, data, loaded.schema)
-    for note in frame.attrs.get("notes", []):
-        typer.echo(note, err=True)
     predictions = run_guarded(loaded.predict, frame, strict=strict)
-    for note in predictions.attrs.get("notes", []):
+    # after the last check: a refused file's one line is its error
+    for note in [*frame.attrs.get("notes", []), *predictions.attrs.get("notes", [])]:
         typer.echo(note, err=True)
     if out is None:
         typer.echo(predictions.to_csv(index=False), nl=False)

@@ -373,7 +373,8 @@ def _to_numeric(col: pd.Series) -> tuple[pd.Series, np.ndarray]:
         bad = np.zeros(len(col), dtype=bool)
     else:
         converted = pd.to_numeric(col, errors="coerce").astype("float64")
-        bad = (converted.isna() & col.notna() & (col.astype(str).str.strip() != "")).to_numpy()
+        said_missing = col.astype(str).str.strip().str.lower().isin(cells.MISSING_MARKERS)
+        bad = (converted.isna() & col.notna() & ~said_missing).to_numpy()
     infinite = np.isinf(converted.to_numpy())
     if infinite.any():
         converted = converted.mask(infinite)

@@ -1,13 +1,14 @@
 """Unreadable cells: one rule for a cell its column's type cannot read, at training and at
 prediction.
 
-A numeric column holding ``98109-2907`` (a ZIP+4 among ZIP codes), ``n/a`` or ``inf``, a
+A numeric column holding ``98109-2907`` (a ZIP+4 among ZIP codes), ``unknown`` or ``inf``, a
 true/false column holding ``maybe``, a date column holding ``soon``: training reads each
 such cell as missing (a value every model takes) and says per column how many it read so;
 ``learnloop predict`` reads them the same way and flags the rows (the output column
 ``_unreadable`` names their columns). Refusing them is asked for (``--strict``; the HTTP
 server always refuses), and the refusal names where the cell is: the line of the file,
-counting from 1 with the header, as an editor shows it.
+counting from 1 with the header, as an editor shows it. Empty cells and the usual words
+for no value (``MISSING_MARKERS``: NA, n/a, null...) are missing values, not unreadable.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pandas as pd
 from learnloop.exceptions import SchemaMismatchError
 
 __all__ = [
+    "MISSING_MARKERS",
     "UNREADABLE_COLUMN",
     "EXPECTED",
     "counts",
@@ -33,6 +35,12 @@ __all__ = [
     "where",
 ]
 
+# text that says "no value" (pandas' CSV reader's list, lower-cased): missing, not unreadable,
+# whichever format brought it (JSON and Parquet keep it as text)
+MISSING_MARKERS = frozenset(
+    {"", "#n/a", "#n/a n/a", "#na", "-1.#ind", "-1.#qnan", "-nan", "1.#ind", "1.#qnan",
+     "<na>", "n/a", "na", "null", "nan", "none"}
+)  # fmt: skip
 UNREADABLE_COLUMN = "_unreadable"  # predict's output column naming a row's unreadable cells
 # what a column of each kind must hold, as the messages say it
 EXPECTED = {

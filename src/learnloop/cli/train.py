@@ -64,15 +64,15 @@ def train(  # noqa: PLR0913 -- typer: one parameter per command-line option
     budget: Annotated[
         str | None,
         typer.Option(
-            help="Time budget: 120, 90s, 5m, 1h [default: 60]. With --resume it may be given "
+            help="Time budget: 120, 90s, 5m, 1h (default 60). With --resume it may be given "
             "anew: it bounds the resumed session."
         ),
     ] = None,
     confidence: Annotated[
-        float | None, typer.Option(help="Confidence of the test bound [default: 0.95].")
+        float | None, typer.Option(help="Confidence of the test bound (default 0.95).")
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Seed for splits and search [default: 0].")
+        int | None, typer.Option(help="Seed for splits and search (default 0).")
     ] = None,
     validation: Annotated[
         str | None,
@@ -244,7 +244,7 @@ def predict(
     strict: Annotated[
         bool,
         typer.Option(
-            help="Refuse a cell its column cannot read (n/a or 98109-2907 in a number column), "
+            help="Refuse a cell its column cannot read (unknown or 98109-2907 in a number column), "
             "naming its line and column; without it such cells are missing, as in training, "
             "and their rows are flagged in the column _unreadable."
         ),

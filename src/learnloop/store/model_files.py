@@ -321,7 +321,7 @@ class LoadedModel:
         """One row per input row: ``prediction`` (a class, a value or a cluster id) and a
         ``proba_<class>`` column per class or cluster where the model gives probabilities.
 
-        A cell its column cannot read (``n/a`` in a number column) is missing, as training
+        A cell its column cannot read (``unknown`` in a number column) is missing, as training
         read it; such rows are flagged in a last column, ``_unreadable``, naming their
         columns (present only when there are some), and a note in the output's
         ``attrs["notes"]`` counts them. With ``strict`` they are refused instead. Raises

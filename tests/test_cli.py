@@ -1,5 +1,6 @@
 """The `learnloop` command as a user runs it: a subprocess, its exit code, stdout and stderr."""
 
+import io
 import json
 import subprocess
 from pathlib import Path
@@ -152,7 +153,7 @@ def _assert_one_line_error(proc: subprocess.CompletedProcess, needle: str) -> No
         (["{csv}", "--target", "target", "--budget", "0"], "more than zero"),
         (["{csv}", "--target", "target", "--budget", "soon"], "not a duration"),
         (["{csv}", "--target", "target", "--metric", "rmse"], "does not apply to classification"),
-        (["{one_class}", "--target", "target"], "only one class"),
+        (["{one_class}", "--target", "target"], "'target' is constant"),
         (["{empty}", "--target", "target"], "no rows"),
         (["{garbage}", "--target", "target"], "Could not read"),
     ],
@@ -194,9 +195,14 @@ def test_predict_bad_input(tmp_path: Path, mixed: pd.DataFrame) -> None:
     wrong = mixed.drop(columns="churned").astype({"age": object})
     wrong.loc[5, "age"] = "forty"
     wrong_path = write(wrong, tmp_path / "wrong.csv")
-    _assert_one_line_error(
-        run("predict", str(model), str(wrong_path), cwd=tmp_path), "'age' must be numeric"
+    _assert_one_line_error(  # --strict refuses an unreadable cell, naming its file line
+        run("predict", str(model), str(wrong_path), "--strict", cwd=tmp_path),
+        "'age' must be numeric, but line 7 of 'wrong.csv' holds 'forty'",
     )
+    lenient = run("predict", str(model), str(wrong_path), cwd=tmp_path)  # read as missing
+    assert lenient.returncode == 0, lenient.stderr
+    flags = pd.read_csv(io.StringIO(lenient.stdout), keep_default_na=False)["_unreadable"]
+    assert flags.tolist() == ["age" if i == 5 else "" for i in range(len(wrong))]
     _assert_one_line_error(
         run("predict", str(tmp_path / "none.skops"), str(missing), cwd=tmp_path), "does not exist"
     )

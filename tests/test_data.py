@@ -112,10 +112,13 @@ def test_task_inference(values: list, task: str) -> None:
 def test_target_problems(cancer: pd.DataFrame) -> None:
     with pytest.raises(DataError, match="target column 'nope' is not in the data"):
         infer_schema(cancer, "nope")
-    with pytest.raises(DataError, match="only one class"):
+    with pytest.raises(DataError, match=r"'target' is constant \(1 in all 569 rows"):
         infer_schema(cancer.assign(target=1), "target")
+    with pytest.raises(DataError, match="is constant"):
+        infer_schema(cancer.assign(target="x"), "target", task="classification")
     with pytest.raises(DataError, match="not numeric"):
-        infer_schema(cancer.assign(target="x"), "target", task="regression")
+        text = np.where(cancer["target"] == 1, "x", "y")
+        infer_schema(cancer.assign(target=text), "target", task="regression")
     with pytest.raises(UsageError, match="Unknown task"):
         infer_schema(cancer, "target", task="ranking")
     with pytest.raises(DataError, match="has no values"):
@@ -123,7 +126,8 @@ def test_target_problems(cancer: pd.DataFrame) -> None:
     names = cancer.head(32).assign(target=[f"car {i}" for i in range(32)])
     with pytest.raises(DataError, match="different value in every row"):
         infer_schema(names, "target")
-    infer_schema(names.head(6), "target")  # a handful of rows: too few to call it an identifier
+    with pytest.raises(DataError, match="Only 6 rows have a value in the target column"):
+        infer_schema(names.head(6), "target")  # a handful of rows: too few to learn from
 
 
 def test_prepare_features_checks_columns_and_types(mixed: pd.DataFrame) -> None:

@@ -61,9 +61,19 @@ def train(  # noqa: PLR0913 -- typer: one parameter per command-line option
     threshold: Annotated[
         float | None, typer.Option(help="Score that counts as good enough (rmse: at most).")
     ] = None,
-    budget: Annotated[str, typer.Option(help="Time budget: 120, 90s, 5m, 1h.")] = "60",
-    confidence: Annotated[float, typer.Option(help="Confidence of the test bound.")] = 0.95,
-    seed: Annotated[int, typer.Option(help="Seed for splits and search.")] = 0,
+    budget: Annotated[
+        str | None,
+        typer.Option(
+            help="Time budget: 120, 90s, 5m, 1h (default 60). With --resume it may be given "
+            "anew: it bounds the resumed session."
+        ),
+    ] = None,
+    confidence: Annotated[
+        float | None, typer.Option(help="Confidence of the test bound (default 0.95).")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for splits and search (default 0).")
+    ] = None,
     validation: Annotated[
         str | None,
         typer.Option(help="Fixed validation table (with --test: no seeded split of DATA)."),
@@ -87,7 +97,10 @@ def train(  # noqa: PLR0913 -- typer: one parameter per command-line option
     ] = False,
     resume: Annotated[
         str | None,
-        typer.Option(help="Continue this killed run (its finished trials are kept)."),
+        typer.Option(
+            help="Continue this killed run (its finished trials are kept) on the same data, "
+            "with its recorded options: one given with another value is refused, but --budget."
+        ),
     ] = None,
     report: Annotated[
         str | None, typer.Option(help="Write the run's report here (.html, or .md for Markdown).")
@@ -150,7 +163,7 @@ def train(  # noqa: PLR0913 -- typer: one parameter per command-line option
             labels=labels,
             metric=metric,
             threshold=threshold,
-            budget=run_guarded(parse_budget, budget),
+            budget=None if budget is None else run_guarded(parse_budget, budget),
             confidence=confidence,
             seed=seed,
             out=out,
@@ -163,6 +176,7 @@ def train(  # noqa: PLR0913 -- typer: one parameter per command-line option
             command=shlex.join(["learnloop", *sys.argv[1:]]),
             resume=resume,
             cluster=cluster,
+            encoding=encoding,
             **_task_options(
                 user=user,
                 item=item,
@@ -227,6 +241,14 @@ def predict(
         str | None, typer.Option(help="Write predictions here (.csv, .parquet, .jsonl).")
     ] = None,
     encoding: Annotated[str | None, typer.Option(help=_ENCODING_HELP)] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="Refuse a cell its column cannot read (unknown or 98109-2907 in a number column), "
+            "naming its line and column; without it such cells are missing, as in training, "
+            "and their rows are flagged in the column _unreadable."
+        ),
+    ] = False,
 ) -> None:
     """Predict every row of DATA; classifiers add one probability column per class."""
     from learnloop.store.model_files import load_model
@@ -234,9 +256,10 @@ def predict(
     use_encoding(encoding)
     loaded = run_guarded(load_model, model)
     frame = run_guarded(loaded.task_kind.read_inputs, data, loaded.schema)
-    for note in frame.attrs.get("notes", []):
+    predictions = run_guarded(loaded.predict, frame, strict=strict)
+    # after the last check: a refused file's one line is its error
+    for note in [*frame.attrs.get("notes", []), *predictions.attrs.get("notes", [])]:
         typer.echo(note, err=True)
-    predictions = run_guarded(loaded.predict, frame)
     if out is None:
         typer.echo(predictions.to_csv(index=False), nl=False)
         return

@@ -5,20 +5,27 @@ the run (:meth:`RunSettings.to_record`, the run's ``options`` in the store) and 
 ``--resume``, ``learnloop worker`` and ``learnloop report`` (:meth:`RunSettings.from_record`),
 so no other module unpacks a run's options by hand. The record's keys are those runs have
 always been stored with, so runs recorded before this value existed read back the same.
+
+On ``--resume`` the options given again are checked against the record
+(:meth:`RunSettings.resumed_with`): a different value is refused, naming each option,
+because the run's trials, splits and test looks were made under the recorded ones. Only
+``budget`` may change (``RESUME_MAY_CHANGE``): it bounds the session that resumes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from learnloop.exceptions import UsageError
 
-__all__ = ["RunSettings", "DEFAULT_BUDGET_S"]
+__all__ = ["RunSettings", "DEFAULT_BUDGET_S", "RESUME_MAY_CHANGE"]
 
 DEFAULT_BUDGET_S = 60.0
+# options a resumed run may be given anew: the time of the session that resumes it
+RESUME_MAY_CHANGE = frozenset({"budget"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class RunSettings:
     validation: str | None = None
     test: str | None = None
     test_share: float | None = None
+    encoding: str | None = None  # of CSV/TSV files (--encoding); None: UTF-8, else detected
 
     def __post_init__(self) -> None:
         budget, confidence, seed = self.budget, self.confidence, self.seed
@@ -66,6 +74,36 @@ class RunSettings:
         record["task_options"] = dict(self.task_options)
         return record
 
+    def resumed_with(self, given: Mapping[str, Any]) -> RunSettings:
+        """These recorded settings with the options given again on ``--resume`` (None: not
+        given); UsageError naming every given option that differs from the record, but
+        those of ``RESUME_MAY_CHANGE``, which replace the recorded value."""
+        conflicts = []
+        changed: dict[str, Any] = {}
+        for name, value in given.items():
+            if value is None or (name == "task" and str(value).strip().lower() == "auto"):
+                continue
+            if name == "task_options":
+                recorded_options = dict(self.task_options)
+                for key, v in dict(value).items():
+                    if v is not None and recorded_options.get(key) != v:
+                        conflicts.append(_conflict(key, recorded_options.get(key), v))
+                continue
+            recorded = getattr(self, name)
+            if _same(recorded, value):
+                continue
+            if name in RESUME_MAY_CHANGE:
+                changed[name] = value
+            else:
+                conflicts.append(_conflict(name, recorded, value))
+        if conflicts:
+            raise UsageError(
+                "The run to resume was recorded with other settings: "
+                + "; ".join(conflicts)
+                + ". Give the recorded values (or leave them out), or start a new run."
+            )
+        return replace(self, **changed) if changed else self
+
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> RunSettings:
         """The settings a run was recorded with (keys it does not know are ignored)."""
@@ -77,3 +115,27 @@ class RunSettings:
         known["seed"] = int(known.get("seed") or 0)
         known["task"] = known.get("task") or "auto"
         return cls(**known)
+
+
+def _same(recorded: Any, given: Any) -> bool:
+    """Equal as settings: numbers by value, lists as lists."""
+    if isinstance(recorded, int | float) and isinstance(given, int | float):
+        return math.isclose(float(recorded), float(given), rel_tol=1e-12, abs_tol=0.0)
+    if isinstance(recorded, list | tuple) and isinstance(given, list | tuple):
+        return list(recorded) == list(given)
+    return bool(recorded == given)
+
+
+def _conflict(name: str, recorded: Any, given: Any) -> str:
+    """'--metric roc_auc recorded, accuracy given' (the option as the command line spells it)."""
+    return f"--{name.replace('_', '-')} {_shown(recorded)} recorded, {_shown(given)} given"
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

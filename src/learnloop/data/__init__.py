@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from learnloop.data import cells
 from learnloop.data.tables import as_table
 from learnloop.data.textfiles import (
     ENCODING,
@@ -33,11 +34,14 @@ __all__ = [
     "check_column",
     "class_values",
     "prepare_features",
+    "read_features",
+    "refuse_unreadable",
     "fingerprint",
     "split_indices",
     "map_distinct",
     "ENCODING",
     "sniff_delimiter",
+    "TABLE_SUFFIXES",
 ]
 
 _READERS = {
@@ -52,6 +56,7 @@ _READERS = {
     ".feather": "feather",
     ".sql": "sql",
 }
+TABLE_SUFFIXES = tuple(_READERS)  # the file names read as tables
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|rownames|index)$|^(id|unnamed: 0)$", re.I)
 _DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?.*)?\s*$")
 
@@ -77,6 +82,8 @@ class Schema:
     classes: list[Any] = field(default_factory=list)
     labels: str | None = None  # clustering: a column of known groups, scored, never an input
     options: dict[str, Any] = field(default_factory=dict)  # task-specific (recommendation)
+    # cells training read as missing per column (data/cells.py: not readable as its type)
+    unreadable: dict[str, int] = field(default_factory=dict)
 
     @property
     def feature_names(self) -> list[str]:
@@ -97,6 +104,7 @@ class Schema:
             classes=list(d.get("classes", [])),
             labels=d.get("labels"),
             options=dict(d.get("options") or {}),
+            unreadable=dict(d.get("unreadable") or {}),
         )
 
 
@@ -113,6 +121,7 @@ def load_table(source: Any, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     other in-memory tables (pyarrow, polars, numpy) are converted (:mod:`.tables`).
     """
     source = as_table(source)
+    fmt = None
     if isinstance(source, pd.DataFrame):
         df = source
         name = "the DataFrame"
@@ -143,6 +152,8 @@ def load_table(source: Any, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     df = df.copy()
     df.columns = [str(c) for c in df.columns]
     refuse_duplicates(list(df.columns), name)
+    if fmt is not None:  # where a refused cell is (cells.where)
+        df.attrs.update(source=str(source), format=fmt)
     return df
 
 
@@ -166,10 +177,31 @@ def _read(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFrame:
     dtype: Any = text or True
     if fmt == "jsonl":
         return pd.read_json(path, lines=True, dtype=dtype)
+    if _first_char(path) == "[":  # one JSON array: of records (objects), or of rows (arrays)
+        orient = "records" if _holds_records(path) else "values"
+        return pd.read_json(path, orient=orient, dtype=dtype)
     try:
         return pd.read_json(path, lines=True, dtype=dtype)
     except ValueError:
         return pd.read_json(path, dtype=dtype)
+
+
+def _first_char(path: Path) -> str:
+    """The first character of a text file that is not white space (or a BOM)."""
+    with path.open("r", encoding="utf-8-sig", errors="replace") as fh:
+        while chunk := fh.read(4096):
+            stripped = chunk.lstrip()
+            if stripped:
+                return stripped[0]
+    return ""
+
+
+def _holds_records(path: Path) -> bool:
+    """Whether a file holding one JSON array starts with an object (``[{...``): an array of
+    records, one row each, which pandas' default orientation reads as one column per row."""
+    with path.open("r", encoding="utf-8-sig", errors="replace") as fh:
+        head = fh.read(4096).lstrip()[1:].lstrip()
+    return head.startswith("{")
 
 
 def infer_features(
@@ -287,9 +319,18 @@ DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour")
 def prepare_features(df: pd.DataFrame, schema: Schema, *, strict: bool = False) -> pd.DataFrame:
     """Select and type the schema's feature columns; expand datetimes into numeric parts.
 
-    With ``strict`` (prediction time) a missing column or a value of the wrong type raises
-    SchemaMismatchError naming the column and the first bad row.
+    A missing column raises SchemaMismatchError. A cell its column cannot read (see
+    ``data/cells.py``) is missing, or with ``strict`` refused, naming its column and place.
     """
+    X, masks = read_features(df, schema)
+    if strict:
+        refuse_unreadable(df, schema, masks)
+    return X
+
+
+def read_features(df: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The features of ``df`` as :func:`prepare_features` makes them, and per typed column a
+    row mask of its unreadable cells (read as missing)."""
     missing = [c for c in schema.feature_names if c not in df.columns]
     if missing:
         raise SchemaMismatchError(
@@ -297,46 +338,50 @@ def prepare_features(df: pd.DataFrame, schema: Schema, *, strict: bool = False) 
             f"{_column_list(missing)} that the model was trained on."
         )
     out: dict[str, Any] = {}
+    masks: dict[str, np.ndarray] = {}
     for spec in schema.features:
         col = df[spec.name]
         if spec.kind == "numeric":
-            out[spec.name] = _to_numeric(col, strict)
+            out[spec.name], masks[spec.name] = _to_numeric(col)
         elif spec.kind == "categorical" and spec.dtype in ("bool", "boolean"):
-            out[spec.name] = _to_truth_text(col, strict)
+            out[spec.name], masks[spec.name] = _to_truth_text(col)
         elif spec.kind == "categorical":
             out[spec.name] = _to_category_text(col)
         else:
-            stamps = _to_datetime(col, strict)
+            stamps, masks[spec.name] = _to_datetime(col)
             for part in DATETIME_PARTS:
                 out[f"{spec.name}__{part}"] = getattr(stamps.dt, part).astype("float64")
-    return pd.DataFrame(out, index=df.index)
+    return pd.DataFrame(out, index=df.index), masks
 
 
-def _to_numeric(col: pd.Series, strict: bool) -> pd.Series:
-    """The column as floats. Text that is no number and infinite values are missing in
-    training; at prediction time (``strict``) they are refused, naming the first bad row,
-    as the server refuses them."""
+def refuse_unreadable(df: pd.DataFrame, schema: Schema, masks: dict[str, np.ndarray]) -> None:
+    """SchemaMismatchError naming the first unreadable cell of ``masks`` (from
+    :func:`read_features`), its column and its place in the file; nothing if none."""
+    cells.refuse(df, masks, _kinds(schema))
+
+
+def _kinds(schema: Schema) -> dict[str, str]:
+    """Each typed column's kind as ``cells.EXPECTED`` names it."""
+    return {
+        c.name: "truth" if c.dtype in ("bool", "boolean") and c.kind == "categorical" else c.kind
+        for c in schema.features
+    }
+
+
+def _to_numeric(col: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """The column as floats, and the mask of its unreadable cells (text that is no number,
+    infinite values): those are missing, a value the models know how to take."""
     if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
         converted = col.astype("float64")
+        bad = np.zeros(len(col), dtype=bool)
     else:
         converted = pd.to_numeric(col, errors="coerce").astype("float64")
-        bad = converted.isna() & col.notna() & (col.astype(str).str.strip() != "")
-        if strict and bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise SchemaMismatchError(
-                f"The column '{col.name}' must be numeric, but row {row} holds {col.iloc[row]!r}."
-            )
+        said_missing = col.astype(str).str.strip().str.lower().isin(cells.MISSING_MARKERS)
+        bad = (converted.isna() & col.notna() & ~said_missing).to_numpy()
     infinite = np.isinf(converted.to_numpy())
     if infinite.any():
-        if strict:
-            row = int(np.flatnonzero(infinite)[0])
-            value = col.iloc[row]
-            value = value.item() if isinstance(value, np.generic) else value
-            raise SchemaMismatchError(
-                f"The column '{col.name}' must hold finite numbers, but row {row} holds {value!r}."
-            )
-        converted = converted.mask(infinite)  # a missing value the models know how to take
-    return converted
+        converted = converted.mask(infinite)
+    return converted, bad | infinite
 
 
 def _to_category_text(col: pd.Series) -> pd.Series:
@@ -379,17 +424,12 @@ _TRUTHS = {
 }
 
 
-def _to_truth_text(col: pd.Series, strict: bool) -> pd.Series:
+def _to_truth_text(col: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """A column learned as true/false: the usual spellings (any case, 1/0, yes/no) read as
-    its two categories; anything else is refused at prediction time (missing in training)."""
+    its two categories; anything else is unreadable (its mask)."""
     text = map_distinct(col, lambda v: _TRUTHS.get(str(v).strip().lower()))
     unreadable = col.notna().to_numpy() & pd.isna(text)
-    if strict and unreadable.any():
-        row = int(np.flatnonzero(unreadable)[0])
-        raise SchemaMismatchError(
-            f"The column '{col.name}' must be true or false, but row {row} holds {col.iloc[row]!r}."
-        )
-    return pd.Series(text, index=col.index, dtype=object, name=col.name)
+    return pd.Series(text, index=col.index, dtype=object, name=col.name), unreadable
 
 
 def _category_text(v: Any) -> str:
@@ -398,24 +438,20 @@ def _category_text(v: Any) -> str:
     return str(v)
 
 
-def _to_datetime(col: pd.Series, strict: bool) -> pd.Series:
-    """Parse to naive UTC timestamps (offsets, even mixed ones, are converted to UTC)."""
+def _to_datetime(col: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Parse to naive UTC timestamps (offsets, even mixed ones, are converted to UTC), and
+    the mask of cells that are no date."""
     if pd.api.types.is_datetime64_any_dtype(col):
         if getattr(col.dt, "tz", None) is not None:
-            return col.dt.tz_convert("UTC").dt.tz_localize(None)
-        return col
+            return col.dt.tz_convert("UTC").dt.tz_localize(None), np.zeros(len(col), bool)
+        return col, np.zeros(len(col), dtype=bool)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         parsed = pd.to_datetime(col, errors="coerce", format="mixed", utc=True)
-    bad = parsed.isna() & col.notna()
-    if strict and bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise SchemaMismatchError(
-            f"The column '{col.name}' must hold dates, but row {row} holds {col.iloc[row]!r}."
-        )
+    bad = (parsed.isna() & col.notna()).to_numpy()
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert(None)
-    return parsed
+    return parsed, bad
 
 
 def fingerprint(df: pd.DataFrame) -> str:

@@ -55,6 +55,8 @@ def _style(text: pd.Series, delimiter: str) -> str | None:
     total = weights.sum()
     if not values.str.contains(_SEPARATED).any():
         return None  # plain numbers or plain text: pandas' reading stands
+    if delimiter != ";" and not values.str.contains(",", regex=False).any():
+        return None  # decimal points and no comma: plain numbers with some text among them
     euro = weights[values.str.match(_DECIMAL_COMMA).to_numpy()].sum() >= MIN_SHARE * total
     english = weights[values.str.match(_THOUSANDS_COMMA).to_numpy()].sum() >= MIN_SHARE * total
     if euro and english:

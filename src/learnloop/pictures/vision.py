@@ -144,9 +144,15 @@ def read_folder(root: Path, column: str, target: str) -> pd.DataFrame:
         skipped += [f"{d.name}/{b}" for b in bad]
         rows += [(str(p.resolve()), d.name) for p in kept]
     if not classes:
+        held = (
+            f"{len(loose)} file{'s' if len(loose) > 1 else ''}: {', '.join(sorted(loose)[:3])}"
+            + (" ..." if len(loose) > 3 else "")
+            if loose
+            else "nothing"
+        )
         raise DataError(
-            f"The folder '{root}' has no class sub-folders; put each class's pictures in a "
-            "sub-folder named after the class."
+            f"The folder '{root}' has no class sub-folders (it holds {held}); a folder is read "
+            "as pictures: put each class's pictures in a sub-folder named after the class."
         )
     frame = pd.DataFrame(rows, columns=[column, target])
     if skipped:

@@ -163,7 +163,7 @@ def _whole_table(inputs: ReportInputs, data: str) -> None:
     # the task reads its own kind of data (a folder of pictures, ...), as training did
     frame, _ = task.read_data(data, schema.target, schema.options or None)
     frame = frame[task.usable_rows(frame, schema)] if schema.target in frame.columns else frame
-    X = prepare_features(frame, schema, strict=True)
+    X = prepare_features(frame, schema)  # unreadable cells are missing, as in training
     y = task.encode(frame, schema, "report") if schema.target in frame.columns else None
     if task.supervised and y is None:
         raise UsageError(f"The data '{data}' has no target column '{schema.target}'.")

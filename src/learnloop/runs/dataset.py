@@ -17,7 +17,16 @@ import pandas as pd
 
 from learnloop.certify import DEFAULT_TEST_SHARE, split_share_for
 from learnloop.core.settings import RunSettings
-from learnloop.data import Schema, fingerprint, load_table, prepare_features, split_indices
+from learnloop.data import (
+    ENCODING,
+    Schema,
+    cells,
+    fingerprint,
+    load_table,
+    prepare_features,
+    read_features,
+    split_indices,
+)
 from learnloop.data.timesplit import (
     TIME_DROPPED,
     date_columns,
@@ -89,21 +98,17 @@ def prepare_dataset(  # noqa: PLR0913 -- dataset_for builds these from RunSettin
     *,
     confidence: float = 0.95,
     test_share: float | None = None,
+    run_fingerprint: str | None = None,
 ) -> Dataset:
     """Read ``data``, decide the task and schema, check the metric, and split seeded.
 
     ``options`` are the task's own (recommendation: ``user``, ``item``, ``time``...).
     ``test_share`` rebuilds a recorded split; None decides it from the threshold and
-    ``confidence`` (:func:`~learnloop.certify.split_share_for`).
+    ``confidence`` (:func:`~learnloop.certify.split_share_for`). ``run_fingerprint``,
+    a recorded run's, is compared with the table's as soon as it is read (DataError).
     """
     options = dict(options or {})
-    named = source_task(data, task, options or None)  # the task named, or that the source says
-    if named is None:  # the table's target decides
-        frame = load_table(data)
-        chosen_task = resolve_task(frame, "auto", target, labels)
-    else:  # a task reads its own sources (a picture folder, ...)
-        frame, target = named.read_data(data, target, options or None)
-        chosen_task = named
+    frame, target, chosen_task = _read(data, task, target, labels, options, run_fingerprint)
     # where rows are held out, --time is the row split's (a task holding out users takes it)
     time_column = options.pop("time", None) if chosen_task.held_out == "rows" else None
     schema = chosen_task.read(frame, target, labels, options or None)
@@ -146,7 +151,9 @@ def prepare_dataset(  # noqa: PLR0913 -- dataset_for builds these from RunSettin
                 )
         share = test_share or DEFAULT_TEST_SHARE
         if times is None:
-            parts, dropped = _split(frame, schema, chosen_task, validation, test, seed, share)
+            parts, dropped = _split(
+                frame, schema, chosen_task, (validation, test), seed, share, notes
+            )
         else:
             parts, dropped, periods, test_times = _time_split(
                 frame, schema, chosen_task, times, share, notes
@@ -166,6 +173,37 @@ def prepare_dataset(  # noqa: PLR0913 -- dataset_for builds these from RunSettin
         periods,
         test_times,
     )
+
+
+def _read(  # noqa: PLR0913 -- prepare_dataset's reading inputs
+    data: Any,
+    task: str,
+    target: str | None,
+    labels: str | None,
+    options: dict[str, Any],
+    run_fingerprint: str | None,
+) -> tuple[pd.DataFrame, str | None, Task]:
+    """The table, its target and its task; a recorded run's fingerprint is checked as soon
+    as the table is read, before its columns are."""
+    named = source_task(data, task, options or None)  # the task named, or that the source says
+    if named is None:  # the table's target decides
+        frame = load_table(data)
+    else:  # a task reads its own sources (a picture folder, ...)
+        frame, target = named.read_data(data, target, options or None)
+    if run_fingerprint:
+        _check_fingerprint(frame, run_fingerprint)
+    chosen = named if named is not None else resolve_task(frame, "auto", target, labels)
+    return frame, target, chosen
+
+
+def _check_fingerprint(frame: pd.DataFrame, recorded: str) -> None:
+    """DataError unless ``frame`` is the table a run was recorded with (its fingerprint)."""
+    read = fingerprint(frame)
+    if read != recorded:
+        raise DataError(
+            f"The data differs from the run's: fingerprint {read} vs {recorded} recorded; "
+            "resume on the data the run started with."
+        )
 
 
 def _time_column(
@@ -205,7 +243,7 @@ def _time_split(  # noqa: PLR0913 -- the split's inputs and the notes it adds to
     usable = frame[learnable & dated]
     when = pd.Series(times.to_numpy()[learnable & dated])
     y_all = task.encode(usable, schema, "training")
-    X_all = prepare_features(usable, schema)
+    X_all = _training_features(usable, schema, notes)
     names = ("train", "validation", "test")
     split = dict(zip(names, time_split_indices(when, test_share), strict=True))
     parts = {
@@ -223,10 +261,21 @@ def _time_split(  # noqa: PLR0913 -- the split's inputs and the notes it adds to
     return parts, dropped, periods, when.iloc[split["test"]].reset_index(drop=True)
 
 
-def _given_features(table: pd.DataFrame, schema: Schema, name: str, source: Any) -> pd.DataFrame:
+def _training_features(usable: pd.DataFrame, schema: Schema, notes: list[str]) -> pd.DataFrame:
+    """The training rows' features; cells read as missing are counted in the schema (the
+    model file keeps the count) and said per column (data/cells.py)."""
+    X, masks = read_features(usable, schema)
+    schema.unreadable = cells.counts(masks)
+    notes += cells.training_notes(usable, masks)
+    return X
+
+
+def _given_features(
+    table: pd.DataFrame, schema: Schema, name: str, source: Any, notes: list[str]
+) -> pd.DataFrame:
     """The features of a given table; a problem in the validation or test table says which."""
     if name == "train":
-        return prepare_features(table, schema)
+        return _training_features(table, schema, notes)
     try:
         return prepare_features(table, schema, strict=True)
     except SchemaMismatchError as e:
@@ -235,15 +284,16 @@ def _given_features(table: pd.DataFrame, schema: Schema, name: str, source: Any)
         raise SchemaMismatchError(f"In the {name} data{where}: {text[0].lower()}{text[1:]}") from e
 
 
-def _split(
+def _split(  # noqa: PLR0913 -- the split's inputs and the notes it adds to
     frame: pd.DataFrame,
     schema: Schema,
     task: Task,
-    validation: Any,
-    test: Any,
+    given: tuple[Any, Any],
     seed: int,
-    test_share: float = DEFAULT_TEST_SHARE,
+    test_share: float,
+    notes: list[str],
 ) -> tuple[dict[str, Part], int]:
+    validation, test = given
     usable = frame[task.usable_rows(frame, schema)]
     dropped = len(frame) - len(usable)
     if (validation is None) != (test is None):
@@ -261,7 +311,9 @@ def _split(
                 )
         return {
             name: Part(
-                _given_features(t, schema, name, validation if name == "validation" else test),
+                _given_features(
+                    t, schema, name, validation if name == "validation" else test, notes
+                ),
                 task.encode(t, schema, "training" if name == "train" else name),
             )
             for name, t in tables.items()
@@ -272,7 +324,7 @@ def _split(
     train_idx, val_idx, test_idx = split_indices(
         rows, seed, stratify=strata is not None, test_share=test_share
     )
-    X_all = prepare_features(usable, schema)
+    X_all = _training_features(usable, schema, notes)
     parts = {
         name: Part(X_all.iloc[idx].reset_index(drop=True), None if y_all is None else y_all[idx])
         for name, idx in (("train", train_idx), ("validation", val_idx), ("test", test_idx))
@@ -285,21 +337,30 @@ def dataset_for(
     settings: RunSettings,
     validation: Any = None,
     test: Any = None,
+    *,
+    run_fingerprint: str | None = None,
 ) -> Dataset:
     """The run's data read and split as ``settings`` say (the one place that turns a run's
     settings into :func:`prepare_dataset`'s arguments); ``validation`` and ``test`` default
-    to the tables the settings name."""
-    return prepare_dataset(
-        source,
-        settings.target,
-        settings.task,
-        settings.metric,
-        settings.threshold,
-        settings.seed,
-        settings.validation if validation is None else validation,
-        settings.test if test is None else test,
-        settings.labels,
-        dict(settings.task_options) or None,
-        confidence=settings.confidence,
-        test_share=settings.test_share,
-    )
+    to the tables the settings name. CSV and TSV files are read in the settings' encoding.
+    ``run_fingerprint`` (a recorded run's) is checked as soon as the table is read, before its
+    columns are: another file is "data differs", not a missing target."""
+    token = ENCODING.set(settings.encoding)
+    try:
+        return prepare_dataset(
+            source,
+            settings.target,
+            settings.task,
+            settings.metric,
+            settings.threshold,
+            settings.seed,
+            settings.validation if validation is None else validation,
+            settings.test if test is None else test,
+            settings.labels,
+            dict(settings.task_options) or None,
+            confidence=settings.confidence,
+            test_share=settings.test_share,
+            run_fingerprint=run_fingerprint,
+        )
+    finally:
+        ENCODING.reset(token)

@@ -52,6 +52,8 @@ class Result:
     # "to"}); None for a random split
     test_period: dict[str, Any] | None = None
     looks: list[dict[str, Any]] = field(default_factory=list)  # every certificate of the run
+    # cells of the training rows read as missing per column (not readable as its type)
+    unreadable_cells: dict[str, int] = field(default_factory=dict)
 
     @property
     def met(self) -> bool:
@@ -100,6 +102,7 @@ class Result:
                 "n_trials": len(self.trials),
                 "splits": self.splits,
                 "dropped_columns": self.dropped_columns,
+                "unreadable_cells": self.unreadable_cells,
                 "certificate": (
                     cert.to_dict() | {"test_period": self.test_period} if cert else None
                 ),

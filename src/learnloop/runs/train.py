@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 
 from learnloop.certify import MAX_LOOKS, Certificate, LookPolicy, certify
 from learnloop.core.settings import DEFAULT_BUDGET_S, RunSettings
+from learnloop.data import ENCODING
 from learnloop.data.tables import as_table
 from learnloop.exceptions import StoreFull, StoreUnavailable, UsageError
 from learnloop.metrics import Metric, get_metric
@@ -78,9 +79,9 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
     task: str = "auto",
     metric: str | None = None,
     threshold: float | None = None,
-    budget: float = DEFAULT_BUDGET_S,
-    confidence: float = 0.95,
-    seed: int = 0,
+    budget: float | None = None,
+    confidence: float | None = None,
+    seed: int | None = None,
     out: str | Path | None = DEFAULT_MODEL_PATH,
     store: str | None = None,
     validation: Any = None,
@@ -92,6 +93,7 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
     command: str | None = None,
     resume: str | None = None,
     cluster: str | None = None,
+    encoding: str | None = None,
     **options: Any,
 ) -> Result:
     """Train until ``metric`` passes ``threshold`` on validation and is certified on test.
@@ -105,7 +107,14 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
     fixed splits instead of the seeded random ones. ``resume`` (a run id) continues a run
     that was killed, keeping the trials it finished. ``cluster`` (``tcp://HOST:8786`` or
     ``local[:N]``) trains the trials on a Dask cluster; this process stays the run's owner.
-    The budget bounds the whole call: the search stops early enough to finish within it.
+    The budget bounds the whole call: the search stops early enough to finish within it
+    (default ``DEFAULT_BUDGET_S``; ``confidence`` 0.95 and ``seed`` 0 by default).
+    ``encoding`` is that of a CSV or TSV file (default: the ``--encoding`` of the command,
+    else UTF-8, else detected); it is recorded with the run.
+
+    With ``resume``, the options given must be the run's recorded ones (UsageError naming
+    each that differs; left out, they are the recorded ones), but ``budget``, which bounds
+    the resumed session; the data must be the run's (its fingerprint is checked first).
 
     ``data``, ``validation`` and ``test`` are each a file path, a pandas or polars
     DataFrame, a pyarrow Table or a 2-D numpy array (its columns named ``x0``, ``x1``, ...);
@@ -121,35 +130,40 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
     report = reporter or _Silent()
     # a new run's data is checked before the store is opened, so bad input leaves no new file
     store_obj = open_store(store) if resume is not None else None
+    asked: dict[str, Any] = {
+        "target": target,
+        "task": task,
+        "metric": get_metric(metric).name if metric is not None else None,  # fails early
+        "threshold": threshold,
+        "budget": budget,
+        "confidence": confidence,
+        "seed": seed,
+        "labels": labels,
+        "candidates": candidates,
+        "task_options": options,
+        "validation": _source_path(validation),
+        "test": _source_path(test),
+        "encoding": encoding if encoding is not None else ENCODING.get(),
+    }
+    run_fingerprint = None
     if resume is not None:  # the settings the run was recorded with
         assert store_obj is not None
         from learnloop.store.experiments import resume_options
 
-        settings = RunSettings.from_record(
+        recorded_settings = RunSettings.from_record(
             resume_options(store_obj, resume, data, validation, test)
         )
+        settings = recorded_settings.resumed_with(asked)
+        run_fingerprint = store_obj.get_run(resume)["fingerprint"]
         _check_a_look_is_left(store_obj, resume, settings)
     else:
-        settings = RunSettings(
-            target=target,
-            task=task,
-            metric=metric,
-            threshold=threshold,
-            budget=budget,
-            confidence=confidence,
-            seed=seed,
-            labels=labels,
-            candidates=candidates,
-            task_options=options,
-            data=_source_path(data),
-            validation=_source_path(validation),
-            test=_source_path(test),
-        )
+        given = {k: v for k, v in asked.items() if v is not None}
+        settings = RunSettings(**given, data=_source_path(data))
     if settings.metric is not None:
         get_metric(settings.metric)  # unknown names fail before any data is read
     out_path = _check_out(out)
 
-    dataset = dataset_for(data, settings, validation, test)
+    dataset = dataset_for(data, settings, validation, test, run_fingerprint=run_fingerprint)
     _check_candidates(settings.candidates, dataset)
     schema = dataset.schema
     settings = replace(  # what the data decided: the run's record rebuilds the same split
@@ -173,6 +187,12 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
         from learnloop.store.experiments import reopen_run
 
         run_id = reopen_run(store_obj, resume, data_fingerprint, report.on_message)
+        if settings.budget != recorded_settings.budget:  # the one option a resume may change
+            store_obj.update_run(run_id, budget_s=settings.budget, options=settings.to_record())
+            report.on_message(
+                f"This session's budget is {settings.budget:g} s (the run recorded "
+                f"{recorded_settings.budget:g} s)."
+            )
     else:
         run_id = store_obj.create_run(
             task=dataset.task.name,
@@ -533,6 +553,7 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
         refit=chosen.refit,
         test_period=dataset.test_period,
         looks=schedule.certificates(),
+        unreadable_cells=dict(dataset.schema.unreadable),
     )
 
 

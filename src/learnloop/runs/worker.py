@@ -17,8 +17,7 @@ from typing import Any
 
 from learnloop.certify import LookPolicy
 from learnloop.core.settings import RunSettings
-from learnloop.data import fingerprint
-from learnloop.exceptions import DataError, StoreError, UsageError
+from learnloop.exceptions import StoreError, UsageError
 from learnloop.runs.dataset import dataset_for
 from learnloop.runs.looks import LookSchedule
 from learnloop.search import Aim, Hooks, Problem, Search
@@ -99,7 +98,6 @@ def _rebuild(st: Any, run_id: str) -> tuple[RunSettings, Problem]:
         raise StoreError(
             f"Run '{run_id}' was not started from a data file, so a worker cannot re-read it."
         )
-    dataset = dataset_for(settings.data, settings)
-    if fingerprint(dataset.frame) != run["fingerprint"]:
-        raise DataError(f"The data at '{settings.data}' has changed since run '{run_id}' started.")
+    # read in the run's encoding; another file is refused before its columns are read
+    dataset = dataset_for(settings.data, settings, run_fingerprint=run["fingerprint"])
     return settings, problem_of(dataset, settings.seed)

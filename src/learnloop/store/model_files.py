@@ -27,7 +27,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from learnloop.data import Schema, prepare_features
+from learnloop.data import Schema, cells, prepare_features, read_features, refuse_unreadable
 from learnloop.data.tables import TABLE_KINDS, as_table
 from learnloop.exceptions import (
     LearnloopError,
@@ -333,12 +333,25 @@ class LoadedModel:
         X = prepare_features(_frame(frame), self.schema, strict=True)
         return self.task_kind.answer(self.pipeline, X, self.schema)
 
-    def predict(self, data: Any) -> pd.DataFrame:
+    def predict(self, data: Any, *, strict: bool = False) -> pd.DataFrame:
         """One row per input row: ``prediction`` (a class, a value or a cluster id) and a
         ``proba_<class>`` column per class or cluster where the model gives probabilities.
 
-        ``data`` is any in-memory table :meth:`answer` takes. Raises SchemaMismatchError if
-        columns are missing or hold the wrong type.
+        ``data`` is any in-memory table :meth:`answer` takes. A cell its column cannot read
+        (``unknown`` in a number column) is missing, as training read it; such rows are
+        flagged in a last column, ``_unreadable``, naming their columns (present only when
+        there are some), and a note in the output's ``attrs["notes"]`` counts them. With
+        ``strict`` they are refused instead. Raises SchemaMismatchError if columns are
+        missing (or, ``strict``, a cell is unreadable).
         """
         frame = _frame(data)
-        return self.task_kind.answer_frame(self.answer(frame), frame.index)
+        X, masks = read_features(frame, self.schema)
+        if strict:
+            refuse_unreadable(frame, self.schema, masks)
+        out = self.task_kind.answer_frame(
+            self.task_kind.answer(self.pipeline, X, self.schema), frame.index
+        )
+        if cells.counts(masks):
+            out[cells.UNREADABLE_COLUMN] = cells.flags(masks, len(frame))
+            out.attrs["notes"] = [cells.prediction_note(masks)]
+        return out

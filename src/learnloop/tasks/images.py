@@ -25,7 +25,7 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from learnloop.data import ColumnSpec, Schema, check_column, class_values
+from learnloop.data import TABLE_SUFFIXES, ColumnSpec, Schema, check_column, class_values
 from learnloop.exceptions import DataError, UsageError
 from learnloop.pictures import vision
 from learnloop.tasks._base import Answer, Part
@@ -88,6 +88,7 @@ class Image(Classification):
             if not path.exists():
                 raise DataError(f"The data path '{path}' does not exist.")
             if path.is_dir():
+                _refuse_a_folder_of_tables(path)
                 target = target or DEFAULT_TARGET
                 return self._checked(vision.read_folder(path, vision.IMAGE_COLUMN, target)), target
             frame = self._table(path)
@@ -401,3 +402,19 @@ def unknown_threshold(
         "validation_false_reject_rate": float(np.mean(genuine > threshold)),
     }
     return threshold, facts
+
+
+def _refuse_a_folder_of_tables(path: Path) -> None:
+    """DataError when a folder given as the data holds table files and no sub-folder: a
+    folder is read as pictures, so say what it holds and what to give instead."""
+    entries = [e for e in path.iterdir() if not e.name.startswith(".")]
+    if any(e.is_dir() for e in entries):
+        return
+    tables = sorted(e.name for e in entries if e.suffix.lower() in TABLE_SUFFIXES)
+    if tables:
+        shown = ", ".join(tables[:3]) + (f" and {len(tables) - 3} more" if len(tables) > 3 else "")
+        raise DataError(
+            f"The folder '{path}' holds {'a table' if len(tables) == 1 else 'tables'} "
+            f"({shown}), not pictures in class sub-folders, which is what a folder is read "
+            f"as; give the table file itself, e.g. '{path / tables[0]}'."
+        )

@@ -1,8 +1,9 @@
 """Labeled tables: classification (a class per row) and regression (a number per row).
 
 Under ``--task auto`` a target column of labels (text, true/false, or at most
-``MAX_CLASSES_FROM_INTEGERS`` distinct whole numbers) is classification; any other target,
-regression.
+``MAX_CLASSES_FROM_INTEGERS`` distinct whole numbers, not each seen once) is
+classification; any other target, regression. Too few rows and a constant target are said
+as such before either is chosen.
 """
 
 from __future__ import annotations
@@ -51,8 +52,7 @@ class _Supervised(Task):
         assert target is not None
         check_column(frame, target, "target")
         y = frame[target]
-        if y.notna().sum() == 0:
-            raise DataError(f"The target column '{target}' has no values.")
+        _check_target_has_something_to_learn(y, target)
         classes = self._read_target(y, target)
         features, dropped = infer_features(frame, exclude=(target,))
         return Schema(target, self.name, features, dropped, classes)
@@ -200,6 +200,31 @@ class Regression(_Supervised):
         return DummyRegressor()
 
 
+MIN_ROWS = 10  # rows with a target value below which no split can train, validate and test
+
+
+def _check_target_has_something_to_learn(y: pd.Series, target: str) -> None:
+    """DataError, before the kind of target is judged, when the rows are too few to split
+    or the target holds one value: either says so, rather than a complaint about classes."""
+    known = y.dropna()
+    if known.empty:
+        raise DataError(f"The target column '{target}' has no values.")
+    if len(known) < MIN_ROWS:
+        rows = "row has" if len(known) == 1 else "rows have"
+        raise DataError(
+            f"Only {len(known)} {rows} a value in the target column '{target}'; at least "
+            f"{MIN_ROWS} are needed to train, validate and test."
+        )
+    if known.nunique() == 1:
+        value = known.iloc[0]
+        value = value.item() if isinstance(value, np.generic) else value
+        raise DataError(
+            f"The target column '{target}' is constant ({value!r} in all {len(known)} rows "
+            "with a value): there is nothing to learn (classes need two values or more, "
+            "and so does a regression)."
+        )
+
+
 def looks_like_classes(y: pd.Series) -> bool:
     """Whether a target column holds labels: text, true/false, or few whole numbers."""
     y = y.dropna()
@@ -207,4 +232,8 @@ def looks_like_classes(y: pd.Series) -> bool:
         return True
     values = y.to_numpy(dtype=float)
     integral = bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
-    return integral and y.nunique() <= MAX_CLASSES_FROM_INTEGERS
+    # classes come back: whole numbers each seen once (prices in a small table) are values
+    # to regress on, not labels
+    distinct = y.nunique()
+    repeated = distinct < len(y) or distinct <= 2
+    return integral and distinct <= MAX_CLASSES_FROM_INTEGERS and repeated

@@ -36,6 +36,12 @@ from learnloop.search.values import FittedModel
 from learnloop.store.model_files import load_model
 
 
+@pytest.fixture(autouse=True)
+def _cv_select_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lever is off by default (it did not pay on the benchmark); these tests turn it on."""
+    monkeypatch.setenv("LEARNLOOP_ENABLE", "cv_select")
+
+
 def _wine() -> pd.DataFrame:
     return load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"})
 
@@ -133,7 +139,7 @@ def test_a_small_run_says_and_records_how_it_chose(tmp_path) -> None:
     out = tmp_path / "model.skops"
     done = subprocess.run(
         [sys.executable, "-m", "learnloop", "train", str(path)]
-        + ["--budget", "8", "--json", "--out", str(out)]
+        + ["--budget", "12", "--json", "--out", str(out)]
         + ["--store", f"sqlite:///{tmp_path}/runs.db"],
         capture_output=True,
         text=True,

@@ -449,7 +449,8 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
     def select(model: FittedModel) -> FittedModel:
         # no model passed the aim and the validation split is tiny: the last look goes to
         # the finalist the cross-validation prefers (a model past the aim keeps its look)
-        until = end - slack - finish_seconds(model, problem)
+        # the time the search kept for it: before finishing (as the hook above reserves)
+        until = end - slack - max(0.0, finish_seconds(model, problem) - slack)
         chosen = pick(problem, loop.trials, model, n_jobs, until)
         if chosen is None:
             return model

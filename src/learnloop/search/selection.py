@@ -152,11 +152,16 @@ def choose(
     """The finalists' cross-validated scores, best first (those that finished in time)."""
     if problem.y_train is None:
         return []
-    scored = []
+    scored: list[FoldScore] = []
+    keep = 0.0  # time kept for fitting the chosen one: twice the slowest fold so far
     for record in finalists(problem, trials):
-        result = fold_score(problem, record, n_jobs, deadline)
-        if result is not None:
-            scored.append(result)
+        if scored and time.monotonic() + scored[-1].seconds + keep > deadline:
+            break  # another finalist would leave no time to fit the chosen one
+        result = fold_score(problem, record, n_jobs, deadline - keep)
+        if result is None:
+            break
+        scored.append(result)
+        keep = max(keep, 2 * result.seconds / result.folds)
     metric, n_val, n_cv = problem.metric, len(problem.y_val), problem.n_train_and_val
 
     # the model looked at is one fit: its own validation score (on rows it never saw) says

@@ -54,6 +54,7 @@ def run(path: Path, options: list[str], seed: int, budget: float, lever_on: bool
     """One ``learnloop train`` run; its JSON result."""
     env = dict(os.environ)
     env.pop("LEARNLOOP_ABLATE", None)
+    env["LEARNLOOP_ENABLE"] = "cv_select"  # off by default: this benchmark is why
     if not lever_on:
         env["LEARNLOOP_ABLATE"] = "cv_select"
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,13 +12,14 @@ same ranking rule (items a user rated in training are left out) and the same met
 Systems: learnloop in threshold mode (``ndcg@10 >= THRESHOLD`` with a ``THRESHOLD_BUDGET``
 budget: it stops at the first validation score past the aim, or at the budget's end, then
 certifies; the time to a certified model is its elapsed time) and in best-in-budget mode (no
-threshold, ``--budget``); the EASE
-reference, Steck's own closed form written out in numpy (items x items Gram, lambda 500,
-his MovieLens-20M value; fitted without learnloop code, ranked by the same rule);
-``implicit``'s item k-NN (cosine, K=20), ALS and BPR at their defaults; the most popular
-items. Every rating counts as one interaction (no event weights), as implicit's own
-MovieLens example does. The machine's load average
-is printed with the table: on a shared machine the seconds are wall-clock under that load.
+threshold, ``--budget``), once with every family and once with the families it had before
+EASE and RP3beta (what the two bought, in the same run); the EASE reference, Steck's own
+closed form written out in numpy (items x items Gram, lambda 500, his MovieLens-20M value;
+fitted without learnloop code, ranked by the same rule); ``implicit``'s item k-NN (cosine,
+K=20), ALS and BPR at their defaults; the most popular items. Every rating counts as one
+interaction (no event weights), as implicit's own MovieLens example does. The machine's
+load average is printed with the table: on a shared machine the seconds are wall-clock
+under that load.
 """
 
 from __future__ import annotations
@@ -55,7 +56,17 @@ def _scores(dataset: Any, pipeline: Any) -> dict[str, float]:
     return {m: get_metric(m).score(test.y, pred) for m in ("recall@10", "ndcg@10")}
 
 
-def _learnloop(frame: pd.DataFrame, dataset: Any, budget: float, threshold: float | None) -> dict:
+BEFORE = ["popularity", "item_knn", "als", "bpr"]  # the families before EASE and RP3beta
+
+
+def _learnloop(
+    frame: pd.DataFrame,
+    dataset: Any,
+    budget: float,
+    threshold: float | None,
+    families: list[str] | None = None,
+) -> dict:
+    """One learnloop run (all its recommendation families, or ``families``)."""
     import learnloop
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,10 +80,13 @@ def _learnloop(frame: pd.DataFrame, dataset: Any, budget: float, threshold: floa
             out=None,
             store=str(Path(tmp) / "runs.db"),
             seed=0,
+            candidates=families,
             **OPTIONS,
         )
         seconds = time.monotonic() - started
     mode = f"ndcg@10 >= {threshold:g}, {budget:g} s" if threshold is not None else f"{budget:g} s"
+    if families is not None:
+        mode += ", without EASE and RP3beta"
     params = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.best_params.items()}
     to_threshold = result.time_to_threshold_s
     reached = f", threshold passed at {to_threshold:.1f} s" if to_threshold is not None else ""
@@ -217,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = [
         _learnloop(frame, dataset, args.threshold_budget, args.threshold),
         _learnloop(frame, dataset, args.budget, None),
+        _learnloop(frame, dataset, args.budget, None, BEFORE),
         _ease_reference(dataset),
         _implicit(dataset, "knn"),
         _implicit(dataset, "als"),

@@ -96,7 +96,6 @@ def _learnloop(
         "train_s": seconds,
         "detail": f"{result.best_candidate} {params}; {len(result.trials)} trials; "
         f"status {result.status}, bound {result.test_bound:.4f}{reached}",
-        "learnloop": True,
     }
 
 

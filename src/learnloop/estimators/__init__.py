@@ -3,9 +3,9 @@
 They exist so that every model file holds only scikit-learn, LightGBM and these types,
 which the artifact loader trusts by name. One module per kind: :mod:`.boosting`,
 :mod:`.ensemble`, :mod:`.clustering`, :mod:`.recommendation` (and :mod:`.item_weights`,
-EASE's form), :mod:`.pictures`, and
-:mod:`.common` for what they share. They import only :mod:`learnloop.exceptions` (and the
-pictures module :mod:`learnloop.pictures.vision`, inside the methods that read pictures).
+EASE's form), :mod:`.pictures`, and :mod:`.common` for what they share. They import only
+:mod:`learnloop.exceptions` (and the pictures module :mod:`learnloop.pictures.vision`,
+inside the methods that read pictures).
 
 Every class is re-exported here: model files saved before the split name them
 ``learnloop.estimators.<Class>`` and keep loading; files saved since name the module that

@@ -251,7 +251,7 @@ def test_python_api_and_every_family_learns_step_by_step(
     assert result.test_score is not None and result.baseline_score is not None
     assert result.test_score > result.baseline_score
     seen = {t.candidate for t in result.trials if t.status in ("complete", "pruned")}
-    assert {"popularity", "item_knn", "als", "bpr"} <= seen
+    assert {"ease", "rp3beta", "popularity", "item_knn", "als", "bpr"} <= seen
     for family in ("als", "bpr"):
         curves = [t.curve for t in result.trials if t.candidate == family and t.curve]
         assert max(len(c) for c in curves) > 3  # iterations are the steps the monitor sees

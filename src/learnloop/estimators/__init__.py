@@ -2,9 +2,10 @@
 
 They exist so that every model file holds only scikit-learn, LightGBM and these types,
 which the artifact loader trusts by name. One module per kind: :mod:`.boosting`,
-:mod:`.ensemble`, :mod:`.clustering`, :mod:`.recommendation`, :mod:`.pictures`, and
-:mod:`.common` for what they share. They import only :mod:`learnloop.exceptions` (and the
-pictures module :mod:`learnloop.pictures.vision`, inside the methods that read pictures).
+:mod:`.ensemble`, :mod:`.clustering`, :mod:`.recommendation` (and :mod:`.item_weights`,
+EASE's form), :mod:`.pictures`, and :mod:`.common` for what they share. They import only
+:mod:`learnloop.exceptions` (and the pictures module :mod:`learnloop.pictures.vision`,
+inside the methods that read pictures).
 
 Every class is re-exported here: model files saved before the split name them
 ``learnloop.estimators.<Class>`` and keep loading; files saved since name the module that
@@ -17,6 +18,7 @@ from learnloop.estimators.boosting import ONE_THREAD_ROWS, BoosterClassifier, Bo
 from learnloop.estimators.clustering import HDBSCANClusterer
 from learnloop.estimators.common import PassThrough, ScaledTargetRegressor, full_proba
 from learnloop.estimators.ensemble import EnsembleClassifier, EnsembleRegressor, weighted_mean
+from learnloop.estimators.item_weights import ItemWeightsRecommender
 from learnloop.estimators.pictures import FaceEmbedding, ImageFeatures, OpenSetIdentifier
 from learnloop.estimators.recommendation import (
     InteractionEncoder,
@@ -38,6 +40,7 @@ __all__ = [
     "ImageFeatures",
     "InteractionEncoder",
     "InteractionMatrix",
+    "ItemWeightsRecommender",
     "OpenSetIdentifier",
     "PassThrough",
     "Recommender",

@@ -14,6 +14,7 @@ from learnloop.families.clustering import (
     HDBSCANCandidate,
     KMeansCandidate,
 )
+from learnloop.families.ease import EASECandidate
 from learnloop.families.forest import ExtraTreesCandidate, RandomForestCandidate
 from learnloop.families.images import FACE_FAMILIES, IMAGE_FAMILIES
 from learnloop.families.linear import LinearCandidate
@@ -25,6 +26,7 @@ from learnloop.families.recommendation import (
     ItemKNNCandidate,
     PopularityCandidate,
 )
+from learnloop.families.rp3beta import RP3betaCandidate
 
 __all__ = [
     "Candidate",
@@ -51,6 +53,8 @@ CANDIDATES: dict[str, Candidate] = {
         ItemKNNCandidate(),
         ALSCandidate(),
         BPRCandidate(),
+        EASECandidate(),
+        RP3betaCandidate(),
         *IMAGE_FAMILIES,
         *FACE_FAMILIES,
     ]

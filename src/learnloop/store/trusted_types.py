@@ -38,6 +38,7 @@ _LEARNLOOP_CLASSES = {
     "learnloop.estimators.pictures": ("FaceEmbedding", "ImageFeatures", "OpenSetIdentifier"),
     "learnloop.estimators.clustering": ("HDBSCANClusterer",),
     "learnloop.estimators.recommendation": ("InteractionEncoder", "Recommender"),
+    "learnloop.estimators.item_weights": ("ItemWeightsRecommender",),
     "learnloop.estimators.common": ("PassThrough", "ScaledTargetRegressor"),
 }
 LEARNLOOP_TYPES = frozenset(

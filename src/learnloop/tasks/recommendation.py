@@ -99,8 +99,16 @@ class Recommendation(Task):
     # a sample of users leaves most validation users cold (scored by popularity), which
     # hides the differences between models: only very large tables train on samples
     min_sample_rows = 1_000_000
+    # EASE and RP3beta first: closed-form or one-pass models that are cheap and strong on
+    # sparse interactions (Dacrema et al. 2019); the factor models after them
     portfolio_order = (
+        ("ease", 0),
+        ("rp3beta", 0),
         ("popularity", 0),
+        ("ease", 1),
+        ("rp3beta", 1),
+        ("ease", 2),
+        ("rp3beta", 2),
         ("item_knn", 0),
         ("als", 0),
         ("bpr", 0),

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from learnloop.data.freetext import looks_like_free_text, to_free_text
 from learnloop.data.textfiles import (
     ENCODING,
     read_text_table,
@@ -60,7 +61,7 @@ class ColumnSpec:
     """One input column: its name and how the models see it."""
 
     name: str
-    kind: str  # "numeric" | "categorical" | "datetime"
+    kind: str  # "numeric" | "categorical" | "datetime" | "text" (free text: data/freetext.py)
     dtype: str
     categories: list[str] = field(default_factory=list)
 
@@ -249,6 +250,8 @@ def _classify_column(col: pd.Series, n: int) -> tuple[str, ColumnSpec | None]:
         return "", ColumnSpec(name, "datetime", dtype)
     if _numeric_share(text) >= 0.99 and len(text) >= 1:
         return "", ColumnSpec(name, "numeric", dtype)  # numbers stored as text
+    if _ID_NAME.search(name) is None and looks_like_free_text(text, nunique):
+        return "", ColumnSpec(name, "text", dtype)  # reviews, descriptions, posts
     if nunique == len(non_null) and len(non_null) >= 20:
         return "identifier (unique text per row)", None
     if _ID_NAME.search(name) and nunique > 0.9 * len(non_null):
@@ -284,6 +287,9 @@ DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour")
 def prepare_features(df: pd.DataFrame, schema: Schema, *, strict: bool = False) -> pd.DataFrame:
     """Select and type the schema's feature columns; expand datetimes into numeric parts.
 
+    Categories come out as text of dtype object, free text as pandas' string dtype
+    (``freetext.TEXT_DTYPE``): the preprocessing encodes each its own way.
+
     With ``strict`` (prediction time) a missing column or a value of the wrong type raises
     SchemaMismatchError naming the column and the first bad row.
     """
@@ -302,6 +308,8 @@ def prepare_features(df: pd.DataFrame, schema: Schema, *, strict: bool = False) 
             out[spec.name] = _to_truth_text(col, strict)
         elif spec.kind == "categorical":
             out[spec.name] = _to_category_text(col)
+        elif spec.kind == "text":
+            out[spec.name] = to_free_text(col)
         else:
             stamps = _to_datetime(col, strict)
             for part in DATETIME_PARTS:

@@ -55,6 +55,12 @@ _OBJECTS = frozenset(
         "sklearn.cluster._kmeans.MiniBatchKMeans",  # k-means on tables over 20k rows
         "sklearn.compose._column_transformer.ColumnTransformer",
         "sklearn.decomposition._pca.PCA",
+        # free text (estimators/text.py): skrub's StringEncoder, its string conversion, and
+        # scikit-learn's TF-IDF and SVD inside it; the analyzer is a name ("char_wb"), never
+        # a function (a function would need a loader no file may name)
+        "sklearn.decomposition._truncated_svd.TruncatedSVD",
+        "sklearn.feature_extraction.text.TfidfTransformer",
+        "sklearn.feature_extraction.text.TfidfVectorizer",
         "sklearn.dummy.DummyClassifier",
         "sklearn.dummy.DummyRegressor",
         "sklearn.ensemble._forest.ExtraTreesClassifier",
@@ -84,6 +90,8 @@ _OBJECTS = frozenset(
         "sklearn.tree._classes.DecisionTreeRegressor",
         "sklearn.tree._classes.ExtraTreeClassifier",
         "sklearn.tree._classes.ExtraTreeRegressor",
+        "skrub._string_encoder.StringEncoder",
+        "skrub._to_str.ToStr",
     }
 )
 

@@ -250,11 +250,18 @@ def _classify_column(col: pd.Series, n: int) -> tuple[str, ColumnSpec | None]:
         return "", ColumnSpec(name, "datetime", dtype)
     if _numeric_share(text) >= 0.99 and len(text) >= 1:
         return "", ColumnSpec(name, "numeric", dtype)  # numbers stored as text
+    return _classify_words(text, nunique, dtype)
+
+
+def _classify_words(text: pd.Series, nunique: int, dtype: str) -> tuple[str, ColumnSpec | None]:
+    """A column of strings that are no numbers or dates: free text, an identifier or a
+    category (``text``: its non-missing values as strings, ``nunique`` distinct)."""
+    name = str(text.name)
     if _ID_NAME.search(name) is None and looks_like_free_text(text, nunique):
         return "", ColumnSpec(name, "text", dtype)  # reviews, descriptions, posts
-    if nunique == len(non_null) and len(non_null) >= 20:
+    if nunique == len(text) and len(text) >= 20:
         return "identifier (unique text per row)", None
-    if _ID_NAME.search(name) and nunique > 0.9 * len(non_null):
+    if _ID_NAME.search(name) and nunique > 0.9 * len(text):
         return "identifier (name and near-unique values)", None
     return "", ColumnSpec(name, "categorical", dtype)
 

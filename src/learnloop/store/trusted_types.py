@@ -135,6 +135,10 @@ TRUSTED_TYPES: dict[str, frozenset[str]] = {
 # the oldest skops protocol learnloop has written (skops refuses newer ones than its own)
 MIN_PROTOCOL = 2
 _FUNCTION_TRANSFORMER = "sklearn.preprocessing._function_transformer.FunctionTransformer"
+# a TF-IDF vectorizer calls its analyzer, preprocessor and tokenizer when given callables;
+# learnloop's name an analyzer ("char_wb") and leave the other two unset
+_VECTORIZER = "sklearn.feature_extraction.text.TfidfVectorizer"
+_VECTORIZER_CALLS = ("analyzer", "preprocessor", "tokenizer")
 
 
 def trusted_names() -> list[str]:
@@ -164,6 +168,22 @@ def _type_of(node: dict[str, Any]) -> tuple[str, str] | None:
     if not all(isinstance(v, str) for v in (loader, module, cls)):
         return None
     return str(loader), f"{module}.{cls}"
+
+
+def _calls_something(node: dict[str, Any]) -> bool:
+    """True unless a TF-IDF vectorizer's analyzer, preprocessor and tokenizer are each
+    plain JSON (a name or null): a trusted type there (``builtins.str``) would be called."""
+    attrs = node.get("content")
+    attrs = attrs.get("content") if isinstance(attrs, dict) else None
+    if not isinstance(attrs, dict):
+        return True
+    for name in _VECTORIZER_CALLS:
+        value = attrs.get(name)
+        if value is not None and not (
+            isinstance(value, dict) and value.get("__loader__") == "JsonNode"
+        ):
+            return True
+    return False
 
 
 def _holds_a_function(node: dict[str, Any]) -> bool:
@@ -203,6 +223,8 @@ def audit_schema(schema: Any, where: str) -> None:
         if name not in TRUSTED_TYPES.get(loader, frozenset()):
             refused.add(name if loader in TRUSTED_TYPES else f"{name} (as {loader})")
         elif name == _FUNCTION_TRANSFORMER and _holds_a_function(node):
+            refused.add(f"{name} holding a function")
+        elif name == _VECTORIZER and _calls_something(node):
             refused.add(f"{name} holding a function")
     if refused:
         shown = sorted(refused)

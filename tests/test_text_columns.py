@@ -206,3 +206,13 @@ def test_a_vectorizer_given_something_to_call_is_refused(trained: dict, tmp_path
     path = rewrite(trained["model"], tmp_path / "called.skops", change)
     with pytest.raises(UntrustedModelError, match="TfidfVectorizer holding a function"):
         learnloop.load(path)
+
+
+def test_the_report_compares_splits_by_the_words_of_their_text(tweets: pd.DataFrame) -> None:
+    from learnloop.report.stats import drift
+
+    features, dropped = infer_features(tweets, ("source",))
+    X = prepare_features(tweets, Schema("source", "classification", features, dropped))
+    short = X[X["text"].str.split().str.len() < 12]
+    assert drift(X.iloc[:500], X.iloc[500:])["text"][0] == "KS"
+    assert drift(X, short)["text"][1] < 0.01 < drift(X.iloc[:500], X.iloc[500:])["text"][1]

@@ -39,21 +39,38 @@ def tweets() -> pd.DataFrame:
     return _tweets("2016").sample(1000, random_state=0).reset_index(drop=True)
 
 
+class _Messages:
+    """A reporter that keeps what training says to the person running it."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def on_start(self, info: dict) -> None: ...
+    def on_trial(self, record: object, loop: object) -> None: ...
+    def on_look(self, cert: object) -> None: ...
+    def on_message(self, text: str) -> None:
+        self.messages.append(text)
+
+
 @pytest.fixture(scope="module")
 def trained(tweets: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One model with the text and one without it, on the same rows and the same split."""
     where = tmp_path_factory.mktemp("text")
     store = f"sqlite:///{where / 's.db'}"
     model = where / "tweets.skops"
+    said = _Messages()
     with_text = learnloop.train(
         tweets, "source", budget=20, threshold=0.75, out=model, store=store,
-        candidates=["linear"], n_jobs=1,
+        candidates=["linear"], n_jobs=1, reporter=said,
     )  # fmt: skip
+    # the table alone: no threshold, so it searches its whole budget (dozens of linear
+    # fits on these few columns; its best is reached within a few seconds)
     without = learnloop.train(
-        tweets.drop(columns=["text"]), "source", budget=6, out=None, store=store,
+        tweets.drop(columns=["text"]), "source", budget=10, out=None, store=store,
         candidates=["linear"], n_jobs=1,
     )  # fmt: skip
-    return {"with": with_text, "without": without, "model": model, "where": where}
+    return {"with": with_text, "without": without, "model": model, "where": where,
+            "said": said.messages}  # fmt: skip
 
 
 def _kinds(frame: pd.DataFrame) -> tuple[dict[str, str], dict[str, str]]:
@@ -114,6 +131,8 @@ def test_a_model_reading_text_beats_the_one_without_it(trained: dict) -> None:
         without.test_score,
     )
     assert with_text.test_score > with_text.baseline_score + 0.1
+    (notice,) = [m for m in trained["said"] if "free text" in m]
+    assert notice.startswith("Read 'text' as free text")
 
 
 def test_predict_reads_the_text_of_a_new_file_and_of_a_frame(trained: dict) -> None:

@@ -235,3 +235,16 @@ def test_the_report_compares_splits_by_the_words_of_their_text(tweets: pd.DataFr
     short = X[X["text"].str.split().str.len() < 12]
     assert drift(X.iloc[:500], X.iloc[500:])["text"][0] == "KS"
     assert drift(X, short)["text"][1] < 0.01 < drift(X.iloc[:500], X.iloc[500:])["text"][1]
+
+
+def test_a_text_model_loaded_with_another_skrub_warns(
+    trained: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from learnloop.exceptions import VersionMismatchWarning
+    from learnloop.store import model_files
+
+    saved = learnloop.load(trained["model"]).metadata["versions"]["skrub"]
+    assert saved == model_files._installed("skrub") != "not installed"
+    monkeypatch.setattr(model_files, "_installed", lambda package: "0.0.1")
+    with pytest.warns(VersionMismatchWarning, match="skrub"):
+        learnloop.load(trained["model"])

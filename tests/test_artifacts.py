@@ -114,6 +114,10 @@ def _zoo_tables(mixed: pd.DataFrame):  # noqa: ANN202
         flag=rng.random(len(mixed)) < 0.5,
         city=rng.choice([f"c{i}" for i in range(60)], len(mixed)),  # rare ones pooled
         spend=rng.normal(50, 10, len(mixed)),
+        note=[  # free text: skrub's StringEncoder in every family's features
+            f"asked about the {plan} plan twice, order {i} came {i % 9} days late"
+            for i, plan in enumerate(mixed["plan"])
+        ],
     )
     yield prepare_dataset(wide.drop(columns="spend"), target="churned")
     yield prepare_dataset(wide.drop(columns="churned"), target="spend")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from learnloop.data import cells
+from learnloop.data.freetext import looks_like_free_text, to_free_text
 from learnloop.data.tables import as_table
 from learnloop.data.textfiles import (
     ENCODING,
@@ -66,7 +67,7 @@ class ColumnSpec:
     """One input column: its name and how the models see it."""
 
     name: str
-    kind: str  # "numeric" | "categorical" | "datetime"
+    kind: str  # "numeric" | "categorical" | "datetime" | "text" (free text: data/freetext.py)
     dtype: str
     categories: list[str] = field(default_factory=list)
 
@@ -284,9 +285,18 @@ def _classify_column(col: pd.Series, n: int) -> tuple[str, ColumnSpec | None]:
         return "", ColumnSpec(name, "datetime", dtype)
     if _numeric_share(text) >= 0.99 and len(text) >= 1:
         return "", ColumnSpec(name, "numeric", dtype)  # numbers stored as text
-    if nunique == len(non_null) and len(non_null) >= 20:
+    return _classify_words(text, nunique, dtype)
+
+
+def _classify_words(text: pd.Series, nunique: int, dtype: str) -> tuple[str, ColumnSpec | None]:
+    """A column of strings that are no numbers or dates: free text, an identifier or a
+    category (``text``: its non-missing values as strings, ``nunique`` distinct)."""
+    name = str(text.name)
+    if _ID_NAME.search(name) is None and looks_like_free_text(text, nunique):
+        return "", ColumnSpec(name, "text", dtype)  # reviews, descriptions, posts
+    if nunique == len(text) and len(text) >= 20:
         return "identifier (unique text per row)", None
-    if _ID_NAME.search(name) and nunique > 0.9 * len(non_null):
+    if _ID_NAME.search(name) and nunique > 0.9 * len(text):
         return "identifier (name and near-unique values)", None
     return "", ColumnSpec(name, "categorical", dtype)
 
@@ -319,6 +329,9 @@ DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour")
 def prepare_features(df: pd.DataFrame, schema: Schema, *, strict: bool = False) -> pd.DataFrame:
     """Select and type the schema's feature columns; expand datetimes into numeric parts.
 
+    Categories come out as text of dtype object, free text as pandas' string dtype
+    (``freetext.TEXT_DTYPE``): the preprocessing encodes each its own way.
+
     A missing column raises SchemaMismatchError. A cell its column cannot read (see
     ``data/cells.py``) is missing, or with ``strict`` refused, naming its column and place.
     """
@@ -347,6 +360,8 @@ def read_features(df: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, dict[
             out[spec.name], masks[spec.name] = _to_truth_text(col)
         elif spec.kind == "categorical":
             out[spec.name] = _to_category_text(col)
+        elif spec.kind == "text":
+            out[spec.name] = to_free_text(col)
         else:
             stamps, masks[spec.name] = _to_datetime(col)
             for part in DATETIME_PARTS:

@@ -6,6 +6,10 @@ numbers and one-hot encodes categories, for linear models, k-NN and neural netwo
 ``cluster`` is the space clusters are found and scored in: numbers median-imputed and
 standardized, categories one-hot (0/1), and no missing-value indicators (a rare indicator
 scaled to unit variance would sit far from every row and be "found" as a cluster).
+
+Free text (columns of pandas' string dtype, ``freetext.TEXT_DTYPE``) is encoded alike in
+every kind, after the numbers and categories (so the category positions the trees are told
+about stay put): TF-IDF of character n-grams reduced by an SVD (``estimators/text.py``).
 """
 
 from __future__ import annotations
@@ -19,15 +23,28 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
+from learnloop.estimators.text import text_encoder
+
 __all__ = ["build_preprocessor", "categorical_indices"]
 
 MAX_ONE_HOT_CATEGORIES = 30
 
 
 def _split_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The numeric and the categorical columns (free text is neither: :func:`_text_columns`)."""
+    text = set(_text_columns(frame))
     categorical = [c for c in frame.columns if frame[c].dtype == object]
-    numeric = [c for c in frame.columns if c not in set(categorical)]
+    numeric = [c for c in frame.columns if c not in set(categorical) | text]
     return numeric, categorical
+
+
+def _text_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if isinstance(frame[c].dtype, pd.StringDtype)]
+
+
+def _text_steps(frame: pd.DataFrame) -> list[tuple[str, Any, Any]]:
+    """One encoder per free-text column, given the column itself (a Series), last."""
+    return [(f"text{i}", text_encoder(), c) for i, c in enumerate(_text_columns(frame))]
 
 
 def _one_hot() -> Pipeline:
@@ -87,6 +104,7 @@ def build_preprocessor(kind: str, frame: pd.DataFrame) -> Any:
     else:
         raise ValueError(f"Unknown preprocessing kind {kind!r}.")
     steps = [s for s in steps if s[2]]
+    steps += _text_steps(frame)
     return ColumnTransformer(steps, sparse_threshold=0.0, verbose_feature_names_out=False)
 
 

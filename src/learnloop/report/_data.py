@@ -87,7 +87,8 @@ def _column_table(frame: Any, schema: Any, to_val: dict, to_test: dict) -> Table
         _COLUMN_HEADER,
         table,
         "Drift: does each input column of the validation and test splits look like the "
-        "training split? KS test for numbers and dates, chi-square for categories; a small "
+        "training split? KS test for numbers and dates (and words per row of free text), "
+        "chi-square for categories; a small "
         "p-value says the split differs.",
     )
 

@@ -2,7 +2,8 @@
 
 * **Drift.** Each input column of the validation and test splits against the training
   split: Kolmogorov-Smirnov for numbers (and dates), chi-square on the category counts for
-  categories. Many columns mean many tests: the table flags p < 0.01 and says so.
+  categories, Kolmogorov-Smirnov on the number of words for free text. Many columns mean
+  many tests: the table flags p < 0.01 and says so.
 * **Intervals.** A percentile bootstrap of the rows, or, for silhouette, adjusted Rand and
   NMI, the certificate's jackknife (``learnloop.certify.bounds``).
 * **Models on one split.** Two models: McNemar's test (labels) or Wilcoxon's signed-rank
@@ -50,6 +51,8 @@ def drift(train: pd.DataFrame, other: pd.DataFrame) -> dict[str, tuple[str, floa
         a, b = train[col], other[col]
         if pd.api.types.is_datetime64_any_dtype(a):
             a, b = a.astype("int64"), b.astype("int64")
+        if isinstance(a.dtype, pd.StringDtype):  # free text: each row's number of words
+            a, b = a.str.split().str.len(), b.str.split().str.len()
         if pd.api.types.is_numeric_dtype(a) and not pd.api.types.is_bool_dtype(a):
             x, y = a.dropna().to_numpy(float), b.dropna().to_numpy(float)
             if len(x) and len(y):

@@ -283,6 +283,12 @@ def _say_what_was_read(dataset: Dataset, report: Reporter) -> None:
         report.on_message(
             f"{dataset.dropped_rows} rows with no value in '{schema.target}' were left out."
         )
+    text = [f"'{c.name}'" for c in schema.features if c.kind == "text"]
+    if text:
+        report.on_message(
+            f"Read {', '.join(text)} as free text (many distinct values of several words): "
+            "encoded by TF-IDF of character n-grams and an SVD."
+        )
     for name, reason in schema.dropped.items():
         report.on_message(f"Column '{name}' is not used: {reason}.")
     for note in dataset.frame.attrs.get("notes", []):

@@ -29,6 +29,7 @@ EXPECTED = {
     "numeric": "a finite number or null",
     "categorical": "a string, a finite number, true/false or null",
     "datetime": "a date or date-time string (e.g. 2024-05-01T12:30:00) or null",
+    "text": "a string (free text) or null",
 }
 
 
@@ -51,8 +52,8 @@ class RowValidator:
     The per-row type is a pydantic TypedDict generated from the schema that forbids unknown
     columns: numeric columns take finite numbers (or null, which the pipeline imputes),
     categorical columns take strings, finite numbers, booleans or null, datetime columns
-    take date strings or null. Columns the training data had but the model does not use
-    (identifiers, constants) are accepted and ignored.
+    take date strings or null, free-text columns strings or null. Columns the training
+    data had but the model does not use (identifiers, constants) are accepted and ignored.
     """
 
     def __init__(self, model: LoadedModel, max_rows: int) -> None:
@@ -245,7 +246,7 @@ class RowValidator:
             values = [r[name] for r in rows]
             if spec.kind == "numeric":
                 columns[name] = np.array([nan if v is None else v for v in values], dtype=float)
-            elif spec.kind == "categorical":
+            elif spec.kind in ("categorical", "text"):
                 arr = np.empty(len(values), dtype=object)
                 arr[:] = values
                 columns[name] = arr

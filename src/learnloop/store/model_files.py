@@ -79,7 +79,17 @@ def library_versions() -> dict[str, str]:
         "numpy": np.__version__,
         "pandas": pd.__version__,
         "skops": skops.__version__,
+        "skrub": _installed("skrub"),  # free text's encoder; read without importing it
     }
+
+
+def _installed(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def checksum_path(path: Path) -> Path:
@@ -276,13 +286,15 @@ def _load(path: str | Path, *, require_signature: bool) -> LoadedModel:
         raise UntrustedModelError(f"The file '{path}' is not a learnloop model file.")
     check_native_indices(payload["pipeline"], str(path))
     meta = payload["metadata"]
-    _warn_on_version_mismatch(path, meta.get("versions", {}))
+    features = (meta.get("schema") or {}).get("features") or []
+    reads_text = any(f.get("kind") == "text" for f in features)
+    _warn_on_version_mismatch(path, meta.get("versions", {}), reads_text)
     return LoadedModel(payload["pipeline"], meta)
 
 
-def _warn_on_version_mismatch(path: Path, saved: dict[str, str]) -> None:
+def _warn_on_version_mismatch(path: Path, saved: dict[str, str], reads_text: bool) -> None:
     current = library_versions()
-    for lib in ("scikit-learn", "lightgbm"):
+    for lib in ("scikit-learn", "lightgbm", *(("skrub",) if reads_text else ())):
         if saved.get(lib) and saved[lib] != current[lib]:
             warnings.warn(
                 f"The model '{path}' was saved with {lib} {saved[lib]} and is loaded with "

@@ -56,6 +56,12 @@ _OBJECTS = frozenset(
         "sklearn.cluster._kmeans.MiniBatchKMeans",  # k-means on tables over 20k rows
         "sklearn.compose._column_transformer.ColumnTransformer",
         "sklearn.decomposition._pca.PCA",
+        # free text (estimators/text.py): skrub's StringEncoder, its string conversion, and
+        # scikit-learn's TF-IDF and SVD inside it; the analyzer is a name ("char_wb"), never
+        # a function (a function would need a loader no file may name)
+        "sklearn.decomposition._truncated_svd.TruncatedSVD",
+        "sklearn.feature_extraction.text.TfidfTransformer",
+        "sklearn.feature_extraction.text.TfidfVectorizer",
         "sklearn.dummy.DummyClassifier",
         "sklearn.dummy.DummyRegressor",
         "sklearn.ensemble._forest.ExtraTreesClassifier",
@@ -85,6 +91,8 @@ _OBJECTS = frozenset(
         "sklearn.tree._classes.DecisionTreeRegressor",
         "sklearn.tree._classes.ExtraTreeClassifier",
         "sklearn.tree._classes.ExtraTreeRegressor",
+        "skrub._string_encoder.StringEncoder",
+        "skrub._to_str.ToStr",
     }
 )
 
@@ -128,6 +136,10 @@ TRUSTED_TYPES: dict[str, frozenset[str]] = {
 # the oldest skops protocol learnloop has written (skops refuses newer ones than its own)
 MIN_PROTOCOL = 2
 _FUNCTION_TRANSFORMER = "sklearn.preprocessing._function_transformer.FunctionTransformer"
+# a TF-IDF vectorizer calls its analyzer, preprocessor and tokenizer when given callables;
+# learnloop's name an analyzer ("char_wb") and leave the other two unset
+_VECTORIZER = "sklearn.feature_extraction.text.TfidfVectorizer"
+_VECTORIZER_CALLS = ("analyzer", "preprocessor", "tokenizer")
 
 
 def trusted_names() -> list[str]:
@@ -157,6 +169,22 @@ def _type_of(node: dict[str, Any]) -> tuple[str, str] | None:
     if not all(isinstance(v, str) for v in (loader, module, cls)):
         return None
     return str(loader), f"{module}.{cls}"
+
+
+def _calls_something(node: dict[str, Any]) -> bool:
+    """True unless a TF-IDF vectorizer's analyzer, preprocessor and tokenizer are each
+    plain JSON (a name or null): a trusted type there (``builtins.str``) would be called."""
+    attrs = node.get("content")
+    attrs = attrs.get("content") if isinstance(attrs, dict) else None
+    if not isinstance(attrs, dict):
+        return True
+    for name in _VECTORIZER_CALLS:
+        value = attrs.get(name)
+        if value is not None and not (
+            isinstance(value, dict) and value.get("__loader__") == "JsonNode"
+        ):
+            return True
+    return False
 
 
 def _holds_a_function(node: dict[str, Any]) -> bool:
@@ -196,6 +224,8 @@ def audit_schema(schema: Any, where: str) -> None:
         if name not in TRUSTED_TYPES.get(loader, frozenset()):
             refused.add(name if loader in TRUSTED_TYPES else f"{name} (as {loader})")
         elif name == _FUNCTION_TRANSFORMER and _holds_a_function(node):
+            refused.add(f"{name} holding a function")
+        elif name == _VECTORIZER and _calls_something(node):
             refused.add(f"{name} holding a function")
     if refused:
         shown = sorted(refused)

@@ -151,6 +151,22 @@ def test_compare_report(runs: dict[str, Any]) -> None:
         assert text in page, text
 
 
+def test_report_takes_the_start_of_a_run_id(runs: dict[str, Any]) -> None:
+    """``learnloop report 3fa9`` reports the one run whose id starts so, named in full."""
+    from learnloop.store import open_store
+
+    ids = [r["run_id"] for r in open_store(runs["store"]).list_runs()]
+    run_id = runs["regression"].run_id
+    others = [i for i in ids if i != run_id]
+    prefix = next(run_id[:n] for n in range(1, 13)
+                  if not any(o.startswith(run_id[:n]) for o in others))  # fmt: skip
+    out = runs["dir"] / "prefix.md"
+    proc = learnloop("report", prefix, "--out", str(out), "--store", runs["store"])
+    assert proc.returncode == 0, proc.stderr
+    page = out.read_text()
+    assert f"run {run_id}" in page and fmt(runs["regression"].test_bound) in page
+
+
 def test_report_of_a_model_file_alone_says_what_is_missing(runs: dict[str, Any]) -> None:
     d = runs["dir"]
     model = d / "cls.skops"

@@ -254,3 +254,63 @@ def test_an_unknown_status_filter_is_refused(tmp_path: Path) -> None:
     ]
     none = learnloop("runs", "list", "--status", "met", "--store", store, "--json")
     assert json.loads(none.stdout) == {"runs": []}
+
+
+# ------------------------------------------------------------------ run-id prefixes
+def _runs_sharing_a_first_character(url: str) -> list[str]:
+    """17 recorded runs: their random 12-hex-digit ids cannot all start differently."""
+    from learnloop.store import open_store
+
+    st = open_store(url)
+    return [st.create_run(task="classification", metric="accuracy") for _ in range(17)]
+
+
+def _unique_prefix(run_id: str, ids: list[str]) -> str:
+    """The shortest start of ``run_id`` that no other id shares."""
+    others = [i for i in ids if i != run_id]
+    return next(
+        run_id[:n] for n in range(1, 13) if not any(o.startswith(run_id[:n]) for o in others)
+    )
+
+
+def test_runs_show_takes_a_unique_prefix_and_refuses_ambiguous_or_unknown_ones(
+    tmp_path: Path,
+) -> None:
+    """SQLite: a unique start of an id shows that run (its full id in the JSON); a start
+    several ids share exits 2 naming them; a start no id has exits 2; one line each."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    ids = _runs_sharing_a_first_character(url)
+    target = ids[5]
+    shown = _json("runs", "show", _unique_prefix(target, ids), "--store", url)
+    assert shown["run_id"] == target
+
+    first = next(c for c in "0123456789abcdef" if sum(i.startswith(c) for i in ids) >= 2)
+    sharing = sorted(i for i in ids if i.startswith(first))
+    proc = learnloop("runs", "show", first, "--store", url)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "more than one run" in proc.stderr
+    assert all(i in proc.stderr for i in sharing[:10])
+
+    absent = next(a + b for a in "0123456789abcdef" for b in "0123456789abcdef"
+                  if not any(i.startswith(a + b) for i in ids))  # fmt: skip
+    proc = learnloop("runs", "show", absent, "--store", url)
+    assert proc.returncode == 2 and f"no run '{absent}'" in proc.stderr
+
+
+def test_compare_and_delete_take_prefixes(tmp_path: Path) -> None:
+    """compare names runs by their full ids when given starts, refuses the same run given
+    twice (a start and its full id), and delete removes the one run a start names."""
+    from learnloop.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    ids = _runs_sharing_a_first_character(url)
+    a, b = ids[0], ids[1]
+    out = _json("runs", "compare", _unique_prefix(a, ids), _unique_prefix(b, ids), "--store", url)
+    assert [r["run_id"] for r in out["runs"]] == [a, b]
+    proc = learnloop("runs", "compare", _unique_prefix(a, ids), a, "--store", url)
+    assert proc.returncode == 2 and "only once" in proc.stderr
+
+    deleted = _json("runs", "delete", _unique_prefix(b, ids), "--store", url)
+    assert deleted == {"deleted": b}
+    assert b not in {r["run_id"] for r in open_store(url).list_runs()}
+    assert len(open_store(url).list_runs()) == len(ids) - 1

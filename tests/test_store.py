@@ -38,6 +38,26 @@ def test_unknown_run_is_one_clear_error(backend_url: str) -> None:
         store.delete_run("nope")
 
 
+def test_a_run_is_found_by_the_start_of_its_id(backend_url: str) -> None:
+    """A start one id has gives that id, a full id itself, a start several ids share a
+    StoreError naming them, and a start none has (``%`` and ``_`` included: LIKE's wildcards
+    are escaped) a StoreError; 17 runs, so two ids share their first digit."""
+    st = Store(backend_url)
+    ids = [st.create_run(task="classification") for _ in range(17)]
+    for run_id in ids:
+        others = [i for i in ids if i != run_id]
+        n = next(n for n in range(1, 13) if not any(o.startswith(run_id[:n]) for o in others))
+        assert st.resolve_run_id(run_id[:n]) == run_id
+        assert st.resolve_run_id(run_id) == run_id
+    first = next(c for c in "0123456789abcdef" if sum(i.startswith(c) for i in ids) >= 2)
+    with pytest.raises(StoreError, match="more than one run") as e:
+        st.resolve_run_id(first)
+    assert all(i in str(e.value) for i in sorted(i for i in ids if i.startswith(first))[:10])
+    for absent in ("%", "_", "", "zz", ids[0] + "0"):
+        with pytest.raises(StoreError, match="There is no run"):
+            st.resolve_run_id(absent)
+
+
 def test_trials_live_in_the_optuna_study_and_delete_removes_both(backend_url: str) -> None:
     store = open_store(backend_url)
     run_id = _run(store)

@@ -3,11 +3,19 @@
 Exit codes: 0 threshold met and certified; 3 budget spent without meeting it (the best
 model is still saved); 2 bad usage or bad input (one line naming the problem); 1 internal
 error.
+
+Start-up: ``learnloop --help`` imports every module named in :data:`COMMANDS` (typer reads
+each command's signature), so a command module imports only typer, rich and light parts of
+learnloop (``core.names``, ``cli._common``) at its top, and everything heavy (pandas,
+scikit-learn, the store, serving) inside its function. ``tests/test_cli_startup.py`` checks
+that ``--help`` loads none of them. A new command is one module of that shape and one line
+in :data:`COMMANDS`.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
 
 import typer
 
@@ -21,12 +29,6 @@ from learnloop.cli._common import (
     parse_budget,
     run_guarded,
 )
-from learnloop.cli.recommend import recommend
-from learnloop.cli.report import report
-from learnloop.cli.runs import runs_app, worker
-from learnloop.cli.serve import serve
-from learnloop.cli.train import predict, train
-from learnloop.cli.watch import watch
 
 __all__ = [
     "app",
@@ -38,10 +40,23 @@ __all__ = [
     "EXIT_INTERNAL",
     "EXIT_USAGE",
     "EXIT_NOT_MET",
+    "COMMANDS",
 ]
 
+# command name -> (module, function or typer.Typer of subcommands), in the order --help lists
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("learnloop.cli.train", "train"),
+    "predict": ("learnloop.cli.train", "predict"),
+    "recommend": ("learnloop.cli.recommend", "recommend"),
+    "report": ("learnloop.cli.report", "report"),
+    "serve": ("learnloop.cli.serve", "serve"),
+    "runs": ("learnloop.cli.runs", "runs_app"),
+    "worker": ("learnloop.cli.runs", "worker"),
+    "watch": ("learnloop.cli.watch", "watch"),
+}
+
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,  # --install-completion and --show-completion (bash, zsh, fish, pwsh)
     no_args_is_help=True,
     help="Train to the accuracy you need, prove it on held-out data, ship a safe model.",
     pretty_exceptions_enable=False,
@@ -67,14 +82,17 @@ def _options(
     """Train to the accuracy you need, prove it on held-out data, ship a safe model."""
 
 
-app.command()(train)
-app.command()(predict)
-app.command()(recommend)
-app.command()(report)
-app.command("serve")(serve)
-app.add_typer(runs_app, name="runs")
-app.command()(worker)
-app.command()(watch)
+def _register(target: typer.Typer) -> None:
+    """Add every command of :data:`COMMANDS` to ``target`` (a sub-app as a group)."""
+    for name, (module, attribute) in COMMANDS.items():
+        command = getattr(importlib.import_module(module), attribute)
+        if isinstance(command, typer.Typer):
+            target.add_typer(command, name=name)
+        else:
+            target.command(name)(command)
+
+
+_register(app)
 
 
 def main() -> None:

@@ -12,7 +12,9 @@ __all__ = ["report"]
 
 
 def report(
-    source: Annotated[str, typer.Argument(help="A run id, or a model file (.skops).")],
+    source: Annotated[
+        str, typer.Argument(help="A run id (or its first characters), or a model file (.skops).")
+    ],
     out: Annotated[str, typer.Option(help="The report file to write.")] = "report.html",
     fmt: Annotated[
         str | None,

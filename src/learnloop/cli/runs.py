@@ -26,6 +26,7 @@ StoreOpt = Annotated[
     str | None, typer.Option(help="Experiment store URL or SQLite path ($LEARNLOOP_STORE).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+RUN_HELP = "Run id, or its first characters if no other run's id starts with them."
 SPARK = "▁▂▃▄▅▆▇█"
 
 
@@ -147,7 +148,7 @@ def _look_lines(looks: list[dict[str, Any]]) -> list[str]:
 
 @runs_app.command("show")
 def show(
-    run: Annotated[str, typer.Argument(help="Run id.")],
+    run: Annotated[str, typer.Argument(help=RUN_HELP)],
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -213,7 +214,7 @@ def show(
 
 @runs_app.command("compare")
 def compare(
-    runs: Annotated[list[str], typer.Argument(help="Two or more run ids.")],
+    runs: Annotated[list[str], typer.Argument(help="Two or more run ids (or the start of each).")],
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     report: Annotated[
@@ -280,13 +281,14 @@ def compare(
 
 @runs_app.command("delete")
 def delete(
-    run: Annotated[str, typer.Argument(help="Run id.")],
+    run: Annotated[str, typer.Argument(help=RUN_HELP)],
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Remove RUN and its trials from the store (the model file stays)."""
     json_errors(json_out)
     st = _store(store)
+    run = run_guarded(st.resolve_run_id, run)
     run_guarded(st.delete_run, run)
     if json_out:
         _echo_json({"deleted": run})
@@ -296,7 +298,7 @@ def delete(
 
 @runs_app.command("export")
 def export(
-    run: Annotated[str, typer.Argument(help="Run id.")],
+    run: Annotated[str, typer.Argument(help=RUN_HELP)],
     mlflow: Annotated[str, typer.Option("--mlflow", help="MLflow tracking URI to export to.")],
     store: StoreOpt = None,
     json_out: JsonOpt = False,
@@ -305,7 +307,9 @@ def export(
     json_errors(json_out)
     from learnloop.store.mlflow_export import export_mlflow
 
-    out = run_guarded(export_mlflow, _store(store), run, mlflow)
+    st = _store(store)
+    run = run_guarded(st.resolve_run_id, run)
+    out = run_guarded(export_mlflow, st, run, mlflow)
     if json_out:
         _echo_json(out)
     else:

@@ -19,10 +19,11 @@ from learnloop.cli._common import (
     use_encoding,
     write_table,
 )
-from learnloop.tasks import TASKS
+from learnloop.core.names import TASK_NAMES, metric_help
 
 _ENCODING_HELP = "Text encoding of a CSV or TSV file (default: UTF-8, else detected)."
-_TASK_CHOICES = ", ".join(["auto", *list(TASKS)[:-1]]) + f" or {list(TASKS)[-1]}"  # the registry
+# the registry's names without importing it (core/names.py; a test holds them equal)
+_TASK_CHOICES = ", ".join(["auto", *TASK_NAMES[:-1]]) + f" or {TASK_NAMES[-1]}"
 
 __all__ = ["train", "predict"]
 
@@ -51,12 +52,7 @@ def train(  # noqa: PLR0913 -- typer: one parameter per command-line option
     ] = None,
     metric: Annotated[
         str | None,
-        typer.Option(
-            help="Error function: accuracy, balanced_accuracy, f1, f1_macro, roc_auc, "
-            "log_loss, rmse, mae, r2; clustering: silhouette, davies_bouldin, "
-            "calinski_harabasz, adjusted_rand, nmi; recommendation: ndcg@K, recall@K, map@K, "
-            "precision@K, hit_rate@K (default: accuracy, r2, silhouette, ndcg@10)."
-        ),
+        typer.Option(help=metric_help()),
     ] = None,
     threshold: Annotated[
         float | None, typer.Option(help="Score that counts as good enough (rmse: at most).")

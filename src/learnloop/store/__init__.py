@@ -135,6 +135,7 @@ def _now() -> str:
 
 # what a run row's status may be: running until it ends met, not_met, interrupted or failed
 RUN_STATUSES = ("running", "met", "not_met", "interrupted", "failed")
+_SHOWN_MATCHES = 10  # run ids an ambiguous prefix's message lists
 
 
 class Store:
@@ -219,6 +220,28 @@ class Store:
         if row is None:
             raise StoreError(f"There is no run '{run_id}' in the store {_safe(self.url)}.")
         return _decode(dict(row))
+
+    @retried
+    def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the one run whose id is ``prefix`` or starts with it, so a person
+        may type ``3fa9`` for ``3fa91c07be42``; StoreError (exit 2) naming the matches when
+        several runs start with it, or when none does."""
+        ids = runs_table.c.run_id
+        query = sa.select(ids).where(ids.startswith(prefix, autoescape=True)).order_by(ids)
+        with self._session() as conn:
+            matches = list(conn.execute(query.limit(_SHOWN_MATCHES + 1)).scalars())
+        if prefix in matches:
+            return prefix
+        if len(matches) == 1 and prefix:
+            return str(matches[0])
+        if not matches or not prefix:
+            raise StoreError(f"There is no run '{prefix}' in the store {_safe(self.url)}.")
+        shown = ", ".join(matches[:_SHOWN_MATCHES]) + (
+            ", ..." if len(matches) > _SHOWN_MATCHES else ""
+        )
+        raise StoreError(
+            f"The run id '{prefix}' is the start of more than one run ({shown}); type more of it."
+        )
 
     @retried
     def list_runs(

@@ -136,7 +136,9 @@ def store_interrupted(
 # ------------------------------------------------------------------------ details
 def run_details(store: Store, run_id: str) -> dict[str, Any]:
     """Everything the store holds about one run, trials and every test look included, as
-    plain JSON (``looks``: each look's number, the alpha it spent and its certificate)."""
+    plain JSON (``looks``: each look's number, the alpha it spent and its certificate).
+    ``run_id`` may be the start of one run's id (:meth:`Store.resolve_run_id`)."""
+    run_id = store.resolve_run_id(run_id)
     run = store.get_run(run_id)
     run.pop("outcomes", None)
     run["looks"] = store.looks(run_id)
@@ -272,9 +274,11 @@ def _score_test(pair: list[str], sa: np.ndarray, sb: np.ndarray) -> dict[str, An
 
 
 def compare_runs(store: Store, run_ids: list[str], confidence: float = 0.95) -> dict[str, Any]:
-    """Runs side by side (settings, scores, intervals) and a test for each pair."""
+    """Runs side by side (settings, scores, intervals) and a test for each pair; each id
+    may be the start of one run's id (:meth:`Store.resolve_run_id`)."""
     if len(run_ids) < 2:
         raise UsageError("Give at least two run ids to compare.")
+    run_ids = [store.resolve_run_id(r) for r in run_ids]
     if len(set(run_ids)) != len(run_ids):
         raise UsageError("Give each run id to compare only once.")
     runs = [store.get_run(r) for r in run_ids]

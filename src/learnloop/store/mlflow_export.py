@@ -58,6 +58,7 @@ def export_mlflow(
 ) -> dict[str, Any]:
     """Log ``run_id`` to the MLflow tracking server or folder at ``uri``."""
     details = run_details(store, run_id)
+    run_id = details["run_id"]  # the full id where the start of one was given
     mlflow = _mlflow()
     from mlflow import entities
 

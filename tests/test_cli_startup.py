@@ -34,8 +34,9 @@ def _python(code: str, *args: str, env: dict[str, str] | None = None) -> str:
         text=True,
         timeout=120,
         env=env,
-        check=True,
+        check=False,
     )
+    assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
 

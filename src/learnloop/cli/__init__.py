@@ -21,6 +21,7 @@ from learnloop.cli._common import (
     parse_budget,
     run_guarded,
 )
+from learnloop.cli.explain import explain
 from learnloop.cli.recommend import recommend
 from learnloop.cli.report import report
 from learnloop.cli.runs import runs_app, worker
@@ -71,6 +72,7 @@ app.command()(train)
 app.command()(predict)
 app.command()(recommend)
 app.command()(report)
+app.command()(explain)
 app.command("serve")(serve)
 app.add_typer(runs_app, name="runs")
 app.command()(worker)

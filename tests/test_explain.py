@@ -215,7 +215,7 @@ def test_an_ensemble_takes_the_sampled_path(models: dict[str, Path]) -> None:
 def test_without_the_target_only_the_rows_are_explained(models: dict[str, Path]) -> None:
     explained = learnloop.explain(models["lightgbm"], _table(50, 6).drop(columns="y"))
     assert explained.importance is None
-    assert "no target column 'y'" in explained.notes[0]
+    assert "The data has no target column 'y'" in explained.notes[0]
     assert len(explained.table()) == 50
 
 

@@ -111,10 +111,13 @@ def _exact(pipeline: Any, schema: Schema, X: pd.DataFrame, classes: np.ndarray |
     preprocessor, model = steps[0][1], steps[1][1]
     if not hasattr(preprocessor, "output_indices_"):
         return None
+    try:
+        sums = grouping(input_of_encoded(preprocessor, schema), schema.feature_names)
+    except ValueError:  # a part that cannot be traced to its column: sample instead
+        return None
     raw = model.contributions(np.asarray(preprocessor.transform(X), dtype=float))
     which = classes if classes is not None and raw.shape[1] > 1 else np.zeros(len(X), int)
     per_row = raw[np.arange(len(X)), which]  # (rows, encoded + 1)
-    sums = grouping(input_of_encoded(preprocessor, schema), schema.feature_names)
     return per_row[:, :-1] @ sums, per_row[:, -1]
 
 
@@ -202,11 +205,13 @@ def explain(  # noqa: PLR0913 -- the model, the rows, and the three knobs of the
     if len(X) > rows:
         notes.append(f"The first {rows} of {len(X)} rows are explained one by one.")
     importance = None
-    if schema.target is not None and schema.target in data.columns:
+    labelled = schema.target is not None and schema.target in data.columns
+    if labelled and int(task.usable_rows(data, schema).sum()) >= 2:
         importance = _importance(pipeline, task, schema, metric, data, X, repeats, seed)
     else:
+        why = "fewer than 2 rows with a value in its" if labelled else "no"
         notes.append(
-            f"The data has no target column '{schema.target}', so the global importance "
+            f"The data has {why} target column '{schema.target}', so the global importance "
             "(the drop in the model's score when a column is shuffled) is left out."
         )
     return Explanation(

@@ -4,6 +4,7 @@ other model) and permutation importance with intervals, in Python and on the com
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -182,6 +183,45 @@ def test_sampled_contributions_of_an_additive_model_are_exact() -> None:
     contrib, expected = sampled_contributions(product, X, background, [0, 1, 2], orders=8)
     np.testing.assert_allclose(expected + contrib.sum(axis=1), product(X, None), atol=1e-12)
     assert np.ptp(expected) == 0  # one expected value for every row
+
+
+def test_sampled_contributions_converge_to_the_exact_shapley_values() -> None:
+    """Against the exact interventional Shapley values of a model with a three-way
+    interaction (every order of 4 columns and every background row, enumerated): the error
+    shrinks as orders grow, to a few hundredths at 2000. (Two-way interactions alone are
+    split exactly by any order and its reverse, so they would prove nothing.)"""
+    from itertools import permutations
+
+    rng = np.random.default_rng(9)
+    names = ["a", "b", "c", "d"]
+    X = rng.normal(size=(5, 4))
+    background = rng.normal(size=(8, 4))
+
+    def g(z: np.ndarray) -> np.ndarray:
+        return z[:, 0] * z[:, 1] * z[:, 2] + np.maximum(z[:, 3], 0) * z[:, 0] + z[:, 2] ** 2
+
+    exact = np.zeros((len(X), 4))
+    orders = list(permutations(range(4)))
+    for i in range(len(X)):
+        for bg in background:
+            for order in orders:
+                z = bg.copy()
+                for j in order:
+                    before = g(z[None])[0]
+                    z[j] = X[i, j]
+                    exact[i, j] += g(z[None])[0] - before
+    exact /= len(background) * len(orders)
+
+    def f(rows: pd.DataFrame, _: Any = None) -> np.ndarray:
+        return g(rows[names].to_numpy())
+
+    frame, bg_frame = pd.DataFrame(X, columns=names), pd.DataFrame(background, columns=names)
+    errors = []
+    for n_orders in (16, 2000):
+        est, _ = sampled_contributions(f, frame, bg_frame, [0, 1, 2, 3], orders=n_orders, seed=2)
+        errors.append(np.abs(est - exact).max())
+    assert errors[1] < 0.05 * np.abs(exact).max(), (errors, np.abs(exact).max())
+    assert errors[1] < errors[0] / 3, errors
 
 
 def test_a_linear_model_takes_the_sampled_path(models: dict[str, Path]) -> None:

@@ -113,6 +113,27 @@ def test_one_hot_parts_are_summed_into_their_column() -> None:
     )
 
 
+def test_lightgbm_regression_contributions_add_up_to_the_value(diabetes: pd.DataFrame) -> None:
+    from sklearn.pipeline import Pipeline
+
+    from learnloop.data import Schema, infer_features
+    from learnloop.estimators import BoosterRegressor
+    from learnloop.explanations import explain
+
+    features, _ = infer_features(diabetes, exclude=("target",))
+    schema = Schema("target", "regression", features, {}, [])
+    X = prepare_features(diabetes, schema)
+    pipeline = Pipeline(
+        [("features", build_preprocessor("tree", X)), ("model", BoosterRegressor())]
+    ).fit(X, diabetes["target"].to_numpy())
+    out = explain(pipeline, TASKS["regression"], schema, "r2", diabetes, rows=100, repeats=5)
+    assert out.method == EXACT and set(out.explains) == {"value of 'target'"}
+    np.testing.assert_allclose(out.score, pipeline.predict(X.iloc[:100]), atol=1e-6)
+    assert out.importance is not None and out.importance.metric == "r2"
+    top = out.importance.table.iloc[0]
+    assert top["column"] in ("bmi", "s5") and top["low"] > 0
+
+
 def test_the_generating_column_leads_and_the_noise_interval_covers_zero(
     models: dict[str, Path],
 ) -> None:

@@ -373,7 +373,8 @@ class LoadedModel:
 
         frame = _frame(data)
         return explain(
-            self.pipeline, self.task_kind, self.schema, str(self.metadata.get("metric", "")),
+            self.pipeline, self.task_kind, self.schema,
+            str(self.metadata.get("metric") or self.task_kind.default_metric),
             frame, rows=rows, repeats=repeats, seed=seed,
         )  # fmt: skip
 

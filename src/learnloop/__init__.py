@@ -22,9 +22,10 @@ from learnloop._version import __version__
 if TYPE_CHECKING:
     from learnloop.certify import Certificate
     from learnloop.data import Schema
+    from learnloop.explanations import Explanation
     from learnloop.runs.result import Result
     from learnloop.runs.train import train
-    from learnloop.store.model_files import LoadedModel, load_model
+    from learnloop.store.model_files import LoadedModel, explain, load_model
 
     load = load_model
 
@@ -37,6 +38,8 @@ _LAZY = {
     "LoadedModel": ("learnloop.store.model_files", "LoadedModel"),
     "load_model": ("learnloop.store.model_files", "load_model"),
     "load": ("learnloop.store.model_files", "load_model"),
+    "explain": ("learnloop.store.model_files", "explain"),
+    "Explanation": ("learnloop.explanations", "Explanation"),
 }
 
 __all__ = [
@@ -46,6 +49,8 @@ __all__ = [
     "load",
     "load_model",
     "LoadedModel",
+    "explain",
+    "Explanation",
     "Result",
     "Certificate",
     "Schema",

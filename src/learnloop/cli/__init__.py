@@ -47,6 +47,7 @@ __all__ = [
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("learnloop.cli.train", "train"),
     "predict": ("learnloop.cli.train", "predict"),
+    "explain": ("learnloop.cli.explain", "explain"),
     "recommend": ("learnloop.cli.recommend", "recommend"),
     "report": ("learnloop.cli.report", "report"),
     "serve": ("learnloop.cli.serve", "serve"),

@@ -35,6 +35,17 @@ def _booster_predict(booster: Any, X: np.ndarray, best_iteration: int) -> np.nda
     return booster.predict(X, num_iteration=best_iteration, **threads)
 
 
+def _booster_contributions(booster: Any, X: np.ndarray, best_iteration: int) -> np.ndarray:
+    """Each row's exact contributions (TreeSHAP, LightGBM's ``pred_contrib``) to the raw
+    score, shaped (rows, outputs, columns + 1): the last entry of each output is the
+    expected value, and the entries of an output sum to its raw score (log-odds for two
+    classes, the softmax input of each class for more, the value for regression)."""
+    threads = {"num_threads": 1} if len(X) < ONE_THREAD_ROWS else {}
+    out = booster.predict(X, num_iteration=best_iteration, pred_contrib=True, **threads)
+    out = np.asarray(out.toarray() if hasattr(out, "toarray") else out, dtype=float)
+    return out.reshape(len(X), -1, np.shape(X)[1] + 1)
+
+
 class BoosterClassifier(ClassifierMixin, BaseEstimator):
     """A trained LightGBM booster used as a classifier over classes 0..k-1."""
 
@@ -70,6 +81,11 @@ class BoosterClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.argmax(self.predict_proba(X), axis=1)
 
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Exact per-row contributions to the raw score: see ``_booster_contributions``."""
+        check_fitted(self, "booster_")
+        return _booster_contributions(self.booster_, X, self.best_iteration_)
+
 
 class BoosterRegressor(RegressorMixin, BaseEstimator):
     """A trained LightGBM booster used as a regressor."""
@@ -90,3 +106,8 @@ class BoosterRegressor(RegressorMixin, BaseEstimator):
     def predict(self, X: np.ndarray) -> np.ndarray:
         check_fitted(self, "booster_")
         return _booster_predict(self.booster_, X, self.best_iteration_)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Exact per-row contributions to the value: see ``_booster_contributions``."""
+        check_fitted(self, "booster_")
+        return _booster_contributions(self.booster_, X, self.best_iteration_)

@@ -3,7 +3,8 @@
 
 Classification: confusion matrix, ROC and precision-recall curves (one-vs-rest for several
 classes), calibration. Regression: predicted against actual, residuals. Both: permutation
-importance of the inputs (sklearn.inspection) on a sample of the rows. Clustering: cluster
+importance of the inputs with 95% intervals (``learnloop.explanations``, which ``learnloop
+explain`` shares) on a sample of the rows. Clustering: cluster
 sizes, per-cluster profiles and a 2-D PCA projection of the model's inputs.
 Recommendation: each evaluated user's score and how much of the catalogue the model
 recommends, against the most popular items. Scatter plots
@@ -41,57 +42,58 @@ def _how_many(shown: int, rows: int) -> str:
     return f"all {rows} of these rows" if shown == rows else f"{shown} of these {rows} rows"
 
 
-def _importance(task: Task, pipeline: Any, part: Part, metric: Metric, n: int, seed: int) -> Any:
-    from sklearn.inspection import permutation_importance
+def _importance(
+    task: Task, pipeline: Any, part: Part, schema: Schema, metric: Metric, seed: int
+) -> Any:
+    """Which inputs the model uses: :func:`learnloop.explanations.permutation_importance`
+    (bootstrap shuffles, 95% intervals), with as many shuffles as fit in a few seconds."""
+    import time
 
+    from learnloop.explanations import input_of_prepared, permutation_importance
     from learnloop.report import plots
     from learnloop.report._doc import Figure, Section, Text
 
     rows = plots.sample_rows(len(part), IMPORTANCE_ROWS, seed=seed)
     X, y = part.X.iloc[rows], np.asarray(part.y)[rows]
-    sign = 1.0 if metric.greater_is_better else -1.0
+    n, sign = task.n_outputs(schema), 1.0 if metric.greater_is_better else -1.0
 
-    def scorer(est: Any, X_: Any, y_: Any) -> float:
-        return sign * metric.score(y_, task.predict(est, X_, n), n)
+    def scorer(X_: Any, y_: Any) -> float:
+        return sign * metric.score(y_, task.predict(pipeline, X_, n), n)
 
-    import time
-
+    owners = input_of_prepared(schema)
+    groups = {c: [p for p in X.columns if owners.get(p) == c] for c in schema.feature_names}
     started = time.monotonic()
-    scorer(pipeline, X, y)
+    scorer(X, y)
     per_call = time.monotonic() - started
     section = Section("The model: which inputs it uses")
-    least = 2 * per_call * X.shape[1]  # two shuffles of every input
+    least = 2 * per_call * (len(groups) + 1)  # two shuffles of every input
     if least > IMPORTANCE_MAX_SECONDS:
         section.add(
             Text(
-                f"Permutation importance is left out: shuffling each of the {X.shape[1]} "
+                f"Permutation importance is left out: shuffling each of the {len(groups)} "
                 f"inputs twice would take about {least:.0f} s ({per_call:.2f} s a prediction).",
                 "note",
             )
         )
         return section
-    repeats = int(IMPORTANCE_SECONDS / max(per_call * X.shape[1], 1e-9))
+    repeats = int(IMPORTANCE_SECONDS / max(per_call * (len(groups) + 1), 1e-9))
     repeats = max(2, min(IMPORTANCE_REPEATS, repeats))
-    res = permutation_importance(
-        pipeline, X, y, scoring=scorer, n_repeats=repeats, random_state=seed
-    )
-    order = np.argsort(-res.importances_mean)[:20]
-    names = [str(X.columns[i]) for i in order]
+    imp = permutation_importance(
+        scorer, X, y, groups, metric=metric.name, repeats=repeats, seed=seed
+    ).table.head(20)
+    names = [str(c) for c in imp["column"]]
     section.add(
         Figure(
-            plots.bars(
-                names,
-                res.importances_mean[order],
-                f"drop in {metric.name} when shuffled",
-                errors=res.importances_std[order],
-            ),  # fmt: skip
+            plots.interval_bars(
+                names, imp["mean"], imp["low"], imp["high"], f"drop in {metric.name} when shuffled"
+            ),
             f"Permutation importance on {_how_many(len(rows), len(part))} "
-            f"({repeats} shuffles each; bars are the mean drop, whiskers one "
-            "standard deviation). Up to 20 inputs, most important first.",
+            f"({repeats} bootstrap shuffles each; bars are the mean drop, whiskers a 95% "
+            "interval for new rows like these). Up to 20 inputs, most important first.",
         ),
         Text(
-            f"The model leans most on '{names[0]}'; inputs near zero could be dropped "
-            "without loss on these rows."
+            f"The model leans most on '{names[0]}'; inputs whose interval covers zero could "
+            "be dropped without a loss that these rows can show."
             if names
             else "No inputs."
         ),
@@ -172,7 +174,7 @@ def classification_sections(
     )
     if not importance:
         return [decisions]
-    return [decisions, _importance(task, pipeline, part, metric, n, seed)]
+    return [decisions, _importance(task, pipeline, part, schema, metric, seed)]
 
 
 def regression_sections(
@@ -221,7 +223,7 @@ def regression_sections(
             ],  # fmt: skip
         ),
     )
-    return [decisions, _importance(task, pipeline, part, metric, 0, seed)]
+    return [decisions, _importance(task, pipeline, part, schema, metric, seed)]
 
 
 def clustering_sections(

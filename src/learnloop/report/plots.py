@@ -21,6 +21,8 @@ __all__ = [
     "lines",
     "scatter_groups",
     "bars",
+    "interval_bars",
+    "write_interval_bars_png",
     "histogram",
     "heatmap",
     "cd_diagram",
@@ -159,6 +161,48 @@ def bars(
     ax.set_yticks(pos, [str(v)[:28] for v in labels])
     ax.set_xlabel(xlabel)
     return _svg(fig)
+
+
+def _interval_figure(labels: Sequence[str], means: Any, lows: Any, highs: Any, xlabel: str) -> Any:
+    """Horizontal bars of ``means`` (first label on top) with whiskers from ``lows`` to
+    ``highs`` (an interval, not a spread) and a line at zero."""
+    means, lows, highs = (np.asarray(v, dtype=float) for v in (means, lows, highs))
+    fig, ax = _figure(7.0, min(6.0, 1.0 + 0.28 * len(labels)))
+    pos = np.arange(len(labels))[::-1]
+    whiskers = np.vstack([means - lows, highs - means])
+    ax.barh(pos, means, xerr=whiskers, color=PALETTE[0], alpha=0.8, capsize=3)
+    ax.axvline(0.0, color="#444444", linewidth=0.8)
+    ax.set_yticks(pos, [str(v)[:28] for v in labels])
+    ax.set_xlabel(xlabel)
+    return fig
+
+
+def interval_bars(labels: Sequence[str], means: Any, lows: Any, highs: Any, xlabel: str) -> str:
+    """:func:`_interval_figure` as inline SVG."""
+    return _svg(_interval_figure(labels, means, lows, highs, xlabel))
+
+
+def write_interval_bars_png(  # noqa: PLR0913 -- the bars, their intervals and where to write
+    path: Any, labels: Sequence[str], means: Any, lows: Any, highs: Any, xlabel: str
+) -> None:
+    """:func:`_interval_figure` written as a PNG file at ``path``, atomically."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    fig = _interval_figure(labels, means, lows, highs, xlabel)
+    fig.tight_layout()
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None})
+        os.replace(tmp, target)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
 
 
 def histogram(values: Sequence[float], xlabel: str, bins: int = 40) -> str:

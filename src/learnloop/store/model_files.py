@@ -22,7 +22,7 @@ import stat
 import warnings
 import zipfile
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,9 @@ from learnloop.store.model_archive import (
 from learnloop.store.trusted_types import audit_schema, check_native_indices, trusted_names
 from learnloop.tasks import Answer, Task, get_task
 
+if TYPE_CHECKING:
+    from learnloop.explanations import Explanation
+
 __all__ = [
     "save_model",
     "load_model",
@@ -57,6 +60,7 @@ __all__ = [
     "check_model_path",
     "LoadedModel",
     "library_versions",
+    "explain",
 ]
 
 FORMAT = "learnloop-model"
@@ -367,3 +371,28 @@ class LoadedModel:
             out[cells.UNREADABLE_COLUMN] = cells.flags(masks, len(frame))
             out.attrs["notes"] = [cells.prediction_note(masks)]
         return out
+
+    def explain(
+        self, data: Any, *, rows: int = 1000, repeats: int = 20, seed: int = 0
+    ) -> Explanation:
+        """Why the model decides as it does on ``data`` (any table :meth:`predict` takes):
+        each input column's contribution to each of the first ``rows`` rows' score (log-odds
+        of a class, or the value; exact for LightGBM, sampled Shapley values otherwise), and,
+        where ``data`` has the target column, each column's permutation importance with a
+        95% interval over ``repeats`` bootstrap shuffles. UsageError for a model of pictures,
+        clusters or recommendations; SchemaMismatchError if a column is missing."""
+        from learnloop.explanations import explain
+
+        frame = _frame(data)
+        return explain(
+            self.pipeline, self.task_kind, self.schema,
+            str(self.metadata.get("metric") or self.task_kind.default_metric),
+            frame, rows=rows, repeats=repeats, seed=seed,
+        )  # fmt: skip
+
+
+def explain(model: LoadedModel | str | Path, data: Any, **options: Any) -> Explanation:
+    """``learnloop.explain(model, frame)``: :meth:`LoadedModel.explain` of a loaded model or
+    of the model file at a path (loaded with every check :func:`load_model` makes)."""
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    return loaded.explain(data, **options)

@@ -26,6 +26,7 @@ from learnloop.estimators.recommendation import (
     Recommender,
     has_leading_zeros,
     id_keys,
+    interaction_matrix,
     item_values,
 )
 
@@ -40,6 +41,7 @@ __all__ = [
     "ImageFeatures",
     "InteractionEncoder",
     "InteractionMatrix",
+    "interaction_matrix",
     "ItemWeightsRecommender",
     "OpenSetIdentifier",
     "PassThrough",

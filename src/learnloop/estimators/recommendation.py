@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from learnloop.estimators.common import check_fitted
 
 __all__ = [
+    "interaction_matrix",
     "InteractionEncoder",
     "InteractionMatrix",
     "Recommender",
@@ -73,6 +74,13 @@ class InteractionMatrix:
 
     def __len__(self) -> int:
         return int(self.matrix.nnz)
+
+
+def interaction_matrix(X: Any) -> InteractionMatrix:
+    """``X`` as the interaction matrix a recommendation family learns from (ValueError if not)."""
+    if not isinstance(X, InteractionMatrix):
+        raise ValueError("A recommendation family learns from an interaction matrix.")
+    return X
 
 
 class InteractionEncoder(TransformerMixin, BaseEstimator):

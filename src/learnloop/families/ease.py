@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from learnloop.core import Output
-from learnloop.estimators import InteractionMatrix
+from learnloop.estimators import interaction_matrix
 from learnloop.estimators.item_weights import ItemWeightsRecommender
 from learnloop.families._base import Candidate, FitContext
 
@@ -94,8 +94,7 @@ class EASECandidate(Candidate):
         X_val: np.ndarray,
         ctx: FitContext,
     ) -> Any:
-        if not isinstance(X, InteractionMatrix):
-            raise ValueError("A recommendation family learns from an interaction matrix.")
+        X = interaction_matrix(X)
         users, items = X.matrix.shape
         need = ease_bytes(users, items)
         if need > MAX_BYTES:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from learnloop.core import Output
-from learnloop.estimators import InteractionMatrix, Recommender
+from learnloop.estimators import InteractionMatrix, Recommender, interaction_matrix
 from learnloop.families._base import Candidate, FitContext
 
 __all__ = ["PopularityCandidate", "ItemKNNCandidate", "ALSCandidate", "BPRCandidate"]
@@ -39,12 +39,6 @@ def _one_blas_thread() -> Iterator[None]:
     with threadpool_limits(1, "blas"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*expects CSR input.*")
         yield
-
-
-def _matrix(X: Any) -> InteractionMatrix:
-    if not isinstance(X, InteractionMatrix):
-        raise ValueError("A recommendation family learns from an interaction matrix.")
-    return X
 
 
 def _bm25(matrix: Any) -> Any:
@@ -78,7 +72,7 @@ class PopularityCandidate(_Family):
         X_val: np.ndarray,
         ctx: FitContext,
     ) -> Any:
-        data = _matrix(X)
+        data = interaction_matrix(X)
         m = data.matrix
         if params.get("weighting") == "users":
             popularity = np.asarray((m > 0).sum(axis=0), dtype=float).ravel()
@@ -117,7 +111,7 @@ class ItemKNNCandidate(_Family):
     ) -> Any:
         from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
 
-        data = _matrix(X)
+        data = interaction_matrix(X)
         k = int(params["neighbours"])
         threads = max(1, int(ctx.n_jobs or 1))
         if params["weighting"] == "bm25":
@@ -151,7 +145,7 @@ class _FactorFamily(_Family):
         X_val: np.ndarray,
         ctx: FitContext,
     ) -> Any:
-        data = _matrix(X)
+        data = interaction_matrix(X)
         weighted = self._confidence(params, data)
         best: Recommender | None = None
         last_model: Recommender | None = None

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from learnloop.core import Output
-from learnloop.estimators import InteractionMatrix, Recommender
+from learnloop.estimators import Recommender, interaction_matrix
 from learnloop.families._base import Candidate, FitContext
 
 __all__ = ["RP3betaCandidate", "rp3beta_similarity", "BLOCK_CELLS"]
@@ -103,8 +103,7 @@ class RP3betaCandidate(Candidate):
         X_val: np.ndarray,
         ctx: FitContext,
     ) -> Any:
-        if not isinstance(X, InteractionMatrix):
-            raise ValueError("A recommendation family learns from an interaction matrix.")
+        X = interaction_matrix(X)
         alpha, beta = float(params["alpha"]), float(params["beta"])
         neighbours = int(params["neighbours"])
         if not (alpha > 0 and beta >= 0 and neighbours >= 1):

@@ -21,6 +21,7 @@ from learnloop.cli._common import (
     parse_budget,
     run_guarded,
 )
+from learnloop.cli.export import export
 from learnloop.cli.recommend import recommend
 from learnloop.cli.report import report
 from learnloop.cli.runs import runs_app, worker
@@ -75,6 +76,7 @@ app.command("serve")(serve)
 app.add_typer(runs_app, name="runs")
 app.command()(worker)
 app.command()(watch)
+app.command()(export)
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """ONNX export: the exported graph, run by onnxruntime, answers as the model file does.
 
-Tiny real models (budget 3 s) of the tabular families with converters, a table with
-categorical columns (some missing), and a clustering model that has none.
+Tiny real models (budget 3 s) of the tabular families with converters (single models and
+the ensembles the loop builds of them), on a table with categorical columns and missing
+cells in a number and a category column, and a clustering model that has none.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ def _table(n: int, regression: bool, seed: int = 0) -> pd.DataFrame:
         }
     )
     frame.loc[rng.random(n) < 0.1, "color"] = None
-    score = frame["a"] + (frame["color"] == "red") * 1.5 + frame["b"] / 50
+    score = frame["a"].copy()
+    frame.loc[rng.random(n) < 0.1, "a"] = np.nan  # indicators (dense), routing (trees)
+    score = score + (frame["color"] == "red") * 1.5 + frame["b"] / 50
     noise = rng.normal(size=n)
     frame["y"] = (
         score * 10 + 100 + noise if regression else np.where(score + noise > 1.5, "hi", "lo")
@@ -61,7 +64,14 @@ def _trained(tmp_path: Path, candidate: str, regression: bool) -> tuple[Path, pd
 
 @pytest.mark.parametrize(
     ("candidate", "regression"),
-    [("lightgbm", False), ("lightgbm", True), ("linear", False), ("linear", True)],
+    [
+        ("lightgbm", False),
+        ("lightgbm", True),
+        ("linear", False),
+        ("linear", True),
+        ("extra_trees", False),
+        ("random_forest", True),
+    ],
 )
 def test_onnx_answers_as_the_model_file(tmp_path: Path, candidate: str, regression: bool) -> None:
     model_path, held_out = _trained(tmp_path, candidate, regression)
@@ -106,7 +116,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_refuses_a_family_without_converter_and_leaves_nothing(tmp_path: Path) -> None:
-    frame = _table(300, regression=False).drop(columns=["y", "color", "size"])
+    frame = _table(300, regression=False).drop(columns=["y", "color", "size"]).fillna(0.0)
     model_path = tmp_path / "clusters.skops"
     learnloop.train(frame, task="clustering", budget=3, out=model_path, seed=0)
     out = tmp_path / "clusters.onnx"

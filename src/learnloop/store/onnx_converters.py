@@ -5,8 +5,11 @@ delegate to the converter of what they wrap: a :class:`BoosterClassifier` or
 :class:`BoosterRegressor` to onnxmltools' LightGBM converter, given the booster cut at
 the wrapper's best iteration (the trees its ``predict`` uses, no more); a
 :class:`ScaledTargetRegressor` to its inner regressor's converter, then ``* scale + mean``;
-a :class:`PassThrough` is an identity. Ensembles are not covered: their members each read
-the raw table, which skl2onnx's pipeline parser cannot hand to several pipelines.
+a :class:`PassThrough` adds nothing (its parser hands its inputs on); an ensemble's
+members are each parsed on the raw inputs and averaged by weight. Two of scikit-learn's
+own get help: an imputer's missing-value indicators (no skl2onnx converter) are ``IsNaN``
+columns beside skl2onnx's imputer, and a forest's splits get the side a missing value
+takes (``missing_go_to_left``, which skl2onnx's converter leaves out).
 
 Imported only by :mod:`learnloop.store.onnx_export`, inside the export (skl2onnx and
 onnxmltools are the optional ``onnx`` extra).
@@ -14,6 +17,7 @@ onnxmltools are the optional ``onnx`` extra).
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
@@ -28,9 +32,15 @@ from learnloop.estimators import (
     ScaledTargetRegressor,
 )
 
-__all__ = ["register_converters", "has_converter", "inexact_part"]
+__all__ = ["register_converters", "has_converter", "custom_parsers"]
 
 _CLASSIFIER_OPTIONS = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+_FOREST_OPTIONS = {
+    **_CLASSIFIER_OPTIONS,
+    "raw_scores": [False, True],
+    "decision_path": [False, True],
+    "decision_leaf": [False, True],
+}
 
 
 def _booster_at_best(model: Any) -> Any:
@@ -154,6 +164,115 @@ def _convert_ensemble(scope: Any, operator: Any, container: Any) -> None:
         label.add_to(scope, container)
 
 
+def _parse_imputer(scope: Any, model: Any, inputs: list[Any], custom_parsers: Any = None):
+    """A SimpleImputer that adds missing-value indicators: skl2onnx's imputer on a copy
+    without them, then the indicator columns (``IsNaN`` of the columns that had missing
+    values in training, as 0/1) beside it, as scikit-learn concatenates them."""
+    from skl2onnx._parse import _parse_sklearn_simple_model
+    from skl2onnx.common.data_types import FloatTensorType
+
+    indicated = getattr(getattr(model, "indicator_", None), "features_", [])
+    if not (model.add_indicator and len(indicated)):
+        return _parse_sklearn_simple_model(scope, model, inputs, custom_parsers=custom_parsers)
+    plain = copy.copy(model)
+    plain.add_indicator = False
+    imputed = _parse_sklearn_simple_model(scope, plain, inputs, custom_parsers=custom_parsers)
+    indicator = scope.declare_local_operator("LearnloopMissingIndicator", model)
+    indicator.inputs = inputs
+    indicator.outputs.append(scope.declare_local_variable("indicators", FloatTensorType()))
+    concat = scope.declare_local_operator("SklearnConcat")
+    concat.inputs = [*imputed, *indicator.outputs]
+    concat.outputs.append(scope.declare_local_variable("imputed_indicated", FloatTensorType()))
+    return concat.outputs
+
+
+def _indicator_shape(operator: Any) -> None:
+    from skl2onnx.common.data_types import FloatTensorType
+
+    width = len(operator.raw_operator.indicator_.features_)
+    operator.outputs[0].type = FloatTensorType([operator.inputs[0].get_first_dimension(), width])
+
+
+def _convert_indicator(scope: Any, operator: Any, container: Any) -> None:
+    """1.0 where a column that had missing values in training is NaN, else 0.0."""
+    from skl2onnx.algebra.onnx_ops import OnnxCast, OnnxConcat, OnnxGather, OnnxIsNaN
+
+    opv = container.target_opset
+    columns = np.asarray(operator.raw_operator.indicator_.features_, dtype=np.int64)
+    X = (
+        OnnxConcat(*operator.inputs, axis=1, op_version=opv)
+        if len(operator.inputs) > 1
+        else operator.inputs[0]
+    )
+    picked = OnnxGather(X, columns, axis=1, op_version=opv)
+    flags = OnnxCast(
+        OnnxIsNaN(picked, op_version=opv), to=1, op_version=opv, output_names=operator.outputs
+    )
+    flags.add_to(scope, container)
+
+
+def _parse_forest(scope: Any, model: Any, inputs: list[Any], custom_parsers: Any = None):
+    """A scikit-learn forest under learnloop's alias, so that its converter is
+    :func:`_convert_forest` (zipmap is off for every classifier the export converts)."""
+    from skl2onnx._parse import _parse_sklearn_simple_model
+
+    alias = _FOREST_ALIAS + ("Classifier" if hasattr(model, "predict_proba") else "Regressor")
+    return _parse_sklearn_simple_model(
+        scope, model, inputs, custom_parsers=custom_parsers, alias=alias
+    )
+
+
+def _convert_forest(scope: Any, operator: Any, container: Any) -> None:
+    """skl2onnx's forest converter, then each split told where a missing value goes
+    (``missing_go_to_left``: the true branch of ``BRANCH_LEQ``), which it leaves out."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from skl2onnx.common._registration import get_converter
+
+    model = operator.raw_operator
+    before = len(container.nodes)
+    get_converter(sklearn_operator_name_map[type(model)])(scope, operator, container)
+    trees = [tree.tree_ for tree in model.estimators_]
+    for node in container.nodes[before:]:
+        if node.op_type.startswith("TreeEnsemble"):
+            _route_missing(node, trees)
+
+
+def _route_missing(node: Any, trees: list[Any]) -> None:
+    """Set ``nodes_missing_value_tracks_true`` of a tree-ensemble node from the trees."""
+    attrs = {a.name: a for a in node.attribute}
+    tree_ids, node_ids = attrs["nodes_treeids"].ints, attrs["nodes_nodeids"].ints
+    modes = attrs["nodes_modes"].strings
+    tracks = [
+        int(mode != b"LEAF" and trees[t].missing_go_to_left[n])
+        for t, n, mode in zip(tree_ids, node_ids, modes, strict=True)
+    ]
+    if "nodes_missing_value_tracks_true" in attrs:
+        node.attribute.remove(attrs["nodes_missing_value_tracks_true"])
+    from onnx import helper
+
+    node.attribute.append(helper.make_attribute("nodes_missing_value_tracks_true", tracks))
+
+
+_FOREST_ALIAS = "LearnloopForest"
+
+
+def custom_parsers() -> dict[type, Any]:
+    """Parsers handed to skl2onnx for one conversion: imputers with indicators, forests."""
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+    from sklearn.impute import SimpleImputer
+
+    forests = (ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier)
+    return {
+        SimpleImputer: _parse_imputer,
+        **dict.fromkeys((*forests, RandomForestRegressor), _parse_forest),
+    }
+
+
 def _alias(cls: type) -> str:
     return f"Learnloop{cls.__name__}"
 
@@ -180,19 +299,20 @@ def register_converters() -> None:
         options=_CLASSIFIER_OPTIONS,
     )
     register(EnsembleRegressor, _ensemble_shape, _convert_ensemble, parser=_parse_ensemble)
+    from skl2onnx.common._registration import register_converter, register_shape_calculator
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
 
-
-def inexact_part(estimator: Any) -> str | None:
-    """Why skl2onnx's converter of ``estimator`` would not answer as it does (None if it
-    would): missing-value indicators have no converter, and scikit-learn's forests route a
-    missing value by ``missing_go_to_left``, which their converter drops."""
-    if getattr(estimator, "add_indicator", False) and len(
-        getattr(getattr(estimator, "indicator_", None), "features_", [])
+    register_converter("LearnloopMissingIndicator", _convert_indicator)
+    register_shape_calculator("LearnloopMissingIndicator", _indicator_shape)
+    for kind, shape in (
+        ("Classifier", calculate_linear_classifier_output_shapes),
+        ("Regressor", calculate_linear_regressor_output_shapes),
     ):
-        return "missing-value indicators"
-    if hasattr(estimator, "estimators_") and hasattr(estimator, "max_features"):
-        return "a scikit-learn forest's routing of missing values"
-    return None
+        register_converter(_FOREST_ALIAS + kind, _convert_forest, options=_FOREST_OPTIONS)
+        register_shape_calculator(_FOREST_ALIAS + kind, shape)
 
 
 def has_converter(estimator: Any) -> bool:

@@ -91,7 +91,7 @@ def _estimators(est: Any) -> list[Any]:
 
 def _check_convertible(model: LoadedModel, parts: list[Any]) -> None:
     """UsageError, naming the family, when a part of the model has no converter."""
-    from learnloop.store.onnx_converters import has_converter, inexact_part
+    from learnloop.store.onnx_converters import has_converter
 
     family = model.metadata.get("candidate")
     missing = [p for p in parts if not has_converter(p)]
@@ -104,13 +104,6 @@ def _check_convertible(model: LoadedModel, parts: list[Any]) -> None:
             "cannot be exported to ONNX; ONNX export covers tabular classification and "
             "regression."
         )
-    for part in parts:
-        reason = inexact_part(part)
-        if reason:
-            raise UsageError(
-                f"The model of family '{family}' uses {reason}, which no ONNX converter "
-                "reproduces exactly, so it is not exported to ONNX."
-            )
 
 
 def _text_missing_as_empty(parts: list[Any]) -> None:
@@ -158,7 +151,7 @@ def convert(model: LoadedModel) -> Any:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-    from learnloop.store.onnx_converters import register_converters
+    from learnloop.store.onnx_converters import custom_parsers, register_converters
 
     register_converters()
     pipeline = copy.deepcopy(model.pipeline)
@@ -176,6 +169,7 @@ def convert(model: LoadedModel) -> Any:
         target_opset=OPSET,
         options=no_zipmap or None,
         final_types=_outputs(parts[-1]),
+        custom_parsers=custom_parsers(),
     )
     for key, value in _metadata(model).items():
         entry = onx.metadata_props.add()

@@ -92,6 +92,30 @@ def test_onnx_answers_as_the_model_file(tmp_path: Path, candidate: str, regressi
         assert labels == expected["prediction"].tolist()
 
 
+def test_a_mixed_ensemble_answers_as_its_members_average(tmp_path: Path) -> None:
+    """An ensemble of a LightGBM and a linear pipeline (float and double answers), built
+    here so that the test does not depend on the loop choosing one."""
+    from sklearn.pipeline import Pipeline
+
+    from learnloop.estimators import EnsembleClassifier, PassThrough
+    from learnloop.store.model_files import LoadedModel
+
+    boosted_path, held_out = _trained(tmp_path, "lightgbm", regression=False)
+    linear_path, _ = _trained(tmp_path, "linear", regression=False)
+    boosted, linear = load_model(boosted_path), load_model(linear_path)
+    ensemble = EnsembleClassifier(
+        members=[boosted.pipeline, linear.pipeline], weights=[0.3, 0.7], n_classes=2
+    ).fit()
+    pipeline = Pipeline([("features", PassThrough()), ("model", ensemble)])
+    model = LoadedModel(pipeline, boosted.metadata)
+    out = tmp_path / "ensemble.onnx"
+    written = export_onnx(model, out)
+    label, proba = _session(out).run(None, onnx_feed(held_out, model.schema, written["inputs"]))
+    expected = model.predict(held_out)
+    np.testing.assert_allclose(proba, expected[["proba_hi", "proba_lo"]].to_numpy(), atol=1e-5)
+    assert [model.classes[i] for i in label] == expected["prediction"].tolist()
+
+
 def test_onnx_metadata_carries_the_certificate(tmp_path: Path) -> None:
     import onnx
 

@@ -104,6 +104,15 @@ def _check_convertible(model: LoadedModel, parts: list[Any]) -> None:
             "cannot be exported to ONNX; ONNX export covers tabular classification and "
             "regression."
         )
+    n_classes = len(model.classes)
+    for part in parts:
+        seen = getattr(part, "classes_", None) if hasattr(part, "predict_proba") else None
+        if seen is not None and len(seen) != n_classes:
+            raise UsageError(
+                f"A part of the model ({type(part).__name__}) learned {len(seen)} of the "
+                f"{n_classes} classes, and its probabilities are padded in Python, which the "
+                "ONNX graph does not do, so it is not exported to ONNX."
+            )
 
 
 def _text_missing_as_empty(parts: list[Any]) -> None:

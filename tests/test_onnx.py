@@ -164,3 +164,26 @@ def test_cli_writes_the_onnx_file(tmp_path: Path) -> None:
     session = _session(out)
     assert [i.name for i in session.get_inputs()] == written["inputs"]
     assert written["outputs"] == ["values"]
+
+
+@pytest.mark.parametrize("regression", [False, True])
+def test_the_baseline_converts(tmp_path: Path, regression: bool) -> None:
+    """The trivial model learnloop saves when nothing beats it (prior, mean) exports too."""
+    from learnloop.data import prepare_features
+    from learnloop.store.model_files import LoadedModel
+    from learnloop.tasks import get_task
+
+    frame = _table(300, regression)
+    task = get_task("regression" if regression else "classification")
+    schema = task.read_schema(frame, "y", None)
+    X = prepare_features(frame, schema)
+    y = frame["y"].to_numpy() if regression else task.encode(frame, schema, "training")
+    metadata = {"schema": schema.to_dict(), "candidate": "baseline", "certificate": {}}
+    model = LoadedModel(task.baseline(X, y, 0), metadata)
+    out = tmp_path / "baseline.onnx"
+    written = export_onnx(model, out)
+    rows = frame.drop(columns="y")
+    got = _session(out).run(None, onnx_feed(rows, schema, written["inputs"]))[-1]
+    expected = model.predict(rows)
+    columns = ["prediction"] if regression else [f"proba_{c}" for c in model.classes]
+    np.testing.assert_allclose(got, expected[columns].to_numpy(dtype=float), atol=1e-12)

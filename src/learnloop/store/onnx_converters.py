@@ -5,9 +5,10 @@ delegate to the converter of what they wrap: a :class:`BoosterClassifier` or
 :class:`BoosterRegressor` to onnxmltools' LightGBM converter, given the booster cut at
 the wrapper's best iteration (the trees its ``predict`` uses, no more); a
 :class:`ScaledTargetRegressor` to its inner regressor's converter, then ``* scale + mean``;
-a :class:`PassThrough` adds nothing (its parser hands its inputs on); an ensemble's
-members are each parsed on the raw inputs and averaged by weight. Two of scikit-learn's
-own get help: an imputer's missing-value indicators (no skl2onnx converter) are ``IsNaN``
+scikit-learn's ``DummyClassifier`` and ``DummyRegressor`` (the baseline learnloop saves when
+nothing beat it) repeat their one answer; a :class:`PassThrough` adds nothing (its parser
+hands its inputs on); an ensemble's members are each parsed on the raw inputs and averaged
+by weight. Two of scikit-learn's own get help: an imputer's missing-value indicators (no skl2onnx converter) are ``IsNaN``
 columns beside skl2onnx's imputer, and a forest's splits get the side a missing value
 takes (``missing_go_to_left``, which skl2onnx's converter leaves out).
 
@@ -273,6 +274,46 @@ def custom_parsers() -> dict[type, Any]:
     }
 
 
+def _dummy_shape(operator: Any) -> None:
+    """The baseline's answers: a label per row and a double probability per class, or a
+    double value per row."""
+    from skl2onnx.common.data_types import DoubleTensorType, Int64TensorType
+
+    rows = operator.inputs[0].get_first_dimension()
+    model = operator.raw_operator
+    if hasattr(model, "predict_proba"):
+        operator.outputs[0].type = Int64TensorType([rows])
+        operator.outputs[1].type = DoubleTensorType([rows, len(model.classes_)])
+    else:
+        operator.outputs[0].type = DoubleTensorType([rows, 1])
+
+
+def _convert_dummy(scope: Any, operator: Any, container: Any) -> None:
+    """The baseline (learnloop saves it when nothing beat it): its one answer, which does
+    not depend on the row (prior, mean), repeated for every input row."""
+    from skl2onnx.algebra.onnx_ops import OnnxConcat, OnnxExpand, OnnxGather, OnnxShape
+
+    opv = container.target_opset
+    model = operator.raw_operator
+    row = np.zeros((1, model.n_features_in_))
+    rows = OnnxGather(
+        OnnxShape(operator.inputs[0], op_version=opv),
+        np.array([0], dtype=np.int64),
+        axis=0,
+        op_version=opv,
+    )
+    if hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(row), dtype=np.float64)
+        code = np.asarray([int(np.asarray(model.predict(row))[0])], dtype=np.int64)
+        label = OnnxExpand(code, rows, op_version=opv, output_names=operator.outputs[:1])
+        label.add_to(scope, container)
+    else:
+        proba = np.asarray(model.predict(row), dtype=np.float64).reshape(1, 1)
+    shape = OnnxConcat(rows, np.array([proba.shape[1]], dtype=np.int64), axis=0, op_version=opv)
+    answer = OnnxExpand(proba, shape, op_version=opv, output_names=operator.outputs[-1:])
+    answer.add_to(scope, container)
+
+
 def _alias(cls: type) -> str:
     return f"Learnloop{cls.__name__}"
 
@@ -299,6 +340,10 @@ def register_converters() -> None:
         options=_CLASSIFIER_OPTIONS,
     )
     register(EnsembleRegressor, _ensemble_shape, _convert_ensemble, parser=_parse_ensemble)
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    register(DummyClassifier, _dummy_shape, _convert_dummy, options=_CLASSIFIER_OPTIONS)
+    register(DummyRegressor, _dummy_shape, _convert_dummy)
     from skl2onnx.common._registration import register_converter, register_shape_calculator
     from skl2onnx.common.shape_calculator import (
         calculate_linear_classifier_output_shapes,

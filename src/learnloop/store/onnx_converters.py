@@ -8,9 +8,10 @@ the wrapper's best iteration (the trees its ``predict`` uses, no more); a
 scikit-learn's ``DummyClassifier`` and ``DummyRegressor`` (the baseline learnloop saves when
 nothing beat it) repeat their one answer; a :class:`PassThrough` adds nothing (its parser
 hands its inputs on); an ensemble's members are each parsed on the raw inputs and averaged
-by weight. Two of scikit-learn's own get help: an imputer's missing-value indicators (no skl2onnx converter) are ``IsNaN``
-columns beside skl2onnx's imputer, and a forest's splits get the side a missing value
-takes (``missing_go_to_left``, which skl2onnx's converter leaves out).
+by weight. Two of scikit-learn's own get help: an imputer's missing-value indicators (no
+skl2onnx converter) are ``IsNaN`` columns beside skl2onnx's imputer, and a forest's splits
+get the side a missing value takes (``missing_go_to_left``, which skl2onnx's converter
+leaves out).
 
 Imported only by :mod:`learnloop.store.onnx_export`, inside the export (skl2onnx and
 onnxmltools are the optional ``onnx`` extra).

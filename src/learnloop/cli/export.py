@@ -25,8 +25,10 @@ def export(
         bool, typer.Option("--json", help="Print one JSON object at the end.")
     ] = False,
 ) -> None:
-    """Export a model file: --onnx writes the whole pipeline (preprocessing included) as
-    one ONNX graph with the certificate in its metadata."""
+    """Export a model file as ONNX (preprocessing and certificate included).
+
+    --onnx FILE writes the whole pipeline as one ONNX graph, the certificate in its
+    metadata; exit 2 for a family no converter covers, with nothing written."""
     json_errors(as_json)
     if onnx is None:
         fail("Say what to export to: --onnx FILE.")

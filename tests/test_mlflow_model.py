@@ -55,6 +55,8 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         seed=0,
     )
     uri = f"sqlite:///{root / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)  # artifacts in the temporary folder, not ./mlruns
+    mlflow.create_experiment("learnloop", artifact_location=(root / "artifacts").as_uri())
     out = export_mlflow(open_store(store_url), result.run_id, uri, model_path=model_path)
     held_out = frame.iloc[340:].drop(columns="y").reset_index(drop=True)
     return {

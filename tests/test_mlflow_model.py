@@ -57,7 +57,9 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     uri = f"sqlite:///{root / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)  # artifacts in the temporary folder, not ./mlruns
     mlflow.create_experiment("learnloop", artifact_location=(root / "artifacts").as_uri())
-    out = export_mlflow(open_store(store_url), result.run_id, uri, model_path=model_path)
+    out = export_mlflow(
+        open_store(store_url), result.run_id, uri, model_path=model_path, register="churn"
+    )
     held_out = frame.iloc[340:].drop(columns="y").reset_index(drop=True)
     return {
         "root": root,
@@ -86,10 +88,14 @@ def test_logged_model_answers_as_predict(logged: dict[str, Any]) -> None:
     assert run.data.metrics["test_bound"] == pytest.approx(result.test_bound)
     assert run.data.tags["learnloop.metric"] == result.metric
     assert run.data.tags["learnloop.run_id"] == result.run_id
+    registered = mlflow.pyfunc.load_model("models:/churn/1").predict(logged["held_out"])
+    pd.testing.assert_frame_equal(registered.reset_index(drop=True), logged["expected"])
 
 
 def test_another_runs_model_is_refused(logged: dict[str, Any]) -> None:
     other = open_store(logged["store"]).create_run(task="classification")
+    with pytest.raises(UsageError, match="add --model"):
+        export_mlflow(open_store(logged["store"]), other, logged["uri"], register="churn")
     with pytest.raises(UsageError, match="give the run's own model"):
         export_mlflow(
             open_store(logged["store"]), other, logged["uri"], model_path=logged["model_path"]

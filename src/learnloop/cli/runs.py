@@ -303,6 +303,10 @@ def export(
         Path | None,
         typer.Option("--model", help="The run's model file: log it as an MLflow model too."),
     ] = None,
+    register: Annotated[
+        str | None,
+        typer.Option("--register", help="Register the --model under this name in MLflow."),
+    ] = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -311,7 +315,9 @@ def export(
     json_errors(json_out)
     from learnloop.store.mlflow_export import export_mlflow
 
-    out = run_guarded(export_mlflow, _store(store), run, mlflow, model_path=model)
+    out = run_guarded(
+        export_mlflow, _store(store), run, mlflow, model_path=model, register=register
+    )
     if json_out:
         _echo_json(out)
     else:

@@ -64,12 +64,16 @@ def export_mlflow(
     uri: str,
     experiment: str = "learnloop",
     model_path: str | Path | None = None,
+    register: str | None = None,
 ) -> dict[str, Any]:
     """Log ``run_id`` to the MLflow tracking server or folder at ``uri``; with
     ``model_path`` (the run's model file), the model too, as a pyfunc model with a
-    signature and the certificate (:mod:`learnloop.store.mlflow_model`)."""
+    signature and the certificate (:mod:`learnloop.store.mlflow_model`), registered as a
+    new version of the model ``register`` if given."""
     details = run_details(store, run_id)
     mlflow = _mlflow()
+    if register is not None and model_path is None:
+        raise UsageError("Registering a model needs the model file: add --model MODEL.")
     model = load_model(model_path) if model_path is not None else None
     if model is not None and model.metadata.get("run_id") != run_id:
         raise UsageError(
@@ -100,7 +104,11 @@ def export_mlflow(
         for trial in details["trials"]:
             with mlflow.start_run(run_name=f"trial-{trial['number']}", nested=True) as child:
                 _log_trial(client, entities, child.info.run_id, trial, details["metric"])
-        model_uri = log_model(mlflow, model_path, model) if model_path is not None else None
+        model_uri = (
+            log_model(mlflow, model_path, model, register=register)
+            if model_path is not None
+            else None
+        )
         mlflow_run_id = parent.info.run_id
     return {
         "run_id": run_id,

@@ -61,10 +61,15 @@ def _certificate(model: LoadedModel) -> tuple[dict[str, float], dict[str, str]]:
 
 
 def log_model(
-    mlflow: Any, model_path: str | Path, model: LoadedModel | None = None, name: str = "model"
+    mlflow: Any,
+    model_path: str | Path,
+    model: LoadedModel | None = None,
+    name: str = "model",
+    register: str | None = None,
 ) -> str:
     """Log the model file at ``model_path`` (``model``, if already loaded from it) to
-    MLflow's active run (``mlflow`` is the imported module); return the model's URI."""
+    MLflow's active run (``mlflow`` is the imported module), registered as a new version
+    of the model ``register`` if given; return the logged model's URI."""
     from mlflow.models import infer_signature
 
     model = model if model is not None else load_model(model_path)
@@ -76,6 +81,7 @@ def log_model(
         artifacts={"model": str(Path(model_path).resolve())},
         signature=signature,
         input_example=example,
+        registered_model_name=register,
     )
     metrics, tags = _certificate(model)
     mlflow.log_metrics(metrics)

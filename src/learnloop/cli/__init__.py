@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("learnloop.cli.train", "train"),
     "predict": ("learnloop.cli.train", "predict"),
     "explain": ("learnloop.cli.explain", "explain"),
+    "export": ("learnloop.cli.export", "export"),
     "recommend": ("learnloop.cli.recommend", "recommend"),
     "report": ("learnloop.cli.report", "report"),
     "serve": ("learnloop.cli.serve", "serve"),

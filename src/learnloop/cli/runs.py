@@ -7,6 +7,7 @@ Tables for people (rich), one JSON object for programs (``--json``). Errors go t
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -300,16 +301,25 @@ def delete(
 def export(
     run: Annotated[str, typer.Argument(help=RUN_HELP)],
     mlflow: Annotated[str, typer.Option("--mlflow", help="MLflow tracking URI to export to.")],
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="The run's model file: log it as an MLflow model too."),
+    ] = None,
+    register: Annotated[
+        str | None,
+        typer.Option("--register", help="Register the --model under this name in MLflow."),
+    ] = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Copy RUN and its trials to MLflow (needs the mlflow extra of learnloop)."""
+    """Copy RUN and its trials to MLflow (needs the mlflow extra of learnloop); with
+    --model, the run's model too, as an MLflow pyfunc model with its certificate."""
     json_errors(json_out)
     from learnloop.store.mlflow_export import export_mlflow
 
     st = _store(store)
     run = run_guarded(st.resolve_run_id, run)
-    out = run_guarded(export_mlflow, st, run, mlflow)
+    out = run_guarded(export_mlflow, st, run, mlflow, model_path=model, register=register)
     if json_out:
         _echo_json(out)
     else:

@@ -2,17 +2,22 @@
 
 The run becomes one MLflow run (parameters: the run's settings; metrics: test score and
 bound), each trial a nested run with its configuration and its validation curve as a
-metric history. MLflow is an optional extra: ``pip install 'learnloop[mlflow]'``.
+metric history. With ``--model MODEL`` the run's model is logged in the same MLflow run as
+a pyfunc model (:mod:`learnloop.store.mlflow_model`). MLflow is an optional extra:
+``pip install 'learnloop[mlflow]'``.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from learnloop.exceptions import UsageError
 from learnloop.store import Store
 from learnloop.store.experiments import run_details
+from learnloop.store.mlflow_model import log_model
+from learnloop.store.model_files import load_model
 
 __all__ = ["export_mlflow"]
 
@@ -54,12 +59,28 @@ def _log_trial(
 
 
 def export_mlflow(
-    store: Store, run_id: str, uri: str, experiment: str = "learnloop"
+    store: Store,
+    run_id: str,
+    uri: str,
+    experiment: str = "learnloop",
+    model_path: str | Path | None = None,
+    register: str | None = None,
 ) -> dict[str, Any]:
-    """Log ``run_id`` to the MLflow tracking server or folder at ``uri``."""
+    """Log ``run_id`` to the MLflow tracking server or folder at ``uri``; with
+    ``model_path`` (the run's model file), the model too, as a pyfunc model with a
+    signature and the certificate (:mod:`learnloop.store.mlflow_model`), registered as a
+    new version of the model ``register`` if given."""
     details = run_details(store, run_id)
     run_id = details["run_id"]  # the full id where the start of one was given
     mlflow = _mlflow()
+    if register is not None and model_path is None:
+        raise UsageError("Registering a model needs the model file: add --model MODEL.")
+    model = load_model(model_path) if model_path is not None else None
+    if model is not None and model.metadata.get("run_id") != run_id:
+        raise UsageError(
+            f"The model file '{model_path}' was trained by run "
+            f"{model.metadata.get('run_id')}, not {run_id}; give the run's own model."
+        )
     from mlflow import entities
 
     mlflow.set_tracking_uri(uri)
@@ -84,5 +105,15 @@ def export_mlflow(
         for trial in details["trials"]:
             with mlflow.start_run(run_name=f"trial-{trial['number']}", nested=True) as child:
                 _log_trial(client, entities, child.info.run_id, trial, details["metric"])
+        model_uri = (
+            log_model(mlflow, model_path, model, register=register)
+            if model_path is not None
+            else None
+        )
         mlflow_run_id = parent.info.run_id
-    return {"run_id": run_id, "mlflow_run_id": mlflow_run_id, "n_trials": len(details["trials"])}
+    return {
+        "run_id": run_id,
+        "mlflow_run_id": mlflow_run_id,
+        "n_trials": len(details["trials"]),
+        "model_uri": model_uri,
+    }

@@ -28,7 +28,7 @@ def in_notebook() -> bool:
     """True inside a Jupyter kernel (IPython with a kernel attached), without importing
     IPython where it is not already loaded."""
     ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    shell = ipython.get_ipython() if ipython is not None else None
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 

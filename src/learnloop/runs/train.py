@@ -129,7 +129,8 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
     wall_start = time.monotonic()
     data_name = _source_name(data)
     data, validation, test = (None if t is None else as_table(t) for t in (data, validation, test))
-    report = reporter if reporter is not None else reporter_for(progress)
+    shown = reporter_for(progress) if reporter is None else None  # this call's own display
+    report: Reporter = reporter if reporter is not None else shown  # type: ignore[assignment]
     # a new run's data is checked before the store is opened, so bad input leaves no new file
     store_obj = open_store(store) if resume is not None else None
     asked: dict[str, Any] = {
@@ -240,8 +241,8 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
     finally:
         if executor is not None:
             executor.close()
-        if reporter is None:  # the display this call made ends with it
-            report.close()
+        if shown is not None:  # the display this call made ends with it
+            shown.close()
     return result
 
 

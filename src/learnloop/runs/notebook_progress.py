@@ -57,8 +57,7 @@ class NotebookReporter:
     def on_start(self, info: dict[str, Any]) -> None:
         from IPython.display import HTML, display
 
-        self.info = info
-        self.started = time.monotonic()
+        self.info = info  # the clock started with the call: reading the data counts
         self.handle = display(HTML(self.html()), display_id=True)
 
     def on_trial(self, record: TrialRecord, loop: Search) -> None:

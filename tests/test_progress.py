@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_breast_cancer
 
 import learnloop
 from learnloop.exceptions import UsageError
@@ -20,13 +20,13 @@ pytest.importorskip("IPython")
 
 
 @pytest.fixture(scope="module")
-def iris() -> Any:
-    return load_iris(as_frame=True).frame
+def table() -> Any:
+    return load_breast_cancer(as_frame=True).frame  # 569 rows: 0.9 is met and certified in seconds
 
 
-def _train(iris: Any, tmp_path: Path, **kw: Any) -> learnloop.Result:
+def _train(table: Any, tmp_path: Path, **kw: Any) -> learnloop.Result:
     return learnloop.train(
-        iris, "target", threshold=0.85, budget=10, out=None, store=str(tmp_path / "s.db"), **kw
+        table, "target", threshold=0.9, budget=10, out=None, store=str(tmp_path / "s.db"), **kw
     )
 
 
@@ -40,11 +40,11 @@ def test_the_choice_of_display() -> None:
 
 
 def test_silent_by_default_outside_a_notebook_and_a_terminal(
-    iris: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    table: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _train(iris, tmp_path)
+    _train(table, tmp_path)
     assert capsys.readouterr().err == ""
-    result = _train(iris, tmp_path, progress=True)
+    result = _train(table, tmp_path, progress=True)
     err = capsys.readouterr().err
     assert f"run {result.run_id}" in err and "test look 1" in err
 
@@ -58,7 +58,7 @@ class _Handle:
 
 
 def test_a_notebook_shows_one_block_updated_to_the_end(
-    iris: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    table: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import IPython.display
 
@@ -71,8 +71,8 @@ def test_a_notebook_shows_one_block_updated_to_the_end(
 
     monkeypatch.setattr(IPython.display, "display", display)
     monkeypatch.setattr(notebook_progress, "in_notebook", lambda: True)
-    iris = iris.assign(**{"<b>odd</b>": 1.0})  # a column name is shown escaped
-    result = _train(iris, tmp_path)
+    table = table.assign(**{"<b>odd</b>": 1.0})  # a column name is shown escaped
+    result = _train(table, tmp_path)
     assert f"learnloop run {result.run_id}" in shown[0]
     last = shown[-1]
     assert "done in" in last and f"{len(result.trials)} trials" in last

@@ -228,3 +228,17 @@ def test_html_shows_verdict_certificate_and_top_trials(result: learnloop.Result)
         zip(board["trial"].tolist(), board["candidate"].tolist(), strict=True)
     )
     assert f"top {len(board)} of {len(result.trials)} trials" in text
+
+
+def test_report_html_is_the_whole_page_in_a_sandboxed_frame(
+    result: learnloop.Result, iris_frame: pd.DataFrame
+) -> None:
+    shown = result.report(data=iris_frame)
+    frame = shown._repr_html_()
+    assert frame.startswith("<iframe") and "allow-scripts" not in frame
+    page = html.unescape(re.search(r'srcdoc="([^"]*)"', frame).group(1))
+    assert page == shown.html  # the attribute holds the page, escaped once
+    assert "<style>" in page and f"run {result.run_id}" in page
+    # the model in memory and the data given: the model's own sections are drawn
+    assert "Not shown: no model file" not in page and "No data to rebuild" not in page
+    assert "<svg" in page

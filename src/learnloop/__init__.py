@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import warnings
 from typing import TYPE_CHECKING, Any
 
 # OpenMP's wait policy is left to the user (OMP_WAIT_POLICY). Passive waiting, set here
@@ -18,6 +19,12 @@ from typing import TYPE_CHECKING, Any
 # OpenMP threads do not spin.
 from learnloop import exceptions
 from learnloop._version import __version__
+
+# Optuna imports tqdm.auto, which in a Jupyter kernel without ipywidgets warns "IProgress not
+# found" on import: about a widget bar learnloop never draws (its notebook progress is plain
+# HTML), so the warning is only noise under the first cell that trains. Only that message,
+# only from tqdm.auto.
+warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm.auto")
 
 if TYPE_CHECKING:
     from learnloop.certify import Certificate

@@ -22,6 +22,7 @@ from typing import Any
 from learnloop.core.settings import RunSettings
 from learnloop.exceptions import UsageError
 from learnloop.report._doc import Document, Figure, Section, Table, Text
+from learnloop.report._inline import InlineReport
 
 __all__ = [
     "Document",
@@ -36,6 +37,8 @@ __all__ = [
     "format_of",
     "report_run",
     "report_compare",
+    "inline_report",
+    "InlineReport",
 ]
 
 FORMATS = ("html", "md")
@@ -84,8 +87,10 @@ def _require_matplotlib() -> None:
         ) from e
 
 
-def build_run_report(source: str, store: str | None = None, data: str | None = None) -> Document:
-    """The report of one run (id) or model file."""
+def build_run_report(
+    source: str, store: str | None = None, data: Any = None, model: Any = None
+) -> Document:
+    """The report of one run (id) or model file (``model``: the run's, already loaded)."""
     from learnloop._version import __version__
     from learnloop.report._candidates import candidates_section
     from learnloop.report._data import data_section
@@ -96,7 +101,7 @@ def build_run_report(source: str, store: str | None = None, data: str | None = N
 
     _require_matplotlib()
     started = time.monotonic()
-    inputs = gather(source, store, data)
+    inputs = gather(source, store, data, model)
     line, met, top = verdict(inputs)
     periods = periods_section(inputs)  # runs split by time: the period certified
     sections = [top, *([periods] if periods else []), *loop_sections(inputs), data_section(inputs)]
@@ -176,3 +181,15 @@ def report_compare(
     """Check ``out``, build the report of runs side by side and write it."""
     check_out(out, fmt)
     return write_report(build_compare_report(run_ids, store), out, fmt)
+
+
+def inline_report(
+    source: str, store: str | None = None, data: Any = None, model: Any = None
+) -> InlineReport:
+    """The HTML report of a run (id) or model file, as a value a notebook shows inline
+    (``Result.report()``); ``data`` as for :func:`build_run_report`, or the in-memory
+    table the run was trained on (a run records no copy of it)."""
+    from learnloop.report._html import render_html
+
+    doc = build_run_report(source, store, data, model)
+    return InlineReport(render_html(doc), doc.title)

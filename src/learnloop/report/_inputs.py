@@ -78,8 +78,12 @@ def looks_like_path(source: str) -> bool:
     return Path(source).exists() or source.endswith(".skops") or "/" in source or "\\" in source
 
 
-def gather(source: str, store_url: str | None = None, data: str | None = None) -> ReportInputs:
-    """Read the run or model ``source``; UsageError (one line) if it is not there."""
+def gather(
+    source: str, store_url: str | None = None, data: Any = None, model: LoadedModel | None = None
+) -> ReportInputs:
+    """Read the run or model ``source``; UsageError (one line) if it is not there. ``data``
+    is a path, or (for a run) the in-memory table it was trained on, which no record holds;
+    ``model`` is the run's model already in memory (a run trained without a model file)."""
     from learnloop.store import open_store
     from learnloop.store.experiments import run_details
 
@@ -102,7 +106,9 @@ def gather(source: str, store_url: str | None = None, data: str | None = None) -
     else:
         details = run_details(open_store(store_url), source)
         model_path = details.get("model_path")
-        if model_path and Path(model_path).is_file():
+        if model is not None and model.metadata.get("run_id") == details.get("run_id"):
+            inputs.model = model
+        elif model_path and Path(model_path).is_file():
             model = load_model(model_path)
             owner = model.metadata.get("run_id")
             if owner in (None, details.get("run_id")):
@@ -124,12 +130,12 @@ def gather(source: str, store_url: str | None = None, data: str | None = None) -
     return inputs
 
 
-def _rebuild(inputs: ReportInputs, data: str | None) -> None:
+def _rebuild(inputs: ReportInputs, data: Any) -> None:
     """The run's seeded splits again (or the given data as one table for a model file)."""
     record = (inputs.run or {}).get("options") or {}
     settings = RunSettings.from_record(record) if record else None
-    if settings is not None and (data or settings.data):
-        source = data or settings.data
+    if settings is not None and (data is not None or settings.data):
+        source = data if data is not None else settings.data
         try:
             inputs.dataset = dataset_for(source, settings)
         except (LearnloopError, OSError) as e:
@@ -139,8 +145,8 @@ def _rebuild(inputs: ReportInputs, data: str | None) -> None:
         fp = (inputs.run or {}).get("fingerprint")
         if fp and inputs.dataset.fingerprint() != fp:
             inputs.notes.append(
-                f"The data at {source} has changed since the run (fingerprint differs): the "
-                "splits below are rebuilt from today's file, not the run's."
+                f"The data {_named(source)} has changed since the run (fingerprint differs): "
+                "the splits below are rebuilt from today's data, not the run's."
             )
         diagnosed_rows(inputs)
         return
@@ -152,6 +158,11 @@ def _rebuild(inputs: ReportInputs, data: str | None) -> None:
         "model file alone): the data and model-decision sections show only what the model "
         "file holds. Pass --data FILE to plot the model's decisions."
     )
+
+
+def _named(source: Any) -> str:
+    """A data source as a message names it: a path, or the kind of in-memory table."""
+    return f"at {source}" if isinstance(source, str | Path) else f"given ({type(source).__name__})"
 
 
 def _whole_table(inputs: ReportInputs, data: str) -> None:

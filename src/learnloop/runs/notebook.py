@@ -110,7 +110,9 @@ def result_html(result: Result, top: int = LEADERBOARD_ROWS) -> str:
     )
     board = leaderboard(result, top)
     shown = board.assign(params=board["params"].map(_params_text))
-    table = shown.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.4g}", border=0)
+    table = shown.to_html(
+        index=False, na_rep="–", float_format=lambda v: f"{v:.4g}", border=0, justify="left"
+    )
     return (
         "<div class='learnloop-result'>"
         f"<p style='font-weight:bold;color:{colour}'>{html.escape(_verdict(result))}</p>"

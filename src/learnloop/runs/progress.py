@@ -1,4 +1,10 @@
-"""Progress display: a live rich panel on a terminal, plain lines otherwise (both on stderr)."""
+"""Progress display: a live rich panel on a terminal, plain lines otherwise (both on stderr);
+in a Jupyter notebook an HTML block (:mod:`learnloop.runs.notebook_progress`).
+
+:func:`reporter_for` is the choice ``learnloop.train(progress=...)`` makes: by default a
+display only where someone watches (a notebook, a terminal), silence in scripts, tests,
+pipelines and workers whose stderr is not a terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,15 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.live import Live
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from learnloop.certify import Certificate
+from learnloop.exceptions import UsageError
 from learnloop.search import Search
 from learnloop.search.trials import TrialRecord
 
-__all__ = ["make_reporter", "PlainReporter", "LiveReporter"]
+__all__ = ["make_reporter", "reporter_for", "PlainReporter", "LiveReporter", "SilentReporter"]
 
 
 def _fmt(x: float | None) -> str:
@@ -105,6 +113,7 @@ class LiveReporter(PlainReporter):
         t = Table(show_header=False, box=None)
         elapsed = time.monotonic() - self.started
         t.add_row("elapsed", f"{elapsed:.1f}s of {self.budget:g}s")
+        t.add_row("budget", ProgressBar(total=self.budget or None, completed=elapsed, width=30))
         loop = self.loop
         if loop is not None:
             done = len(loop.trials)
@@ -127,3 +136,31 @@ def make_reporter(stream: TextIO | None = None) -> PlainReporter:
     if stream.isatty():
         return LiveReporter(Console(file=stream, stderr=True))
     return PlainReporter(stream)
+
+
+class SilentReporter:
+    """Takes every event and shows nothing (``progress=False``, or no one watching)."""
+
+    def on_start(self, info: dict[str, Any]) -> None: ...
+    def on_trial(self, record: TrialRecord, loop: Search) -> None: ...
+    def on_look(self, cert: Certificate) -> None: ...
+    def on_message(self, text: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def reporter_for(progress: bool | str = "auto") -> Any:
+    """The display ``learnloop.train`` draws for ``progress``: ``"auto"`` an HTML block in a
+    notebook, a live panel where stderr is a terminal, nothing otherwise; ``True`` the same
+    but plain lines rather than nothing; ``False`` nothing. UsageError (a ValueError) for
+    anything else."""
+    from learnloop.runs.notebook_progress import NotebookReporter, in_notebook
+
+    if progress not in (True, False, "auto"):
+        raise UsageError(f"progress must be True, False or 'auto'; got {progress!r}.")
+    if progress is False:
+        return SilentReporter()
+    if in_notebook():
+        return NotebookReporter()
+    if sys.stderr.isatty():
+        return LiveReporter(Console(file=sys.stderr, stderr=True))
+    return PlainReporter(sys.stderr) if progress is True else SilentReporter()

@@ -54,6 +54,8 @@ class Result:
     looks: list[dict[str, Any]] = field(default_factory=list)  # every certificate of the run
     # cells of the training rows read as missing per column (not readable as its type)
     unreadable_cells: dict[str, int] = field(default_factory=dict)
+    # the experiment store the run is recorded in (its report reads it); not in to_dict
+    store_url: str | None = None
 
     @property
     def met(self) -> bool:
@@ -67,6 +69,17 @@ class Result:
     def leaderboard(self, top: int | None = None) -> pd.DataFrame:
         """The run's trials, best validation score first (``top``: the first rows only)."""
         return notebook.leaderboard(self, top)
+
+    def report(self, data: Any = None) -> Any:
+        """The run's HTML report (as ``learnloop report RUN`` writes it) as a value a
+        notebook shows inline, in a frame of its own; its page is ``.html``. ``data``: the
+        table the run was trained on, if it was not a file (a DataFrame is not recorded
+        with the run), so the report can plot the model's decisions. Needs matplotlib
+        (the ``report`` extra)."""
+        # the one call up the layers, made on request: declared in pyproject's contract
+        from learnloop.report import inline_report
+
+        return inline_report(self.run_id, self.store_url, data, self.model)
 
     def __repr__(self) -> str:
         return notebook.short_repr(self)

@@ -30,6 +30,7 @@ from learnloop.runs.looks import (
     no_look_left_message,
     resumed_message,
 )
+from learnloop.runs.progress import reporter_for
 from learnloop.runs.result import Result
 from learnloop.runs.stopping import stop_on_signals
 from learnloop.search import Aim, FittedModel, Hooks, Problem, Search, predict_model
@@ -57,15 +58,9 @@ SELECT_SHARE = 0.1  # the share of the budget kept for a cross-validated choice 
 
 
 class Reporter(Protocol):
-    """Receives progress events (the CLI draws them; the API ignores them by default)."""
+    """Receives progress events: the command line's display, or the one ``progress`` picks
+    (runs/progress.py ``reporter_for``)."""
 
-    def on_start(self, info: dict[str, Any]) -> None: ...
-    def on_trial(self, record: TrialRecord, loop: Search) -> None: ...
-    def on_look(self, cert: Certificate) -> None: ...
-    def on_message(self, text: str) -> None: ...
-
-
-class _Silent:
     def on_start(self, info: dict[str, Any]) -> None: ...
     def on_trial(self, record: TrialRecord, loop: Search) -> None: ...
     def on_look(self, cert: Certificate) -> None: ...
@@ -90,6 +85,7 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
     candidates: list[str] | None = None,
     n_jobs: int | None = None,
     reporter: Reporter | None = None,
+    progress: bool | str = "auto",
     command: str | None = None,
     resume: str | None = None,
     cluster: str | None = None,
@@ -120,6 +116,12 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
     DataFrame, a pyarrow Table or a 2-D numpy array (its columns named ``x0``, ``x1``, ...);
     anything else is a TypeError that names its type.
 
+    ``progress`` is what the call shows while it runs: ``"auto"`` (default) a progress
+    block in a Jupyter notebook and a live panel where stderr is a terminal, nothing
+    elsewhere (scripts, tests, pipelines); ``True`` also plain lines on a stderr that is not
+    a terminal; ``False`` nothing. A ``reporter`` given receives the events instead (the
+    command line's display).
+
     ``options`` are the task's own: ``task="recommendation"`` takes ``user`` and ``item``
     (columns, required), ``time``, ``event``, ``weight``, ``event_weights`` and
     ``like_threshold``.
@@ -127,7 +129,8 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
     wall_start = time.monotonic()
     data_name = _source_name(data)
     data, validation, test = (None if t is None else as_table(t) for t in (data, validation, test))
-    report = reporter or _Silent()
+    shown = reporter_for(progress) if reporter is None else None  # this call's own display
+    report: Reporter = reporter if reporter is not None else shown  # type: ignore[assignment]
     # a new run's data is checked before the store is opened, so bad input leaves no new file
     store_obj = open_store(store) if resume is not None else None
     asked: dict[str, Any] = {
@@ -238,6 +241,8 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
     finally:
         if executor is not None:
             executor.close()
+        if shown is not None:  # the display this call made ends with it
+            shown.close()
     return result
 
 
@@ -561,6 +566,7 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
         test_period=dataset.test_period,
         looks=schedule.certificates(),
         unreadable_cells=dict(dataset.schema.unreadable),
+        store_url=store.url if store is not None else None,
     )
 
 

@@ -109,6 +109,7 @@ class LearnloopEstimator(BaseEstimator):
             out=None,
             store=self.store or temporary_store(),
             n_jobs=self.n_jobs,
+            progress=False,  # quiet as scikit-learn's estimators are (cross_val_score fits many)
         )
         self.result_ = result
         self.model_ = result.model

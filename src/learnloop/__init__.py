@@ -19,12 +19,24 @@ from typing import TYPE_CHECKING, Any
 # OpenMP threads do not spin.
 from learnloop import exceptions
 from learnloop._version import __version__
+from learnloop.core import hooks
 
 # Optuna imports tqdm.auto, which in a Jupyter kernel without ipywidgets warns "IProgress not
 # found" on import: about a widget bar learnloop never draws (its notebook progress is plain
 # HTML), so the warning is only noise under the first cell that trains. Only that message,
 # only from tqdm.auto.
 warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm.auto")
+
+
+def _inline_report(result: Result, data: Any) -> Any:
+    """``result.report()``: the run's HTML report as a notebook value (the report layer is
+    above the runs that make results, so the root, above both, connects them)."""
+    from learnloop.report import inline_report
+
+    return inline_report(result.run_id, result.store_url, data, result.model)
+
+
+hooks.inline_report = _inline_report
 
 if TYPE_CHECKING:
     from learnloop.certify import Certificate

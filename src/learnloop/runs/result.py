@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from learnloop.certify import Certificate
+from learnloop.core import hooks
 from learnloop.runs import notebook
 from learnloop.search.trials import TrialRecord
 from learnloop.store.model_files import LoadedModel
@@ -76,10 +77,9 @@ class Result:
         table the run was trained on, if it was not a file (a DataFrame is not recorded
         with the run), so the report can plot the model's decisions. Needs matplotlib
         (the ``report`` extra)."""
-        # the one call up the layers, made on request: declared in pyproject's contract
-        from learnloop.report import inline_report
-
-        return inline_report(self.run_id, self.store_url, data, self.model)
+        # the report is a layer above: the package root installs the call (core.hooks)
+        assert hooks.inline_report is not None, "learnloop's root installs the report hook"
+        return hooks.inline_report(self, data)
 
     def __repr__(self) -> str:
         return notebook.short_repr(self)

@@ -187,3 +187,24 @@ def test_a_failed_look_raises_the_aim_and_adds_an_allowance(table, monkeypatch, 
     assert reached > _first_step(ramp.curve, raised)  # the allowance moves the stop
     assert last.stop_reason == "target"
     assert last.steps == max(2 * reached, reached + 10)
+
+
+def test_after_a_failed_look_only_a_strictly_better_validation_score_is_looked_at() -> None:
+    """A twin of the model that failed (the same validation score, as k-means with the same
+    k at another rung gives) would spend alpha to say the same: penguins spent look 2 so."""
+    from learnloop.metrics import get_metric
+    from learnloop.search.aim import Aim
+
+    aim = Aim(get_metric("adjusted_rand"), 0.5, 0.03)
+    aim.margin, aim.target = 0.13, 0.63
+    assert aim.passed(0.7202, 3)
+    aim.raise_by(0.0003, 3, looked_score=0.7202)
+    assert aim.current(3) == pytest.approx(0.6303)
+    assert not aim.passed(0.7202, 3)  # past the raised aim, but no better than what failed
+    assert aim.passed(0.7203, 3)
+    aim.raise_by(0.01, 5, looked_score=0.70)  # a worse model's failure keeps the best mark
+    assert aim.looked_best == 0.7202
+    rmse = Aim(get_metric("rmse"), 4.0, 0.03)
+    rmse.margin, rmse.target = 0.2, 3.8
+    rmse.raise_by(0.05, 2, looked_score=3.6)
+    assert not rmse.passed(3.6, 2) and rmse.passed(3.59, 2)

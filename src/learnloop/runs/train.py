@@ -490,7 +490,7 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
                 continue
             assert threshold is not None
             # aim further past the threshold by what the bound fell short
-            loop.raise_target(abs(cert.test_bound - threshold))
+            loop.raise_target(abs(cert.test_bound - threshold), looked_score=hit.score)
     met_look = next((lc for lc in looks if lc[1].met), None)
     if met_look is None:
         best = loop.best_model()

@@ -36,6 +36,7 @@ class Aim:
         self.target: float | None = None  # threshold + margin, once the margin is known
         self.passable = True  # False once no test look could certify the threshold
         self.looks_failed = 0
+        self.looked_best: float | None = None  # the best validation score a failed look had
         self._trials_at_last_look = 0
 
     def note_pass(
@@ -52,8 +53,13 @@ class Aim:
         )
         self.target = self._clip(self.metric.shift(self.threshold, self.margin))
 
-    def raise_by(self, shortfall: float, n_trials: int) -> None:
-        """After a failed look, aim further past the threshold by ``shortfall``."""
+    def raise_by(self, shortfall: float, n_trials: int, looked_score: float | None = None) -> None:
+        """After a failed look, aim further past the threshold by ``shortfall``; a model is
+        worth another look only if its validation score is strictly better than
+        ``looked_score``, the validation score of the model that failed (one scoring the
+        same, as a twin configuration does, would spend alpha to say the same)."""
+        if looked_score is not None and self.metric.better(looked_score, self.looked_best):
+            self.looked_best = looked_score
         if self.threshold is None or self.margin is None:
             return
         self.margin += max(shortfall, 0.0)
@@ -78,6 +84,8 @@ class Aim:
     def passed(self, score: float, n_trials: int) -> bool:
         """Whether ``score`` passes the aim now."""
         aim = self.current(n_trials)
+        if self.looked_best is not None and not self.metric.better(score, self.looked_best):
+            return False
         return aim is not None and self.metric.meets(score, aim)
 
     def could_pass(self, score: float | None, stop_reason: str) -> bool:

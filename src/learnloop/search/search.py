@@ -141,9 +141,10 @@ class Search:
         """The aim now, with the winner's-curse allowance after a failed look."""
         return self.aim.current(len(self.trials))
 
-    def raise_target(self, shortfall: float) -> None:
-        """After a failed certificate, aim further past the threshold by ``shortfall``."""
-        self.aim.raise_by(shortfall, len(self.trials))
+    def raise_target(self, shortfall: float, looked_score: float | None = None) -> None:
+        """After a failed certificate, aim further past the threshold by ``shortfall`` and
+        past ``looked_score``, the validation score of the model that failed."""
+        self.aim.raise_by(shortfall, len(self.trials), looked_score)
 
     def search_to_budget(self) -> None:
         """Stop aiming: no test look could certify the threshold, so search for the best model."""

@@ -189,6 +189,18 @@ def test_strict_names_the_row_of_a_parquet_file(tmp_path: Path, loaded: LoadedMo
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["rows.parquet"]
 
 
+def test_a_broken_line_in_a_later_chunk_is_named(tmp_path: Path, loaded: LoadedModel) -> None:
+    data = tmp_path / "rows.csv"
+    _rows(40).to_csv(data, index=False)
+    lines = data.read_text().splitlines()
+    lines[33] += ",surplus"  # line 34 of the file, in the fifth chunk of 7 rows
+    data.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "pred.csv"
+    with pytest.raises(DataError, match="Could not read '.*rows.csv' as csv: .*line 34"):
+        predict_file(loaded, data, out, rows=SMALL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
+
+
 def test_decimal_commas_and_a_detected_encoding_hold_across_chunks(
     tmp_path: Path, loaded: LoadedModel
 ) -> None:

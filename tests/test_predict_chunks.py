@@ -13,7 +13,7 @@ import pytest
 
 import learnloop
 from conftest import run
-from learnloop.exceptions import DataError, SchemaMismatchError
+from learnloop.exceptions import DataError, SchemaMismatchError, UsageError
 from learnloop.store.model_files import LoadedModel, load_model
 from learnloop.store.predict_file import predict_file
 
@@ -177,6 +177,19 @@ def test_strict_names_the_line_in_a_later_chunk_and_leaves_nothing(
     # record 57 (from 0) is on line 59: the header is line 1
     assert "line 59 of 'rows.csv'" in lines[0] and "'sqft_living'" in lines[0], lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]  # no output, no temp
+
+
+def test_an_output_that_cannot_be_written_is_refused_first(
+    tmp_path: Path, loaded: LoadedModel
+) -> None:
+    data = tmp_path / "rows.csv"
+    _rows(10).to_csv(data, index=False)
+    (tmp_path / "out.csv").mkdir()
+    for out, says in [("out.csv", "is a folder"), ("none/p.csv", "does not exist"),
+                      ("p.xlsx", "use a .csv")]:  # fmt: skip
+        with pytest.raises(UsageError, match=says):
+            predict_file(loaded, data, tmp_path / out, rows=SMALL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "rows.csv"]
 
 
 def test_strict_names_the_row_of_a_parquet_file(tmp_path: Path, loaded: LoadedModel) -> None:

@@ -43,6 +43,8 @@ class TableSink:
             raise UsageError(f"Cannot write '{path}'; use a .csv, .parquet or .jsonl file name.")
         if self.path is not None and not self.path.parent.exists():
             raise UsageError(f"The folder of '{self.path}' does not exist.")
+        if self.path is not None and self.path.is_dir():
+            raise UsageError(f"The output '{self.path}' is a folder; name a file in it.")
         self.late = late
         self.columns: list[str] | None = None
         self.rows = 0

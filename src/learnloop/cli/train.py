@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -17,7 +16,6 @@ from learnloop.cli._common import (
     parse_budget,
     run_guarded,
     use_encoding,
-    write_table,
 )
 from learnloop.core.names import TASK_NAMES, metric_help
 
@@ -236,6 +234,13 @@ def predict(
     out: Annotated[
         str | None, typer.Option(help="Write predictions here (.csv, .parquet, .jsonl).")
     ] = None,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An input column (an ID) to carry through to the output, first and "
+            "unchanged; give --keep once per column."
+        ),
+    ] = None,
     encoding: Annotated[str | None, typer.Option(help=_ENCODING_HELP)] = None,
     strict: Annotated[
         bool,
@@ -246,20 +251,19 @@ def predict(
         ),
     ] = False,
 ) -> None:
-    """Predict every row of DATA; classifiers add one probability column per class."""
+    """Predict every row of DATA; classifiers add one probability column per class.
+
+    Large files are read and written a chunk of rows at a time ($LEARNLOOP_CHUNK_ROWS,
+    default 100000), so memory stays bounded; the output appears only once every row is
+    predicted."""
     from learnloop.store.model_files import load_model
+    from learnloop.store.predict_file import predict_file
 
     use_encoding(encoding)
     loaded = run_guarded(load_model, model)
-    frame = run_guarded(loaded.task_kind.read_inputs, data, loaded.schema)
-    predictions = run_guarded(loaded.predict, frame, strict=strict)
-    # after the last check: a refused file's one line is its error
-    for note in [*frame.attrs.get("notes", []), *predictions.attrs.get("notes", [])]:
+    notes = run_guarded(predict_file, loaded, data, out, keep=keep or [], strict=strict)
+    for note in notes:  # after the last check: a refused file's one line is its error
         typer.echo(note, err=True)
-    if out is None:
-        typer.echo(predictions.to_csv(index=False), nl=False)
-        return
-    run_guarded(write_table, predictions, Path(out))
 
 
 def _report_format(path: str) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "ENCODING",
     "sniff_delimiter",
     "TABLE_SUFFIXES",
+    "table_format",
 ]
 
 _READERS = {
@@ -114,6 +115,11 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def table_format(path: Path) -> str | None:
+    """The format :func:`load_table` reads ``path`` as, from its extension (None: unknown)."""
+    return _READERS.get(path.suffix.lower())
+
+
 def load_table(source: Any, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Read CSV, TSV, Parquet, JSON lines, Feather or a ``.sql`` file of one DuckDB query.
 
@@ -133,7 +139,7 @@ def load_table(source: Any, text_columns: Sequence[str] = ()) -> pd.DataFrame:
             raise DataError(f"The data file {name} does not exist.")
         if path.is_dir():
             raise DataError(f"The data path {name} is a directory, not a file.")
-        fmt = _READERS.get(path.suffix.lower())
+        fmt = table_format(path)
         if fmt is None:
             raise DataError(
                 f"Cannot tell the format of {name} from its extension; use one of "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ __all__ = [
     "training_notes",
     "flags",
     "prediction_note",
+    "Tally",
     "refuse",
     "where",
 ]
@@ -83,15 +85,36 @@ def flags(masks: Mapping[str, np.ndarray], n_rows: int) -> list[str]:
 
 def prediction_note(masks: Mapping[str, np.ndarray]) -> str:
     """What ``learnloop predict`` says of the unreadable cells it read as missing."""
-    found = counts(masks)
-    total = sum(found.values())
-    rows = int(np.logical_or.reduce([masks[c] for c in found]).sum())
-    each = ", ".join(f"'{c}': {n}" for c, n in found.items())
-    return (
-        f"Read {total} {'cell' if total == 1 else 'cells'} as missing, as training does "
-        f"({each}); {'its row is' if rows == 1 else f'their {rows} rows are'} flagged in the "
-        f"column {UNREADABLE_COLUMN} (--strict refuses them)."
-    )
+    return Tally().add(masks).note() or ""
+
+
+@dataclass
+class Tally:
+    """Unreadable cells counted over the chunks of one file, for one note at the end
+    (columns in the schema's order, as the masks of the first chunk give it)."""
+
+    cells: dict[str, int] = field(default_factory=dict)
+    rows: int = 0
+
+    def add(self, masks: Mapping[str, np.ndarray]) -> Tally:
+        for name, mask in masks.items():
+            self.cells[name] = self.cells.get(name, 0) + int(mask.sum())
+        if counts(masks):
+            self.rows += int(np.logical_or.reduce([m for m in masks.values() if m.any()]).sum())
+        return self
+
+    def note(self) -> str | None:
+        """The note, or None where every cell was read."""
+        found = {c: n for c, n in self.cells.items() if n}
+        if not found:
+            return None
+        total, rows = sum(found.values()), self.rows
+        each = ", ".join(f"'{c}': {n}" for c, n in found.items())
+        return (
+            f"Read {total} {'cell' if total == 1 else 'cells'} as missing, as training does "
+            f"({each}); {'its row is' if rows == 1 else f'their {rows} rows are'} flagged in "
+            f"the column {UNREADABLE_COLUMN} (--strict refuses them)."
+        )
 
 
 def refuse(frame: pd.DataFrame, masks: Mapping[str, np.ndarray], kinds: Mapping[str, str]) -> None:

@@ -23,25 +23,37 @@ MIN_SHARE = 0.99  # of a column's cells; the others stay as written (missing in 
 
 
 def read_separated_numbers(
-    frame: pd.DataFrame, delimiter: str, keep: Container[str] = ()
+    frame: pd.DataFrame,
+    delimiter: str,
+    keep: Container[str] = (),
+    styles: dict[str, str | None] | None = None,
 ) -> list[str]:
     """Convert, in place, each text column of ``frame`` (but ``keep``) whose cells are
     numbers with decimal commas or thousands separators; returns one note per column.
 
     A column that fits both styles (``1,234`` only) is read with decimal commas in a
-    semicolon file and as thousands otherwise.
+    semicolon file and as thousands otherwise. ``styles`` remembers each column's style
+    (None: not such numbers) across the chunks of one file: the first chunk with text in
+    a column decides, as the whole file would, so a later chunk with a few odd cells
+    reads them as unreadable rather than turning its whole column to text.
     """
     notes = []
+    decided = {} if styles is None else styles
     for name in frame.columns:
         col = frame[name]
         if name in keep or pd.api.types.is_numeric_dtype(col) or col.dropna().empty:
             continue
         if not (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)):
             continue
-        style = _style(col.dropna().astype(str).str.strip(), delimiter)
+        known = name in decided
+        if not known:
+            decided[name] = _style(col.dropna().astype(str).str.strip(), delimiter)
+        style = decided[name]
         if style is None:
             continue
         frame[name] = _convert(col, style)
+        if known:
+            continue  # said once, by the chunk that decided
         example = "1.234,56" if style == "decimal comma" else "1,234.56"
         notes.append(f"Read the column '{name}' as numbers with {style}s (like {example}).")
     return notes

@@ -21,13 +21,21 @@ import platform
 import stat
 import warnings
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from learnloop.data import Schema, cells, prepare_features, read_features, refuse_unreadable
+from learnloop.data import (
+    Schema,
+    cells,
+    check_column,
+    prepare_features,
+    read_features,
+    refuse_unreadable,
+)
 from learnloop.data.tables import TABLE_KINDS, as_table
 from learnloop.exceptions import (
     LearnloopError,
@@ -349,28 +357,48 @@ class LoadedModel:
         X = prepare_features(_frame(frame), self.schema, strict=True)
         return self.task_kind.answer(self.pipeline, X, self.schema)
 
-    def predict(self, data: Any, *, strict: bool = False) -> pd.DataFrame:
+    def predict(self, data: Any, *, strict: bool = False, keep: Sequence[str] = ()) -> pd.DataFrame:
         """One row per input row: ``prediction`` (a class, a value or a cluster id) and a
         ``proba_<class>`` column per class or cluster where the model gives probabilities.
 
-        ``data`` is any in-memory table :meth:`answer` takes. A cell its column cannot read
-        (``unknown`` in a number column) is missing, as training read it; such rows are
-        flagged in a last column, ``_unreadable``, naming their columns (present only when
-        there are some), and a note in the output's ``attrs["notes"]`` counts them. With
-        ``strict`` they are refused instead. Raises SchemaMismatchError if columns are
-        missing (or, ``strict``, a cell is unreadable).
+        ``data`` is any in-memory table :meth:`answer` takes. ``keep`` names input columns
+        (IDs) carried through unchanged, first, in the order given, so the output needs no
+        joining back by row position; DataError names one that is missing. A cell its
+        column cannot read (``unknown`` in a number column) is missing, as training read
+        it; such rows are flagged in a last column, ``_unreadable``, naming their columns
+        (present only when there are some), and a note in the output's ``attrs["notes"]``
+        counts them. With ``strict`` they are refused instead. Raises SchemaMismatchError
+        if columns are missing (or, ``strict``, a cell is unreadable). Files of any size:
+        :func:`learnloop.store.predict_file.predict_file`, which calls this per chunk.
         """
-        frame = _frame(data)
+        out, masks = self.predict_chunk(_frame(data), strict=strict, keep=keep)
+        if cells.counts(masks):
+            out.attrs["notes"] = [cells.prediction_note(masks)]
+        return out
+
+    def predict_chunk(
+        self, frame: pd.DataFrame, *, strict: bool, keep: Sequence[str]
+    ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """:meth:`predict` of one chunk of rows, and per typed column the mask of its
+        unreadable cells (for a count over all chunks)."""
+        for name in keep:
+            check_column(frame, name, "--keep")
         X, masks = read_features(frame, self.schema)
         if strict:
             refuse_unreadable(frame, self.schema, masks)
         out = self.task_kind.answer_frame(
             self.task_kind.answer(self.pipeline, X, self.schema), frame.index
         )
+        for i, name in enumerate(dict.fromkeys(keep)):
+            if name in out.columns or name == cells.UNREADABLE_COLUMN:
+                raise UsageError(
+                    f"The --keep column '{name}' has the name of an output column; "
+                    "rename it in the data."
+                )
+            out.insert(i, name, frame[name])
         if cells.counts(masks):
             out[cells.UNREADABLE_COLUMN] = cells.flags(masks, len(frame))
-            out.attrs["notes"] = [cells.prediction_note(masks)]
-        return out
+        return out, masks
 
     def explain(
         self, data: Any, *, rows: int = 1000, repeats: int = 20, seed: int = 0

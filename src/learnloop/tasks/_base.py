@@ -33,6 +33,7 @@ contract suite in ``tests/test_task_contract.py`` (the checks of the output it n
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -264,6 +265,21 @@ class Task(ABC):
         from learnloop.data import load_table
 
         return load_table(data)
+
+    def read_input_chunks(
+        self, data: Any, schema: Schema, rows: int | None = None, keep: Sequence[str] = ()
+    ) -> Iterator[pd.DataFrame]:
+        """The rows of :meth:`read_inputs` in chunks of ``rows`` (``data/chunks.py``), for
+        predicting on a file of any size; ``keep`` (columns carried through to the output)
+        are read as text where the format guesses types, so an ID keeps its spelling. A
+        task that reads its inputs its own way (pictures, users) gives them as one chunk."""
+        if type(self).read_inputs is not Task.read_inputs:
+            yield self.read_inputs(data, schema)
+            return
+        from learnloop.data.chunks import iter_table
+
+        features = set(schema.feature_names)
+        yield from iter_table(data, rows, [c for c in keep if c not in features])
 
     def preprocessor(self, kind: str, X: pd.DataFrame) -> Any:
         """An unfitted preprocessor of the ``kind`` a family consumes (one of

@@ -153,7 +153,10 @@ def test_a_small_run_says_and_records_how_it_chose(tmp_path) -> None:
     selection = load_model(out).metadata["selection"]
     assert selection["by"] == "cross_validation" and selection["finalists"]
     best = selection["finalists"][0]
-    assert all(
-        best["cross_validated_score"] >= f["cross_validated_score"] for f in selection["finalists"]
-    )
+    # ranked by the folds' mean and the model's own validation score, weighed by their rows
+    # (116 training + validation rows, 36 validation rows)
+    for f in selection["finalists"]:
+        weighed = (116 * f["cross_validated_score"] + 36 * f["validation_score"]) / 152
+        assert f["estimate"] == pytest.approx(weighed)
+    assert all(best["estimate"] >= f["estimate"] for f in selection["finalists"])
     assert result["validation_score"] == pytest.approx(best["validation_score"])

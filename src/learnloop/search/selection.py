@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -60,6 +60,9 @@ class FoldScore:
     se: float
     folds: int
     seconds: float
+    # what ranks the finalists: the fold mean and the model's own validation score,
+    # weighed by their rows (set by ``choose``)
+    estimate: float = math.nan
 
 
 def validation_is_tiny(problem: Problem) -> bool:
@@ -130,18 +133,17 @@ def fold_score(
         pred = task.predict(est, pre.transform(X.iloc[held_rows]), n_classes)
         scores.append(float(metric.score(y[held_rows], pred, n_classes)))
     values = np.asarray(scores)
-    finite = values[np.isfinite(values)]
-    if len(finite) < len(values):  # a fold with a degenerate score: no fair mean
+    if not np.all(np.isfinite(values)):  # a fold with a degenerate score: no fair mean
         return None
-    se = float(finite.std(ddof=1) / math.sqrt(len(finite))) if len(finite) > 1 else math.inf
+    se = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.inf
     assert record.score is not None
     return FoldScore(
         record.number,
         record.candidate,
         float(record.score),
-        float(finite.mean()),
+        float(values.mean()),
         se,
-        len(finite),
+        len(values),
         time.monotonic() - started,
     )
 
@@ -166,10 +168,11 @@ def choose(
 
     # the model looked at is one fit: its own validation score (on rows it never saw) says
     # how that fit did, the folds how its configuration does; weighed by their rows
-    def estimate(s: FoldScore) -> float:
-        return (n_cv * s.score + n_val * s.validation_score) / (n_cv + n_val)
-
-    return sorted(scored, key=lambda s: metric.to_loss(estimate(s)))
+    weighed = [
+        replace(s, estimate=(n_cv * s.score + n_val * s.validation_score) / (n_cv + n_val))
+        for s in scored
+    ]
+    return sorted(weighed, key=lambda s: metric.to_loss(s.estimate))
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,7 @@ class Selection:
                     "validation_score": s.validation_score,
                     "cross_validated_score": s.score,
                     "se": s.se,
+                    "estimate": s.estimate,
                 }
                 for s in self.scores
             ],

@@ -105,7 +105,9 @@ class _Clock:
         pass
 
 
-def run_table(name: str, budget: float, seed: int = 0) -> dict[str, Any]:
+def run_table(
+    name: str, budget: float, seed: int = 0, candidates: list[str] | None = None
+) -> dict[str, Any]:
     """learnloop and KMeans on one table, on learnloop's split; one result row."""
     import learnloop
     from learnloop.runs.dataset import prepare_dataset
@@ -133,7 +135,9 @@ def run_table(name: str, budget: float, seed: int = 0) -> dict[str, Any]:
             store=f"sqlite:///{tmp}/runs.db",
             reporter=clock,
             progress=False,
+            candidates=candidates,
         )
+    k_found = int(pd.Series(result.predict(frame)["prediction"]).nunique())
     anchor_val = per_k[k_val]["validation"]
     reached = next((t for t, s in clock.scores if s >= anchor_val - 1e-12), None)
     first = clock.scores[0][1] if clock.scores else None
@@ -146,6 +150,7 @@ def run_table(name: str, budget: float, seed: int = 0) -> dict[str, Any]:
         "learnloop_validation": result.validation_score,
         "learnloop_model": result.best_candidate,
         "learnloop_params": result.best_params,
+        "learnloop_k": k_found,
         "learnloop_first_validation": first,
         "learnloop_trials": len(result.trials),
         "elapsed_s": round(result.elapsed_s, 2),
@@ -172,10 +177,8 @@ def table_markdown(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        gap = r["learnloop_test"] - r["kmeans_test"]
-        params = r["learnloop_params"]
-        k = params.get("n_clusters", params.get("n_components", ""))
-        model = f"{r['learnloop_model']}{' k=' + str(k) if k != '' else ''}"
+        gap = round(r["learnloop_test"] - r["kmeans_test"], 3) + 0.0  # no "-0.000"
+        model = f"{r['learnloop_model']} k={r['learnloop_k']}"
         lines.append(
             f"| {r['table']} | {r['rows']} x {r['columns']} "
             f"| {_fmt(r['learnloop_test'])} ({model}) "
@@ -191,13 +194,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=10.0)
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--candidates", default=None, help="comma-separated families")
+    parser.add_argument("--label", default="", help="a name for the rows (--jsonl)")
     parser.add_argument("--jsonl", type=Path, default=None, help="append the rows here")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
     rows = []
     for name in args.tables.split(","):
-        row = run_table(name, args.budget, args.seed)
+        families = args.candidates.split(",") if args.candidates else None
+        row = {"label": args.label, **run_table(name, args.budget, args.seed, families)}
+        row["load"] = round(os.getloadavg()[0], 2)
         print(json.dumps(row, default=str), flush=True)
         rows.append(row)
         if args.jsonl is not None:

@@ -109,10 +109,11 @@ def run_table(
     name: str, budget: float, seed: int = 0, candidates: list[str] | None = None
 ) -> dict[str, Any]:
     """learnloop and KMeans on one table, on learnloop's split; one result row."""
+    from sklearn.preprocessing import StandardScaler
+
     import learnloop
     from learnloop.runs.dataset import prepare_dataset
     from learnloop.runs.train import problem_of
-    from sklearn.preprocessing import StandardScaler
 
     frame = TABLES[name]()
     data = prepare_dataset(frame, task="clustering", seed=seed)

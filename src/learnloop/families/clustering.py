@@ -2,8 +2,9 @@
 
 They learn from the encoded, scaled input rows alone (``y`` is None) and, like every
 family, train step by step under the monitor: a step is one Lloyd iteration or one
-mini-batch pass (k-means), one EM iteration (Gaussian mixture), or the whole fit
-(HDBSCAN, which has no steps); a step of the sweep is one whole k-means fit at the next k. What the monitor sees after a step is a
+mini-batch pass (k-means), one whole k-means fit at the next k (the k-means sweep), one EM
+iteration (Gaussian mixture), or the whole fit (HDBSCAN, which has no steps). What the
+monitor sees after a step is a
 :class:`~learnloop.metrics.Prediction` whose ``values`` are the integer cluster labels of
 the validation rows (and ``proba`` the membership probabilities, for Gaussian mixtures).
 """

@@ -4,9 +4,9 @@ They learn from the encoded, scaled input rows alone (``y`` is None) and, like e
 family, train step by step under the monitor: a step is one Lloyd iteration or one
 mini-batch pass (k-means), one whole k-means fit at the next k (the k-means sweep), one EM
 iteration (Gaussian mixture), or the whole fit (HDBSCAN, which has no steps). What the
-monitor sees after a step is a
-:class:`~learnloop.metrics.Prediction` whose ``values`` are the integer cluster labels of
-the validation rows (and ``proba`` the membership probabilities, for Gaussian mixtures).
+monitor sees after a step is a :class:`~learnloop.metrics.Prediction` whose ``values`` are
+the integer cluster labels of the scored rows (and ``proba`` the membership probabilities,
+for Gaussian mixtures).
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ and a few dozen validation rows choose the number of clusters by their luck (cra
 validation rows: k=3 over the k=2 that scores 0.54 on test against 0.43). So the search
 scores trials on the validation rows plus a seeded sample of training rows, up to
 ``SCORED_ROWS`` in all (a silhouette's cost grows with the square of its rows); the test
-split stays unseen and the certificate is computed on it alone. With ``--labels`` trials are scored on the
-validation rows only.
+split stays unseen and the certificate is computed on it alone. With ``--labels`` trials
+are scored on the validation rows only.
 
 **Known groups.** ``--labels COL`` keeps ``COL`` out of the inputs; the external error
 functions (adjusted Rand index, normalized mutual information) compare the clusters with it.

@@ -273,16 +273,13 @@ def test_silhouette_samples_large_tables_deterministically() -> None:
 
 
 def test_families_are_registered_for_clustering_only() -> None:
-    for name in ("kmeans", "gaussian_mixture", "hdbscan"):
+    names = ("kmeans_sweep", "kmeans", "gaussian_mixture", "hdbscan")
+    for name in names:
         family = CANDIDATES[name]
         assert family.produces == {CLUSTERS} and family.preprocessing == "cluster"
-    assert [c.name for c in families_for(TASKS["clustering"])] == [
-        "kmeans",
-        "gaussian_mixture",
-        "hdbscan",
-    ]
+    assert [c.name for c in families_for(TASKS["clustering"])] == list(names)
     supervised = [c.name for c in families_for(TASKS["classification"])]
-    assert not {"kmeans", "gaussian_mixture", "hdbscan"} & set(supervised)
+    assert not set(names) & set(supervised)
 
 
 @pytest.mark.parametrize("n_rows", [40, 178, 5000, 200_000])

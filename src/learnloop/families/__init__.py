@@ -13,6 +13,7 @@ from learnloop.families.clustering import (
     GaussianMixtureCandidate,
     HDBSCANCandidate,
     KMeansCandidate,
+    KMeansSweepCandidate,
 )
 from learnloop.families.ease import EASECandidate
 from learnloop.families.forest import ExtraTreesCandidate, RandomForestCandidate
@@ -46,6 +47,7 @@ CANDIDATES: dict[str, Candidate] = {
         RandomForestCandidate(),
         KNeighborsCandidate(),
         MLPCandidate(),
+        KMeansSweepCandidate(),
         KMeansCandidate(),
         GaussianMixtureCandidate(),
         HDBSCANCandidate(),

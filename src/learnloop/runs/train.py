@@ -621,7 +621,8 @@ def _say_why_look(loop: Search, hit: FittedModel, report: Reporter) -> None:
 
 def problem_of(dataset: Dataset, seed: int) -> Problem:
     """What the loop sees of a data set: training and validation parts, never the test rows."""
-    train_part, val = dataset.train, dataset.validation
+    train_part = dataset.train
+    val, own = dataset.task.scored_part(train_part, dataset.validation, seed)
     assert val.y is not None
     return Problem(
         dataset.task,
@@ -633,6 +634,7 @@ def problem_of(dataset: Dataset, seed: int) -> Problem:
         val.y,
         len(dataset.test),
         seed,
+        scored_train_rows=own,
     )
 
 

@@ -68,8 +68,9 @@ class Estimate:
 def all_rows(problem: Problem) -> tuple[pd.DataFrame, np.ndarray]:
     """Training + validation rows and what the metric compares with, in that order."""
     assert problem.y_train is not None
-    X = pd.concat([problem.X_train, problem.X_val], ignore_index=True)
-    return X, np.concatenate([problem.y_train, problem.y_val])
+    own = problem.scored_train_rows  # training rows among the scored ones: not twice
+    X = pd.concat([problem.X_train, problem.X_val.iloc[own:]], ignore_index=True)
+    return X, np.concatenate([problem.y_train, problem.y_val[own:]])
 
 
 def refit_on_all(

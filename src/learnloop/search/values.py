@@ -43,6 +43,9 @@ class Problem:
     y_val: np.ndarray
     n_test: int
     seed: int = 0
+    # how many of the scored rows (the first of ``X_val``) are training rows the task adds
+    # to the validation rows (``Task.scored_part``); a refit or cross-validation leaves them
+    scored_train_rows: int = 0
 
     @property
     def n_train(self) -> int:
@@ -51,7 +54,7 @@ class Problem:
     @property
     def n_train_and_val(self) -> int:
         """Rows a refit or a cross-validation on training + validation rows learns from."""
-        return self.n_train + len(self.y_val)
+        return self.n_train + len(self.y_val) - self.scored_train_rows
 
 
 @dataclass

@@ -200,6 +200,11 @@ class Task(ABC):
         """Set each part's ``y`` to what ``metric`` compares with (identity by default)."""
         return parts
 
+    def scored_part(self, train: Part, validation: Part, seed: int) -> tuple[Part, int]:
+        """The rows the search scores trials on, and how many of them (the first) are
+        training rows: the validation part alone by default."""
+        return validation, 0
+
     def subsample(self, y: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
         """Adjust a random sample of training rows (e.g. keep every class); sorted indices."""
         return rows

@@ -26,7 +26,7 @@ from learnloop.data.textfiles import (
     refuse_duplicates,
     sniff_delimiter,
 )
-from learnloop.exceptions import DataError, SchemaMismatchError
+from learnloop.exceptions import DataError, MissingExtraError, SchemaMismatchError
 
 __all__ = [
     "ColumnSpec",
@@ -148,7 +148,7 @@ def load_table(source: Any, text_columns: Sequence[str] = ()) -> pd.DataFrame:
             )
         try:
             df = _read(path, fmt, {str(c): str for c in text_columns})
-        except (DataError, MemoryError):
+        except (DataError, MissingExtraError, MemoryError):
             raise
         except Exception as e:  # every reader has its own exception types
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

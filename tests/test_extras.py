@@ -109,9 +109,7 @@ def _reviews(n: int = 200) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     words = "good bad fine awful great lovely terrible tasty bland sweet salty".split()
     text = [" ".join(rng.choice(words, 8)) + f" review number {i}" for i in range(n)]
-    return pd.DataFrame(
-        {"review": text, "x": rng.normal(size=n), "y": rng.choice(["a", "b"], n)}
-    )
+    return pd.DataFrame({"review": text, "x": rng.normal(size=n), "y": rng.choice(["a", "b"], n)})
 
 
 def test_free_text_without_the_text_extra_is_one_line_exit_2(tmp_path: Path) -> None:
@@ -120,8 +118,7 @@ def test_free_text_without_the_text_extra_is_one_line_exit_2(tmp_path: Path) -> 
     proc = run_without(["skrub"], *args, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert _one_error_line(proc.stderr) == (
-        "error: The free-text column 'review' needs the 'text' extra: "
-        "pip install 'learnloop[text]'"
+        "error: The free-text column 'review' needs the 'text' extra: pip install 'learnloop[text]'"
     )
 
 

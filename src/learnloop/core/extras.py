@@ -18,9 +18,7 @@ __all__ = ["require", "missing_extra"]
 
 def missing_extra(what: str, extra: str, module: str) -> MissingExtraError:
     """The error saying ``what`` needs ``extra`` (whose module ``module`` is absent)."""
-    error = MissingExtraError(
-        f"{what} needs the '{extra}' extra: pip install 'learnloop[{extra}]'"
-    )
+    error = MissingExtraError(f"{what} needs the '{extra}' extra: pip install 'learnloop[{extra}]'")
     error.name = module
     return error
 

@@ -165,7 +165,7 @@ def test_compare_gives_intervals_for_auc_silhouette_and_known_groups(
 def test_unknown_run_exits_2_with_one_line(backend_url: str, args: tuple[str, ...]) -> None:
     proc = learnloop(*args, "--store", backend_url)
     assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "no run 'nope'" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "No run starts with 'nope'" in proc.stderr
 
 
 @pytest.mark.parametrize(

@@ -222,7 +222,7 @@ def test_compare_needs_two_distinct_known_runs(backend_url: str) -> None:
     run_id = _run(store)
     with pytest.raises(UsageError, match="at least two"):
         compare_runs(store, [run_id])
-    with pytest.raises(StoreError, match="no run 'zzz'"):
+    with pytest.raises(StoreError, match="No run starts with 'zzz'"):
         compare_runs(store, [run_id, "zzz"])
 
 

@@ -72,6 +72,17 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+def run_without(modules: list[str], *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The ``learnloop`` command in an interpreter where ``modules`` cannot be imported
+    (``sys.modules[name] = None``: Python's own way to say a module is absent), as on an
+    install without the extra that brings them."""
+    absent = "".join(f"sys.modules[{m!r}] = None; " for m in modules)
+    code = f"import sys; {absent}from learnloop.cli import main; sys.argv[0] = 'learnloop'; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
 def write(frame: pd.DataFrame, path: Path) -> Path:
     """Write ``frame`` in the format named by ``path``'s extension."""
     if path.suffix == ".csv":

@@ -12,7 +12,8 @@ import os
 import subprocess
 import sys
 
-HEAVY = ("numpy", "pandas", "sklearn", "scipy", "lightgbm", "optuna", "sqlalchemy", "pyarrow")
+HEAVY = ("numpy", "pandas", "sklearn", "scipy", "lightgbm", "optuna", "sqlalchemy", "pyarrow",
+         "duckdb", "skrub", "implicit", "statsmodels")  # fmt: skip
 
 _HELPS = (
     "import json, sys\n"
@@ -95,3 +96,19 @@ def test_shell_completion_is_offered_and_completes_commands() -> None:
 
     assert complete("learnloop ru") == ["runs"]
     assert complete("learnloop runs s") == ["show"]
+
+
+def test_the_readme_says_first_how_to_run_the_command_make_demo_installs() -> None:
+    """The README's opening (before its first section) names ``.venv/bin/learnloop`` and
+    ``source .venv/bin/activate``, and the Makefile's install is the one that puts the
+    ``learnloop`` script there (the project's console script, with every extra's tests)."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    opening = (root / "README.md").read_text().split("\n## ", 1)[0]
+    assert ".venv/bin/learnloop" in opening and "source .venv/bin/activate" in opening
+    assert "make demo" in opening
+    assert 'pip install --quiet -e ".[dev,serve]"' in (root / "Makefile").read_text()
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["learnloop"] == "learnloop.cli:main"

@@ -212,7 +212,7 @@ def test_the_format_follows_the_extension_unless_given(
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["nosuchrun"], "There is no run 'nosuchrun'"),
+        (["nosuchrun"], "No run starts with 'nosuchrun'"),
         (["missing/model.skops"], "The model file 'missing/model.skops' does not exist"),
         (["RUN", "--out", "no/such/folder/r.html"], "does not exist"),
         (["RUN", "--out", "."], "is a directory"),

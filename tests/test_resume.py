@@ -97,7 +97,7 @@ def test_resume_of_a_finished_or_unknown_run_exits_2(
     data = str(data_dir / "cancer.csv")
     out = tmp_path / "model.skops"
     before = sorted(tmp_path.iterdir())
-    for rid, message in ((run_id, "already finished"), ("nope", "no run 'nope'")):
+    for rid, message in ((run_id, "already finished"), ("nope", "No run starts with 'nope'")):
         proc = learnloop(
             "train",
             data,

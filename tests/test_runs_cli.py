@@ -165,7 +165,7 @@ def test_compare_gives_intervals_for_auc_silhouette_and_known_groups(
 def test_unknown_run_exits_2_with_one_line(backend_url: str, args: tuple[str, ...]) -> None:
     proc = learnloop(*args, "--store", backend_url)
     assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "no run 'nope'" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "No run starts with 'nope'" in proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -288,13 +288,13 @@ def test_runs_show_takes_a_unique_prefix_and_refuses_ambiguous_or_unknown_ones(
     sharing = sorted(i for i in ids if i.startswith(first))
     proc = learnloop("runs", "show", first, "--store", url)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
-    assert "more than one run" in proc.stderr
-    assert all(i in proc.stderr for i in sharing[:10])
+    assert f"'{first}' is the start of {len(sharing)} runs' ids" in proc.stderr
+    assert all(i in proc.stderr for i in sharing[:5])
 
     absent = next(a + b for a in "0123456789abcdef" for b in "0123456789abcdef"
                   if not any(i.startswith(a + b) for i in ids))  # fmt: skip
     proc = learnloop("runs", "show", absent, "--store", url)
-    assert proc.returncode == 2 and f"no run '{absent}'" in proc.stderr
+    assert proc.returncode == 2 and f"No run starts with '{absent}'" in proc.stderr
 
 
 def test_compare_and_delete_take_prefixes(tmp_path: Path) -> None:
@@ -314,3 +314,66 @@ def test_compare_and_delete_take_prefixes(tmp_path: Path) -> None:
     assert deleted == {"deleted": b}
     assert b not in {r["run_id"] for r in open_store(url).list_runs()}
     assert len(open_store(url).list_runs()) == len(ids) - 1
+
+
+def _three_runs(url: str) -> None:
+    """Finished runs ``abc000000001``, ``abc000000002`` and ``abd000000001``."""
+    from learnloop.store import open_store, runs_table
+
+    st = open_store(url)
+    with st.engine.begin() as conn:
+        for run_id in ("abc000000001", "abc000000002", "abd000000001"):
+            conn.execute(
+                runs_table.insert().values(
+                    run_id=run_id, created="2026-01-01", status="met", task="classification"
+                )
+            )
+
+
+RUN_COMMANDS = {  # every command that takes a run id, with the arguments around it
+    "runs show": lambda run, data: ["runs", "show", run],
+    "runs compare": lambda run, data: ["runs", "compare", run, "abd000000001"],
+    "runs delete": lambda run, data: ["runs", "delete", run],
+    "runs export": lambda run, data: ["runs", "export", run, "--mlflow", "file:///nowhere"],
+    "report": lambda run, data: ["report", run, "--out", "r.md"],
+    "worker": lambda run, data: ["worker", run],
+    "train --resume": lambda run, data: ["train", data, "--resume", run],
+}
+
+
+@pytest.mark.parametrize("command", list(RUN_COMMANDS))
+def test_every_command_taking_a_run_resolves_its_start_alike(
+    backend_url: str, data_dir: Path, tmp_path: Path, command: str
+) -> None:
+    """SQLite and PostgreSQL: a start no id has and a start two ids share are one line,
+    exit 2, from every command that takes a run id (the second naming both ids)."""
+    _three_runs(backend_url)
+    args = RUN_COMMANDS[command]
+    data = str(data_dir / "cancer.csv")
+    for start, said in (
+        ("zz", "error: No run starts with 'zz' in the store"),
+        ("abc", "error: 'abc' is the start of 2 runs' ids: abc000000001, abc000000002; "
+                "type more of it."),
+    ):  # fmt: skip
+        proc = learnloop(*args(start, data), "--store", backend_url, cwd=tmp_path)
+        assert proc.returncode == 2, (command, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(said), (command, lines)
+
+
+def test_worker_and_resume_find_the_run_a_start_names(
+    backend_url: str, data_dir: Path, tmp_path: Path
+) -> None:
+    """``abd`` is run abd000000001 (finished): the worker and the resume name it in full."""
+    _three_runs(backend_url)
+    worker = learnloop("worker", "abd", "--store", backend_url, cwd=tmp_path)
+    assert worker.returncode == 2 and worker.stderr.strip() == (
+        "error: Run 'abd000000001' is already finished (met); nothing to join."
+    )
+    resume = learnloop("train", str(data_dir / "cancer.csv"), "--resume", "ABD",
+                       "--store", backend_url, cwd=tmp_path)  # fmt: skip
+    assert resume.returncode == 2 and resume.stderr.strip() == (
+        "error: Run 'abd000000001' already finished (met); start a new run instead."
+    )
+    shown = learnloop("runs", "show", "abd0", "--store", backend_url, "--json", cwd=tmp_path)
+    assert json.loads(shown.stdout)["run_id"] == "abd000000001"

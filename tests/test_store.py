@@ -48,14 +48,41 @@ def test_a_run_is_found_by_the_start_of_its_id(backend_url: str) -> None:
         others = [i for i in ids if i != run_id]
         n = next(n for n in range(1, 13) if not any(o.startswith(run_id[:n]) for o in others))
         assert st.resolve_run_id(run_id[:n]) == run_id
+        assert st.resolve_run_id(run_id[:n].upper()) == run_id  # both backends alike
         assert st.resolve_run_id(run_id) == run_id
     first = next(c for c in "0123456789abcdef" if sum(i.startswith(c) for i in ids) >= 2)
-    with pytest.raises(StoreError, match="more than one run") as e:
+    with pytest.raises(StoreError, match="is the start of") as e:
         st.resolve_run_id(first)
-    assert all(i in str(e.value) for i in sorted(i for i in ids if i.startswith(first))[:10])
-    for absent in ("%", "_", "", "zz", ids[0] + "0"):
-        with pytest.raises(StoreError, match="There is no run"):
+    assert all(i in str(e.value) for i in sorted(i for i in ids if i.startswith(first))[:5])
+    for absent in ("%", "_", "zz", ids[0] + "0"):
+        with pytest.raises(StoreError, match=f"No run starts with '{absent}'"):
             st.resolve_run_id(absent)
+    with pytest.raises(StoreError, match="The run id is empty"):
+        st.resolve_run_id("")
+
+
+def test_an_ambiguous_start_lists_five_ids_and_counts_the_rest(backend_url: str) -> None:
+    """Seven ids start with ``abc``, one with ``abd``: ``abc`` names the first five in order
+    and says two more, ``ab`` counts eight; ``abd`` and a whole id give that one run."""
+    from learnloop.store import runs_table
+
+    st = Store(backend_url)
+    ids = [f"abc00000000{i}" for i in range(1, 8)] + ["abd000000001"]
+    with st.engine.begin() as conn:
+        for run_id in ids:
+            conn.execute(runs_table.insert().values(run_id=run_id, created="2026", status="met"))
+    with pytest.raises(StoreError) as e:
+        st.resolve_run_id("abc")
+    assert str(e.value) == (
+        "'abc' is the start of 7 runs' ids: abc000000001, abc000000002, abc000000003, "
+        "abc000000004, abc000000005 and 2 more; type more of it."
+    )
+    with pytest.raises(StoreError, match="of 8 runs' ids: .* and 3 more"):
+        st.resolve_run_id("ab")
+    assert st.resolve_run_id("abd") == "abd000000001"
+    assert st.resolve_run_id("abc000000007") == "abc000000007"
+    with pytest.raises(StoreError, match="No run starts with 'abe'"):
+        st.resolve_run_id("abe")
 
 
 def test_trials_live_in_the_optuna_study_and_delete_removes_both(backend_url: str) -> None:
@@ -195,7 +222,7 @@ def test_compare_needs_two_distinct_known_runs(backend_url: str) -> None:
     run_id = _run(store)
     with pytest.raises(UsageError, match="at least two"):
         compare_runs(store, [run_id])
-    with pytest.raises(StoreError, match="no run 'zzz'"):
+    with pytest.raises(StoreError, match="No run starts with 'zzz'"):
         compare_runs(store, [run_id, "zzz"])
 
 

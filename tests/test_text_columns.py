@@ -252,3 +252,20 @@ def test_a_text_model_loaded_with_another_skrub_warns(
     with warnings.catch_warnings():  # a model that reads no text does not depend on skrub
         warnings.simplefilter("error", VersionMismatchWarning)
         learnloop.load(trained["where"] / "table.skops")
+
+
+def test_a_text_model_without_the_text_extra_names_it(trained: dict, tweets: pd.DataFrame) -> None:
+    """skrub is the ``text`` extra: a model file that reads text, loaded where it is absent,
+    is one line naming the extra (exit 2), not an unreadable-file error."""
+    from conftest import run_without
+
+    where, model = trained["where"], trained["model"]
+    tweets.head(5).drop(columns=["source"]).to_csv(where / "five.csv", index=False)
+    proc = run_without(["skrub"], "predict", str(model), "five.csv", cwd=where)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        f"error: The model file '{model}' (free-text columns) needs the 'text' extra: "
+        "pip install 'learnloop[text]'"
+    )
+    table_only = run_without(["skrub"], "predict", "table.skops", "five.csv", cwd=where)
+    assert table_only.returncode == 0, table_only.stderr  # a model without text needs none

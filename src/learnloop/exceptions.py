@@ -10,6 +10,7 @@ Exception tree::
      |    +-- StoreError                              unusable store URL or unknown run
      |    |    +-- StoreFull                          the store's disk is full
      |    +-- ClusterUnreachable                      --cluster names no usable Dask scheduler
+     |    +-- MissingExtraError(UsageError, ImportError)  an optional extra is not installed
      +-- ClusterError                                 the Dask scheduler went away mid-run (exit 1)
      +-- StoreUnavailable                             the store stayed away past its retries (1)
      +-- NotFittedError(LearnloopError, AttributeError)
@@ -51,6 +52,12 @@ class StoreFull(StoreError):
 
 class ClusterUnreachable(UsageError):
     """The Dask scheduler named by ``--cluster`` cannot be reached or has no usable worker."""
+
+
+class MissingExtraError(UsageError, ImportError):
+    """A feature needs an optional extra of learnloop that is not installed; the message
+    names the extra and the ``pip install`` line (CLI exit 2). An ImportError too, so code
+    that guards an optional import with ``except ImportError`` keeps working."""
 
 
 class ClusterError(LearnloopError):

@@ -329,7 +329,7 @@ def export(
 
 
 def worker(
-    run: Annotated[str, typer.Argument(help="Id of the run to join.")],
+    run: Annotated[str, typer.Argument(help="The run to join: " + RUN_HELP.lower())],
     store: StoreOpt = None,
     budget: Annotated[
         str | None, typer.Option(help="Stop after this long (default: the run's budget).")
@@ -348,6 +348,6 @@ def worker(
     else:
         hit = out["target_trial"]
         typer.echo(
-            f"worker {out['worker']} ran {len(out['trials'])} trials of run {run}"
+            f"worker {out['worker']} ran {len(out['trials'])} trials of run {out['run_id']}"
             + (f"; trial {hit} passed the target" if hit is not None else "")
         )

@@ -92,7 +92,8 @@ def train(  # noqa: PLR0913 -- typer: one parameter per command-line option
     resume: Annotated[
         str | None,
         typer.Option(
-            help="Continue this killed run (its finished trials are kept) on the same data, "
+            help="Continue this killed run (its id, or its first characters; its finished "
+            "trials are kept) on the same data, "
             "with its recorded options: one given with another value is refused, but --budget."
         ),
     ] = None,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from learnloop.core.extras import require
 from learnloop.data import cells
 from learnloop.data.freetext import looks_like_free_text, to_free_text
 from learnloop.data.tables import as_table
@@ -25,7 +26,7 @@ from learnloop.data.textfiles import (
     refuse_duplicates,
     sniff_delimiter,
 )
-from learnloop.exceptions import DataError, SchemaMismatchError
+from learnloop.exceptions import DataError, MissingExtraError, SchemaMismatchError
 
 __all__ = [
     "ColumnSpec",
@@ -147,7 +148,7 @@ def load_table(source: Any, text_columns: Sequence[str] = ()) -> pd.DataFrame:
             )
         try:
             df = _read(path, fmt, {str(c): str for c in text_columns})
-        except (DataError, MemoryError):
+        except (DataError, MissingExtraError, MemoryError):
             raise
         except Exception as e:  # every reader has its own exception types
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -177,8 +178,7 @@ def _read(path: Path, fmt: str, text: dict[str, type]) -> pd.DataFrame:
     if fmt == "feather":
         return pd.read_feather(path)
     if fmt == "sql":  # one DuckDB query; it may read files: FROM 'data/*.parquet'
-        import duckdb
-
+        duckdb = require("duckdb", "sql", "A SQL source (.sql)")
         query = path.read_text()
         return duckdb.connect().sql(query).df()
     dtype: Any = text or True
@@ -230,6 +230,9 @@ def infer_features(
             dropped[name] = reason
         else:
             features.append(spec)
+    text = [f.name for f in features if f.kind == "text"]
+    if text:  # free text is read by skrub (estimators/text.py): say so before any trial
+        require("skrub", "text", f"The free-text column '{text[0]}'")
     if not features:
         kept = [c for c in df.columns if c not in exclude]
         detail = f" ({_column_list(dropped)})" if dropped else ""

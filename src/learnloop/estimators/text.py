@@ -20,8 +20,9 @@ TEXT_COMPONENTS = 30  # skrub's default: enough for a topic and tone, cheap to f
 def text_encoder() -> Any:
     """An unfitted encoder of one text column (a pandas Series of strings; missing values
     encode as zeros), seeded so the same rows encode the same way in every process."""
-    from skrub import StringEncoder
+    from learnloop.core.extras import require
 
-    return StringEncoder(
+    skrub = require("skrub", "text", "Free-text columns")
+    return skrub.StringEncoder(
         n_components=TEXT_COMPONENTS, analyzer="char_wb", ngram_range=(3, 4), random_state=0
     )

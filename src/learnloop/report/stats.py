@@ -115,10 +115,19 @@ def row_losses(outcomes: dict[str, Any]) -> np.ndarray:
     raise ValueError(f"Outcomes of kind {kind!r} have no per-row loss.")
 
 
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given: the i-th smallest p times
+    (m - i), made non-decreasing, at most 1 (statsmodels' ``multipletests(method="holm")``)."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p)
+    steps = np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order])
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(steps, 1.0)
+    return [float(x) for x in adjusted]
+
+
 def compare_on_split(names: list[str], outcomes: list[dict[str, Any]]) -> dict[str, Any]:
     """Friedman over all models (when more than two) and each pair's test, Holm-corrected."""
-    from statsmodels.stats.multitest import multipletests
-
     from learnloop.store.experiments import paired_test
 
     omnibus = None
@@ -137,7 +146,7 @@ def compare_on_split(names: list[str], outcomes: list[dict[str, Any]]) -> dict[s
         pairs.append({**paired_test(outcomes[i], outcomes[j], [a, b])})
     ps = [p["p_value"] for p in pairs if p["p_value"] is not None]
     if len(ps) > 1:
-        adjusted = iter(multipletests(ps, method="holm")[1])
+        adjusted = iter(holm(ps))
         for p in pairs:
             if p["p_value"] is not None:
                 p["p_holm"] = float(next(adjusted))

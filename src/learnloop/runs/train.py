@@ -133,6 +133,8 @@ def train(  # noqa: PLR0913 -- the Python front door: one keyword per CLI option
     report: Reporter = reporter if reporter is not None else shown  # type: ignore[assignment]
     # a new run's data is checked before the store is opened, so bad input leaves no new file
     store_obj = open_store(store) if resume is not None else None
+    if store_obj is not None and resume is not None:
+        resume = store_obj.resolve_run_id(resume)  # a run's first characters will do
     asked: dict[str, Any] = {
         "target": target,
         "task": task,

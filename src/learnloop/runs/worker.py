@@ -35,10 +35,12 @@ def work(
     n_jobs: int | None = None,
     on_trial: Any = None,
 ) -> dict[str, Any]:
-    """Run trials of ``run_id`` until it finishes, the target is passed, or ``budget`` ends."""
+    """Run trials of ``run_id`` (or the one run whose id starts so) until it finishes, the
+    target is passed, or ``budget`` ends."""
     from learnloop.runs.train import _sampler
 
     st = open_store(store)
+    run_id = st.resolve_run_id(run_id)  # a run's first characters will do
     settings, problem = _rebuild(st, run_id)
     threshold, seed = settings.threshold, settings.seed
     mine: list[int] = []

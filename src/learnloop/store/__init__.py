@@ -135,7 +135,7 @@ def _now() -> str:
 
 # what a run row's status may be: running until it ends met, not_met, interrupted or failed
 RUN_STATUSES = ("running", "met", "not_met", "interrupted", "failed")
-_SHOWN_MATCHES = 10  # run ids an ambiguous prefix's message lists
+_SHOWN_MATCHES = 5  # run ids an ambiguous prefix's message lists
 
 
 class Store:
@@ -223,24 +223,31 @@ class Store:
 
     @retried
     def resolve_run_id(self, prefix: str) -> str:
-        """The full id of the one run whose id is ``prefix`` or starts with it, so a person
-        may type ``3fa9`` for ``3fa91c07be42``; StoreError (exit 2) naming the matches when
-        several runs start with it, or when none does."""
+        """The full id of the one run whose id is ``prefix`` or starts with it, as git takes
+        a commit's first characters: ``3fa9`` for ``3fa91c07be42``. StoreError (exit 2) when
+        no run's id starts with it, or naming the first few matches when several do."""
+        if not prefix:
+            raise StoreError("The run id is empty; give a run id or its first characters.")
         ids = runs_table.c.run_id
-        query = sa.select(ids).where(ids.startswith(prefix, autoescape=True)).order_by(ids)
+        # ids are lower-case hex; SQLite's LIKE ignores case and PostgreSQL's does not, so
+        # the prefix is lowered for both to answer alike (LIKE's % and _ are plain text)
+        starts = ids.startswith(prefix.lower(), autoescape=True)
         with self._session() as conn:
-            matches = list(conn.execute(query.limit(_SHOWN_MATCHES + 1)).scalars())
-        if prefix in matches:
-            return prefix
-        if len(matches) == 1 and prefix:
-            return str(matches[0])
-        if not matches or not prefix:
-            raise StoreError(f"There is no run '{prefix}' in the store {_safe(self.url)}.")
-        shown = ", ".join(matches[:_SHOWN_MATCHES]) + (
-            ", ..." if len(matches) > _SHOWN_MATCHES else ""
-        )
+            matches = list(
+                conn.execute(
+                    sa.select(ids).where(starts).order_by(ids).limit(_SHOWN_MATCHES)
+                ).scalars()
+            )
+            if prefix.lower() in matches or len(matches) == 1:
+                return str(matches[0])  # a whole id sorts before the ids it starts
+            count = sa.select(sa.func.count()).select_from(runs_table).where(starts)
+            total = conn.execute(count).scalar_one()
+        if not matches:
+            raise StoreError(f"No run starts with '{prefix}' in the store {_safe(self.url)}.")
+        more = f" and {total - len(matches)} more" if total > len(matches) else ""
         raise StoreError(
-            f"The run id '{prefix}' is the start of more than one run ({shown}); type more of it."
+            f"'{prefix}' is the start of {total} runs' ids: {', '.join(matches)}{more}; "
+            "type more of it."
         )
 
     @retried

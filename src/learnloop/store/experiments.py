@@ -207,7 +207,7 @@ def _pair_test(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     y = np.asarray(oa["y"])
     pa, pb = np.asarray(oa["pred"]), np.asarray(ob["pred"])
     if oa["kind"] == "labels":
-        from statsmodels.stats.contingency_tables import mcnemar
+        from scipy.stats import binomtest, chi2
 
         ra, rb = pa == y, pb == y
         table = [
@@ -219,8 +219,7 @@ def _pair_test(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         if discordant == 0:
             statistic, p_value = 0.0, 1.0
         else:
-            res = mcnemar(table, exact=exact, correction=True)
-            statistic, p_value = float(res.statistic), float(res.pvalue)
+            statistic, p_value = _mcnemar(table[0][1], table[1][0], exact, binomtest, chi2)
         return {
             "runs": pair,
             "name": "mcnemar",
@@ -235,6 +234,16 @@ def _pair_test(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         **_wilcoxon(pair, ea, eb, "signed-rank on per-row absolute errors"),
         "mean_abs_error": [float(ea.mean()), float(eb.mean())],
     }
+
+
+def _mcnemar(b: int, c: int, exact: bool, binomtest: Any, chi2: Any) -> tuple[float, float]:
+    """McNemar's test on the discordant counts ``b`` and ``c`` (as statsmodels' ``mcnemar``
+    with ``correction=True``): exact, the two-sided binomial test of min(b, c) at 1/2; else
+    the chi-square statistic (|b - c| - 1)^2 / (b + c) on one degree of freedom."""
+    if exact:
+        return float(min(b, c)), float(binomtest(min(b, c), b + c, 0.5).pvalue)
+    statistic = (abs(b - c) - 1) ** 2 / (b + c)
+    return float(statistic), float(chi2.sf(statistic, 1))
 
 
 def paired_test(a: dict[str, Any], b: dict[str, Any], names: list[str]) -> dict[str, Any]:

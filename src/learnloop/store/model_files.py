@@ -28,6 +28,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from learnloop.core.extras import missing_extra
 from learnloop.data import (
     Schema,
     cells,
@@ -72,6 +73,8 @@ __all__ = [
 ]
 
 FORMAT = "learnloop-model"
+# a model file whose classes live in an extra's module: the extra to load it with
+EXTRA_OF_MODULE = {"skrub": ("free-text columns", "text")}
 FORMAT_VERSION = 2  # 2: sealed inside (1: checksum in the sidecar only)
 
 
@@ -276,6 +279,13 @@ def _skops_load(fp: IO[bytes], path: Path) -> Any:
         ) from e
     except (LearnloopError, MemoryError):
         raise
+    except ImportError as e:
+        if e.name is not None and e.name.split(".")[0] in EXTRA_OF_MODULE:
+            what, extra = EXTRA_OF_MODULE[e.name.split(".")[0]]
+            raise missing_extra(f"The model file '{path}' ({what})", extra, e.name) from e
+        raise UntrustedModelError(
+            f"The file '{path}' is not a readable learnloop model ({type(e).__name__}: {e})."
+        ) from e
     except Exception as e:
         raise UntrustedModelError(
             f"The file '{path}' is not a readable learnloop model ({type(e).__name__}: {e})."

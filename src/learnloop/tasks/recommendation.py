@@ -128,8 +128,12 @@ class Recommendation(Task):
         self, data: Any, target: str | None, options: dict[str, Any] | None = None
     ) -> tuple[pd.DataFrame, str | None]:
         """The events, with the user and item columns read as text and kept so where any
-        id is spelled with a leading zero (``00173``); else as numbers, as before."""
+        id is spelled with a leading zero (``00173``); else as numbers, as before. Training
+        reads the events, so this is where a missing ``recommend`` extra (implicit) is said."""
+        from learnloop.core.extras import require
         from learnloop.data import load_table
+
+        require("implicit", "recommend", "Recommendation")
 
         opts = options or {}
         ids = [str(opts[r]) for r in ("user", "item") if opts.get(r) is not None]

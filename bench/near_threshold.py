@@ -259,7 +259,8 @@ def _configs(specs: list[str]) -> list[tuple[str, str, str]]:
 
 
 def write_results(rows: list[dict[str, Any]], configs: list[str], path: Path = RESULTS) -> None:
-    """The per-run table and, per configuration, the goal's figures."""
+    """The per-run tables and, per configuration, the goal's figures: the full runs, then
+    the quick ones."""
     rows = [r for r in rows if r["config"] in configs]
     lines = [
         "# The certified stop near the threshold (issue 28)",
@@ -269,7 +270,17 @@ def write_results(rows: list[dict[str, Any]], configs: list[str], path: Path = R
         "validation score past the threshold; *certified*: seconds to the end of a run that "
         "ended met; *oracle*: would the first look at the first model past the threshold (as "
         "trained) have certified (bound in brackets); *looks*: look number, alpha spent, met.",
-        "",
+    ]
+    for quick in (False, True):
+        mine = [r for r in rows if bool(r.get("quick")) == quick]
+        if mine:
+            lines += ["", f"## {'Quick (--quick)' if quick else 'Full'} runs", ""]
+            lines += _tables(mine, [c for c in configs if any(r["config"] == c for r in mine)])
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _tables(rows: list[dict[str, Any]], configs: list[str]) -> list[str]:
+    lines = [
         "| config | table | rows | budget | threshold | first pass s | certified s | ratio | "
         "oracle | looks (alpha, met, at s) | status | trials | load |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -314,7 +325,7 @@ def write_results(rows: list[dict[str, Any]], configs: list[str], path: Path = R
             f"{f'{statistics.median(ratios):.1f}' if ratios else '-'} | "
             f"{f'{max(shares):.2f}' if shares else '-'} | {met}/{len(mine)} |"
         )
-    path.write_text("\n".join(lines) + "\n")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

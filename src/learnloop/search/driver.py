@@ -223,6 +223,8 @@ def _take(search: Search, flight: _Flight, outcome: Outcome, deadline: float) ->
     n_trials = len(search.trials)
     if model is not None and search.aim.passed(model.score, n_trials):
         return model
+    if model is not None and _first_pass_look(search, model):
+        return model
     selecting = time.monotonic()
     ensemble = _ensemble(search, model)
     search.reserve.ensemble_s = time.monotonic() - selecting
@@ -301,6 +303,21 @@ def _ensemble(search: Search, model: FittedModel | None) -> FittedModel | None:
     search.note_ensemble(ensemble)
     search.keep_if_best(ensemble)
     return ensemble
+
+
+def _first_pass_look(search: Search, model: FittedModel) -> bool:
+    """With the ``first_look`` lever: the first model past the threshold on validation gets
+    the run's first test look at once, short of the aim (a look's error rate is fixed by
+    its number, whatever decides when it is made)."""
+    aim, metric = search.aim, search.problem.metric
+    if not (levers.enabled("first_look") and aim.first_pass_look and aim.passable):
+        return False
+    if search.joined or aim.threshold is None or aim.looks_failed:
+        return False
+    if not metric.meets(model.score, aim.threshold):
+        return False
+    aim.first_pass_look = False
+    return True
 
 
 def _worth_a_look(search: Search, model: FittedModel) -> bool:

@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.suite import TARGET, get_dataset, split
+from bench.suite import SUITE, TARGET, get_dataset, split, threshold_for
 
 HERE = Path(__file__).resolve().parent
 JSONL = HERE / "NEAR_THRESHOLD.jsonl"
@@ -121,6 +121,21 @@ TABLES = [
         None,
     ),
 ]
+
+
+SUITE_SKIP = ("flights", "diamonds")  # the two largest: minutes each to load and encode
+
+
+def suite_tables(difficulty: str) -> list[Table]:
+    """The benchmark suite's data sets at their ``difficulty`` threshold (``--suite``)."""
+    out = []
+    for ds in SUITE.values():
+        threshold = threshold_for(ds, difficulty)
+        if ds.name in SUITE_SKIP or threshold is None:
+            continue
+        name = f"{ds.name}-{difficulty}"
+        out.append(Table(name, ds.task, ds.metric, threshold, ds.doc, ds.load, None))
+    return out
 
 
 class Watcher:
@@ -271,10 +286,13 @@ def write_results(rows: list[dict[str, Any]], configs: list[str], path: Path = R
         "ended met; *oracle*: would the first look at the first model past the threshold (as "
         "trained) have certified (bound in brackets); *looks*: look number, alpha spent, met.",
     ]
-    for quick in (False, True):
-        mine = [r for r in rows if bool(r.get("quick")) == quick]
-        if mine:
-            lines += ["", f"## {'Quick (--quick)' if quick else 'Full'} runs", ""]
+    for suite in (None, "easy", "hard"):
+        for quick in (False, True):
+            mine = [r for r in rows if bool(r.get("quick")) == quick and r.get("suite") == suite]
+            if not mine:
+                continue
+            title = "The issue's tables" if suite is None else f"The suite, {suite} thresholds"
+            lines += ["", f"## {title}{' (--quick)' if quick else ''}", ""]
             lines += _tables(mine, [c for c in configs if any(r["config"] == c for r in mine)])
     path.write_text("\n".join(lines) + "\n")
 
@@ -336,18 +354,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--config", action="append", default=None, help="NAME:ENABLE:ABLATE")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--suite", default=None, help="easy|hard: the suite's data sets instead of TABLES"
+    )
     args = parser.parse_args(argv)
     budget = args.budget or (30.0 if args.quick else 60.0)
     configs = _configs(args.config or ["default::"])
     names = [c[0] for c in configs]
     if not args.report_only:
-        tables = [t for t in TABLES if t.name in args.tables.split(",")]
+        tables = (
+            suite_tables(args.suite)
+            if args.suite
+            else [t for t in TABLES if t.name in args.tables.split(",")]
+        )
         for name, enable, ablate in configs:
             os.environ["LEARNLOOP_ENABLE"], os.environ["LEARNLOOP_ABLATE"] = enable, ablate
             for seed in (int(s) for s in args.seeds.split(",")):
                 for table in tables:
                     row = run_one(table, name, budget, args.quick, seed)
                     row["quick"] = args.quick
+                    row["suite"] = args.suite
                     print(json.dumps(row), flush=True)
                     with JSONL.open("a") as fh:
                         fh.write(json.dumps(row) + "\n")

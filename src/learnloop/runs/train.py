@@ -402,7 +402,7 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
     )
     if schedule.made:
         report.on_message(resumed_message(schedule))
-        loop.aim.first_pass_look = False  # the run's first look is made
+    loop.aim.first_pass_look = schedule.first_pass_look  # the run's first look only
     if not policy.certifiable(first, len(test)):
         ceiling = policy.ceiling(first, len(test))
         report.on_message(

@@ -330,10 +330,12 @@ class LookAdvisor:
         p, metric, threshold = self.problem, self.problem.metric, self.threshold
         if threshold is None or not metric.meets(model.score, threshold):
             return False
-        if model.refit or not model.steps:
+        if model.refit:
             return False
-        if model.n_rows < p.n_train:
+        if model.n_rows < p.n_train:  # looked at as trained: its steps are not refitted
             return self._held_out_says_look(model, threshold)
+        if not model.steps:
+            return False
         key = (model.candidate, repr(sorted(model.params.items())))
         if key in self._asked:
             return False

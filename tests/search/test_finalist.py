@@ -250,31 +250,25 @@ def test_the_levers_keep_false_met_at_most_alpha(store_url) -> None:
     assert met <= 7
 
 
-@pytest.mark.parametrize("lever", ["first_look", "early_look"])
-def test_the_early_look_levers_keep_false_met_at_most_alpha(store_url, monkeypatch, lever) -> None:
-    """Simulation, as above, with a lever that moves the first test look earlier: the first
-    model past the threshold on validation gets it (``first_look``), or a model trained on
-    a sample gets it when its training rows left out say it passes (``early_look``; the
-    rungs are made small so that 1,500-row tables train on samples of 400). Every model's
-    true accuracy is at most the threshold; 60 runs may end 'met' at most 7 times."""
-    from learnloop.search import finalist, schedule
-
-    monkeypatch.setenv("LEARNLOOP_ENABLE", lever)
-    monkeypatch.setattr(schedule, "MIN_RUNG_ROWS", 400)
-    monkeypatch.setattr(finalist, "MIN_HELD_ROWS", 100)
+def test_the_first_look_lever_keeps_false_met_at_most_alpha(store_url, monkeypatch) -> None:
+    """Simulation, as above, with the ``first_look`` lever: the first model past the
+    threshold on validation gets the run's first test look at once, short of the aim. Every
+    model's true accuracy is at most the threshold; 60 runs may end 'met' at most 7 times.
+    (Across resumes, and for ``early_look``: tests/test_resume_looks.py.)"""
+    monkeypatch.setenv("LEARNLOOP_ENABLE", "first_look")
     met = looked = 0
     for seed in range(60):
         rng = np.random.default_rng(300 + seed)
-        X = rng.normal(size=(1500, 3))
+        X = rng.normal(size=(900, 3))
         y = (X[:, 0] > 0).astype(int)
-        y = np.where(rng.random(1500) < 0.15, 1 - y, y)
+        y = np.where(rng.random(900) < 0.15, 1 - y, y)
         frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(y=y)
         said = _Messages()
         result = learnloop.train(
             frame,
             "y",
             threshold=0.85,
-            budget=2.0,
+            budget=1.5,
             out=None,
             store=store_url,
             seed=seed,
@@ -283,10 +277,9 @@ def test_the_early_look_levers_keep_false_met_at_most_alpha(store_url, monkeypat
             reporter=said,
         )
         met += result.status == "met"
-        early = "first model past the threshold" if lever == "first_look" else "sample left out"
-        looked += any(early in line for line in said.lines)
-    print(f"{lever}: {looked} early looks, {met} of 60 runs 'met'")
-    assert looked >= 3  # the lever did move looks earlier in this simulation
+        looked += any("first model past the threshold" in line for line in said.lines)
+    print(f"first_look: {looked} looks at a first pass, {met} of 60 runs 'met'")
+    assert looked >= 1  # the lever did move a look earlier in this simulation
     assert met <= 7
 
 

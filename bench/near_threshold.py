@@ -334,7 +334,9 @@ def _tables(rows: list[dict[str, Any]], configs: list[str]) -> list[str]:
         yes = [r for r in mine if r["oracle"] and r["oracle"]["met"]]
         done = [r["elapsed_s"] for r in yes]
         ratios = [
-            r["certified_s"] / r["first_pass_s"] for r in yes if r["certified_s"] and r["first_pass_s"]
+            r["certified_s"] / r["first_pass_s"]
+            for r in yes
+            if r["certified_s"] and r["first_pass_s"]
         ]
         shares = [r["elapsed_s"] / r["budget"] for r in yes]
         met = sum(r["status"] == "met" for r in mine)

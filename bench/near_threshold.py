@@ -299,11 +299,12 @@ def write_results(rows: list[dict[str, Any]], configs: list[str], path: Path = R
 
 def _tables(rows: list[dict[str, Any]], configs: list[str]) -> list[str]:
     lines = [
-        "| config | table | rows | budget | threshold | first pass s | certified s | ratio | "
+        "| config | table | seed | rows | budget | threshold | first pass s | certified s | ratio | "
         "oracle | looks (alpha, met, at s) | status | trials | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
+    order = {c: i for i, c in enumerate(configs)}
+    for r in sorted(rows, key=lambda r: (r["seed"], order[r["config"]])):
         o = r["oracle"]
         oracle = "-" if o is None else f"{'yes' if o['met'] else 'no'} ({o['bound']:.4g})"
         looks = "; ".join(
@@ -316,7 +317,7 @@ def _tables(rows: list[dict[str, Any]], configs: list[str]) -> list[str]:
             else "-"
         )
         lines.append(
-            f"| {r['config']} | {r['table']} | {r['rows']} | {r['budget']:g} | "
+            f"| {r['config']} | {r['table']} | {r['seed']} | {r['rows']} | {r['budget']:g} | "
             f"{r['threshold']:g} | {r['first_pass_s']} | {r['certified_s'] or '-'} | {ratio} | "
             f"{oracle} | {looks} | {r['status']} | {r['trials']} | {r['load']:.1f} |"
         )
@@ -341,7 +342,7 @@ def _tables(rows: list[dict[str, Any]], configs: list[str]) -> list[str]:
         shares = [r["elapsed_s"] / r["budget"] for r in yes]
         met = sum(r["status"] == "met" for r in mine)
         lines.append(
-            f"| {config} | {len(yes)} | {statistics.median(done) if done else '-'} | "
+            f"| {config} | {len(yes)} | {f'{statistics.median(done):.2f}' if done else '-'} | "
             f"{f'{statistics.median(ratios):.1f}' if ratios else '-'} | "
             f"{f'{max(shares):.2f}' if shares else '-'} | {met}/{len(mine)} |"
         )

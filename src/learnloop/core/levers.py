@@ -45,7 +45,7 @@ LEVERS = (
     "early_look",
     "first_look",
 )
-OFF_BY_DEFAULT = frozenset({"portfolio", "cv_select", "early_look", "first_look"})
+OFF_BY_DEFAULT = frozenset({"portfolio", "cv_select", "early_look"})
 ENV = "LEARNLOOP_ABLATE"
 ENABLE_ENV = "LEARNLOOP_ENABLE"
 

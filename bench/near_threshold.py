@@ -9,9 +9,11 @@ validation have certified? The benchmark scores that model (as trained, no refit
 split with the first look's bound (the same ``certify`` call, look 1 of the run's plan), after
 the run, outside its clock.
 
-Configurations are lever settings (``--config NAME:ENABLE:ABLATE``, e.g.
-``early:early_look:`` or ``no-cv:`` ``:cv_look``): each runs every table in turn, in this
-process, with ``$LEARNLOOP_ENABLE`` / ``$LEARNLOOP_ABLATE`` set for its runs. Rows go to
+Configurations are lever settings (``--config NAME:ENABLE:ABLATE``: ``main::first_look`` is
+learnloop before issue 28, ``first_look::`` the default now, ``early_look:early_look:first_look``
+the held-out estimate alone): each runs every table in turn, in this process, with
+``$LEARNLOOP_ENABLE`` / ``$LEARNLOOP_ABLATE`` set for its runs. ``--suite easy|hard`` runs
+the benchmark suite's data sets (but the two largest) at that difficulty instead. Rows go to
 ``bench/NEAR_THRESHOLD.jsonl`` (appended) and the table to ``bench/NEAR_THRESHOLD_RESULTS.md``
 (rewritten from every row of the file for the configurations named).
 

@@ -196,7 +196,8 @@ def test_a_pessimistic_validation_split_does_not_hide_a_good_model(tmp_path, sto
     flip = rng.random(len(val)) < 0.2
     val.loc[flip, "y"] = 1 - val.loc[flip, "y"]
     runs = {}
-    others = ("ensemble", "local", "portfolio")  # this test is about the look decision alone
+    # this test is about the cross-validated look decision alone
+    others = ("ensemble", "local", "portfolio", "first_look")
     # the estimate is made while it costs under a quarter of the budget left: a roomy budget
     # for the run that should stop early, a short one for the run that searches it all
     for name, off, budget in [("on", others, 60), ("off", (*others, "cv_look"), 12)]:

@@ -301,8 +301,8 @@ def write_results(rows: list[dict[str, Any]], configs: list[str], path: Path = R
 
 def _tables(rows: list[dict[str, Any]], configs: list[str]) -> list[str]:
     lines = [
-        "| config | table | seed | rows | budget | threshold | first pass s | certified s | ratio | "
-        "oracle | looks (alpha, met, at s) | status | trials | load |",
+        "| config | table | seed | rows | budget | threshold | first pass s | certified s | "
+        "ratio | oracle | looks (alpha, met, at s) | status | trials | load |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = {c: i for i, c in enumerate(configs)}

@@ -17,8 +17,9 @@
 3. **Take** each outcome: write it to the study, keep the best model, offer it to the
    ensemble pool, and bring the deadline forward by what finishing with the best model
    would take. Return the model to look at: the first that passes the aim (a trial's or an
-   ensemble's), or the best single model short of it for which a cross-validated estimate
-   says a test look would pass.
+   ensemble's), the first trial's model past the threshold while the run's first look is
+   still to make (``first_look``), or the best single model short of the aim for which a
+   cross-validated (or held-out) estimate says a test look would pass.
 4. **Drain** on the way out: ask what still runs to stop at its next step, take in what
    reports within ``DRAIN_S``, and write the rest failed.
 

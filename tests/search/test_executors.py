@@ -54,8 +54,13 @@ def problem() -> Problem:
     return problem_of(dataset, 0)
 
 
-def _search(problem: Problem, executor: Executor, one_at_a_time: bool = False) -> dict[str, Any]:
-    """The seeded search on ``executor``, capped at TRIALS trials: the decisions it took."""
+def _search(
+    problem: Problem, executor: Executor, one_at_a_time: bool = False, first_pass: bool = False
+) -> dict[str, Any]:
+    """The seeded search on ``executor``, capped at TRIALS trials: the decisions it took.
+
+    The scenario is the cross-validated look decision, so the look at the first model past
+    the threshold (``first_look``) is made already unless ``first_pass``."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
     alpha = LookPolicy(0.95, THRESHOLD, problem.metric).alpha_at(1)
@@ -63,7 +68,9 @@ def _search(problem: Problem, executor: Executor, one_at_a_time: bool = False) -
     def keep_going() -> bool:
         return len(search.trials) < TRIALS and not (one_at_a_time and executor.running)
 
-    search = Search(problem, study, Aim(problem.metric, THRESHOLD, alpha), candidates=FAMILIES,
+    aim = Aim(problem.metric, THRESHOLD, alpha)
+    aim.first_pass_look = first_pass
+    search = Search(problem, study, aim, candidates=FAMILIES,
                     executor=executor, hooks=Hooks(keep_going=keep_going))  # fmt: skip
     hit = search.run(time.monotonic() + 600)
     best = search.best
@@ -125,6 +132,16 @@ def test_the_in_process_search_takes_every_decision(in_process: dict[str, Any]) 
     (advice,) = in_process["advice"]
     assert advice[0] == 2 and advice[2] >= 0.6  # the look decision: short of the aim, look
     assert in_process["hit"][:2] == (2, "extra_trees")
+
+
+def test_the_first_model_past_the_threshold_gets_the_first_look(problem: Problem) -> None:
+    """With the first look still to make, the third trial, the first past the threshold on
+    validation, is sent to it at once: short of the aim, with no estimate asked for and no
+    trial after it."""
+    first = _search(problem, InProcess(n_jobs=1), first_pass=True)
+    assert first["hit"][:2] == (2, "extra_trees") and len(first["trials"]) == 3
+    assert first["hit"][3] >= THRESHOLD and first["target"] > first["hit"][3]
+    assert first["advice"] == []
 
 
 @pytest.mark.slow

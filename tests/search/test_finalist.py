@@ -20,7 +20,14 @@ from learnloop.core.levers import ablated
 from learnloop.metrics import get_metric
 from learnloop.runs.dataset import prepare_dataset
 from learnloop.runs.train import problem_of
-from learnloop.search.finalist import Estimate, cross_validate, pass_probability, refit_on_all
+from learnloop.search.finalist import (
+    Estimate,
+    cross_validate,
+    held_out_estimate,
+    pass_probability,
+    refit_on_all,
+)
+from learnloop.search.fit import fit_for_steps, sample_rows
 from learnloop.search.monitor import FixedSteps
 from learnloop.search.values import FittedModel
 from learnloop.store.model_files import load_model
@@ -87,6 +94,28 @@ def test_cross_validation_estimates_the_held_out_score() -> None:
     fresh = float(np.mean(held == test.y))
     se_fresh = math.sqrt(fresh * (1 - fresh) / len(test.y))
     assert abs(est.score - fresh) < 3 * math.hypot(est.se, se_fresh)
+
+
+def test_the_held_out_estimate_scores_the_training_rows_the_sample_left_out() -> None:
+    """A model trained on 1,000 of the training rows is scored on the others, exactly as a
+    plain prediction of those rows scores it; a model that saw every row has no estimate."""
+    frame = _table(6000, noise=0.1, seed=4)
+    dataset = prepare_dataset(frame, "y", "classification", None, None, 0)
+    problem = problem_of(dataset, 0)
+    assert problem.y_train is not None
+    params = {"learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 10}
+    seen = sample_rows(problem, 1000)
+    X, y = problem.X_train.iloc[seen], problem.y_train[seen]
+    pre, est = fit_for_steps(problem, "lightgbm", params, 40, X, y, 1, math.inf)
+    model = FittedModel(0, "lightgbm", params, 1000, pre, est, 0.9, steps=40)
+    estimate = held_out_estimate(problem, model)
+    assert estimate is not None and estimate.n_rows == problem.n_train - 1000
+    unseen = np.setdiff1d(np.arange(problem.n_train), seen)
+    pred = est.predict_proba(pre.transform(problem.X_train.iloc[unseen])).argmax(axis=1)
+    assert estimate.score == pytest.approx(float(np.mean(pred == problem.y_train[unseen])))
+    assert 0 < estimate.se < 0.02
+    whole = FittedModel(0, "lightgbm", params, problem.n_train, pre, est, 0.9, steps=40)
+    assert held_out_estimate(problem, whole) is None
 
 
 def test_pass_probability_is_a_calibrated_normal_chance() -> None:
@@ -167,7 +196,8 @@ def test_a_pessimistic_validation_split_does_not_hide_a_good_model(tmp_path, sto
     flip = rng.random(len(val)) < 0.2
     val.loc[flip, "y"] = 1 - val.loc[flip, "y"]
     runs = {}
-    others = ("ensemble", "local", "portfolio")  # this test is about the look decision alone
+    # this test is about the cross-validated look decision alone
+    others = ("ensemble", "local", "portfolio", "first_look")
     # the estimate is made while it costs under a quarter of the budget left: a roomy budget
     # for the run that should stop early, a short one for the run that searches it all
     for name, off, budget in [("on", others, 60), ("off", (*others, "cv_look"), 12)]:
@@ -218,6 +248,39 @@ def test_the_levers_keep_false_met_at_most_alpha(store_url) -> None:
             n_jobs=1,
         )
         met += result.status == "met"
+    assert met <= 7
+
+
+def test_the_first_look_lever_keeps_false_met_at_most_alpha(store_url, monkeypatch) -> None:
+    """Simulation, as above, with the ``first_look`` lever: the first model past the
+    threshold on validation gets the run's first test look at once, short of the aim. Every
+    model's true accuracy is at most the threshold; 60 runs may end 'met' at most 7 times.
+    (Across resumes, and for ``early_look``: tests/test_resume_looks.py.)"""
+    monkeypatch.setenv("LEARNLOOP_ENABLE", "first_look")
+    met = looked = 0
+    for seed in range(60):
+        rng = np.random.default_rng(300 + seed)
+        X = rng.normal(size=(900, 3))
+        y = (X[:, 0] > 0).astype(int)
+        y = np.where(rng.random(900) < 0.15, 1 - y, y)
+        frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(y=y)
+        said = _Messages()
+        result = learnloop.train(
+            frame,
+            "y",
+            threshold=0.85,
+            budget=1.5,
+            out=None,
+            store=store_url,
+            seed=seed,
+            candidates=["linear"],
+            n_jobs=1,
+            reporter=said,
+        )
+        met += result.status == "met"
+        looked += any("first model past the threshold" in line for line in said.lines)
+    print(f"first_look: {looked} looks at a first pass, {met} of 60 runs 'met'")
+    assert looked >= 1  # the lever did move a look earlier in this simulation
     assert met <= 7
 
 

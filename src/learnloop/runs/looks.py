@@ -64,6 +64,13 @@ class LookSchedule:
         """Whether a look may still be made: looks remain and none has met."""
         return self.made < self.policy.planned and self.met is None
 
+    @property
+    def first_pass_look(self) -> bool:
+        """Whether a look at the first model past the threshold may be made (the
+        ``first_look`` lever): only by the session that makes the run's first look; a
+        resumed session goes on with the schedule."""
+        return self.made == 0
+
     def alpha_next(self) -> float:
         """The error rate the next look spends (what is left of alpha for it)."""
         return self.policy.alpha_at(self.next_look)

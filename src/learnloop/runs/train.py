@@ -404,6 +404,7 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
     )
     if schedule.made:
         report.on_message(resumed_message(schedule))
+    loop.aim.first_pass_look = schedule.first_pass_look  # the run's first look only
     if not policy.certifiable(first, len(test)):
         ceiling = policy.ceiling(first, len(test))
         report.on_message(
@@ -609,14 +610,26 @@ def _say_why_nothing_learned(loop: Search, report: Reporter) -> None:
 
 
 def _say_why_look(loop: Search, hit: FittedModel, report: Reporter) -> None:
-    """Name the cross-validated estimate when it, not the aim, sent ``hit`` to a look."""
+    """Name what sent ``hit`` to a look when the aim did not: the cross-validated estimate,
+    the held-out rows of its sample, or its being the first model past the threshold."""
+    if loop.aim.passed(hit.score, len(loop.trials)):
+        return
     advice = loop.advisor.advice[-1] if loop.advisor.advice else None
-    if advice is None or advice.trial != hit.trial or loop.aim.passed(hit.score, len(loop.trials)):
+    if advice is None or advice.trial != hit.trial:
+        report.on_message(
+            f"The first model past the threshold on validation ({hit.score:.4f}, short of "
+            f"the aim): the run's first test look goes to it now."
+        )
         return
     est = advice.estimate
+    where = (
+        f"score on the {est.n_rows} training rows its sample left out"
+        if advice.held_out
+        else f"{CV_FOLDS}-fold estimate over training + validation rows"
+    )
     report.on_message(
         f"Short of the aim on validation, but the {hit.candidate} configuration's "
-        f"{CV_FOLDS}-fold estimate over training + validation rows is {est.score:.4f} "
+        f"{where} is {est.score:.4f} "
         f"(± {est.se:.4f}): a {advice.probability:.0%} chance that a test look passes; looking."
     )
 

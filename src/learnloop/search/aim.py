@@ -37,6 +37,9 @@ class Aim:
         self.passable = True  # False once no test look could certify the threshold
         self.looks_failed = 0
         self.looked_best: float | None = None  # the best validation score a failed look had
+        # a look at the first model past the threshold may still be made (``first_look``
+        # lever; False once made, or when an earlier session of the run made a look)
+        self.first_pass_look = True
         self._trials_at_last_look = 0
 
     def note_pass(

@@ -17,8 +17,9 @@
 3. **Take** each outcome: write it to the study, keep the best model, offer it to the
    ensemble pool, and bring the deadline forward by what finishing with the best model
    would take. Return the model to look at: the first that passes the aim (a trial's or an
-   ensemble's), or the best single model short of it for which a cross-validated estimate
-   says a test look would pass.
+   ensemble's), the first trial's model past the threshold while the run's first look is
+   still to make (``first_look``), or the best single model short of the aim for which a
+   cross-validated (or held-out) estimate says a test look would pass.
 4. **Drain** on the way out: ask what still runs to stop at its next step, take in what
    reports within ``DRAIN_S``, and write the rest failed.
 
@@ -223,6 +224,8 @@ def _take(search: Search, flight: _Flight, outcome: Outcome, deadline: float) ->
     n_trials = len(search.trials)
     if model is not None and search.aim.passed(model.score, n_trials):
         return model
+    if model is not None and _first_pass_look(search, model):
+        return model
     selecting = time.monotonic()
     ensemble = _ensemble(search, model)
     search.reserve.ensemble_s = time.monotonic() - selecting
@@ -301,6 +304,21 @@ def _ensemble(search: Search, model: FittedModel | None) -> FittedModel | None:
     search.note_ensemble(ensemble)
     search.keep_if_best(ensemble)
     return ensemble
+
+
+def _first_pass_look(search: Search, model: FittedModel) -> bool:
+    """With the ``first_look`` lever: the first model past the threshold on validation gets
+    the run's first test look at once, short of the aim (a look's error rate is fixed by
+    its number, whatever decides when it is made)."""
+    aim, metric = search.aim, search.problem.metric
+    if not (levers.enabled("first_look") and aim.first_pass_look and aim.passable):
+        return False
+    if search.joined or aim.threshold is None or aim.looks_failed:
+        return False
+    if not metric.meets(model.score, aim.threshold):
+        return False
+    aim.first_pass_look = False
+    return True
 
 
 def _worth_a_look(search: Search, model: FittedModel) -> bool:

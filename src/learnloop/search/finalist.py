@@ -13,7 +13,14 @@ Two levers for time to a certified model (issue 11), both blind to the test spli
   validation rows estimates the refitted model's score with about half the noise; the loop
   spends a test look when the chance that the bound passes is high enough.
 
-Neither changes what a look certifies: the look policy (how many looks, the error rate
+- **Held-out estimate of a model trained on a sample** (:func:`held_out_estimate`, the
+  ``early_look`` lever): on a large table the first models train on a sample of the
+  training rows, and the training rows they never saw are a free second validation split,
+  often larger than the validation split itself, that played no part in choosing them.
+  Their score there says, at the cost of one prediction, whether a test look at that very
+  model (it is looked at as trained: a sample's steps are not refitted) would pass.
+
+None of them changes what a look certifies: the look policy (how many looks, the error rate
 each spends) is the same whatever decides *when* to look, so the false-"met" rate stays
 at most alpha.
 """
@@ -35,13 +42,15 @@ from learnloop.estimators import EnsembleClassifier
 from learnloop.families import CANDIDATES
 from learnloop.metrics import Metric, Prediction
 from learnloop.search.ensemble import assemble
-from learnloop.search.fit import fit_for_steps
+from learnloop.search.fit import fit_for_steps, sample_rows
 from learnloop.search.monitor import OutOfTime
-from learnloop.search.values import FittedModel, Problem
+from learnloop.search.values import FittedModel, Problem, predict_model
 
 __all__ = [
     "Estimate",
     "all_rows",
+    "held_out_estimate",
+    "MIN_HELD_ROWS",
     "fold_rows",
     "refit_on_all",
     "refit_for_look",
@@ -71,6 +80,32 @@ def all_rows(problem: Problem) -> tuple[pd.DataFrame, np.ndarray]:
     own = problem.scored_train_rows  # training rows among the scored ones: not twice
     X = pd.concat([problem.X_train, problem.X_val.iloc[own:]], ignore_index=True)
     return X, np.concatenate([problem.y_train, problem.y_val[own:]])
+
+
+MIN_HELD_ROWS = 1000  # fewer unseen training rows than this: no held-out estimate
+
+
+def held_out_estimate(problem: Problem, model: FittedModel) -> Estimate | None:
+    """``model``'s score on the training rows its sample left out, and its standard error.
+
+    None where the model saw every training row (or is an ensemble or a refit), or where
+    fewer than ``MIN_HELD_ROWS`` rows were left out. No row of the test split is read, and
+    the rows scored were neither trained on nor used to choose the model.
+    """
+    if problem.y_train is None or model.members is not None or model.refit:
+        return None
+    if model.n_rows >= problem.n_train:
+        return None
+    started = time.monotonic()
+    unseen = np.setdiff1d(np.arange(problem.n_train), sample_rows(problem, model.n_rows))
+    if len(unseen) < MIN_HELD_ROWS:
+        return None
+    y = problem.y_train[unseen]
+    pred = predict_model(model, problem.X_train.iloc[unseen], problem.task, problem.n_classes)
+    metric, n_classes = problem.metric, problem.n_classes
+    score = metric.score(y, pred, n_classes)
+    se = validation_se(metric, y, pred, n_classes, problem.seed)
+    return Estimate(score, se, len(unseen), time.monotonic() - started)
 
 
 def refit_on_all(
@@ -251,11 +286,13 @@ P_LOOK = 0.6  # the chance of passing a test look that makes it worth spending
 
 @dataclass
 class LookAdvice:
-    """Why a finalist was sent to its test look early: its out-of-fold estimate."""
+    """Why a finalist was sent to its test look early: its out-of-fold estimate, or its
+    score on the training rows its sample left out (``held_out``)."""
 
     trial: int
     estimate: Estimate
     probability: float
+    held_out: bool = False
 
 
 class LookAdvisor:
@@ -266,6 +303,8 @@ class LookAdvisor:
     threshold on validation but not the aim. Only before the first look (later looks spend
     a smaller error rate; the raised aim then decides), only for tasks that refit on
     validation rows, and only while cross-validation stays cheap against the budget left.
+    With the ``early_look`` lever a model trained on a sample is asked about too, on the
+    training rows its sample left out (:func:`held_out_estimate`: one prediction, no fit).
     """
 
     def __init__(self, problem: Problem, threshold: float | None, alpha: float) -> None:
@@ -292,7 +331,11 @@ class LookAdvisor:
         p, metric, threshold = self.problem, self.problem.metric, self.threshold
         if threshold is None or not metric.meets(model.score, threshold):
             return False
-        if model.refit or model.n_rows < p.n_train or not model.steps:
+        if model.refit:
+            return False
+        if model.n_rows < p.n_train:  # looked at as trained: its steps are not refitted
+            return self._held_out_says_look(model, threshold)
+        if not model.steps:
             return False
         key = (model.candidate, repr(sorted(model.params.items())))
         if key in self._asked:
@@ -310,4 +353,17 @@ class LookAdvisor:
         self.seconds += estimate.seconds
         chance = pass_probability(metric, estimate, threshold, p.n_test, self.alpha)
         self.advice.append(LookAdvice(model.trial, estimate, chance))
+        return chance >= P_LOOK
+
+    def _held_out_says_look(self, model: FittedModel, threshold: float) -> bool:
+        """A model trained on a sample: its score on the training rows the sample left out."""
+        if not levers.enabled("early_look"):
+            return False
+        estimate = held_out_estimate(self.problem, model)
+        if estimate is None:
+            return False
+        self.seconds += estimate.seconds
+        p = self.problem
+        chance = pass_probability(p.metric, estimate, threshold, p.n_test, self.alpha)
+        self.advice.append(LookAdvice(model.trial, estimate, chance, held_out=True))
         return chance >= P_LOOK

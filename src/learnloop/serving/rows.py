@@ -23,7 +23,7 @@ from learnloop.serving.problems import (
 )
 from learnloop.store.model_files import LoadedModel
 
-__all__ = ["RowValidator", "answer_body", "predict_rows", "EXPECTED"]
+__all__ = ["RowValidator", "answer_body", "predict_rows", "response_body", "EXPECTED"]
 
 EXPECTED = {
     "numeric": "a finite number or null",
@@ -299,7 +299,12 @@ def predict_rows(model: LoadedModel, frame: pd.DataFrame) -> dict[str, Any]:
 
     Runs the same steps as ``LoadedModel.predict`` without building an output DataFrame.
     """
-    answer = model.answer(frame)
+    return response_body(model.answer(frame))
+
+
+def response_body(answer: Any) -> dict[str, Any]:
+    """The response body for a model's :class:`~learnloop.tasks.Answer`: predictions (a
+    non-finite value as null), and classes and probabilities for classifiers."""
     predictions = [
         None if isinstance(v, float) and not math.isfinite(v) else v for v in answer.predictions
     ]

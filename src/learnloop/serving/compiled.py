@@ -20,7 +20,9 @@ and are served by the normal path.
 from __future__ import annotations
 
 import copy
+import logging
 import math
+import os
 from collections.abc import Callable
 from itertools import chain
 from operator import itemgetter
@@ -32,8 +34,9 @@ from learnloop.core import Output
 from learnloop.data import _category_text
 from learnloop.store.model_files import LoadedModel
 
-__all__ = ["CompiledModel", "NotCompiled", "compile_model"]
+__all__ = ["CompiledModel", "NotCompiled", "compile_model", "compiled_path"]
 
+_log = logging.getLogger("learnloop.serve")
 _NUMBER_TYPES = frozenset({float, int, type(None)})
 _TEXT_TYPES = frozenset({str, type(None)})
 _CATEGORY_TYPES = frozenset({str, type(None), float, int, bool})
@@ -60,8 +63,11 @@ class _Encoder:
     """One fitted ``tree`` column transformer as numpy: its blocks in output order."""
 
     def __init__(self, transformer: Any, numeric: dict[str, int]) -> None:
+        from sklearn.compose import ColumnTransformer
         from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
 
+        if type(transformer) is not ColumnTransformer:
+            raise NotCompiled(f"its preprocessing is a {type(transformer).__name__}")
         if (getattr(transformer, "_sklearn_output_config", None) or {}).get("transform") not in (
             None,
             "default",
@@ -152,12 +158,23 @@ class _Member:
 
 
 def _top(pipeline: Any, numeric: dict[str, int]) -> Any:
-    """The model's pipeline with each member pipeline replaced by a :class:`_Member`."""
-    from learnloop.estimators import EnsembleClassifier, EnsembleRegressor
+    """The model's pipeline with each member pipeline replaced by a :class:`_Member`
+    (an ensemble's members, and theirs, each in turn)."""
+    from sklearn.pipeline import Pipeline
 
-    if type(pipeline) in (EnsembleClassifier, EnsembleRegressor):
+    from learnloop.estimators import EnsembleClassifier, EnsembleRegressor, PassThrough
+
+    ensembles = (EnsembleClassifier, EnsembleRegressor)
+    if (
+        type(pipeline) is Pipeline
+        and len(pipeline.steps) == 2
+        and type(pipeline.steps[0][1]) is PassThrough
+        and type(pipeline.steps[1][1]) in ensembles
+    ):
+        pipeline = pipeline.steps[1][1]  # the loop's ensemble: its members encode their own
+    if type(pipeline) in ensembles:
         ensemble = copy.copy(pipeline)
-        ensemble.members = [_Member(m, numeric) for m in pipeline.members or []]
+        ensemble.members = [_top(m, numeric) for m in pipeline.members or []]
         return ensemble
     return _Member(pipeline, numeric)
 
@@ -261,6 +278,8 @@ class CompiledModel:
             return None
         if set(map(len, data)) != {len(columns)}:
             return None
+        if not self.categorical and columns == self.numeric:
+            return data, [()] * len(data)  # the rows are the number matrix already
         where = {c: i for i, c in enumerate(columns)}
         numbers_of = _getter([where[c] for c in self.numeric])
         categories_of = _getter([where[c] for c in self.categorical])
@@ -289,3 +308,16 @@ class CompiledModel:
 def compile_model(model: LoadedModel, max_rows: int) -> CompiledModel:
     """The compiled path for ``model``, or NotCompiled saying which part it cannot take."""
     return CompiledModel(model, max_rows)
+
+
+def compiled_path(model: LoadedModel, max_rows: int) -> CompiledModel | None:
+    """The compiled path the app serves ``model`` with, or ``None`` (logged, with the
+    reason) where the model does not compile or ``LEARNLOOP_SERVE_COMPILED=0`` turns it off."""
+    if os.environ.get("LEARNLOOP_SERVE_COMPILED", "1").strip().lower() in ("0", "false", "no"):
+        _log.info("the compiled prediction path is off (LEARNLOOP_SERVE_COMPILED)")
+        return None
+    try:
+        return compile_model(model, max_rows)
+    except NotCompiled as e:
+        _log.info("predictions take the normal path: the model does not compile (%s)", e)
+        return None

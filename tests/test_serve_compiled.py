@@ -82,7 +82,40 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     pipeline = Pipeline([("features", PassThrough()), ("model", ensemble)])
     models["ensemble"] = (LoadedModel(pipeline, boosted.metadata), rows)
     models["linear"] = _train(root, "linear", False)
+    numbers = _table(300, False)[["a", "b", "y"]]
+    learnloop.train(numbers, "y", budget=2, candidates=["lightgbm"], out=root / "n.skops", seed=0)
+    models["numbers"] = (load_model(root / "n.skops"), numbers.drop(columns="y"))
     return models
+
+
+@pytest.mark.parametrize(
+    ("data", "good"),
+    [
+        ([[0.5, 1], [None, 2.5]], True),  # numbers and nulls: answered
+        ([[0.5, "1"], [None, 2.5]], False),  # text
+        ([[0.5, True], [None, 2.5]], False),  # a truth value
+        ([[[0.5], [1]], [[1.0], [2.5]]], False),  # every cell a list
+        ([[0.5, {}], [None, 2.5]], False),  # an object
+        ([[0.5, 1], [None]], False),  # a short row
+    ],
+)
+def test_a_numbers_only_body_is_read_whole_and_still_checked(
+    trained: dict[str, Any], data: list[Any], good: bool
+) -> None:
+    """A numbers-only model reads the values in one numpy call when the body cannot hold
+    text or truth values; anything else is still left to the normal path."""
+    model, _ = trained["numbers"]
+    compiled, validator = compile_model(model, 100), RowValidator(model, 100)
+    for columns, rows in ((["a", "b"], data), (["b", "a"], [r[::-1] for r in data])):
+        body = json.dumps({"dataframe_split": {"columns": columns, "data": rows}}).encode()
+        fast = compiled.answer(body)
+        if good:
+            assert fast is not None
+            _same(fast, answer_body(validator, model, body))
+        else:
+            assert fast is None
+            with pytest.raises(learnloop.serving.RequestProblem):
+                answer_body(validator, model, body)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -130,18 +163,21 @@ def test_the_compiled_path_answers_as_the_normal_path(trained: dict[str, Any], n
         _same(fast, answer_body(validator, model, body))
 
 
-def test_a_categorical_model_uses_the_codes(trained: dict[str, Any]) -> None:
-    """The categories change the answer, so a wrong code would be seen."""
+def test_the_codes_are_the_column_transformers(trained: dict[str, Any]) -> None:
+    """The matrix the estimator gets is the one the pipeline's transformer makes (NaN for
+    unknown and missing categories, the learned code for the others)."""
+    from learnloop.data import prepare_features
+
     model, rows = trained["lightgbm"]
     compiled = compile_model(model, 10_000)
-    red = json.loads(rows.iloc[:50].to_json(orient="records"))
-    for r in red:
-        r["color"] = "red"
-    blue = [{**r, "color": "blue"} for r in red]
-    a = compiled.answer(json.dumps({"records": red}).encode())
-    b = compiled.answer(json.dumps({"records": blue}).encode())
-    assert a is not None and b is not None
-    assert a["probabilities"] != b["probabilities"]
+    records = _records(rows)
+    cols = compiled.columns(json.dumps({"records": records}).encode())
+    assert cols is not None
+    expected = model.pipeline.steps[0][1].transform(
+        prepare_features(pd.DataFrame(records), model.schema)
+    )
+    np.testing.assert_array_equal(compiled.top.encode(cols), expected)
+    assert np.isnan(expected[0]).any()  # the unknown 'purple' is there to be coded
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,11 @@ _TEXT_TYPES = frozenset({str, type(None)})
 _CATEGORY_TYPES = frozenset({str, type(None), float, int, bool})
 
 
+# a body's rows picked apart: the number columns' values, the categorical columns' values
+# (a tuple per row each), and how many quotes the body has if its values hold no text
+_Picked = tuple[list[Any], list[Any], int | None]
+
+
 class NotCompiled(Exception):
     """The model has a part the compiled path does not reproduce (the reason is the text)."""
 
@@ -224,7 +229,8 @@ class CompiledModel:
             return None
         from learnloop.serving.rows import response_body
 
-        return response_body(self.task.answer(self.top, cols, self.model.schema))
+        answer = self.task.answer(self.top, cols, self.model.schema)
+        return response_body(answer, arrays=True)
 
     # -- parsing and checking
 
@@ -247,24 +253,38 @@ class CompiledModel:
             return None
         if picked is None:
             return None
-        numbers, categories = picked
-        return self._arrays(len(numbers), numbers, categories)
+        numbers, categories, quotes = picked
+        return self._arrays(len(numbers), numbers, categories, self._plain(body, quotes))
 
-    def _records(self, rows: Any) -> tuple[list[Any], list[Any]] | None:
+    def _plain(self, body: bytes, quotes: int | None) -> bool:
+        """Whether the body's values can hold no text and no true/false, so they need no
+        type test one by one: a numbers-only model, no ``true``/``false`` in the body, and
+        no quote beyond the two each of its keys and column names needs (``quotes``; every
+        string has two, and text among the values would add two more)."""
+        return (
+            quotes is not None
+            and not self.categorical
+            and b"true" not in body
+            and b"false" not in body
+            and body.count(b'"') == quotes
+        )
+
+    def _records(self, rows: Any) -> _Picked | None:
         if type(rows) is not list or not 0 < len(rows) <= self.max_rows:
             return None
         if set(map(type, rows)) != {dict}:
             return None
-        if set(map(len, rows)) != {self.width} and not all(
-            r.keys() <= self.allowed for r in rows
-        ):
+        exact = set(map(len, rows)) == {self.width}
+        if not exact and not all(r.keys() <= self.allowed for r in rows):
             return None
         try:  # rows of the right length hold exactly the features, or miss one
-            return list(map(self._numbers_of, rows)), list(map(self._categories_of, rows))
+            numbers, categories = map(self._numbers_of, rows), map(self._categories_of, rows)
+            picked = list(numbers), list(categories)
         except KeyError:
             return None
+        return *picked, (2 + 2 * len(rows) * self.width if exact else None)
 
-    def _split(self, split: Any) -> tuple[list[Any], list[Any]] | None:
+    def _split(self, split: Any) -> _Picked | None:
         if type(split) is not dict or not split.keys() <= {"columns", "data", "index"}:
             return None
         columns, data = split.get("columns"), split.get("data")
@@ -278,18 +298,24 @@ class CompiledModel:
             return None
         if set(map(len, data)) != {len(columns)}:
             return None
+        quotes = None if "index" in split else 2 + 2 * len(split) + 2 * len(columns)
         if not self.categorical and columns == self.numeric:
-            return data, [()] * len(data)  # the rows are the number matrix already
+            return data, [()] * len(data), quotes  # the rows are the number matrix already
         where = {c: i for i, c in enumerate(columns)}
         numbers_of = _getter([where[c] for c in self.numeric])
         categories_of = _getter([where[c] for c in self.categorical])
-        return list(map(numbers_of, data)), list(map(categories_of, data))
+        return list(map(numbers_of, data)), list(map(categories_of, data)), quotes
 
-    def _arrays(self, n: int, numbers: list[Any], categories: list[Any]) -> _Columns | None:
-        if not set(map(type, chain.from_iterable(numbers))) <= _NUMBER_TYPES:
+    def _arrays(
+        self, n: int, numbers: list[Any], categories: list[Any], plain: bool
+    ) -> _Columns | None:
+        if not plain and not set(map(type, chain.from_iterable(numbers))) <= _NUMBER_TYPES:
             return None
-        matrix = np.array(numbers, dtype=np.float64).reshape(n, len(self.numeric))
-        if np.isinf(matrix).any():
+        try:  # a plain body's values are numbers, nulls, lists or objects (refused here)
+            matrix = np.array(numbers, dtype=np.float64)
+        except (ValueError, TypeError):
+            return None
+        if matrix.shape != (n, len(self.numeric)) or np.isinf(matrix).any():
             return None
         texts: dict[str, list[Any]] = {}
         for name, values in zip(self.categorical, zip(*categories, strict=True), strict=True):

@@ -302,14 +302,16 @@ def predict_rows(model: LoadedModel, frame: pd.DataFrame) -> dict[str, Any]:
     return response_body(model.answer(frame))
 
 
-def response_body(answer: Any) -> dict[str, Any]:
+def response_body(answer: Any, *, arrays: bool = False) -> dict[str, Any]:
     """The response body for a model's :class:`~learnloop.tasks.Answer`: predictions (a
-    non-finite value as null), and classes and probabilities for classifiers."""
+    non-finite value as null), and classes and probabilities for classifiers (as a numpy
+    array with ``arrays``, which :func:`~learnloop.serving.problems.dumps` writes faster)."""
     predictions = [
         None if isinstance(v, float) and not math.isfinite(v) else v for v in answer.predictions
     ]
     body: dict[str, Any] = {"predictions": predictions}
     if answer.probabilities is not None:
         body["classes"] = answer.classes
-        body["probabilities"] = answer.probabilities.tolist()
+        proba = answer.probabilities
+        body["probabilities"] = proba if arrays and np.isfinite(proba).all() else proba.tolist()
     return body

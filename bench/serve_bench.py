@@ -126,9 +126,7 @@ def load_generator(args: argparse.Namespace) -> None:
         pass
     body = Path(args.body).read_bytes()
     result = asyncio.run(
-        _drive(
-            args.host, args.port, body, args.connections, args.duration, args.warmup, args.path
-        )
+        _drive(args.host, args.port, body, args.connections, args.duration, args.warmup, args.path)
     )
     lat = np.asarray(result.pop("latencies_ns"), dtype=float) / 1e6
     result.update(
@@ -504,6 +502,7 @@ def run(args: argparse.Namespace) -> int:
         load_after = os.getloadavg()
         print("timing the levers in-process again ...", flush=True)
         after = _time_levers(levers, lever_s)
+    serving = ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in alive.items())
     report = f"""# Serving benchmark
 
 `python -m bench.serve_bench` — side by side in one run: `learnloop serve` with the compiled
@@ -525,7 +524,7 @@ ran; "limit" is LightGBM's own predict on the row as a numpy array):
 
 {_lever_table(before, after)}
 
-- servers still serving after their runs: {", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in alive.items())}
+- servers still serving after their runs: {serving}
 - machine: {_machine()}; load average {load_before[0]:.2f} before the servers,
   {load_after[0]:.2f} after (the machine is shared, so other work competes for the same cores)
 - {_versions()}

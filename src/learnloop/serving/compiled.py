@@ -199,6 +199,10 @@ class CompiledModel:
     """The compiled path of one model: :meth:`answer` takes a request body's bytes."""
 
     def __init__(self, model: LoadedModel, max_rows: int) -> None:
+        try:
+            import orjson  # noqa: F401 -- the serve extra's; parses every body here
+        except ImportError:
+            raise NotCompiled("orjson is not installed") from None
         task = model.task_kind
         if task.output not in (Output.CLASSES, Output.VALUES):
             raise NotCompiled("it does not answer classes or values")

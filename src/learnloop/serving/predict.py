@@ -65,9 +65,7 @@ async def _rows(serving: Serving, model: LoadedModel, validator: Any, body: byte
         if len(body) <= INLINE_BYTES:
             result = compiled.answer(body)
         else:
-            result = await anyio.to_thread.run_sync(
-                compiled.answer, body, limiter=serving.limiter
-            )
+            result = await anyio.to_thread.run_sync(compiled.answer, body, limiter=serving.limiter)
         if result is not None:
             return result
     return await anyio.to_thread.run_sync(

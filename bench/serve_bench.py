@@ -348,6 +348,9 @@ def _levers(model: Any, one: Any, bodies: dict[int, bytes]) -> dict[str, dict[in
         "orjson + numpy checks + onnxruntime (1 thread), no response": {
             1: lambda: with_onnx(bodies[1])
         },
+        "`orjson.loads` alone (the floor of any JSON path)": {
+            n: (lambda b=b: orjson.loads(b)) for n, b in bodies.items()
+        },
         "compiled path (orjson + numpy checks + LightGBM on the matrix)": {
             n: (lambda b=b: compiled.answer(b)) for n, b in bodies.items()
         },

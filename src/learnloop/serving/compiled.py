@@ -184,6 +184,17 @@ def _top(pipeline: Any, numeric: dict[str, int]) -> Any:
     return _Member(pipeline, numeric)
 
 
+def _boosters_only(top: Any) -> bool:
+    """Whether every estimator is a LightGBM booster: a few rows then take tens of
+    microseconds, little enough to answer on the event loop (a forest can take
+    milliseconds, which would hold up every other request)."""
+    from learnloop.estimators import BoosterClassifier, BoosterRegressor
+
+    if isinstance(top, _Member):
+        return type(top.estimator) in (BoosterClassifier, BoosterRegressor)
+    return all(_boosters_only(m) for m in top.members)
+
+
 def _getter(positions: list[Any]) -> Callable[[Any], tuple[Any, ...]]:
     """A function taking a row (a dict or a list) to the tuple of its values at
     ``positions`` (``itemgetter`` gives a bare value for one position)."""
@@ -222,6 +233,7 @@ class CompiledModel:
         self.features = frozenset(numeric + categorical)
         self.allowed = self.features | frozenset(model.schema.dropped)
         self.top = _top(model.pipeline, {n: i for i, n in enumerate(numeric)})
+        self.inline = _boosters_only(self.top)
         self._numbers_of = _getter(numeric)
         self._categories_of = _getter(categorical)
 

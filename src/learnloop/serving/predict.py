@@ -53,8 +53,9 @@ def predict_router(serving: Serving) -> APIRouter:
     return router
 
 
-# A body this small (a few rows) is answered by the compiled path on the event loop: its
-# work (tens of microseconds) costs less than the hop to a worker thread and back.
+# A body this small (a few rows) for a model of boosters is answered by the compiled path
+# on the event loop: its work (tens of microseconds) costs less than the hop to a worker
+# thread and back.
 INLINE_BYTES = 16 * 1024
 
 
@@ -62,7 +63,7 @@ async def _rows(serving: Serving, model: LoadedModel, validator: Any, body: byte
     """The compiled path's answer (inline for a small body), else the normal path's."""
     compiled = serving.compiled
     if compiled is not None:
-        if len(body) <= INLINE_BYTES:
+        if compiled.inline and len(body) <= INLINE_BYTES:
             result = compiled.answer(body)
         else:
             result = await anyio.to_thread.run_sync(compiled.answer, body, limiter=serving.limiter)

@@ -1,7 +1,8 @@
 """The compiled prediction path answers as the normal path does, or hands the body back.
 
-Real small models (stopped at a low threshold) on a table with numbers and categorical columns (missing
-cells in both), a regressor, a forest and an ensemble of a booster and a forest; each
+Real small models (stopped at a low threshold) on a table with numbers and categorical
+columns (missing cells in both), a regressor, a forest and an ensemble of a booster and a
+forest; each
 answers held-out rows (unknown categories, categories sent as numbers and booleans,
 nulls) through :class:`~learnloop.serving.compiled.CompiledModel` and through
 :func:`~learnloop.serving.rows.answer_body`: the same classes, probabilities and values

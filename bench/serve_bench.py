@@ -152,6 +152,7 @@ class Row:
     p99_ms: float
     rps: float
     errors: int
+    cpu_us: float | None = None  # the server's CPU time per request (its process tree)
 
     @property
     def rows_per_s(self) -> float:
@@ -165,6 +166,31 @@ class Server:
     env: dict[str, str]
     path: str  # the prediction endpoint
     ready: str  # the readiness endpoint
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of ``pid`` and its descendants so far, from /proc (Linux);
+    ``None`` where it cannot be read."""
+    try:
+        parents: dict[int, int] = {}
+        times: dict[int, float] = {}
+        tick = os.sysconf("SC_CLK_TCK")
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            child = int(stat.parent.name)
+            parents[child] = int(fields[1])
+            times[child] = (int(fields[11]) + int(fields[12])) / tick
+    except (OSError, ValueError, IndexError):
+        return None
+    tree, grew = {pid}, True
+    while grew:
+        more = {c for c, p in parents.items() if p in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(times.get(p, 0.0) for p in tree)
 
 
 def _free_port() -> int:
@@ -398,14 +424,15 @@ def _lever_table(before: dict[str, dict[int, Any]], after: dict[str, dict[int, A
 def _table(rows: list[Row]) -> str:
     lines = [
         "| server | scenario | rows/request | connections | seconds | p50 ms | p99 ms "
-        "| requests/s | rows/s | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| requests/s | rows/s | errors | server CPU per request ms |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        cpu = "" if r.cpu_us is None else f"{r.cpu_us / 1e3:.3f}"
         lines.append(
             f"| {r.server} | {r.scenario} | {r.rows:,} | {r.connections} | {r.seconds:.0f} "
             f"| {r.p50_ms:.3f} | {r.p99_ms:.3f} | {r.rps:,.0f} | {r.rows_per_s:,.0f} "
-            f"| {r.errors} |"
+            f"| {r.errors} | {cpu} |"
         )
     return "\n".join(lines)
 
@@ -517,8 +544,17 @@ def run(args: argparse.Namespace) -> int:
                 for name, n, conns, seconds in plan:
                     print(f"  {name}: {conns} connection(s) for {seconds} s ...", flush=True)
                     warmup = 1.0 if quick else 3.0
+                    cpu_before = _cpu_seconds(proc.pid)
                     out = _drive_from_subprocess(
                         port, files[n], conns, seconds, warmup, server.path
+                    )
+                    cpu_after = _cpu_seconds(proc.pid)
+                    # the warm-up's requests are not counted, so their share is estimated
+                    counted = out["requests"] * (seconds + warmup) / seconds
+                    cpu_us = (
+                        (cpu_after - cpu_before) / counted * 1e6
+                        if cpu_before is not None and cpu_after is not None and counted
+                        else None
                     )
                     results.append(
                         Row(
@@ -531,6 +567,7 @@ def run(args: argparse.Namespace) -> int:
                             out["p99_ms"] or float("nan"),
                             out["rps"],
                             out["errors"],
+                            cpu_us,
                         )
                     )
                 alive[server.name] = proc.poll() is None
@@ -581,9 +618,10 @@ Reading it, lever by lever:
 - **10,000 rows**: `orjson.loads` alone on the 10,000-row body (300,000 numbers) is the floor
   of any JSON path, already near or past the 10 ms that 1M rows/s allows on this machine;
   a binary body (Arrow, numpy) would be the next lever, not done here.
-- **32 connections**: one uvicorn worker spends roughly a fifth of a millisecond of CPU per
-  one-row request, so on a core of its own it could answer several thousand a second; on
-  this shared machine it gets only a share of one, and the load generator takes the rest.
+- **32 connections**: "server CPU per request" is the CPU time the server's processes spent
+  over the scenario (warm-up included) per request; its inverse is what one worker could
+  answer with a core of its own. On this shared machine it gets only a share of one, and the
+  load generator (pure Python) takes part of the rest.
 
 - servers still serving after their runs: {serving}
 - machine: {_machine()}; load average {load_before[0]:.2f} before the servers,

@@ -11,7 +11,8 @@ Endpoints:
 
 With a token every path except ``/health`` and ``/ready`` needs ``Authorization: Bearer``.
 The modules, from the bottom: ``problems`` (how a refusal is written), ``rows``,
-``body`` (reading under bounds), ``auth``, ``state``; the routers ``probes``, ``predict``,
+``compiled`` (the fast path built at load time, falling back to ``rows``), ``body``
+(reading under bounds), ``auth``, ``state``; the routers ``probes``, ``predict``,
 ``recommend`` (with ``uploads``); ``openapi``; ``app`` (the routers put together);
 ``runner`` (uvicorn). FastAPI, uvicorn and pydantic come from the ``serve`` extra and are
 imported only when an app is built.

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from learnloop.exceptions import UsageError
 from learnloop.serving.body import BodyLimits
+from learnloop.serving.compiled import compiled_path
 from learnloop.serving.deps import require_serve_extra
 from learnloop.serving.rows import RowValidator
 from learnloop.serving.state import Serving
@@ -97,6 +98,7 @@ async def _load(serving: Serving, path: Path) -> None:
     # each upload's body (up to max_body_bytes) and its parts are held until it is answered
     serving.uploads = anyio.Semaphore(2 * threads)
     serving.validator = RowValidator(loaded, serving.max_rows)
+    serving.compiled = compiled_path(loaded, serving.max_rows)
     serving.model = loaded
 
 

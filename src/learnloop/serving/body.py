@@ -58,6 +58,8 @@ async def read_body(request: Any, limits: BodyLimits) -> bytes:
             if size > limit:
                 raise _too_large(limit)
             chunks.append(chunk)
+            if length is not None and length.isdigit() and size == int(length):
+                return b"".join(chunks)  # all of it: no wait (and no timer) for the end
     except StopAsyncIteration:
         return b"".join(chunks)
     except ClientDisconnect:

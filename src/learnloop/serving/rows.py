@@ -23,7 +23,7 @@ from learnloop.serving.problems import (
 )
 from learnloop.store.model_files import LoadedModel
 
-__all__ = ["RowValidator", "answer_body", "predict_rows", "EXPECTED"]
+__all__ = ["RowValidator", "answer_body", "predict_rows", "response_body", "EXPECTED"]
 
 EXPECTED = {
     "numeric": "a finite number or null",
@@ -299,12 +299,19 @@ def predict_rows(model: LoadedModel, frame: pd.DataFrame) -> dict[str, Any]:
 
     Runs the same steps as ``LoadedModel.predict`` without building an output DataFrame.
     """
-    answer = model.answer(frame)
+    return response_body(model.answer(frame))
+
+
+def response_body(answer: Any, *, arrays: bool = False) -> dict[str, Any]:
+    """The response body for a model's :class:`~learnloop.tasks.Answer`: predictions (a
+    non-finite value as null), and classes and probabilities for classifiers (as a numpy
+    array with ``arrays``, which :func:`~learnloop.serving.problems.dumps` writes faster)."""
     predictions = [
         None if isinstance(v, float) and not math.isfinite(v) else v for v in answer.predictions
     ]
     body: dict[str, Any] = {"predictions": predictions}
     if answer.probabilities is not None:
         body["classes"] = answer.classes
-        body["probabilities"] = answer.probabilities.tolist()
+        proba = answer.probabilities
+        body["probabilities"] = proba if arrays and np.isfinite(proba).all() else proba.tolist()
     return body

@@ -24,6 +24,7 @@ class Serving:
     body: BodyLimits = field(default_factory=BodyLimits)
     model: LoadedModel | None = None
     validator: RowValidator | None = None
+    compiled: Any = None  # serving.compiled.CompiledModel, where the model compiles
     limiter: Any = None  # anyio.CapacityLimiter: predictions run in at most this many threads
     uploads: Any = None  # anyio.Semaphore: picture uploads held in memory at once
 

@@ -42,19 +42,24 @@ def create_app(
     model: LoadedModel | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_limits: BodyLimits | None = None,
+    record: str | None = None,
 ) -> FastAPI:
     """The prediction app for the model file at ``model_path``.
 
     The model is loaded once, when the app starts (or ``model`` is used if it was already
     loaded from that path). ``token`` turns on bearer-token auth; ``max_rows`` and
     ``max_body_bytes`` bound a request (larger ones get a 413), ``body_limits`` also how
-    slowly its body may arrive (408).
+    slowly its body may arrive (408). ``record`` is a store URL: each prediction is
+    recorded there (:mod:`learnloop.serving.recording`), and ``/feedback`` and
+    ``/monitor`` answer.
     """
     require_serve_extra()
     from fastapi import FastAPI
 
     from learnloop._version import __version__
     from learnloop.serving.auth import BearerAuth
+    from learnloop.serving.feedback import feedback_router
+    from learnloop.serving.monitor import monitor_router
     from learnloop.serving.predict import predict_router
     from learnloop.serving.probes import probes_router
     from learnloop.serving.recommend import recommend_router
@@ -65,12 +70,20 @@ def create_app(
     limits = body_limits or BodyLimits(max_bytes=max_body_bytes)
     serving = Serving(max_rows=max_rows, body=limits, model=model)
 
+    import anyio
+
+    from learnloop.serving.recording import start_recorder
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _load(serving, path)
+        if record is not None:
+            serving.recorder = await anyio.to_thread.run_sync(start_recorder, record)
         app.openapi_schema = None
         _log.info("learnloop model %s loaded (%s)", path, serving.model and serving.model.task)
         yield
+        if serving.recorder is not None:
+            await anyio.to_thread.run_sync(serving.recorder.close)  # the queue written out
 
     app = FastAPI(
         title="learnloop prediction service",
@@ -82,6 +95,8 @@ def create_app(
         app.add_middleware(BearerAuth, token=token)
     for router in (probes_router(serving), predict_router(serving), recommend_router(serving)):
         app.include_router(router)
+    app.include_router(feedback_router(serving))
+    app.include_router(monitor_router(serving))
     app.openapi = _openapi(app, serving, bool(token))  # type: ignore[method-assign]
     return app
 

@@ -26,6 +26,7 @@ class Serving:
     validator: RowValidator | None = None
     limiter: Any = None  # anyio.CapacityLimiter: predictions run in at most this many threads
     uploads: Any = None  # anyio.Semaphore: picture uploads held in memory at once
+    recorder: Any = None  # serving.recording.Recorder where predictions are recorded
 
     @property
     def ready(self) -> bool:

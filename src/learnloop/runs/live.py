@@ -219,7 +219,7 @@ def monitor(
         "bound": live.bound,
         "bound_side": "upper" if metric.greater_is_better else "lower",
         "interval": None if live.low is None else [live.low, live.high],
-        "bound_method": "Waudby-Smith & Ramdas (2023) predictable plug-in empirical Bernstein "
+        "bound_method": "Howard et al. (2021) empirical-Bernstein stitched "
         "confidence sequence (anytime-valid; running intersection)"
         if live.bound is not None
         else None,
@@ -228,7 +228,7 @@ def monitor(
         "estimate": estimate,
         "drift": drift,
         "drifted": sorted(k for k, v in (drift or {}).items() if v["drifted"]),
-        "drift_rows": len(recent) if drift else 0,
+        "drift_rows": len(recent),
         "model_digest": digest,
         "certified": {
             "test_score": (model.metadata.get("certificate") or {}).get("test_score"),

@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-from store_backends import backend_url  # noqa: F401 -- fixture
 
 from learnloop.store import open_store
 from learnloop.store.predictions import PredictionLog, Recorded, model_digest
@@ -23,7 +22,7 @@ def _row(i: int, model: str = "m1", created: float | None = None) -> Recorded:
     )
 
 
-def test_predictions_and_feedback_round_trip(backend_url: str) -> None:  # noqa: F811
+def test_predictions_and_feedback_round_trip(backend_url: str) -> None:
     log = PredictionLog(open_store(backend_url))
     log.record([_row(i) for i in range(10)] + [_row(99, model="m2")])
     assert log.count("m1") == 10 and log.count("m2") == 1 and log.count("m3") == 0
@@ -38,13 +37,13 @@ def test_predictions_and_feedback_round_trip(backend_url: str) -> None:  # noqa:
     assert [r["x"] for r, _ in recent] == [9, 8, 7] and recent[0][1] == 0.7
 
 
-def test_a_second_log_on_the_same_store_sees_the_first(backend_url: str) -> None:  # noqa: F811
+def test_a_second_log_on_the_same_store_sees_the_first(backend_url: str) -> None:
     PredictionLog(open_store(backend_url)).record([_row(1)])
     other = PredictionLog(open_store(backend_url))  # the tables exist: created once
     assert other.count("m1") == 1
 
 
-def test_writers_in_threads_lose_nothing(backend_url: str) -> None:  # noqa: F811
+def test_writers_in_threads_lose_nothing(backend_url: str) -> None:
     log = PredictionLog(open_store(backend_url))
 
     def write(k: int) -> None:
@@ -66,7 +65,7 @@ def test_the_model_digest_names_the_model_not_the_copy() -> None:
 
 
 @pytest.mark.parametrize("n", [0])
-def test_empty_batches_write_nothing(backend_url: str, n: int) -> None:  # noqa: F811
+def test_empty_batches_write_nothing(backend_url: str, n: int) -> None:
     log = PredictionLog(open_store(backend_url))
     log.record([])
     log.add_feedback([])

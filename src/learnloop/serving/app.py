@@ -63,6 +63,7 @@ def create_app(
     from learnloop.serving.predict import predict_router
     from learnloop.serving.probes import probes_router
     from learnloop.serving.recommend import recommend_router
+    from learnloop.serving.recording import recording
 
     if max_rows < 1:
         raise UsageError(f"max_rows must be at least 1; got {max_rows}.")
@@ -70,20 +71,13 @@ def create_app(
     limits = body_limits or BodyLimits(max_bytes=max_body_bytes)
     serving = Serving(max_rows=max_rows, body=limits, model=model)
 
-    import anyio
-
-    from learnloop.serving.recording import start_recorder
-
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _load(serving, path)
-        if record is not None:
-            serving.recorder = await anyio.to_thread.run_sync(start_recorder, record)
         app.openapi_schema = None
         _log.info("learnloop model %s loaded (%s)", path, serving.model and serving.model.task)
-        yield
-        if serving.recorder is not None:
-            await anyio.to_thread.run_sync(serving.recorder.close)  # the queue written out
+        async with recording(serving, record):  # its queue written out on the way out
+            yield
 
     app = FastAPI(
         title="learnloop prediction service",
@@ -93,10 +87,9 @@ def create_app(
     )
     if token:
         app.add_middleware(BearerAuth, token=token)
-    for router in (probes_router(serving), predict_router(serving), recommend_router(serving)):
-        app.include_router(router)
-    app.include_router(feedback_router(serving))
-    app.include_router(monitor_router(serving))
+    routers = (probes_router, predict_router, recommend_router, feedback_router, monitor_router)
+    for router in routers:
+        app.include_router(router(serving))
     app.openapi = _openapi(app, serving, bool(token))  # type: ignore[method-assign]
     return app
 

@@ -22,17 +22,36 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+from learnloop.serving.state import Serving
 from learnloop.store.model_files import LoadedModel
 from learnloop.store.predictions import PredictionLog, Recorded, model_digest
 
-__all__ = ["Recorder", "start_recorder", "FLUSH_S", "BATCH_ROWS"]
+__all__ = ["Recorder", "recording", "start_recorder", "FLUSH_S", "BATCH_ROWS"]
 
 FLUSH_S = 1.0
 BATCH_ROWS = 1000
 MAX_PENDING = 200_000
 _log = logging.getLogger("learnloop.serve")
+
+
+@asynccontextmanager
+async def recording(serving: Serving, store_url: str | None) -> AsyncIterator[None]:
+    """While the app runs: a recorder into ``store_url`` (none if None), closed (its queue
+    written out) when the app stops."""
+    if store_url is None:
+        yield
+        return
+    import anyio
+
+    serving.recorder = await anyio.to_thread.run_sync(start_recorder, store_url)
+    try:
+        yield
+    finally:
+        await anyio.to_thread.run_sync(serving.recorder.close)
 
 
 def start_recorder(store_url: str) -> Recorder:

@@ -226,3 +226,31 @@ def test_drift_is_flagged_for_a_shifted_column(models: Models, tmp_path: Path) -
     assert report["drifted"] == ["mean radius"]
     entry = report["drift"]["mean radius"]
     assert entry["psi"] > 0.2 and entry["limit"] == 0.2 and entry["ks_p_value"] < 1e-6
+
+
+def test_the_recording_servers_document_is_true(models: Models, tmp_path: Path) -> None:
+    """schemathesis on /feedback and /monitor of a recording server, from its own document:
+    no 5xx, no answer the document does not list, schema-valid labels never refused."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("schemathesis")
+    store = f"sqlite:///{tmp_path / 'fuzz.db'}"
+    server = start_server(models.classifier, tmp_path / "fuzz.log", "--record", "--store", store)
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(
+        "[checks.negative_data_rejection]\n"
+        "expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422]\n"
+    )
+    command = [
+        sys.executable, "-m", "schemathesis.cli", "--config-file", str(config),
+        "run", f"{server.url}/openapi.json", "--checks", "all", "--max-examples", "15",
+        "--seed", "20251203", "--workers", "1", "--generation-database", "none",
+        "--include-path-regex", "^/(feedback|monitor)$",
+    ]  # fmt: skip
+    try:
+        run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    finally:
+        stop_server(server)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "Traceback" not in server.log.read_text()

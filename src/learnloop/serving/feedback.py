@@ -94,3 +94,60 @@ def feedback_router(serving: Serving) -> APIRouter:
         return respond(result)
 
     return router
+
+
+def _label(serving: Serving) -> dict[str, Any]:
+    """One item of /feedback's body: the label is one of the model's classes, or a number."""
+    from learnloop.core import Output
+
+    model = serving.model
+    assert model is not None
+    if model.task_kind.output is Output.CLASSES:
+        label: dict[str, Any] = {"enum": list(model.classes), "description": "The true class."}
+    else:
+        label = {"type": "number", "description": "The true value (a finite number)."}
+    ident = {"type": "string", "minLength": 1, "description": "An id from `prediction_ids`."}
+    return {
+        "type": "object",
+        "properties": {"prediction_id": ident, "label": label},
+        "required": ["prediction_id", "label"],
+        "additionalProperties": False,
+    }
+
+
+def document_recording(paths: dict[str, Any], serving: Serving) -> None:
+    """Say in the OpenAPI document what /feedback and /monitor take and answer; leave
+    them out where the server does not record (they answer 409 there)."""
+    if serving.recorder is None or serving.model is None:
+        paths.pop("/feedback", None)
+        paths.pop("/monitor", None)
+        return
+
+    def refusal(why: str) -> dict[str, Any]:
+        ref = {"$ref": "#/components/schemas/Refusal"}
+        return {"description": why, "content": {"application/json": {"schema": ref}}}
+
+    item = _label(serving)
+    body = {"anyOf": [item, {"type": "array", "items": item, "minItems": 1}]}
+    accepted = {"type": "object", "properties": {"accepted": {"type": "integer"}}}
+    if "/feedback" in paths:
+        paths["/feedback"]["post"]["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": body}},
+        }
+        paths["/feedback"]["post"]["responses"] = {
+            "200": {"description": "Taken.", "content": {"application/json": {"schema": accepted}}},
+            "400": refusal("The body is not JSON."),
+            "404": refusal("A prediction id is unknown; names it."),
+            "408": refusal("The body did not arrive in time."),
+            "413": refusal("The body is too large."),
+            "415": refusal("The body is not sent as application/json."),
+            "422": refusal("A label is not of the kind the model predicts; names row and value."),
+        }
+    if "/monitor" in paths:
+        paths["/monitor"]["get"]["responses"] = {
+            "200": {
+                "description": "Live score, bound, threshold, labels, drift per column.",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        }

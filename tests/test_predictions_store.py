@@ -70,3 +70,11 @@ def test_empty_batches_write_nothing(backend_url: str, n: int) -> None:
     log.record([])
     log.add_feedback([])
     assert log.count("m1") == n
+
+
+def test_a_batch_written_twice_is_kept_once(backend_url: str) -> None:
+    """A reconnect may retry a batch whose commit went through: no error, no duplicate."""
+    log = PredictionLog(open_store(backend_url))
+    log.record([_row(1), _row(2)])
+    log.record([_row(1), _row(2), _row(3)])
+    assert log.count("m1") == 3

@@ -109,8 +109,15 @@ class PredictionLog:
                     "confidence": r.confidence,
                 }
             )
-        with self.engine.begin() as conn:
-            conn.execute(predictions_table.insert(), values)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(predictions_table.insert(), values)
+        except sa.exc.IntegrityError:  # a retried batch whose first commit went through
+            there = self.known(v["prediction_id"] for v in values)
+            rest = [v for v in values if v["prediction_id"] not in there]
+            if rest:
+                with self.engine.begin() as conn:
+                    conn.execute(predictions_table.insert(), rest)
 
     @retried
     def known(self, ids: Iterable[str]) -> dict[str, str]:

@@ -129,9 +129,9 @@ def test_feedback_is_refused_naming_the_id_or_the_value(
 
 
 def test_nothing_acknowledged_before_the_flush_interval_is_lost_to_sigkill(
-    models: Models, tmp_path: Path
+    models: Models, backend_url: str, tmp_path: Path
 ) -> None:
-    store = f"sqlite:///{tmp_path / 'kill.db'}"
+    store = backend_url
     server = start_server(models.classifier, tmp_path / "kill.log", "--record", "--store", store)
     rows = _records(models.classifier_frame, 0, 5)
     acknowledged: list[str] = []

@@ -254,3 +254,16 @@ def test_the_recording_servers_document_is_true(models: Models, tmp_path: Path) 
         stop_server(server)
     assert run.returncode == 0, run.stdout[-3000:]
     assert "Traceback" not in server.log.read_text()
+
+
+def test_a_model_file_without_a_reference_profile_reports_no_drift(
+    models: Models, tmp_path: Path
+) -> None:
+    from learnloop.runs.live import monitor
+    from learnloop.store.model_files import load_model
+
+    model = load_model(models.classifier)
+    assert set(model.metadata["reference"]) == set(models.classifier_frame.columns)
+    model.metadata.pop("reference")  # as a model file from before profiles
+    report = monitor(model, PredictionLog(open_store(f"sqlite:///{tmp_path / 'old.db'}")))
+    assert report["drift"] is None and report["drifted"] == [] and report["status"] == "no_labels"

@@ -87,8 +87,15 @@ class PredictionLog:
 
     @retried
     def _create(self) -> None:
-        with self.engine.begin() as conn:
-            _meta.create_all(conn, checkfirst=True)
+        try:
+            with self.engine.begin() as conn:
+                _meta.create_all(conn, checkfirst=True)
+        except sa.exc.SQLAlchemyError:
+            # another process (a second worker) created them between the check and ours
+            with self.engine.connect() as conn:
+                inspector = sa.inspect(conn)
+                if not all(inspector.has_table(t.name) for t in _meta.sorted_tables):
+                    raise
 
     @retried
     def record(self, rows: Sequence[Recorded]) -> None:

@@ -52,6 +52,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recommend": ("learnloop.cli.recommend", "recommend"),
     "report": ("learnloop.cli.report", "report"),
     "serve": ("learnloop.cli.serve", "serve"),
+    "feedback": ("learnloop.cli.feedback", "feedback"),
+    "monitor": ("learnloop.cli.monitor", "monitor"),
     "runs": ("learnloop.cli.runs", "runs_app"),
     "worker": ("learnloop.cli.runs", "worker"),
     "watch": ("learnloop.cli.watch", "watch"),

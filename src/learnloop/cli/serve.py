@@ -19,7 +19,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def serve(
+def serve(  # noqa: PLR0913 -- the command's options
     model: Annotated[str, typer.Argument(help="Model file written by `learnloop train`.")],
     host: Annotated[
         str, typer.Option(help="Address to bind (loopback by default; 0.0.0.0 for all).")
@@ -37,12 +37,23 @@ def serve(
         "info"
     ),
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    record: Annotated[
+        bool,
+        typer.Option(
+            help="Record each prediction (id, time, input row, output) in the store, for "
+            "POST /feedback and GET /monitor."
+        ),
+    ] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Store URL to record in (default: $LEARNLOOP_STORE or learnloop.db)."),
+    ] = None,
 ) -> None:
     """Serve MODEL over HTTP: POST /predict, GET /health, /ready, /metadata and /docs."""
     from learnloop.cli._common import fail, run_guarded
     from learnloop.exceptions import UsageError
 
-    def check() -> tuple[object, str | None]:
+    def check() -> tuple[object, str | None, str | None]:
         from learnloop.serving import read_token, require_serve_extra
         from learnloop.store.model_files import load_model
 
@@ -56,10 +67,20 @@ def serve(
         if log_level.lower() not in ("critical", "error", "warning", "info", "debug", "trace"):
             raise UsageError(f"Unknown log level '{log_level}'; use warning, info or debug.")
         token = read_token(token_file) if token_file is not None else None
-        return load_model(model), token
+        url = None
+        if record:
+            from learnloop.store import open_store
+            from learnloop.store.predictions import PredictionLog
+
+            opened = open_store(store)  # a bad URL or an unreachable store fails here
+            PredictionLog(opened)
+            url = opened.url
+        elif store is not None:
+            raise UsageError("--store is where --record records; give --record with it.")
+        return load_model(model), token, url
 
     # Every loading error (missing, tampered, untrusted types) stops here, before binding.
-    loaded, token = run_guarded(check)
+    loaded, token, record_url = run_guarded(check)
     if not _is_loopback(host) and token is None:
         typer.echo(
             f"warning: serving on {host} without --token-file; anyone who can reach this "
@@ -80,6 +101,7 @@ def serve(
             max_rows=max_rows,
             log_level=log_level.lower(),
             access_log=access_log,
+            record=record_url,
         )
     except SystemExit as e:  # uvicorn exits 1 when it cannot bind the port
         if e.code not in (0, None):

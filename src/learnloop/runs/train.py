@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 from learnloop.certify import MAX_LOOKS, Certificate, LookPolicy, certify
 from learnloop.core.settings import DEFAULT_BUDGET_S, RunSettings
 from learnloop.data import ENCODING
+from learnloop.data.drift import reference_profile
 from learnloop.data.tables import as_table
 from learnloop.exceptions import StoreFull, StoreUnavailable, UsageError
 from learnloop.metrics import Metric, get_metric
@@ -536,6 +537,10 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
         "versions": library_versions(),
         "created_unix": time.time(),
         **({"task_details": details} if details else {}),
+        # each input column's training distribution, for `learnloop monitor`'s drift
+        "reference": reference_profile(dataset.train.X, dataset.schema)
+        if task.inputs_are_columns
+        else {},
     }
     if out_path is not None:
         save_model(out_path, pipeline, metadata)

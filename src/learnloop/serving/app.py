@@ -43,22 +43,28 @@ def create_app(
     model: LoadedModel | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_limits: BodyLimits | None = None,
+    record: str | None = None,
 ) -> FastAPI:
     """The prediction app for the model file at ``model_path``.
 
     The model is loaded once, when the app starts (or ``model`` is used if it was already
     loaded from that path). ``token`` turns on bearer-token auth; ``max_rows`` and
     ``max_body_bytes`` bound a request (larger ones get a 413), ``body_limits`` also how
-    slowly its body may arrive (408).
+    slowly its body may arrive (408). ``record`` is a store URL: each prediction is
+    recorded there (:mod:`learnloop.serving.recording`), and ``/feedback`` and
+    ``/monitor`` answer.
     """
     require_serve_extra()
     from fastapi import FastAPI
 
     from learnloop._version import __version__
     from learnloop.serving.auth import BearerAuth
+    from learnloop.serving.feedback import feedback_router
+    from learnloop.serving.monitor import monitor_router
     from learnloop.serving.predict import predict_router
     from learnloop.serving.probes import probes_router
     from learnloop.serving.recommend import recommend_router
+    from learnloop.serving.recording import recording
 
     if max_rows < 1:
         raise UsageError(f"max_rows must be at least 1; got {max_rows}.")
@@ -71,7 +77,8 @@ def create_app(
         await _load(serving, path)
         app.openapi_schema = None
         _log.info("learnloop model %s loaded (%s)", path, serving.model and serving.model.task)
-        yield
+        async with recording(serving, record):  # its queue written out on the way out
+            yield
 
     app = FastAPI(
         title="learnloop prediction service",
@@ -81,8 +88,9 @@ def create_app(
     )
     if token:
         app.add_middleware(BearerAuth, token=token)
-    for router in (probes_router(serving), predict_router(serving), recommend_router(serving)):
-        app.include_router(router)
+    routers = (probes_router, predict_router, recommend_router, feedback_router, monitor_router)
+    for router in routers:
+        app.include_router(router(serving))
     app.openapi = _openapi(app, serving, bool(token))  # type: ignore[method-assign]
     return app
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from learnloop.pictures.header import FORMATS
 from learnloop.serving.auth import OPEN_PATHS
+from learnloop.serving.feedback import document_recording
 from learnloop.serving.rows import RowValidator
 from learnloop.serving.state import Serving
 
@@ -236,6 +237,7 @@ def document(base: dict[str, Any], serving: Serving, token: bool) -> dict[str, A
     if serving.ready:
         _predict(paths["/predict"]["post"], serving, defs)
         _recommend(paths, serving, defs)
+    document_recording(paths, serving)  # /feedback and /monitor, where predictions are recorded
     if token:
         base["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     for path, item in paths.items():

@@ -48,6 +48,8 @@ def predict_router(serving: Serving) -> APIRouter:
             # Rows passed validation, so this is data the model cannot take; say so.
             _log.warning("prediction refused: %s: %s", type(e).__name__, e)
             return respond({"detail": [problem(f"The model cannot predict: {e}")]}, 422)
+        if serving.recorder is not None and not serving.takes_pictures:
+            serving.recorder.add(model, body, result)  # ids into the answer; writes later
         return respond(result)
 
     return router

@@ -26,6 +26,7 @@ KEEP_ALIVE_S = 5
 _ENV_MODEL = "LEARNLOOP_SERVE_MODEL"
 _ENV_TOKEN_FILE = "LEARNLOOP_SERVE_TOKEN_FILE"
 _ENV_MAX_ROWS = "LEARNLOOP_SERVE_MAX_ROWS"
+_ENV_RECORD = "LEARNLOOP_SERVE_RECORD"  # the store URL predictions are recorded in
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -54,6 +55,7 @@ def app_from_env() -> FastAPI:
         path,
         token=read_token(token_file) if token_file else None,
         max_rows=int(os.environ.get(_ENV_MAX_ROWS, DEFAULT_MAX_ROWS)),
+        record=os.environ.get(_ENV_RECORD) or None,
     )
 
 
@@ -68,8 +70,10 @@ def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
     max_rows: int = DEFAULT_MAX_ROWS,
     log_level: str = "info",
     access_log: bool = False,
+    record: str | None = None,
 ) -> None:
-    """Serve the model with uvicorn until interrupted (``workers`` > 1 uses processes)."""
+    """Serve the model with uvicorn until interrupted (``workers`` > 1 uses processes);
+    with ``record`` (a store URL) each prediction is recorded there."""
     require_serve_extra()
     import uvicorn
 
@@ -85,6 +89,7 @@ def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
     if workers > 1:
         os.environ[_ENV_MODEL] = str(Path(model_path).resolve())
         os.environ[_ENV_MAX_ROWS] = str(max_rows)
+        os.environ[_ENV_RECORD] = record or ""
         if token_file is not None:
             os.environ[_ENV_TOKEN_FILE] = str(Path(token_file).resolve())
         else:
@@ -93,5 +98,5 @@ def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
         uvicorn.run(target, factory=True, workers=workers, **options)
         return
     token = read_token(token_file) if token_file is not None else None
-    app = create_app(model_path, token=token, max_rows=max_rows, model=model)
+    app = create_app(model_path, token=token, max_rows=max_rows, model=model, record=record)
     uvicorn.run(app, **options)

@@ -27,6 +27,7 @@ class Serving:
     compiled: Any = None  # serving.compiled.CompiledModel, where the model compiles
     limiter: Any = None  # anyio.CapacityLimiter: predictions run in at most this many threads
     uploads: Any = None  # anyio.Semaphore: picture uploads held in memory at once
+    recorder: Any = None  # serving.recording.Recorder where predictions are recorded
 
     @property
     def ready(self) -> bool:

@@ -20,7 +20,10 @@ def _is_loopback(host: str) -> bool:
 
 
 def serve(
-    model: Annotated[str, typer.Argument(help="Model file written by `learnloop train`.")],
+    model: Annotated[
+        str | None,
+        typer.Argument(help="Model file written by `learnloop train` (or give --name)."),
+    ] = None,
     host: Annotated[
         str, typer.Option(help="Address to bind (loopback by default; 0.0.0.0 for all).")
     ] = "127.0.0.1",
@@ -37,16 +40,40 @@ def serve(
         "info"
     ),
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve this registered model's champion, and swap when the champion moves."
+        ),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Experiment store of --name: URL or SQLite path ($LEARNLOOP_STORE)."),
+    ] = None,
+    poll: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds between checks for a new model (--name: default 2; a file: "
+            "default 0, only on POST /admin/reload or SIGHUP)."
+        ),
+    ] = None,
 ) -> None:
-    """Serve MODEL over HTTP: POST /predict, GET /health, /ready, /metadata and /docs."""
+    """Serve MODEL over HTTP: POST /predict, GET /health, /ready, /metadata and /docs.
+
+    The model is swapped while serving, with no request failed or dropped, on SIGHUP,
+    POST /admin/reload, or (with --name) when the champion moves."""
     from learnloop.cli._common import fail, run_guarded
     from learnloop.exceptions import UsageError
 
-    def check() -> tuple[object, str | None]:
+    def check() -> tuple[object, str | None, str]:
         from learnloop.serving import read_token, require_serve_extra
         from learnloop.store.model_files import load_model
 
         require_serve_extra()
+        if (model is None) == (name is None):
+            raise UsageError("Give a model file or --name NAME (a registered model), not both.")
+        if poll is not None and poll < 0:
+            raise UsageError(f"--poll must be zero or more seconds; got {poll}.")
         if not 0 <= port <= 65535:
             raise UsageError(f"The port must be between 0 and 65535; got {port}.")
         if workers < 1:
@@ -56,10 +83,17 @@ def serve(
         if log_level.lower() not in ("critical", "error", "warning", "info", "debug", "trace"):
             raise UsageError(f"Unknown log level '{log_level}'; use warning, info or debug.")
         token = read_token(token_file) if token_file is not None else None
-        return load_model(model), token
+        path = model
+        if name is not None:
+            from learnloop.serving.swap import ChampionSource
+
+            path = str(ChampionSource(store, name).target().path)
+        assert path is not None
+        return load_model(path), token, path
 
     # Every loading error (missing, tampered, untrusted types) stops here, before binding.
-    loaded, token = run_guarded(check)
+    loaded, token, path = run_guarded(check)
+    follow = None if name is None else {"name": name, "store": store, "poll_s": _poll(poll)}
     if not _is_loopback(host) and token is None:
         typer.echo(
             f"warning: serving on {host} without --token-file; anyone who can reach this "
@@ -71,8 +105,10 @@ def serve(
     try:
         run_guarded(
             run_server,
-            model,
-            model=loaded,
+            path,
+            model=None if name is not None else loaded,
+            follow=follow,
+            poll_s=poll or 0.0,
             host=host,
             port=port,
             workers=workers,
@@ -85,3 +121,9 @@ def serve(
         if e.code not in (0, None):
             fail(f"the server on {host}:{port} stopped (is the port in use?).")
         raise
+
+
+def _poll(seconds: float | None) -> float:
+    from learnloop.serving.swap import DEFAULT_POLL_S
+
+    return DEFAULT_POLL_S if seconds is None else seconds

@@ -4,7 +4,9 @@ The lifespan loads the model once (from the safe format, with the trusted-types 
 :mod:`learnloop.store.model_files`, unless it was loaded already) and builds the request
 validator from its training schema; until then the paths answer 503 and ``/ready`` says
 ``loading``. The routers: probes (``/health``, ``/ready``, ``/metadata``), ``/predict``
-and the recommender's three paths. ``/openapi.json`` is written for the loaded model
+and the recommender's three paths, and ``/admin/reload`` with ``/admin/model``: the served
+model is swapped while the server runs, without dropping a request
+(:mod:`learnloop.serving.swap`). ``/openapi.json`` is written for the loaded model
 (:mod:`learnloop.serving.openapi`).
 """
 
@@ -20,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from learnloop.exceptions import UsageError
 from learnloop.serving.body import BodyLimits
 from learnloop.serving.deps import require_serve_extra
-from learnloop.serving.rows import RowValidator
 from learnloop.serving.state import Serving
-from learnloop.store.model_files import LoadedModel, load_model
+from learnloop.serving.swap import FileSource, PinModel, Source, Swapper
+from learnloop.store.model_files import LoadedModel
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -42,18 +44,23 @@ def create_app(
     model: LoadedModel | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_limits: BodyLimits | None = None,
+    source: Source | None = None,
+    poll_s: float = 0.0,
 ) -> FastAPI:
     """The prediction app for the model file at ``model_path``.
 
     The model is loaded once, when the app starts (or ``model`` is used if it was already
     loaded from that path). ``token`` turns on bearer-token auth; ``max_rows`` and
     ``max_body_bytes`` bound a request (larger ones get a 413), ``body_limits`` also how
-    slowly its body may arrive (408).
+    slowly its body may arrive (408). ``source`` is where the model comes from (default:
+    the file at ``model_path``); it is checked every ``poll_s`` seconds (0: only on
+    ``POST /admin/reload`` and SIGHUP) and the model swapped when it names another.
     """
     require_serve_extra()
     from fastapi import FastAPI
 
     from learnloop._version import __version__
+    from learnloop.serving.admin import admin_router
     from learnloop.serving.auth import BearerAuth
     from learnloop.serving.predict import predict_router
     from learnloop.serving.probes import probes_router
@@ -64,13 +71,15 @@ def create_app(
     path = Path(model_path)
     limits = body_limits or BodyLimits(max_bytes=max_body_bytes)
     serving = Serving(max_rows=max_rows, body=limits, model=model)
+    swapper = Swapper(serving, source or FileSource(path), poll_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await _load(serving, path)
+        await _load(serving, swapper)
         app.openapi_schema = None
-        _log.info("learnloop model %s loaded (%s)", path, serving.model and serving.model.task)
+        _log.info("learnloop model %s loaded (%s)", swapper.version, serving.model.task)
         yield
+        await swapper.stop()
 
     app = FastAPI(
         title="learnloop prediction service",
@@ -80,24 +89,22 @@ def create_app(
     )
     if token:
         app.add_middleware(BearerAuth, token=token)
-    for router in (probes_router(serving), predict_router(serving), recommend_router(serving)):
+    app.add_middleware(PinModel, serving=serving)
+    routers = (probes_router(serving), predict_router(serving), recommend_router(serving))
+    for router in (*routers, admin_router(swapper)):
         app.include_router(router)
     app.openapi = _openapi(app, serving, bool(token))  # type: ignore[method-assign]
     return app
 
 
-async def _load(serving: Serving, path: Path) -> None:
+async def _load(serving: Serving, swapper: Swapper) -> None:
     import anyio
 
-    loaded = serving.model
-    if loaded is None:
-        loaded = await anyio.to_thread.run_sync(load_model, path)
     threads = max(1, os.cpu_count() or 1)
     serving.limiter = anyio.CapacityLimiter(threads)
     # each upload's body (up to max_body_bytes) and its parts are held until it is answered
     serving.uploads = anyio.Semaphore(2 * threads)
-    serving.validator = RowValidator(loaded, serving.max_rows)
-    serving.model = loaded
+    await swapper.start()  # the model, its validator, a warm-up; then polling and SIGHUP
 
 
 def _openapi(app: FastAPI, serving: Serving, token: bool) -> Any:

@@ -7,6 +7,7 @@ unless asked for. Bodies are bounded in time by the app (:mod:`learnloop.serving
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ KEEP_ALIVE_S = 5
 _ENV_MODEL = "LEARNLOOP_SERVE_MODEL"
 _ENV_TOKEN_FILE = "LEARNLOOP_SERVE_TOKEN_FILE"
 _ENV_MAX_ROWS = "LEARNLOOP_SERVE_MAX_ROWS"
+_ENV_FOLLOW = "LEARNLOOP_SERVE_FOLLOW"  # JSON: {"name", "store", "poll_s"} of serve --name
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -50,11 +52,24 @@ def app_from_env() -> FastAPI:
     if not path:
         raise UsageError(f"{_ENV_MODEL} is not set; start the service with `learnloop serve`.")
     token_file = os.environ.get(_ENV_TOKEN_FILE)
+    follow = json.loads(os.environ.get(_ENV_FOLLOW) or "{}")
     return create_app(
         path,
         token=read_token(token_file) if token_file else None,
         max_rows=int(os.environ.get(_ENV_MAX_ROWS, DEFAULT_MAX_ROWS)),
+        **_sources(follow),
     )
+
+
+def _sources(follow: dict[str, Any]) -> dict[str, Any]:
+    """create_app's ``source`` and ``poll_s``: a registered model's champion (``name``,
+    ``store``) or the model file, polled every ``poll_s`` seconds (0: never)."""
+    poll_s = float(follow.get("poll_s") or 0.0)
+    if not follow.get("name"):
+        return {"poll_s": poll_s}
+    from learnloop.serving.swap import ChampionSource
+
+    return {"source": ChampionSource(follow.get("store"), follow["name"]), "poll_s": poll_s}
 
 
 def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
@@ -68,8 +83,12 @@ def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
     max_rows: int = DEFAULT_MAX_ROWS,
     log_level: str = "info",
     access_log: bool = False,
+    follow: dict[str, Any] | None = None,
+    poll_s: float = 0.0,
 ) -> None:
-    """Serve the model with uvicorn until interrupted (``workers`` > 1 uses processes)."""
+    """Serve the model with uvicorn until interrupted (``workers`` > 1 uses processes).
+    ``follow`` (``{"name", "store", "poll_s"}``) serves a registered model's champion and
+    swaps when it moves; else ``poll_s`` > 0 re-reads the model file that often."""
     require_serve_extra()
     import uvicorn
 
@@ -89,9 +108,11 @@ def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
             os.environ[_ENV_TOKEN_FILE] = str(Path(token_file).resolve())
         else:
             os.environ.pop(_ENV_TOKEN_FILE, None)
+        os.environ[_ENV_FOLLOW] = json.dumps(follow or {"poll_s": poll_s})
         target = "learnloop.serving.runner:app_from_env"
         uvicorn.run(target, factory=True, workers=workers, **options)
         return
     token = read_token(token_file) if token_file is not None else None
-    app = create_app(model_path, token=token, max_rows=max_rows, model=model)
+    sources = _sources(follow or {"poll_s": poll_s})
+    app = create_app(model_path, token=token, max_rows=max_rows, model=model, **sources)
     uvicorn.run(app, **options)

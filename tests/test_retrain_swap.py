@@ -16,15 +16,15 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from serve_fixtures import TOKEN, Server, free_port, start_server, stop_server
-from serve_fixtures import _start as start_command
-from store_backends import learnloop
 
 import learnloop as ll
 from learnloop.runs.retrain import retrain, rollback
 from learnloop.store import open_store
 from learnloop.store.model_files import load_model
 from learnloop.store.versions import Registry, file_digest
+from serve_fixtures import TOKEN, Server, free_port, start_server, stop_server
+from serve_fixtures import _start as start_command
+from store_backends import learnloop
 
 pytestmark = pytest.mark.serve
 
@@ -253,8 +253,8 @@ def test_a_file_server_swaps_on_sighup_and_reload_and_refuses_a_bad_file(tmp_pat
     A tampered file put there: POST /admin/reload answers 409 naming it, and the old
     model keeps answering; a model of another task is refused the same way."""
     import os
-    import signal
     import shutil
+    import signal
 
     store = str(tmp_path / "s.db")
     first = _train_old(tmp_path, store, rows=300)

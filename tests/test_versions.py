@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from store_backends import learnloop
 
 from learnloop.exceptions import DataError, StoreError, UsageError
 from learnloop.runs.retrain import window_rows, with_rows
 from learnloop.store import open_store
 from learnloop.store.versions import Registry, default_name
+from store_backends import learnloop
 
 
 def _register(reg: Registry, name: str = "cancer", **fields: object) -> int:
@@ -217,7 +217,9 @@ def test_bad_input_is_one_line_exit_2_and_registers_nothing(
     # the same file registered again is the same version
     again = learnloop("models", "register", str(trained), "--store", backend_url, "--json")
     assert json.loads(again.stdout)["version"] == 1
-    listed = json.loads(learnloop("models", "list", "cancer", "--store", backend_url, "--json").stdout)
+    listed = json.loads(
+        learnloop("models", "list", "cancer", "--store", backend_url, "--json").stdout
+    )
     assert [(v["version"], v["aliases"]) for v in listed["versions"]] == [(1, ["champion"])]
     # a registered version whose file was changed since: rollback to it is refused
     tampered.write_bytes(trained.read_bytes())

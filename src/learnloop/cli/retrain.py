@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -74,20 +74,25 @@ def retrain(  # noqa: PLR0913 -- typer: one parameter per option
         )
     finally:
         reporter.close()
+    _say(done, json_out)
+    raise typer.Exit(EXIT_MET if done.result.met else EXIT_NOT_MET)
+
+
+def _say(done: Any, json_out: bool) -> None:
+    """The retrain's JSON object, or two lines: the verdict and the champion after it."""
     summary = done.to_dict()
     if json_out:
         typer.echo(json.dumps(summary, default=str))
-    else:
-        verdict = "MET" if done.result.met else "NOT MET"
-        bound = summary["test_bound"]
-        typer.echo(
-            f"{verdict}: {done.name} v{done.version} (parent v{done.parent}) "
-            f"{summary['metric']} bound {bound if bound is None else f'{bound:.4g}'} "
-            f"(threshold {summary['threshold']}) on {done.rows} rows -> {summary['model_path']}"
-        )
-        stays = "" if done.alias == "champion" else " (unchanged)"
-        typer.echo(f"  champion: v{done.champion}{stays}")
-    raise typer.Exit(EXIT_MET if done.result.met else EXIT_NOT_MET)
+        return
+    verdict = "MET" if done.result.met else "NOT MET"
+    bound = summary["test_bound"]
+    typer.echo(
+        f"{verdict}: {done.name} v{done.version} (parent v{done.parent}) "
+        f"{summary['metric']} bound {bound if bound is None else f'{bound:.4g}'} "
+        f"(threshold {summary['threshold']}) on {done.rows} rows -> {summary['model_path']}"
+    )
+    stays = "" if done.alias == "champion" else " (unchanged)"
+    typer.echo(f"  champion: v{done.champion}{stays}")
 
 
 def rollback(

@@ -19,7 +19,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def serve(
+def serve(  # noqa: PLR0913 -- typer: one parameter per option
     model: Annotated[
         str | None,
         typer.Argument(help="Model file written by `learnloop train` (or give --name)."),

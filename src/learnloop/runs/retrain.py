@@ -245,26 +245,12 @@ def retrain(  # noqa: PLR0913 -- the front door of `learnloop retrain`
     Every input is checked before the loop starts: a bad one registers nothing."""
     from learnloop.runs.train import train
 
-    store_obj = open_store(store)
-    registry = Registry(store_obj)
-    path, named = resolve_model(model, registry)
-    loaded = load_model(path)  # a file failing its seal stops here
-    settings = model_settings(loaded, store_obj)
-    target = settings.target
-    frame = load_table(data) if not isinstance(data, pd.DataFrame) else data
-    if target is not None and target not in frame.columns:
-        raise DataError(f"The data has no target column '{target}', which the model predicts.")
-    time = settings.task_options.get("time")
-    frame = window_rows(with_rows(frame, extra, target), window, time)
-    if name is None:
-        name = named or _registered_name(registry, path) or default_name(path)
-    check_name(name)
-    last = max((int(v["version"]) for v in _versions_or_none(registry, name)), default=0)
-    out = _new_path(path, name, last + 1 if last else 2)
-    options = dict(settings.task_options)
+    registry = Registry(open_store(store))
+    path, loaded, settings, frame, name = _inputs(registry, model, data, extra, window, name)
+    out = _new_path(path, name, max(_last(registry, name) + 1, 2))
     result = train(
         frame,
-        target,
+        settings.target,
         task=settings.task,
         metric=settings.metric,
         threshold=settings.threshold,
@@ -272,25 +258,35 @@ def retrain(  # noqa: PLR0913 -- the front door of `learnloop retrain`
         confidence=settings.confidence,
         seed=settings.seed,
         out=out,
-        store=store_obj.url,
+        store=registry.store.url,
         labels=settings.labels,
         candidates=settings.candidates,
         progress=progress,
         reporter=reporter,
         command=command,
-        **options,
+        **dict(settings.task_options),
     )
     name, parent = register_model(registry, path, name=name, loaded=loaded)
-    new_meta = result.model.metadata if result.model is not None else {}
-    window_record = _window_of(
-        new_meta,
-        data=_data_name(data),
-        rows=len(frame),
-        extra_rows=0 if extra is None else len(extra),
-        window=window,
-        splits=result.splits,
-    )
-    new = registry.register(
+    record = {"data": _data_name(data), "rows": len(frame), "window": window}
+    record["extra_rows"] = 0 if extra is None else len(extra)
+    new = _register_result(registry, name, parent, out, result, record)
+    alias = ("challenger" if challenger else "champion") if result.met else None
+    if alias is not None:
+        registry.set_alias(name, alias, new)
+    return Retrained(result, name, new, parent, alias, registry.alias(name, "champion"), len(frame))
+
+
+def _register_result(  # noqa: PLR0913 -- the new version's parts
+    registry: Registry,
+    name: str,
+    parent: int,
+    out: Path,
+    result: Result,
+    window: dict[str, Any],
+) -> int:
+    """Register the model a retrain wrote as a new version of ``name``; its number."""
+    meta = result.model.metadata if result.model is not None else {}
+    return registry.register(
         name,
         path=out,
         digest=file_digest(out),
@@ -300,14 +296,36 @@ def retrain(  # noqa: PLR0913 -- the front door of `learnloop retrain`
         task=result.task,
         metric=result.metric,
         threshold=result.threshold,
-        certificate=new_meta.get("certificate"),
-        window=window_record,
+        certificate=meta.get("certificate"),
+        window=_window_of(meta, **window, splits=result.splits),
     )
-    alias = None
-    if result.met:
-        alias = "challenger" if challenger else "champion"
-        registry.set_alias(name, alias, new)
-    return Retrained(result, name, new, parent, alias, registry.alias(name, "champion"), len(frame))
+
+
+def _inputs(  # noqa: PLR0913 -- retrain's inputs, checked together
+    registry: Registry,
+    model: str | Path,
+    data: Any,
+    extra: pd.DataFrame | None,
+    window: str | None,
+    name: str | None,
+) -> tuple[Path, LoadedModel, RunSettings, pd.DataFrame, str]:
+    """The model file, the model, its settings, the rows to learn from and the name to
+    register under, each checked (UsageError, one line) before anything is trained."""
+    path, named = resolve_model(model, registry)
+    loaded = load_model(path)  # a file failing its seal stops here
+    settings = model_settings(loaded, registry.store)
+    target = settings.target
+    frame = load_table(data) if not isinstance(data, pd.DataFrame) else data
+    if target is not None and target not in frame.columns:
+        raise DataError(f"The data has no target column '{target}', which the model predicts.")
+    frame = window_rows(with_rows(frame, extra, target), window, settings.task_options.get("time"))
+    name = check_name(name or named or _registered_name(registry, path) or default_name(path))
+    return path, loaded, settings, frame, name
+
+
+def _last(registry: Registry, name: str) -> int:
+    """The newest version of ``name`` (0 if it has none)."""
+    return max((int(v["version"]) for v in _versions_or_none(registry, name)), default=0)
 
 
 def _versions_or_none(registry: Registry, name: str) -> list[dict[str, Any]]:

@@ -69,15 +69,16 @@ def create_app(
     if max_rows < 1:
         raise UsageError(f"max_rows must be at least 1; got {max_rows}.")
     path = Path(model_path)
-    limits = body_limits or BodyLimits(max_bytes=max_body_bytes)
-    serving = Serving(max_rows=max_rows, body=limits, model=model)
+    serving = Serving(max_rows, body_limits or BodyLimits(max_bytes=max_body_bytes), model)
     swapper = Swapper(serving, source or FileSource(path), poll_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _load(serving, swapper)
         app.openapi_schema = None
-        _log.info("learnloop model %s loaded (%s)", swapper.version, serving.model.task)
+        _log.info(
+            "learnloop model %s loaded (%s)", swapper.version, serving.model and serving.model.task
+        )
         yield
         await swapper.stop()
 

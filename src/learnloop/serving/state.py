@@ -39,7 +39,9 @@ class Serving:
     ) -> None:
         self.max_rows = max_rows
         self.body = body if body is not None else BodyLimits()
-        self.limiter: Any = None  # anyio.CapacityLimiter: predictions run in at most this many threads
+        self.limiter: Any = (
+            None  # anyio.CapacityLimiter: predictions run in at most this many threads
+        )
         self.uploads: Any = None  # anyio.Semaphore: picture uploads held in memory at once
         self.preloaded = model  # loaded before the app started; installed by the lifespan
         self._live: Live | None = None

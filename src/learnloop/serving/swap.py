@@ -205,9 +205,7 @@ class Swapper:
                     live.version,
                 ):
                     return {"swapped": False, "version": live.version}
-                new = await anyio.to_thread.run_sync(
-                    prepare, target, self.serving.max_rows, live
-                )
+                new = await anyio.to_thread.run_sync(prepare, target, self.serving.max_rows, live)
             except LearnloopError as e:
                 self.last_error = str(e)
                 raise
@@ -269,7 +267,10 @@ class PinModel:
 
         async def send_named(message: Any) -> None:
             if message["type"] == "http.response.start" and live is not None:
-                headers = [*message.get("headers", []), (b"x-model-version", live.version.encode("ascii", "backslashreplace"))]
+                headers = [
+                    *message.get("headers", []),
+                    (b"x-model-version", live.version.encode("ascii", "backslashreplace")),
+                ]
                 message = {**message, "headers": headers}
             await send(message)
 

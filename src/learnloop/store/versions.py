@@ -168,7 +168,9 @@ class Registry:
     def _last(self, name: str) -> int:
         with self.store.engine.begin() as conn:
             top = conn.execute(
-                sa.select(sa.func.max(versions_table.c.version)).where(versions_table.c.name == name)
+                sa.select(sa.func.max(versions_table.c.version)).where(
+                    versions_table.c.name == name
+                )
             ).scalar()
         return int(top or 0)
 

@@ -228,3 +228,43 @@ def test_bad_input_is_one_line_exit_2_and_registers_nothing(
     _one_line_exit_2(
         learnloop("rollback", "tampered", "--to", "1", "--store", backend_url), "tampered.skops"
     )
+
+
+def test_a_request_keeps_the_model_it_pinned_across_a_swap() -> None:
+    """The swap replaces one reference; a request that pinned the old model (its context)
+    reads the old model and validator to its end, while new requests get the new one."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from learnloop.serving.state import Live, Serving
+
+    serving = Serving(max_rows=10)
+    old = Live(SimpleNamespace(name="old"), SimpleNamespace(name="old-v"), "m/1")  # type: ignore[arg-type]
+    new = Live(SimpleNamespace(name="new"), SimpleNamespace(name="new-v"), "m/2")  # type: ignore[arg-type]
+    serving.install(old)
+    swapped = asyncio.Event()
+    seen: list[tuple[str, str]] = []
+
+    async def request() -> None:
+        _, token = serving.pin()
+        try:
+            seen.append((serving.model.name, serving.validator.name))  # type: ignore[union-attr]
+            await swapped.wait()  # the swap happens while this request is in flight
+            seen.append((serving.model.name, serving.validator.name))  # type: ignore[union-attr]
+        finally:
+            serving.unpin(token)
+
+    async def main() -> None:
+        task = asyncio.create_task(request())
+        await asyncio.sleep(0)
+        assert serving.install(new) is old
+        swapped.set()
+        await task
+        late = asyncio.create_task(request())
+        await asyncio.sleep(0)
+        swapped.set()
+        await late
+
+    asyncio.run(main())
+    assert seen == [("old", "old-v"), ("old", "old-v"), ("new", "new-v"), ("new", "new-v")]
+    assert serving.current is new and serving.live is new

@@ -8,12 +8,14 @@ Endpoints:
   ``{"predictions": [...]}`` (plus ``classes`` and ``probabilities`` for classifiers).
 - ``POST /recommend``, ``/similar``, ``/audience`` on a recommender (``recommend``).
 - ``GET /health`` (alive), ``GET /ready`` (model loaded), ``GET /metadata``, ``GET /docs``.
+- ``POST /admin/reload``, ``GET /admin/model``: swap the served model without dropping a
+  request (``swap``); every answer's ``X-Model-Version`` header names the version answering.
 
 With a token every path except ``/health`` and ``/ready`` needs ``Authorization: Bearer``.
 The modules, from the bottom: ``problems`` (how a refusal is written), ``rows``,
-``body`` (reading under bounds), ``auth``, ``state``; the routers ``probes``, ``predict``,
-``recommend`` (with ``uploads``); ``openapi``; ``app`` (the routers put together);
-``runner`` (uvicorn). FastAPI, uvicorn and pydantic come from the ``serve`` extra and are
+``body`` (reading under bounds), ``auth``, ``state``, ``swap``; the routers ``probes``,
+``predict``, ``recommend`` (with ``uploads``), ``admin``; ``openapi``; ``app`` (the routers
+put together); ``runner`` (uvicorn). FastAPI, uvicorn and pydantic come from the ``serve`` extra and are
 imported only when an app is built.
 """
 

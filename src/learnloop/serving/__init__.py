@@ -15,8 +15,8 @@ With a token every path except ``/health`` and ``/ready`` needs ``Authorization:
 The modules, from the bottom: ``problems`` (how a refusal is written), ``rows``,
 ``body`` (reading under bounds), ``auth``, ``state``, ``swap``; the routers ``probes``,
 ``predict``, ``recommend`` (with ``uploads``), ``admin``; ``openapi``; ``app`` (the routers
-put together); ``runner`` (uvicorn). FastAPI, uvicorn and pydantic come from the ``serve`` extra and are
-imported only when an app is built.
+put together); ``runner`` (uvicorn). FastAPI, uvicorn and pydantic come from the ``serve``
+extra and are imported only when an app is built.
 """
 
 from learnloop.serving.app import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ROWS, create_app

@@ -218,7 +218,9 @@ def test_32_clients_see_no_failed_request_across_a_swap_and_a_rollback(
     try:
         with server.client(TOKEN) as c:
             assert c.get("/admin/model").json()["version"] == "cancer/1"
-            assert httpx.post(f"{server.url}/admin/reload").status_code == 401  # behind the token
+            unauthorized = httpx.post(f"{server.url}/admin/reload")  # behind the token
+            assert unauthorized.status_code == 401
+            assert "x-model-version" not in unauthorized.headers  # nothing told without it
         clients.start()
         clients.wait_for("cancer/1")
         promoted = learnloop("models", "alias", "cancer", "champion", "2", "--store", backend_url)

@@ -88,9 +88,9 @@ def create_app(
         description=f"Predictions from the learnloop model file `{path.name}`.",
         lifespan=lifespan,
     )
+    app.add_middleware(PinModel, serving=serving)  # inside the auth: no version told on a 401
     if token:
         app.add_middleware(BearerAuth, token=token)
-    app.add_middleware(PinModel, serving=serving)
     routers = (probes_router(serving), predict_router(serving), recommend_router(serving))
     for router in (*routers, admin_router(swapper)):
         app.include_router(router)

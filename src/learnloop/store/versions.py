@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,7 @@ class Registry:
                     raise StoreError(
                         f"Cannot create the model registry in the store {self.shown_url}: {e}"
                     ) from e
+                time.sleep(0.2 * (attempt + 1))
 
     # ------------------------------------------------------------------ versions
     @retried

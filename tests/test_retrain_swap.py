@@ -107,16 +107,20 @@ def test_retrain_by_time_certifies_on_the_newest_rows(tmp_path: Path) -> None:
 
 def test_a_retrain_that_is_not_certified_leaves_the_champion(tmp_path: Path) -> None:
     """Newer rows whose labels are noise: the loop cannot certify the threshold again; the
-    version is registered (not_met), the champion stays, and the command exits 3."""
+    version is registered (not_met), the champion stays, and the command exits 3. The
+    model is named by its registered name: its champion's file is the one retrained."""
+    from learnloop.runs.retrain import register_model
+
     store = str(tmp_path / "s.db")
     old = _train_old(tmp_path, store)
+    assert register_model(Registry(open_store(store)), old) == ("cancer", 1)
     noisy = _cancer()
     rng = np.random.default_rng(0)
     noisy["target"] = rng.integers(0, 2, len(noisy))
     data = tmp_path / "noisy.csv"
     noisy.to_csv(data, index=False)
     proc = learnloop(
-        "retrain", str(old), "--data", str(data), "--store", store, "--budget", "4", "--json"
+        "retrain", "cancer", "--data", str(data), "--store", store, "--budget", "4", "--json"
     )
     assert proc.returncode == 3, proc.stderr
     out = json.loads(proc.stdout)
@@ -124,6 +128,7 @@ def test_a_retrain_that_is_not_certified_leaves_the_champion(tmp_path: Path) -> 
     reg = Registry(open_store(store))
     assert reg.aliases("cancer") == {"champion": 1}
     assert reg.get("cancer", 2)["status"] == "not_met"
+    assert reg.get("cancer", 2)["path"] == str(tmp_path.resolve() / "cancer.v2.skops")
 
 
 # --------------------------------------------------------------------- swap under load

@@ -19,8 +19,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def serve(  # noqa: PLR0913 -- the command's options
-    model: Annotated[str, typer.Argument(help="Model file written by `learnloop train`.")],
+def serve(  # noqa: PLR0913 -- typer: one parameter per option
+    model: Annotated[
+        str | None,
+        typer.Argument(help="Model file written by `learnloop train` (or give --name)."),
+    ] = None,
     host: Annotated[
         str, typer.Option(help="Address to bind (loopback by default; 0.0.0.0 for all).")
     ] = "127.0.0.1",
@@ -44,20 +47,43 @@ def serve(  # noqa: PLR0913 -- the command's options
             "POST /feedback and GET /monitor."
         ),
     ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve this registered model's champion, and swap when the champion moves."
+        ),
+    ] = None,
     store: Annotated[
         str | None,
-        typer.Option(help="Store URL to record in (default: $LEARNLOOP_STORE or learnloop.db)."),
+        typer.Option(
+            help="Experiment store of --name and of --record: URL or SQLite path "
+            "($LEARNLOOP_STORE or learnloop.db)."
+        ),
+    ] = None,
+    poll: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds between checks for a new model (--name: default 2; a file: "
+            "default 0, only on POST /admin/reload or SIGHUP)."
+        ),
     ] = None,
 ) -> None:
-    """Serve MODEL over HTTP: POST /predict, GET /health, /ready, /metadata and /docs."""
+    """Serve MODEL over HTTP: POST /predict, GET /health, /ready, /metadata and /docs.
+
+    The model is swapped while serving, with no request failed or dropped, on SIGHUP,
+    POST /admin/reload, or (with --name) when the champion moves."""
     from learnloop.cli._common import fail, run_guarded
     from learnloop.exceptions import UsageError
 
-    def check() -> tuple[object, str | None, str | None]:
+    def check() -> tuple[object, str | None, str | None, str]:
         from learnloop.serving import read_token, require_serve_extra
         from learnloop.store.model_files import load_model
 
         require_serve_extra()
+        if (model is None) == (name is None):
+            raise UsageError("Give a model file or --name NAME (a registered model), not both.")
+        if poll is not None and poll < 0:
+            raise UsageError(f"--poll must be zero or more seconds; got {poll}.")
         if not 0 <= port <= 65535:
             raise UsageError(f"The port must be between 0 and 65535; got {port}.")
         if workers < 1:
@@ -67,20 +93,18 @@ def serve(  # noqa: PLR0913 -- the command's options
         if log_level.lower() not in ("critical", "error", "warning", "info", "debug", "trace"):
             raise UsageError(f"Unknown log level '{log_level}'; use warning, info or debug.")
         token = read_token(token_file) if token_file is not None else None
-        url = None
-        if record:
-            from learnloop.store import open_store
-            from learnloop.store.predictions import PredictionLog
+        url = _record_url(record, store, name)
+        path = model
+        if name is not None:
+            from learnloop.serving.swap import ChampionSource
 
-            opened = open_store(store)  # a bad URL or an unreachable store fails here
-            PredictionLog(opened)
-            url = opened.url
-        elif store is not None:
-            raise UsageError("--store is where --record records; give --record with it.")
-        return load_model(model), token, url
+            path = str(ChampionSource(store, name).target().path)
+        assert path is not None
+        return load_model(path), token, url, path
 
     # Every loading error (missing, tampered, untrusted types) stops here, before binding.
-    loaded, token, record_url = run_guarded(check)
+    loaded, token, record_url, path = run_guarded(check)
+    follow = None if name is None else {"name": name, "store": store, "poll_s": _poll(poll)}
     if not _is_loopback(host) and token is None:
         typer.echo(
             f"warning: serving on {host} without --token-file; anyone who can reach this "
@@ -92,8 +116,10 @@ def serve(  # noqa: PLR0913 -- the command's options
     try:
         run_guarded(
             run_server,
-            model,
-            model=loaded,
+            path,
+            model=None if name is not None else loaded,
+            follow=follow,
+            poll_s=poll or 0.0,
             host=host,
             port=port,
             workers=workers,
@@ -107,3 +133,27 @@ def serve(  # noqa: PLR0913 -- the command's options
         if e.code not in (0, None):
             fail(f"the server on {host}:{port} stopped (is the port in use?).")
         raise
+
+
+def _record_url(record: bool, store: str | None, name: str | None) -> str | None:
+    """The URL of the store predictions are recorded in, if any (a bad or unreachable store
+    fails here)."""
+    from learnloop.exceptions import UsageError
+    from learnloop.store import open_store
+    from learnloop.store.predictions import PredictionLog
+
+    if not record:
+        if store is not None and name is None:
+            raise UsageError(
+                "--store is where --record records or --name is registered; give one with it."
+            )
+        return None
+    opened = open_store(store)
+    PredictionLog(opened)
+    return opened.url
+
+
+def _poll(seconds: float | None) -> float:
+    from learnloop.serving.swap import DEFAULT_POLL_S
+
+    return DEFAULT_POLL_S if seconds is None else seconds

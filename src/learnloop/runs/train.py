@@ -534,6 +534,7 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
         "refit_on_validation": chosen.refit,
         **({"selection": selections[-1].to_dict()} if selections else {}),
         "data_fingerprint": fingerprint_,
+        "settings": settings.to_record(),  # what `learnloop retrain` runs the loop with again
         "versions": library_versions(),
         "created_unix": time.time(),
         **({"task_details": details} if details else {}),

@@ -8,14 +8,16 @@ Endpoints:
   ``{"predictions": [...]}`` (plus ``classes`` and ``probabilities`` for classifiers).
 - ``POST /recommend``, ``/similar``, ``/audience`` on a recommender (``recommend``).
 - ``GET /health`` (alive), ``GET /ready`` (model loaded), ``GET /metadata``, ``GET /docs``.
+- ``POST /admin/reload``, ``GET /admin/model``: swap the served model without dropping a
+  request (``swap``); every answer's ``X-Model-Version`` header names the version answering.
 
 With a token every path except ``/health`` and ``/ready`` needs ``Authorization: Bearer``.
 The modules, from the bottom: ``problems`` (how a refusal is written), ``rows``,
 ``compiled`` (the fast path built at load time, falling back to ``rows``), ``body``
-(reading under bounds), ``auth``, ``state``; the routers ``probes``, ``predict``,
-``recommend`` (with ``uploads``); ``openapi``; ``app`` (the routers put together);
-``runner`` (uvicorn). FastAPI, uvicorn and pydantic come from the ``serve`` extra and are
-imported only when an app is built.
+(reading under bounds), ``auth``, ``state``, ``swap``, ``recording``; the routers ``probes``,
+``predict``, ``recommend`` (with ``uploads``), ``feedback``, ``monitor``, ``admin``;
+``openapi``; ``app`` (the routers put together); ``runner`` (uvicorn). FastAPI, uvicorn and
+pydantic come from the ``serve`` extra and are imported only when an app is built.
 """
 
 from learnloop.serving.app import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ROWS, create_app

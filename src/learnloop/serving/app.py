@@ -4,7 +4,9 @@ The lifespan loads the model once (from the safe format, with the trusted-types 
 :mod:`learnloop.store.model_files`, unless it was loaded already) and builds the request
 validator from its training schema; until then the paths answer 503 and ``/ready`` says
 ``loading``. The routers: probes (``/health``, ``/ready``, ``/metadata``), ``/predict``
-and the recommender's three paths. ``/openapi.json`` is written for the loaded model
+and the recommender's three paths, and ``/admin/reload`` with ``/admin/model``: the served
+model is swapped while the server runs, without dropping a request
+(:mod:`learnloop.serving.swap`). ``/openapi.json`` is written for the loaded model
 (:mod:`learnloop.serving.openapi`).
 """
 
@@ -19,11 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from learnloop.exceptions import UsageError
 from learnloop.serving.body import BodyLimits
-from learnloop.serving.compiled import compiled_path
 from learnloop.serving.deps import require_serve_extra
-from learnloop.serving.rows import RowValidator
 from learnloop.serving.state import Serving
-from learnloop.store.model_files import LoadedModel, load_model
+from learnloop.serving.swap import FileSource, PinModel, Source, Swapper
+from learnloop.store.model_files import LoadedModel
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -35,7 +36,7 @@ DEFAULT_MAX_BODY_BYTES = BodyLimits().max_bytes
 _log = logging.getLogger("learnloop.serve")
 
 
-def create_app(
+def create_app(  # noqa: PLR0913 -- the server's options
     model_path: str | Path,
     token: str | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
@@ -44,6 +45,8 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_limits: BodyLimits | None = None,
     record: str | None = None,
+    source: Source | None = None,
+    poll_s: float = 0.0,
 ) -> FastAPI:
     """The prediction app for the model file at ``model_path``.
 
@@ -52,12 +55,15 @@ def create_app(
     ``max_body_bytes`` bound a request (larger ones get a 413), ``body_limits`` also how
     slowly its body may arrive (408). ``record`` is a store URL: each prediction is
     recorded there (:mod:`learnloop.serving.recording`), and ``/feedback`` and
-    ``/monitor`` answer.
+    ``/monitor`` answer. ``source`` is where the model comes from (default:
+    the file at ``model_path``); it is checked every ``poll_s`` seconds (0: only on
+    ``POST /admin/reload`` and SIGHUP) and the model swapped when it names another.
     """
     require_serve_extra()
     from fastapi import FastAPI
 
     from learnloop._version import __version__
+    from learnloop.serving.admin import admin_router
     from learnloop.serving.auth import BearerAuth
     from learnloop.serving.feedback import feedback_router
     from learnloop.serving.monitor import monitor_router
@@ -69,16 +75,19 @@ def create_app(
     if max_rows < 1:
         raise UsageError(f"max_rows must be at least 1; got {max_rows}.")
     path = Path(model_path)
-    limits = body_limits or BodyLimits(max_bytes=max_body_bytes)
-    serving = Serving(max_rows=max_rows, body=limits, model=model)
+    serving = Serving(max_rows, body_limits or BodyLimits(max_bytes=max_body_bytes), model)
+    swapper = Swapper(serving, source or FileSource(path), poll_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await _load(serving, path)
+        await _load(serving, swapper)
         app.openapi_schema = None
-        _log.info("learnloop model %s loaded (%s)", path, serving.model and serving.model.task)
+        _log.info(
+            "learnloop model %s loaded (%s)", swapper.version, serving.model and serving.model.task
+        )
         async with recording(serving, record):  # its queue written out on the way out
             yield
+        await swapper.stop()
 
     app = FastAPI(
         title="learnloop prediction service",
@@ -86,28 +95,24 @@ def create_app(
         description=f"Predictions from the learnloop model file `{path.name}`.",
         lifespan=lifespan,
     )
+    app.add_middleware(PinModel, serving=serving)  # inside the auth: no version told on a 401
     if token:
         app.add_middleware(BearerAuth, token=token)
     routers = (probes_router, predict_router, recommend_router, feedback_router, monitor_router)
-    for router in routers:
-        app.include_router(router(serving))
+    for router in (*(make(serving) for make in routers), admin_router(swapper)):
+        app.include_router(router)
     app.openapi = _openapi(app, serving, bool(token))  # type: ignore[method-assign]
     return app
 
 
-async def _load(serving: Serving, path: Path) -> None:
+async def _load(serving: Serving, swapper: Swapper) -> None:
     import anyio
 
-    loaded = serving.model
-    if loaded is None:
-        loaded = await anyio.to_thread.run_sync(load_model, path)
     threads = max(1, os.cpu_count() or 1)
     serving.limiter = anyio.CapacityLimiter(threads)
     # each upload's body (up to max_body_bytes) and its parts are held until it is answered
     serving.uploads = anyio.Semaphore(2 * threads)
-    serving.validator = RowValidator(loaded, serving.max_rows)
-    serving.compiled = compiled_path(loaded, serving.max_rows)
-    serving.model = loaded
+    await swapper.start()  # the model, its validator, a warm-up; then polling and SIGHUP
 
 
 def _openapi(app: FastAPI, serving: Serving, token: bool) -> Any:

@@ -7,6 +7,7 @@ unless asked for. Bodies are bounded in time by the app (:mod:`learnloop.serving
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ _ENV_MODEL = "LEARNLOOP_SERVE_MODEL"
 _ENV_TOKEN_FILE = "LEARNLOOP_SERVE_TOKEN_FILE"
 _ENV_MAX_ROWS = "LEARNLOOP_SERVE_MAX_ROWS"
 _ENV_RECORD = "LEARNLOOP_SERVE_RECORD"  # the store URL predictions are recorded in
+_ENV_FOLLOW = "LEARNLOOP_SERVE_FOLLOW"  # JSON: {"name", "store", "poll_s"} of serve --name
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -51,12 +53,25 @@ def app_from_env() -> FastAPI:
     if not path:
         raise UsageError(f"{_ENV_MODEL} is not set; start the service with `learnloop serve`.")
     token_file = os.environ.get(_ENV_TOKEN_FILE)
+    follow = json.loads(os.environ.get(_ENV_FOLLOW) or "{}")
     return create_app(
         path,
         token=read_token(token_file) if token_file else None,
         max_rows=int(os.environ.get(_ENV_MAX_ROWS, DEFAULT_MAX_ROWS)),
         record=os.environ.get(_ENV_RECORD) or None,
+        **_sources(follow),
     )
+
+
+def _sources(follow: dict[str, Any]) -> dict[str, Any]:
+    """create_app's ``source`` and ``poll_s``: a registered model's champion (``name``,
+    ``store``) or the model file, polled every ``poll_s`` seconds (0: never)."""
+    poll_s = float(follow.get("poll_s") or 0.0)
+    if not follow.get("name"):
+        return {"poll_s": poll_s}
+    from learnloop.serving.swap import ChampionSource
+
+    return {"source": ChampionSource(follow.get("store"), follow["name"]), "poll_s": poll_s}
 
 
 def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
@@ -71,9 +86,13 @@ def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
     log_level: str = "info",
     access_log: bool = False,
     record: str | None = None,
+    follow: dict[str, Any] | None = None,
+    poll_s: float = 0.0,
 ) -> None:
-    """Serve the model with uvicorn until interrupted (``workers`` > 1 uses processes);
-    with ``record`` (a store URL) each prediction is recorded there."""
+    """Serve the model with uvicorn until interrupted (``workers`` > 1 uses processes).
+    With ``record`` (a store URL) each prediction is recorded there. ``follow``
+    (``{"name", "store", "poll_s"}``) serves a registered model's champion and swaps when it
+    moves; else ``poll_s`` > 0 re-reads the model file that often."""
     require_serve_extra()
     import uvicorn
 
@@ -94,9 +113,13 @@ def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
             os.environ[_ENV_TOKEN_FILE] = str(Path(token_file).resolve())
         else:
             os.environ.pop(_ENV_TOKEN_FILE, None)
+        os.environ[_ENV_FOLLOW] = json.dumps(follow or {"poll_s": poll_s})
         target = "learnloop.serving.runner:app_from_env"
         uvicorn.run(target, factory=True, workers=workers, **options)
         return
     token = read_token(token_file) if token_file is not None else None
-    app = create_app(model_path, token=token, max_rows=max_rows, model=model, record=record)
+    sources = _sources(follow or {"poll_s": poll_s})
+    app = create_app(
+        model_path, token=token, max_rows=max_rows, model=model, record=record, **sources
+    )
     uvicorn.run(app, **options)

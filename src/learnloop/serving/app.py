@@ -56,6 +56,7 @@ def create_app(
     from learnloop._version import __version__
     from learnloop.serving.auth import BearerAuth
     from learnloop.serving.predict import predict_router
+    from learnloop.serving.protocols import add_protocols
     from learnloop.serving.probes import probes_router
     from learnloop.serving.recommend import recommend_router
 
@@ -82,6 +83,7 @@ def create_app(
         app.add_middleware(BearerAuth, token=token)
     for router in (probes_router(serving), predict_router(serving), recommend_router(serving)):
         app.include_router(router)
+    add_protocols(app, serving, path.stem)  # /invocations, /v2 (KServe), /metrics
     app.openapi = _openapi(app, serving, bool(token))  # type: ignore[method-assign]
     return app
 

@@ -15,7 +15,7 @@ from learnloop.serving.problems import dumps
 
 __all__ = ["OPEN_PATHS", "BearerAuth", "read_token"]
 
-OPEN_PATHS = frozenset({"/health", "/ready"})
+OPEN_PATHS = frozenset({"/health", "/ready", "/ping", "/v2/health/live", "/v2/health/ready"})
 
 
 def read_token(path: str | Path) -> str:

@@ -79,6 +79,11 @@ class PredictionDistribution:
             cumulative = np.cumsum(buckets)
             pairs = [(_le(b), float(c)) for b, c in zip(VALUE_BOUNDS, cumulative[:-1], strict=True)]
             pairs.append(("+Inf", float(cumulative[-1])))
+            zero = VALUE_BOUNDS.index(0.0)
+            if cumulative[zero - 1] == 0:
+                # nothing negative seen: the buckets from 0 up, so the sum and count are
+                # shown (OpenMetrics has no sum for a histogram with negative buckets)
+                pairs = pairs[zero:]
             yield HistogramMetricFamily(
                 "learnloop_prediction_value",
                 "Predicted numbers (regression).",

@@ -124,7 +124,9 @@ def test_invocations_refuse_as_predict_does(mixed_server: Server, models: Models
             response = c.post("/invocations", json=bad)
             assert response.status_code == status, (bad, response.text)
             assert response.json()["message"]
-        response = c.post("/invocations", content=b"{", headers={"content-type": "application/json"})
+        response = c.post(
+            "/invocations", content=b"{", headers={"content-type": "application/json"}
+        )
         assert response.status_code == 400
         response = c.post("/invocations", content=b"age", headers={"content-type": "text/plain"})
         assert response.status_code == 415
@@ -201,7 +203,9 @@ def mixed_inputs(frame: pd.DataFrame, binary: bool) -> list[Any]:
     return out
 
 
-def test_tritonclient_reads_health_metadata_and_infers(mixed_server: Server, models: Models) -> None:
+def test_tritonclient_reads_health_metadata_and_infers(
+    mixed_server: Server, models: Models
+) -> None:
     client = triton(mixed_server)
     name = models.mixed.stem
     assert client.is_server_live() and client.is_server_ready()
@@ -218,7 +222,9 @@ def test_tritonclient_reads_health_metadata_and_infers(mixed_server: Server, mod
     expected = learnloop.load(models.mixed).predict(frame)
     for binary in (False, True):
         result = client.infer(name, mixed_inputs(frame, binary))
-        predictions = [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("predictions")]
+        predictions = [
+            v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("predictions")
+        ]
         assert predictions == expected["prediction"].tolist()
         classes = [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("classes")]
         probabilities = result.as_numpy("probabilities")
@@ -235,7 +241,9 @@ def test_tritonclient_sends_one_2d_tensor(regressor_server: Server, models: Mode
     tensor = InferInput("input", list(frame.shape), "FP32")
     tensor.set_data_from_numpy(frame.to_numpy(dtype=np.float32), binary_data=True)
     result = client.infer(
-        models.regressor.stem, [tensor], outputs=[InferRequestedOutput("predictions", binary_data=False)]
+        models.regressor.stem,
+        [tensor],
+        outputs=[InferRequestedOutput("predictions", binary_data=False)],
     )
     expected = learnloop.load(models.regressor).predict(frame.astype(np.float32).astype(float))
     np.testing.assert_allclose(result.as_numpy("predictions"), expected["prediction"], rtol=1e-9)

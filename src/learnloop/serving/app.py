@@ -56,8 +56,8 @@ def create_app(
     from learnloop._version import __version__
     from learnloop.serving.auth import BearerAuth
     from learnloop.serving.predict import predict_router
-    from learnloop.serving.protocols import add_protocols
     from learnloop.serving.probes import probes_router
+    from learnloop.serving.protocols import add_protocols
     from learnloop.serving.recommend import recommend_router
 
     if max_rows < 1:

@@ -76,7 +76,9 @@ def _refuse(p: RequestProblem) -> Any:
 
 def _content_type(request: Request) -> str:
     """``json`` or ``csv``, from the content type (UTF-8 only, as MLflow's server), else 415."""
-    kind, *params = (part.strip().lower() for part in request.headers.get("content-type", "").split(";"))
+    kind, *params = (
+        part.strip().lower() for part in request.headers.get("content-type", "").split(";")
+    )
     for param in params:
         name, _, value = param.partition("=")
         if name.strip() != "charset" or value.strip().strip('"') not in ("utf-8", "utf8"):
@@ -88,9 +90,7 @@ def _content_type(request: Request) -> str:
     if kind == "text/csv":
         return "csv"
     shown = f"'{client_text(kind)}'" if kind else "none"
-    raise RequestProblem.one(
-        415, f"Send the body as application/json or text/csv (got {shown})."
-    )
+    raise RequestProblem.one(415, f"Send the body as application/json or text/csv (got {shown}).")
 
 
 def _answer(
@@ -143,7 +143,7 @@ def _columns_rows(columns: dict[str, Any]) -> list[Any]:
         raise RequestProblem.one(
             422, "'inputs' as an object must map each column to a list of values, all as long."
         )
-    n = lengths.pop()
+    n: Any = lengths.pop()
     return [{c: values[i] for c, values in columns.items()} for i in range(n)]
 
 

@@ -58,53 +58,59 @@ _HEADER = "inference-header-content-length"
 def kserve_router(serving: Serving, name: str) -> APIRouter:
     """The protocol's paths for the model served under ``name``."""
     router = APIRouter(include_in_schema=False)
+    paths = _Paths(serving, name)
+    router.add_api_route("/v2", paths.server, methods=["GET"])
+    router.add_api_route("/v2/health/live", paths.live, methods=["GET"])
+    router.add_api_route("/v2/health/ready", paths.ready, methods=["GET"])
+    for base in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        router.add_api_route(base, paths.metadata, methods=["GET"])
+        router.add_api_route(base + "/ready", paths.model_ready, methods=["GET"])
+        router.add_api_route(base + "/infer", paths.infer, methods=["POST"])
+    return router
 
-    def paths(suffix: str) -> list[str]:
-        base = "/v2/models/{name}"
-        return [base + suffix, base + "/versions/{version}" + suffix]
 
-    @router.get("/v2")
-    async def server() -> Any:
+class _Paths:
+    """The endpoints, for one served model."""
+
+    def __init__(self, serving: Serving, name: str) -> None:
+        self.serving = serving
+        self.name = name
+
+    async def server(self) -> Any:
         from learnloop._version import __version__
 
-        return respond({"name": "learnloop", "version": __version__, "extensions": ["binary_tensor_data"]})
+        extensions = ["binary_tensor_data"]
+        return respond({"name": "learnloop", "version": __version__, "extensions": extensions})
 
-    @router.get("/v2/health/live")
-    async def live() -> Any:
+    async def live(self) -> Any:
         return respond({"live": True})
 
-    @router.get("/v2/health/ready")
-    async def ready() -> Any:
-        return respond({"ready": serving.ready}, 200 if serving.ready else 503)
+    async def ready(self) -> Any:
+        ready = self.serving.ready
+        return respond({"ready": ready}, 200 if ready else 503)
 
-    async def model_ready(name: str, version: str = VERSION) -> Any:
-        if (missing := _unknown(name, version)) is not None:
-            return missing
-        return respond({"name": name, "ready": serving.ready}, 200 if serving.ready else 503)
-
-    async def metadata(name: str, version: str = VERSION) -> Any:
-        if (missing := _unknown(name, version)) is not None:
-            return missing
-        if serving.model is None or not serving.ready:
-            return _refuse(RequestProblem.one(503, "The model is not loaded yet."))
+    async def model_ready(self, name: str, version: str = VERSION) -> Any:
         try:
-            check_table_model(serving, "the Open Inference Protocol")
+            self._check_name(name, version)
         except RequestProblem as p:
             return _refuse(p)
-        return respond(_metadata(serving.model, served))
+        ready = self.serving.ready
+        return respond({"name": name, "ready": ready}, 200 if ready else 503)
 
-    async def infer(request: Request, name: str, version: str = VERSION) -> Any:
-        if (missing := _unknown(name, version)) is not None:
-            return missing
-        model, validator = serving.model, serving.validator
-        if model is None or validator is None:
-            return _refuse(RequestProblem.one(503, "The model is not loaded yet."))
+    async def metadata(self, name: str, version: str = VERSION) -> Any:
         try:
-            check_table_model(serving, "the Open Inference Protocol")
+            model, _ = self._check(name, version)
+        except RequestProblem as p:
+            return _refuse(p)
+        return respond(_metadata(model, self.name))
+
+    async def infer(self, request: Request, name: str, version: str = VERSION) -> Any:
+        try:
+            model, validator = self._check(name, version)
             header = request.headers.get(_HEADER)
-            body = await read_body(request, serving.body)
+            body = await read_body(request, self.serving.body)
             result, predictions = await run_checked(
-                serving, lambda: _infer(validator, model, body, header, served)
+                self.serving, lambda: _infer(validator, model, body, header, self.name)
             )
         except RequestProblem as p:
             return _refuse(p)
@@ -113,23 +119,22 @@ def kserve_router(serving: Serving, name: str) -> APIRouter:
         request.scope[PREDICTIONS] = predictions
         return respond(result)
 
-    def _unknown(asked: str, version: str) -> Any:
-        if asked != served:
-            message = f"There is no model '{client_text(asked)}'; this server has '{served}'."
-            return _refuse(RequestProblem.one(404, message))
+    def _check_name(self, asked: str, version: str) -> None:
+        if asked != self.name:
+            message = f"There is no model '{client_text(asked)}'; this server has '{self.name}'."
+            raise RequestProblem.one(404, message)
         if version != VERSION:
-            message = f"Model '{served}' has only version {VERSION}; got '{client_text(version)}'."
-            return _refuse(RequestProblem.one(404, message))
-        return None
+            message = f"'{self.name}' has only version {VERSION}; got '{client_text(version)}'."
+            raise RequestProblem.one(404, message)
 
-    served = name
-    for path in paths("/ready"):
-        router.add_api_route(path, model_ready, methods=["GET"])
-    for path in paths(""):
-        router.add_api_route(path, metadata, methods=["GET"])
-    for path in paths("/infer"):
-        router.add_api_route(path, infer, methods=["POST"])
-    return router
+    def _check(self, asked: str, version: str) -> tuple[LoadedModel, RowValidator]:
+        """The model and its validator, or RequestProblem (404, 503, 422)."""
+        self._check_name(asked, version)
+        model, validator = self.serving.model, self.serving.validator
+        if model is None or validator is None:
+            raise RequestProblem.one(503, "The model is not loaded yet.")
+        check_table_model(self.serving, "the Open Inference Protocol")
+        return model, validator
 
 
 def _refuse(p: RequestProblem) -> Any:
@@ -210,8 +215,9 @@ def _split_binary(body: bytes, header: str | None) -> tuple[Any, _Blobs]:
         return json_payload(body), _Blobs(memoryview(b""))
     if not header.strip().isdigit() or int(header) > len(body):
         raise RequestProblem.one(
-            400, f"Inference-Header-Content-Length must be the JSON part's length in bytes "
-            f"(at most {len(body)}); got '{client_text(header)}'."
+            400,
+            f"Inference-Header-Content-Length must be the JSON part's length in bytes "
+            f"(at most {len(body)}); got '{client_text(header)}'.",
         )
     n = int(header)
     return json_payload(body[:n]), _Blobs(memoryview(body)[n:])
@@ -231,15 +237,16 @@ def _tensor(spec: Any, i: int, blobs: _Blobs) -> _Tensor:
     if not isinstance(name, str):
         raise RequestProblem.one(400, f"Input {i} has no 'name'.")
     label = f"The input '{client_text(name)}'"
-    shape = spec.get("shape")
+    shape: Any = spec.get("shape")
     ok = isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)
     if not ok or not 1 <= len(shape) <= 2:
         raise RequestProblem.one(400, f"{label} must have a shape of [rows] or [rows, columns].")
     datatype = spec.get("datatype")
     if datatype not in _TYPES:
         raise RequestProblem.one(
-            400, f"{label} has the datatype '{client_text(str(datatype))}'; "
-            f"use one of {', '.join(sorted(_TYPES))}."
+            400,
+            f"{label} has the datatype '{client_text(str(datatype))}'; "
+            f"use one of {', '.join(sorted(_TYPES))}.",
         )
     size = math.prod(shape)
     params = spec.get("parameters") or {}
@@ -315,13 +322,16 @@ def _bytes_elements(label: str, raw: bytes) -> list[Any]:
         try:
             out.append(raw[at : at + n].decode("utf-8"))
         except UnicodeDecodeError:
-            raise RequestProblem.one(400, f"{label} has an element that is not UTF-8 text.") from None
+            raise RequestProblem.one(
+                400, f"{label} has an element that is not UTF-8 text."
+            ) from None
         at += n
     return out
 
 
 def _check_type(label: str, datatype: str, values: list[Any]) -> None:
     """Each element as its datatype says (null is a missing value in any of them)."""
+    ok: tuple[type, ...]
     if datatype == "BYTES":
         ok = (str,)
     elif datatype == "BOOL":
@@ -344,21 +354,34 @@ def _rows(validator: RowValidator, tensors: list[_Tensor]) -> list[dict[str, Any
         n, width = t.shape
         if width != len(names):
             raise RequestProblem.one(
-                400, f"The input '{client_text(t.name)}' has {width} columns; the model takes "
-                f"{len(names)}: {', '.join(names)}."
+                400,
+                f"The input '{client_text(t.name)}' has {width} columns; the model takes "
+                f"{len(names)}: {', '.join(names)}.",
             )
         v = t.values
         return [dict(zip(names, v[i * width : (i + 1) * width], strict=True)) for i in range(n)]
     for t in tensors:
         if t.name not in known:
             raise RequestProblem(
-                400, [problem(f"The input '{client_text(t.name)}' is not one of the model's "
-                f"columns ({', '.join(names)}).", column=t.name)]
+                400,
+                [
+                    problem(
+                        f"The input '{client_text(t.name)}' is not one of the model's "
+                        f"columns ({', '.join(names)}).",
+                        column=t.name,
+                    )
+                ],
             )
         if len(t.shape) == 2 and t.shape[1] != 1:
             raise RequestProblem(
-                400, [problem(f"The input '{t.name}' is one column: shape [rows] or [rows, 1]; "
-                f"got {t.shape}.", column=t.name)]
+                400,
+                [
+                    problem(
+                        f"The input '{t.name}' is one column: shape [rows] or [rows, 1]; "
+                        f"got {t.shape}.",
+                        column=t.name,
+                    )
+                ],
             )
     given = [t.name for t in tensors]
     if len(set(given)) != len(given):
@@ -367,12 +390,17 @@ def _rows(validator: RowValidator, tensors: list[_Tensor]) -> list[dict[str, Any
     missing = [c for c in names if c not in given]
     if missing:
         raise RequestProblem(
-            400, [problem(f"The input '{c}' is missing; the model takes it.", column=c)
-                  for c in missing]
+            400,
+            [
+                problem(f"The input '{c}' is missing; the model takes it.", column=c)
+                for c in missing
+            ],
         )
     lengths = {t.shape[0] for t in tensors}
     if len(lengths) != 1:
-        raise RequestProblem.one(400, f"The inputs have different numbers of rows: {sorted(lengths)}.")
+        raise RequestProblem.one(
+            400, f"The inputs have different numbers of rows: {sorted(lengths)}."
+        )
     n = lengths.pop()
     return [{t.name: t.values[i] for t in tensors} for i in range(n)]
 
@@ -380,7 +408,9 @@ def _rows(validator: RowValidator, tensors: list[_Tensor]) -> list[dict[str, Any
 def _outputs(answer: Any, asked: Any) -> list[dict[str, Any]]:
     n = len(answer.predictions)
     datatype, values = _datatype(answer.predictions)
-    outputs = [{"name": "predictions", "datatype": datatype, "shape": [n], "data": values}]
+    outputs: list[dict[str, Any]] = [
+        {"name": "predictions", "datatype": datatype, "shape": [n], "data": values}
+    ]
     if answer.probabilities is not None and answer.classes is not None:
         k = len(answer.classes)
         probabilities = np.asarray(answer.probabilities, dtype=float).ravel().tolist()
@@ -393,12 +423,13 @@ def _outputs(answer: Any, asked: Any) -> list[dict[str, Any]]:
         return outputs
     if not isinstance(asked, list) or not all(isinstance(o, dict) for o in asked):
         raise RequestProblem.one(400, "'outputs' must be a list of objects with a 'name'.")
-    by_name = {o["name"]: o for o in outputs}
-    wanted = [o.get("name") for o in asked]
+    by_name: dict[str, dict[str, Any]] = {o["name"]: o for o in outputs}
+    wanted = [str(o.get("name")) for o in asked]
     for w in wanted:
         if w not in by_name:
             raise RequestProblem.one(
-                400, f"There is no output '{client_text(str(w))}'; the model gives "
-                f"{', '.join(by_name)}."
+                400,
+                f"There is no output '{client_text(str(w))}'; the model gives "
+                f"{', '.join(by_name)}.",
             )
     return [by_name[w] for w in wanted]

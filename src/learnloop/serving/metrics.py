@@ -30,7 +30,22 @@ _MAX_LABELS = 100  # distinct labels counted apart; more are counted as "(other)
 # 0 and +-{1, 2, 5} x 10^k for k in -3..6: the value histogram's bounds for any scale
 _STEPS = [m * 10.0**k for k in range(-3, 7) for m in (1, 2, 5)]
 VALUE_BOUNDS = [-s for s in reversed(_STEPS)] + [0.0] + _STEPS
-LATENCY_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LATENCY_BOUNDS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 
 
 class PredictionDistribution:
@@ -123,7 +138,7 @@ class Recorder:
             registry=self.registry,
         )
         self.distribution = PredictionDistribution()
-        self.registry.register(self.distribution)  # type: ignore[arg-type]
+        self.registry.register(self.distribution)
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     def record(self, endpoint: str, method: str, status: int, seconds: float) -> None:

@@ -17,6 +17,8 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import learnloop
 from serve_fixtures import Models, Server, running_server, start_server, stop_server, train_models
@@ -289,6 +291,43 @@ def test_v2_refusals_name_the_tensor_or_the_row(mixed_server: Server, models: Mo
         assert {"row": 1, "column": "signup"}.items() <= response.json()["detail"][0].items()
 
 
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_KEYS = st.sampled_from(["dataframe_split", "dataframe_records", "instances", "inputs", "params"])
+_TENSOR = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["age", "color", "signup", "input", "x"]),
+        "datatype": st.sampled_from(["FP64", "INT8", "BYTES", "BOOL", "FP16", "nope"]),
+        "shape": st.lists(st.integers(-1, 3), max_size=3),
+        "data": _JSON,
+    }
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    mlflow=st.dictionaries(_KEYS, _JSON, max_size=2),
+    v2=st.fixed_dictionaries(
+        {"inputs": st.lists(_TENSOR, max_size=4)}, optional={"outputs": _JSON}
+    ),
+)
+def test_no_body_gets_a_5xx(mixed_server: Server, models: Models, mlflow: Any, v2: Any) -> None:
+    with mixed_server.client() as c:
+        for path, body in (("/invocations", mlflow), (f"/v2/models/{models.mixed.stem}/infer", v2)):
+            response = c.post(path, json=body)
+            assert response.status_code < 500, (path, body, response.text)
+            if response.status_code != 200:
+                message = response.json().get("message") or response.json().get("error")
+                assert isinstance(message, str) and message
+
+
 # --------------------------------------------------------------------------- metrics
 
 
@@ -315,6 +354,8 @@ def test_metrics_count_requests_errors_latency_and_predictions(
         assert c.post("/invocations", json={"dataframe_records": rows}).status_code == 200
         assert c.post("/predict", json={"records": [{"age": "x"}]}).status_code == 422
         assert c.get("/no-such-path").status_code == 404
+        assert c.get(f"/v2/models/{models.mixed.stem}/ready").status_code == 200
+        assert c.get("/v2/models/other/ready").status_code == 404
     after = read_metrics(mixed_server)
 
     def delta(name: str, **labels: str) -> float:
@@ -327,6 +368,9 @@ def test_metrics_count_requests_errors_latency_and_predictions(
     assert delta("learnloop_requests_total", **{**ok, "endpoint": "/invocations"}) == 1
     assert delta("learnloop_errors_total", endpoint="/predict", kind="client") == 1
     assert delta("learnloop_errors_total", endpoint="(other)", kind="client") == 1
+    ready = {"endpoint": "/v2/models/{name}/ready", "method": "GET"}  # one series per route
+    assert delta("learnloop_requests_total", **ready, status="200") == 1
+    assert delta("learnloop_requests_total", **ready, status="404") == 1
     assert delta("learnloop_request_duration_seconds_count", endpoint="/predict") == 4
     assert delta("learnloop_request_duration_seconds_bucket", endpoint="/predict", le="+Inf") == 4
     assert delta("learnloop_request_duration_seconds_sum", endpoint="/predict") > 0

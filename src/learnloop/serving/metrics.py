@@ -3,9 +3,9 @@
 An ASGI middleware (:class:`MetricsMiddleware`) times every request and counts it by
 endpoint (the route's path template, so ``/v2/models/{name}/infer`` is one series) and
 status; the predictions of a 200 are counted per label (classes, cluster ids) or, for
-numbers, into a histogram of values. The endpoints of the other protocols leave their
-predictions in the request's scope; ``/predict``'s are read back from its response, after
-it was sent. A batch is counted with numpy in one step (:class:`PredictionDistribution`),
+numbers, into a histogram of values. The endpoints leave their predictions in the
+request's scope (``answers.PREDICTIONS``); should ``/predict`` not, its answer is read back
+from the response, after it was sent. A batch is counted with numpy in one step (:class:`PredictionDistribution`),
 so the cost per request is a few microseconds and per predicted row a few nanoseconds.
 Each app has its own registry; with ``--workers N`` each process counts its own requests.
 """
@@ -25,7 +25,7 @@ from learnloop.serving.answers import PREDICTIONS
 
 __all__ = ["MetricsMiddleware", "PredictionDistribution", "Recorder", "metrics_router"]
 
-_READ_BACK = "/predict"  # the other protocols leave their predictions in the scope
+_READ_BACK = "/predict"  # read back only if /predict left no predictions in the scope
 _MAX_LABELS = 100  # distinct labels counted apart; more are counted as "(other)"
 # 0 and +-{1, 2, 5} x 10^k for k in -3..6: the value histogram's bounds for any scale
 _STEPS = [m * 10.0**k for k in range(-3, 7) for m in (1, 2, 5)]
@@ -72,9 +72,11 @@ class PredictionDistribution:
                 self.buckets += counts
                 self.total += float(numbers.sum())
         elif first is not None and not isinstance(first, list | dict):
-            counted = Counter(str(v) for v in values if v is not None)
+            counted = Counter(values)  # labels are hashable; named as text below
+            counted.pop(None, None)
             with self._lock:
-                for label, n in counted.items():
+                for value, n in counted.items():
+                    label = str(value)
                     known = label in self.labels or len(self.labels) < _MAX_LABELS
                     self.labels[label if known else "(other)"] += n
 
@@ -185,7 +187,7 @@ class MetricsMiddleware:
             nonlocal status, body
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if read_back and status == 200:
+                if read_back and status == 200 and PREDICTIONS not in scope:
                     body = []
             elif body is not None and message["type"] == "http.response.body":
                 body.append(message.get("body", b""))

@@ -13,6 +13,7 @@ import anyio
 from fastapi import APIRouter, Request
 
 from learnloop.exceptions import LearnloopError
+from learnloop.serving.answers import PREDICTIONS
 from learnloop.serving.body import ClientGone, read_body, require_json
 from learnloop.serving.problems import RequestProblem, problem, refuse, respond
 from learnloop.serving.rows import answer_body
@@ -50,6 +51,7 @@ def predict_router(serving: Serving) -> APIRouter:
             # Rows passed validation, so this is data the model cannot take; say so.
             _log.warning("prediction refused: %s: %s", type(e).__name__, e)
             return respond({"detail": [problem(f"The model cannot predict: {e}")]}, 422)
+        request.scope[PREDICTIONS] = result.get("predictions")  # for /metrics
         return respond(result)
 
     return router

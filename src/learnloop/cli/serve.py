@@ -38,7 +38,8 @@ def serve(
     ),
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
-    """Serve MODEL over HTTP: POST /predict, GET /health, /ready, /metadata and /docs."""
+    """Serve MODEL over HTTP: POST /predict, GET /health, /ready, /metadata and /docs;
+    MLflow's POST /invocations, KServe v2 under /v2, Prometheus' GET /metrics."""
     from learnloop.cli._common import fail, run_guarded
     from learnloop.exceptions import UsageError
 

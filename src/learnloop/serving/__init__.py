@@ -8,8 +8,12 @@ Endpoints:
   ``{"predictions": [...]}`` (plus ``classes`` and ``probabilities`` for classifiers).
 - ``POST /recommend``, ``/similar``, ``/audience`` on a recommender (``recommend``).
 - ``GET /health`` (alive), ``GET /ready`` (model loaded), ``GET /metadata``, ``GET /docs``.
+- The protocols other tools speak (``protocols``): MLflow's ``POST /invocations``
+  (``invocations``), the Open Inference Protocol ``/v2/...`` (``kserve``), Prometheus'
+  ``GET /metrics`` (``metrics``), all checking rows as ``/predict`` does (``answers``).
 
-With a token every path except ``/health`` and ``/ready`` needs ``Authorization: Bearer``.
+With a token every path except the probes (``auth.OPEN_PATHS``) needs
+``Authorization: Bearer``. On SIGTERM the server drains and exits 0 (``shutdown``).
 The modules, from the bottom: ``problems`` (how a refusal is written), ``rows``,
 ``body`` (reading under bounds), ``auth``, ``state``; the routers ``probes``, ``predict``,
 ``recommend`` (with ``uploads``); ``openapi``; ``app`` (the routers put together);

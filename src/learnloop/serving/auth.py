@@ -1,6 +1,7 @@
 """Bearer-token auth: the token file, and the ASGI middleware that checks every request.
 
-Every path but the probes (``OPEN_PATHS``: ``/health``, ``/ready``) needs
+Every path but the probes (``OPEN_PATHS``: ``/health``, ``/ready`` and the other
+protocols' ``/ping``, ``/v2/health/live``, ``/v2/health/ready``) needs
 ``Authorization: Bearer <token>``; the token is compared in constant time.
 """
 

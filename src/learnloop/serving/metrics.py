@@ -5,8 +5,9 @@ endpoint (the route's path template, so ``/v2/models/{name}/infer`` is one serie
 status; the predictions of a 200 are counted per label (classes, cluster ids) or, for
 numbers, into a histogram of values. The endpoints leave their predictions in the
 request's scope (``answers.PREDICTIONS``); should ``/predict`` not, its answer is read back
-from the response, after it was sent. A batch is counted with numpy in one step (:class:`PredictionDistribution`),
-so the cost per request is a few microseconds and per predicted row a few nanoseconds.
+from the response, after it was sent. A batch is counted in one step
+(:class:`PredictionDistribution`): a few microseconds per request and some tens of
+nanoseconds per predicted row (``bench/METRICS_RESULTS.md``).
 Each app has its own registry; with ``--workers N`` each process counts its own requests.
 """
 

@@ -360,6 +360,7 @@ def test_metrics_count_requests_errors_latency_and_predictions(
         assert c.get("/no-such-path").status_code == 404
         assert c.get(f"/v2/models/{models.mixed.stem}/ready").status_code == 200
         assert c.get("/v2/models/other/ready").status_code == 404
+        assert c.request("PROPFIND", "/predict").status_code == 405
     after = read_metrics(mixed_server)
 
     def delta(name: str, **labels: str) -> float:
@@ -370,8 +371,10 @@ def test_metrics_count_requests_errors_latency_and_predictions(
     assert delta("learnloop_requests_total", **ok) == 3
     assert delta("learnloop_requests_total", **{**ok, "status": "422"}) == 1
     assert delta("learnloop_requests_total", **{**ok, "endpoint": "/invocations"}) == 1
-    assert delta("learnloop_errors_total", endpoint="/predict", kind="client") == 1
+    assert delta("learnloop_errors_total", endpoint="/predict", kind="client") == 2  # 422, 405
     assert delta("learnloop_errors_total", endpoint="(other)", kind="client") == 1
+    odd = {"endpoint": "/predict", "method": "(other)", "status": "405"}  # no series per method
+    assert delta("learnloop_requests_total", **odd) == 1
     ready = {"endpoint": "/v2/models/{name}/ready", "method": "GET"}  # one series per route
     assert delta("learnloop_requests_total", **ready, status="200") == 1
     assert delta("learnloop_requests_total", **ready, status="404") == 1

@@ -27,6 +27,7 @@ from learnloop.serving.answers import PREDICTIONS
 __all__ = ["MetricsMiddleware", "PredictionDistribution", "Recorder", "metrics_router"]
 
 _READ_BACK = "/predict"  # read back only if /predict left no predictions in the scope
+_METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 _MAX_LABELS = 100  # distinct labels counted apart; more are counted as "(other)"
 # 0 and +-{1, 2, 5} x 10^k for k in -3..6: the value histogram's bounds for any scale
 _STEPS = [m * 10.0**k for k in range(-3, 7) for m in (1, 2, 5)]
@@ -145,6 +146,7 @@ class Recorder:
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     def record(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        method = method if method in _METHODS else "(other)"  # a client cannot add series
         key = (endpoint, method, status)
         children = self._children.get(key)
         if children is None:

@@ -378,8 +378,8 @@ def test_metrics_count_requests_errors_latency_and_predictions(
     ready = {"endpoint": "/v2/models/{name}/ready", "method": "GET"}  # one series per route
     assert delta("learnloop_requests_total", **ready, status="200") == 1
     assert delta("learnloop_requests_total", **ready, status="404") == 1
-    assert delta("learnloop_request_duration_seconds_count", endpoint="/predict") == 4
-    assert delta("learnloop_request_duration_seconds_bucket", endpoint="/predict", le="+Inf") == 4
+    assert delta("learnloop_request_duration_seconds_count", endpoint="/predict") == 5
+    assert delta("learnloop_request_duration_seconds_bucket", endpoint="/predict", le="+Inf") == 5
     assert delta("learnloop_request_duration_seconds_sum", endpoint="/predict") > 0
     for label, n in expected.value_counts().items():
         assert delta("learnloop_predictions_total", label=str(label)) == 4 * n

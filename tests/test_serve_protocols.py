@@ -479,3 +479,26 @@ def test_probes_stay_open_under_a_token(models: Models, tmp_path: Path) -> None:
         assert httpx.post(server.url + "/invocations", json={}).status_code == 401
     finally:
         stop_server(server)
+
+
+def test_a_recommender_points_to_its_own_paths(tmp_path: Path) -> None:
+    """A model that does not answer rows of a table says where to go, in one line (422)."""
+    from serve_fixtures import train_recommender
+
+    model = train_recommender(tmp_path)
+    server = start_server(model, tmp_path / "recommender.log")
+    try:
+        with server.client() as c:
+            response = c.post("/invocations", json={"dataframe_records": [{"user": "u1"}]})
+            assert response.status_code == 422
+            assert "/recommend" in response.json()["message"]
+            infer = {
+                "inputs": [{"name": "user", "datatype": "BYTES", "shape": [1], "data": ["u1"]}]
+            }
+            response = c.post(f"/v2/models/{model.stem}/infer", json=infer)
+            assert response.status_code == 422
+            assert "/recommend" in response.json()["error"]
+            assert c.get("/v2/health/ready").status_code == 200
+            assert c.post("/recommend", json={"user": "u1", "k": 2}).status_code == 200
+    finally:
+        stop_server(server)

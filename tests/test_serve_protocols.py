@@ -305,11 +305,12 @@ _JSON = st.recursive(
 _KEYS = st.sampled_from(["dataframe_split", "dataframe_records", "instances", "inputs", "params"])
 _TENSOR = st.fixed_dictionaries(
     {
-        "name": st.sampled_from(["age", "color", "signup", "input", "x"]),
-        "datatype": st.sampled_from(["FP64", "INT8", "BYTES", "BOOL", "FP16", "nope"]),
-        "shape": st.lists(st.integers(-1, 3), max_size=3),
+        "name": st.sampled_from(["age", "color", "signup", "input", "x"]) | _JSON,
+        "datatype": st.sampled_from(["FP64", "INT8", "BYTES", "BOOL", "FP16", "nope"]) | _JSON,
+        "shape": st.lists(st.integers(-1, 3), max_size=3) | _JSON,
         "data": _JSON,
-    }
+    },
+    optional={"parameters": st.fixed_dictionaries({"binary_data_size": _JSON})},
 )
 
 

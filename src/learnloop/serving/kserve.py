@@ -75,6 +75,7 @@ class _Paths:
     def __init__(self, serving: Serving, name: str) -> None:
         self.serving = serving
         self.name = name
+        self._metadata: tuple[LoadedModel, dict[str, Any]] | None = None
 
     async def server(self) -> Any:
         from learnloop._version import __version__
@@ -102,7 +103,9 @@ class _Paths:
             model, _ = self._check(name, version)
         except RequestProblem as p:
             return _refuse(p)
-        return respond(_metadata(model, self.name))
+        if self._metadata is None or self._metadata[0] is not model:
+            self._metadata = (model, _metadata(model, self.name))  # a prediction: once
+        return respond(self._metadata[1])
 
     async def infer(self, request: Request, name: str, version: str = VERSION) -> Any:
         try:
@@ -242,7 +245,7 @@ def _tensor(spec: Any, i: int, blobs: _Blobs) -> _Tensor:
     if not ok or not 1 <= len(shape) <= 2:
         raise RequestProblem.one(400, f"{label} must have a shape of [rows] or [rows, columns].")
     datatype = spec.get("datatype")
-    if datatype not in _TYPES:
+    if not isinstance(datatype, str) or datatype not in _TYPES:
         raise RequestProblem.one(
             400,
             f"{label} has the datatype '{client_text(str(datatype))}'; "

@@ -9,7 +9,7 @@ Endpoints:
 - ``POST /recommend``, ``/similar``, ``/audience`` on a recommender (``recommend``).
 - ``GET /health`` (alive), ``GET /ready`` (model loaded), ``GET /metadata``, ``GET /docs``.
 - The protocols other tools speak (``protocols``): MLflow's ``POST /invocations``
-  (``invocations``), the Open Inference Protocol ``/v2/...`` (``kserve``), Prometheus'
+  (``invocations``), the Open Inference Protocol ``/v2/...`` (``kserve``, ``tensors``), Prometheus'
   ``GET /metrics`` (``metrics``), all checking rows as ``/predict`` does (``answers``).
 
 With a token every path except the probes (``auth.OPEN_PATHS``) needs

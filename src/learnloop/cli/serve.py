@@ -68,7 +68,8 @@ def serve(  # noqa: PLR0913 -- typer: one parameter per option
         ),
     ] = None,
 ) -> None:
-    """Serve MODEL over HTTP: POST /predict, GET /health, /ready, /metadata and /docs.
+    """Serve MODEL over HTTP: POST /predict, GET /health, /ready, /metadata and /docs;
+    MLflow's POST /invocations, KServe v2 under /v2, Prometheus' GET /metrics.
 
     The model is swapped while serving, with no request failed or dropped, on SIGHUP,
     POST /admin/reload, or (with --name) when the champion moves."""

@@ -10,8 +10,12 @@ Endpoints:
 - ``GET /health`` (alive), ``GET /ready`` (model loaded), ``GET /metadata``, ``GET /docs``.
 - ``POST /admin/reload``, ``GET /admin/model``: swap the served model without dropping a
   request (``swap``); every answer's ``X-Model-Version`` header names the version answering.
+- The protocols other tools speak (``protocols``): MLflow's ``POST /invocations``
+  (``invocations``), the Open Inference Protocol ``/v2/...`` (``kserve``, ``tensors``), Prometheus'
+  ``GET /metrics`` (``metrics``), all checking rows as ``/predict`` does (``answers``).
 
-With a token every path except ``/health`` and ``/ready`` needs ``Authorization: Bearer``.
+With a token every path except the probes (``auth.OPEN_PATHS``) needs
+``Authorization: Bearer``. On SIGTERM the server drains and exits 0 (``shutdown``).
 The modules, from the bottom: ``problems`` (how a refusal is written), ``rows``,
 ``compiled`` (the fast path built at load time, falling back to ``rows``), ``body``
 (reading under bounds), ``auth``, ``state``, ``swap``, ``recording``; the routers ``probes``,

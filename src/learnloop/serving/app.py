@@ -69,6 +69,7 @@ def create_app(  # noqa: PLR0913 -- the server's options
     from learnloop.serving.monitor import monitor_router
     from learnloop.serving.predict import predict_router
     from learnloop.serving.probes import probes_router
+    from learnloop.serving.protocols import add_protocols
     from learnloop.serving.recommend import recommend_router
     from learnloop.serving.recording import recording
 
@@ -101,6 +102,7 @@ def create_app(  # noqa: PLR0913 -- the server's options
     routers = (probes_router, predict_router, recommend_router, feedback_router, monitor_router)
     for router in (*(make(serving) for make in routers), admin_router(swapper)):
         app.include_router(router)
+    add_protocols(app, serving, path.stem)  # /invocations, /v2 (KServe), /metrics
     app.openapi = _openapi(app, serving, bool(token))  # type: ignore[method-assign]
     return app
 

@@ -1,6 +1,7 @@
 """Bearer-token auth: the token file, and the ASGI middleware that checks every request.
 
-Every path but the probes (``OPEN_PATHS``: ``/health``, ``/ready``) needs
+Every path but the probes (``OPEN_PATHS``: ``/health``, ``/ready`` and the other
+protocols' ``/ping``, ``/v2/health/live``, ``/v2/health/ready``) needs
 ``Authorization: Bearer <token>``; the token is compared in constant time.
 """
 
@@ -15,7 +16,7 @@ from learnloop.serving.problems import dumps
 
 __all__ = ["OPEN_PATHS", "BearerAuth", "read_token"]
 
-OPEN_PATHS = frozenset({"/health", "/ready"})
+OPEN_PATHS = frozenset({"/health", "/ready", "/ping", "/v2/health/live", "/v2/health/ready"})
 
 
 def read_token(path: str | Path) -> str:

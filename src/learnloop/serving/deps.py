@@ -10,7 +10,7 @@ __all__ = ["require_serve_extra"]
 
 def require_serve_extra() -> None:
     """Raise a UsageError naming the ``serve`` extra if FastAPI or uvicorn is missing."""
-    for module in ("fastapi", "uvicorn", "pydantic", "python_multipart"):
+    for module in ("fastapi", "uvicorn", "pydantic", "python_multipart", "prometheus_client"):
         try:
             __import__(module)
         except ImportError as e:

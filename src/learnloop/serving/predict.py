@@ -13,6 +13,7 @@ import anyio
 from fastapi import APIRouter, Request
 
 from learnloop.exceptions import LearnloopError
+from learnloop.serving.answers import PREDICTIONS
 from learnloop.serving.body import ClientGone, read_body, require_json
 from learnloop.serving.problems import RequestProblem, problem, refuse, respond
 from learnloop.serving.rows import answer_body
@@ -50,6 +51,7 @@ def predict_router(serving: Serving) -> APIRouter:
             return respond({"detail": [problem(f"The model cannot predict: {e}")]}, 422)
         if serving.recorder is not None and not serving.takes_pictures:
             serving.recorder.add(model, body, result)  # ids into the answer; writes later
+        request.scope[PREDICTIONS] = result.get("predictions")  # for /metrics
         return respond(result)
 
     return router

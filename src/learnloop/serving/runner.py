@@ -16,6 +16,7 @@ from learnloop.exceptions import UsageError
 from learnloop.serving.app import DEFAULT_MAX_ROWS, create_app
 from learnloop.serving.auth import read_token
 from learnloop.serving.deps import require_serve_extra
+from learnloop.serving.shutdown import GRACE_S, exit_cleanly_on_sigterm
 from learnloop.store.model_files import LoadedModel
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
         "server_header": False,
         "timeout_keep_alive": KEEP_ALIVE_S,
         "log_config": log_config(log_level),
+        "timeout_graceful_shutdown": GRACE_S,
     }
     if workers > 1:
         os.environ[_ENV_MODEL] = str(Path(model_path).resolve())
@@ -115,11 +117,13 @@ def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
             os.environ.pop(_ENV_TOKEN_FILE, None)
         os.environ[_ENV_FOLLOW] = json.dumps(follow or {"poll_s": poll_s})
         target = "learnloop.serving.runner:app_from_env"
-        uvicorn.run(target, factory=True, workers=workers, **options)
+        with exit_cleanly_on_sigterm():
+            uvicorn.run(target, factory=True, workers=workers, **options)
         return
     token = read_token(token_file) if token_file is not None else None
     sources = _sources(follow or {"poll_s": poll_s})
     app = create_app(
         model_path, token=token, max_rows=max_rows, model=model, record=record, **sources
     )
-    uvicorn.run(app, **options)
+    with exit_cleanly_on_sigterm():
+        uvicorn.run(app, **options)

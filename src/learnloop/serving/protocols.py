@@ -1,0 +1,29 @@
+"""The protocols other tools speak, added to the app beside learnloop's own paths:
+MLflow's scoring protocol (:mod:`~learnloop.serving.invocations`), the Open Inference
+Protocol (:mod:`~learnloop.serving.kserve`) and Prometheus metrics
+(:mod:`~learnloop.serving.metrics`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from learnloop.serving.state import Serving
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["add_protocols"]
+
+
+def add_protocols(app: FastAPI, serving: Serving, name: str) -> None:
+    """Add the protocols' routers to ``app``; ``name`` is the model's name in KServe paths."""
+    from learnloop.serving.invocations import invocations_router
+    from learnloop.serving.kserve import kserve_router
+    from learnloop.serving.metrics import MetricsMiddleware, Recorder, metrics_router
+
+    recorder = Recorder()
+    app.include_router(invocations_router(serving))
+    app.include_router(kserve_router(serving, name))
+    app.include_router(metrics_router(recorder))
+    paths = frozenset(getattr(r, "path", "") for r in app.routes)
+    app.add_middleware(MetricsMiddleware, recorder=recorder, paths=paths)  # outermost

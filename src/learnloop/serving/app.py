@@ -63,14 +63,6 @@ def create_app(  # noqa: PLR0913 -- the server's options
     from fastapi import FastAPI
 
     from learnloop._version import __version__
-    from learnloop.serving.admin import admin_router
-    from learnloop.serving.auth import BearerAuth
-    from learnloop.serving.feedback import feedback_router
-    from learnloop.serving.monitor import monitor_router
-    from learnloop.serving.predict import predict_router
-    from learnloop.serving.probes import probes_router
-    from learnloop.serving.protocols import add_protocols
-    from learnloop.serving.recommend import recommend_router
     from learnloop.serving.recording import recording
 
     if max_rows < 1:
@@ -96,15 +88,29 @@ def create_app(  # noqa: PLR0913 -- the server's options
         description=f"Predictions from the learnloop model file `{path.name}`.",
         lifespan=lifespan,
     )
+    _route(app, serving, swapper, token, path.stem)
+    return app
+
+
+def _route(app: FastAPI, serving: Serving, swapper: Swapper, token: str | None, name: str) -> None:
+    """The app's middleware (the model pinned per request, the token) and every endpoint."""
+    from learnloop.serving.admin import admin_router
+    from learnloop.serving.auth import BearerAuth
+    from learnloop.serving.feedback import feedback_router
+    from learnloop.serving.monitor import monitor_router
+    from learnloop.serving.predict import predict_router
+    from learnloop.serving.probes import probes_router
+    from learnloop.serving.protocols import add_protocols
+    from learnloop.serving.recommend import recommend_router
+
     app.add_middleware(PinModel, serving=serving)  # inside the auth: no version told on a 401
     if token:
         app.add_middleware(BearerAuth, token=token)
     routers = (probes_router, predict_router, recommend_router, feedback_router, monitor_router)
     for router in (*(make(serving) for make in routers), admin_router(swapper)):
         app.include_router(router)
-    add_protocols(app, serving, path.stem)  # /invocations, /v2 (KServe), /metrics
+    add_protocols(app, serving, name)  # /invocations, /v2 (KServe), /metrics
     app.openapi = _openapi(app, serving, bool(token))  # type: ignore[method-assign]
-    return app
 
 
 async def _load(serving: Serving, swapper: Swapper) -> None:

@@ -98,7 +98,7 @@ def test_unreachable_threshold_exits_3_and_still_saves(tmp_path: Path, cancer_cs
     assert proc.returncode == 3, proc.stderr
     out = json.loads(proc.stdout)
     assert out["status"] == "not_met" and model.exists()
-    assert 3.0 <= out["elapsed_s"] <= 8.0
+    assert 2.5 <= out["elapsed_s"] <= 8.0  # the budget spent, less the reserve for the end
 
 
 def test_predict_round_trip(tmp_path: Path, mixed: pd.DataFrame) -> None:

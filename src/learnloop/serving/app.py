@@ -103,6 +103,10 @@ def _route(app: FastAPI, serving: Serving, swapper: Swapper, token: str | None, 
     from learnloop.serving.protocols import add_protocols
     from learnloop.serving.recommend import recommend_router
 
+    from learnloop.serving.fast import FastPredict, fast_route_on
+
+    if fast_route_on():
+        app.add_middleware(FastPredict, serving=serving)  # inside all the others
     app.add_middleware(PinModel, serving=serving)  # inside the auth: no version told on a 401
     if token:
         app.add_middleware(BearerAuth, token=token)

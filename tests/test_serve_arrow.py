@@ -19,12 +19,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc
 import pytest
-from serve_fixtures import train_models
 
 import learnloop
 from learnloop.serving.arrow import ARROW_STREAM, check_table
 from learnloop.serving.compiled import compile_model
 from learnloop.store.model_files import load_model
+from serve_fixtures import train_models
 
 pytestmark = pytest.mark.serve
 

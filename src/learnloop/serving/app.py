@@ -96,14 +96,13 @@ def _route(app: FastAPI, serving: Serving, swapper: Swapper, token: str | None, 
     """The app's middleware (the model pinned per request, the token) and every endpoint."""
     from learnloop.serving.admin import admin_router
     from learnloop.serving.auth import BearerAuth
+    from learnloop.serving.fast import FastPredict, fast_route_on
     from learnloop.serving.feedback import feedback_router
     from learnloop.serving.monitor import monitor_router
     from learnloop.serving.predict import predict_router
     from learnloop.serving.probes import probes_router
     from learnloop.serving.protocols import add_protocols
     from learnloop.serving.recommend import recommend_router
-
-    from learnloop.serving.fast import FastPredict, fast_route_on
 
     if fast_route_on():
         app.add_middleware(FastPredict, serving=serving)  # inside all the others

@@ -77,12 +77,7 @@ def _small_json(headers: list[tuple[bytes, bytes]]) -> bool:
             kind = value.split(b";")[0].strip().lower()
         elif key == b"content-length":
             length = value
-    return (
-        kind == _JSON
-        and length is not None
-        and length.isdigit()
-        and int(length) <= INLINE_BYTES
-    )
+    return kind == _JSON and length is not None and length.isdigit() and int(length) <= INLINE_BYTES
 
 
 def _replay(first: Any, receive: Any) -> Any:

@@ -139,7 +139,7 @@ def load_generator(args: argparse.Namespace) -> None:
         )
     )
     result["latencies_ms"] = (np.asarray(result.pop("latencies_ns"), dtype=float) / 1e6).tolist()
-    print(json.dumps(result))
+    Path(args.out).write_text(json.dumps(result))
 
 
 def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -291,25 +291,21 @@ def _drive_from_subprocess(  # noqa: PLR0913 -- the scenario's settings
 ) -> dict[str, Any]:
     """Drive the server from ``processes`` load-generator processes at once, the
     connections split between them."""
+    outs = [body.with_name(f"{body.name}.{i}.out.json") for i in range(processes)]
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "bench.serve_bench", "--load-generator", "--port", str(port)]
             + ["--body", str(body), "--path", path, "--content-type", content_type]
-            + ["--connections", str(connections // processes)]
+            + ["--connections", str(connections // processes), "--out", str(out)]
             + ["--duration", str(duration), "--warmup", str(warmup)],
-            stdout=subprocess.PIPE,
-            text=True,
             cwd=ROOT,
         )
-        for _ in range(processes)
+        for out in outs
     ]
-    results = []
     for proc in procs:
-        out, _ = proc.communicate(timeout=duration + warmup + 300)
-        if proc.returncode != 0:
+        if proc.wait(timeout=duration + warmup + 300) != 0:
             raise RuntimeError(f"the load generator failed ({proc.returncode})")
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return _summary(results)
+    return _summary([json.loads(out.read_text()) for out in outs])
 
 
 def _machine() -> str:
@@ -757,6 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=float, default=2.0, help=argparse.SUPPRESS)
     parser.add_argument("--content-type", default="application/json", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.load_generator:
         load_generator(args)

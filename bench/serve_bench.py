@@ -98,9 +98,11 @@ async def _drive(
     path: str = "/predict",
     content_type: str = "application/json",
 ) -> dict[str, Any]:
+    kind, _, accept = content_type.partition(" -> ")  # the answer's type, if not JSON
+    asked = f"Accept: {accept}\r\n" if accept else ""
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{asked}"
+        f"Content-Type: {kind}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode()
     request = head + body
     latencies: list[int] = []
@@ -356,7 +358,9 @@ def _mlflow_server(model_path: Path, folder: Path) -> Server | None:
     }
     command = [str(Path(bin_dir) / "mlflow"), "models", "serve", "-m", model_uri]
     command += ["--env-manager", "local", "--host", "127.0.0.1", "--port", "{port}"]
-    return Server("MLflow `models serve`", command, env, "/invocations", "/ping")
+    return Server(
+        "MLflow `models serve`", command, env, "/invocations", "/ping", (LATENCY, LOAD, BATCH_JSON)
+    )
 
 
 def _levers(
@@ -597,7 +601,7 @@ def run(args: argparse.Namespace) -> int:
                 {"LEARNLOOP_SERVE_COMPILED": "0"},
                 "/predict",
                 "/ready",
-                (LATENCY, LOAD, BATCH_JSON, BATCH_ARROW),
+                (LATENCY, LOAD, BATCH_JSON, BATCH_ARROWS),
             ),
         ]
         mlflow_server = None if args.no_mlflow else _mlflow_server(model_path, folder)
@@ -610,6 +614,7 @@ def run(args: argparse.Namespace) -> int:
             (LOAD_2, 1, 32, load_s, 1, json_kind, 2),
             (BATCH_JSON, BATCH, 1, batch_s, BATCH, json_kind, 1),
             (BATCH_ARROW, BATCH, 1, batch_s, ARROW, arrow_kind, 1),
+            (BATCH_ARROWS, BATCH, 1, batch_s, ARROW, f"{arrow_kind} -> {arrow_kind}", 1),
         ]
         load_before = os.getloadavg()
         results: list[Row] = []
@@ -725,6 +730,7 @@ BATCH = 10_000
 ARROW = -1  # the key of the Arrow body among the bodies' files
 LATENCY, LOAD, LOAD_2 = "latency, 1 row", "load, 1 row", "load, 1 row, 2 client processes"
 BATCH_JSON, BATCH_ARROW = f"batch of {BATCH:,}, JSON", f"batch of {BATCH:,}, Arrow stream"
+BATCH_ARROWS = f"batch of {BATCH:,}, Arrow in and out"
 
 
 def _arrow_body(frame: Any) -> bytes:

@@ -699,16 +699,26 @@ Reading it, lever by lever:
 - **onnxruntime** (one intra-op thread) as the runtime is about as fast as LightGBM's own
   predict on a numpy row here, and its float32 graph answers within 1e-5 of the model file,
   not the 1e-6 the compiled path is tested to, so serving keeps LightGBM.
-- **HTTP**: uvicorn picks httptools and uvloop by itself (both in the `serve` extra). The
-  1 ms goal is reached with FastAPI's route; a raw Starlette route (or a bare ASGI handler)
-  would save tens of microseconds of FastAPI's per-request layers, not needed for it.
+- **HTTP**: uvicorn picks httptools and uvloop by itself (both in the `serve` extra; `--http
+  httptools --loop uvloop` is what it runs already), and `learnloop serve` keeps uvicorn's
+  access log off unless asked, so neither is a lever left. The **bare ASGI route**
+  (`learnloop.serving.fast`, inside the metrics, token and model-pinning middleware) against
+  FastAPI's route ("compiled path, FastAPI route", `LEARNLOOP_SERVE_FAST_ROUTE=0`): compare
+  their server CPU per request, which the shared machine disturbs least.
+- **`--workers 2`**: each worker loads the model and builds its compiled path; two processes
+  use both cores, which one event loop cannot.
+- **two client processes** (the 32 connections split between two load generators): the load
+  generator is pure Python and shares the two cores; where two of them answer more requests
+  than one, the client was part of the limit.
 - **10,000 rows**: `orjson.loads` alone on the 10,000-row body (300,000 numbers) is the floor
-  of any JSON path, already near or past the 10 ms that 1M rows/s allows on this machine;
-  a binary body (Arrow, numpy) would be the next lever, not done here.
-- **32 connections**: "server CPU per request" is the CPU time the server's processes spent
-  over the scenario (warm-up included) per request; its inverse is what one worker could
-  answer with a core of its own. On this shared machine it gets only a share of one, and the
-  load generator (pure Python) takes part of the rest.
+  of any JSON path, near or past the 10 ms that 1M rows/s allows on this machine. The **Arrow
+  stream** (`application/vnd.apache.arrow.stream`) is read without parsing, its columns straight
+  into the compiled path's matrix: in process the whole of it ("Arrow stream: read, column
+  checks, compiled path") is mostly LightGBM's own predict on the 10,000 rows; over HTTP the
+  2.4 MB body's trip and the answer add to it ("Arrow in and out" also has the answer as Arrow).
+- **server CPU per request** is the CPU time the server's processes spent over the scenario
+  (warm-up included) per request; its inverse is what the server could answer with a core of
+  its own. On this shared machine it gets a share, and the load generator takes part of it.
 
 - servers still serving after their runs: {serving}
 - machine: {_machine()}; load average {load_before[0]:.2f} before the servers,

@@ -61,7 +61,8 @@ def read_table(body: bytes, max_rows: int) -> Any:
 
     try:
         table = pyarrow.ipc.open_stream(pa.py_buffer(body)).read_all()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as e:
+        table.validate(full=True)  # offsets and lengths in bounds, text UTF-8: safe to read
+    except (pa.ArrowException, OSError, ValueError) as e:
         message = f"The body is not an Arrow IPC stream ({ARROW_STREAM}): {client_text(str(e))}"
         raise RequestProblem(400, [problem(message)]) from None
     n = table.num_rows

@@ -668,12 +668,15 @@ def run(args: argparse.Namespace) -> int:
     report = f"""# Serving benchmark
 
 `python -m bench.serve_bench` — side by side in one run: `learnloop serve` with the compiled
-prediction path (`learnloop.serving.compiled`, the default), `learnloop serve` with the normal
-path (`LEARNLOOP_SERVE_COMPILED=0`) and MLflow's own server (`mlflow models serve
+prediction path (`learnloop.serving.compiled`, the default, one worker, small bodies on the bare
+ASGI route of `learnloop.serving.fast`), the same with FastAPI's route
+(`LEARNLOOP_SERVE_FAST_ROUTE=0`), the same with `--workers 2`, `learnloop serve` with the
+normal path (`LEARNLOOP_SERVE_COMPILED=0`) and MLflow's own server (`mlflow models serve
 --env-manager local`, its default single uvicorn worker) of the same model file (logged as a
 pyfunc model by `learnloop.store.mlflow_model`). Each server runs alone in its own process on
-loopback, driven by a keep-alive asyncio HTTP/1.1 client in a second process. The body is
-MLflow's `dataframe_split` for all three (learnloop's `/predict`, MLflow's `/invocations`).
+loopback, driven by keep-alive asyncio HTTP/1.1 clients in one (or two) other processes. The
+JSON body is MLflow's `dataframe_split` for all (learnloop's `/predict`, MLflow's
+`/invocations`); the Arrow body is the same batch as an Arrow IPC stream (`/predict` only).
 Model: LightGBM classifier on scikit-learn's breast_cancer (30 numeric columns), trained by
 learnloop with `candidates=["lightgbm"]`; the batch is {BATCH:,} rows drawn from it.
 

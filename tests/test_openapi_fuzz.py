@@ -143,10 +143,10 @@ def test_each_document_says_what_its_model_takes(
         assert secured == (path not in ("/health", "/ready")), path
     # the recommender's paths only on a recommender
     assert "/recommend" not in table["paths"] and "/recommend" in recommender["paths"]
-    # a table model takes JSON (with the columns of dataframe_split listed), a picture model
-    # multipart files or one picture, never JSON
+    # a table model takes JSON (with the columns of dataframe_split listed) or an Arrow
+    # stream, a picture model multipart files or one picture, never JSON
     body = table["paths"]["/predict"]["post"]["requestBody"]["content"]
-    assert list(body) == ["application/json"]
+    assert list(body) == ["application/json", "application/vnd.apache.arrow.stream"]
     split = body["application/json"]["schema"]["anyOf"][1]["properties"]["dataframe_split"]
     columns = [c["const"] for c in split["properties"]["columns"]["prefixItems"]]
     assert len(columns) == 30 and "mean radius" in columns

@@ -96,6 +96,7 @@ def _route(app: FastAPI, serving: Serving, swapper: Swapper, token: str | None, 
     """The app's middleware (the model pinned per request, the token) and every endpoint."""
     from learnloop.serving.admin import admin_router
     from learnloop.serving.auth import BearerAuth
+    from learnloop.serving.fast import FastPredict, fast_route_on
     from learnloop.serving.feedback import feedback_router
     from learnloop.serving.monitor import monitor_router
     from learnloop.serving.predict import predict_router
@@ -103,6 +104,8 @@ def _route(app: FastAPI, serving: Serving, swapper: Swapper, token: str | None, 
     from learnloop.serving.protocols import add_protocols
     from learnloop.serving.recommend import recommend_router
 
+    if fast_route_on():
+        app.add_middleware(FastPredict, serving=serving)  # inside all the others
     app.add_middleware(PinModel, serving=serving)  # inside the auth: no version told on a 401
     if token:
         app.add_middleware(BearerAuth, token=token)

@@ -248,6 +248,53 @@ class CompiledModel:
         answer = self.task.answer(self.top, cols, self.model.schema)
         return response_body(answer, arrays=True)
 
+    def answer_rows(self, rows: list[Any]) -> Any | None:
+        """The model's :class:`~learnloop.tasks.Answer` on row objects (the rows of the
+        Open Inference Protocol's tensors), or ``None`` unless every row and value is valid."""
+        picked = self._records(rows)
+        if picked is None:
+            return None
+        numbers, categories, _ = picked
+        if any(type(v) is float and v != v for v in chain.from_iterable(numbers)):
+            return None  # NaN (binary tensors can carry it) is refused by the normal path
+        cols = self._arrays(len(numbers), numbers, categories, plain=False)
+        return None if cols is None else self.task.answer(self.top, cols, self.model.schema)
+
+    def answer_table(self, table: Any) -> Any | None:
+        """The model's Answer on a pyarrow Table whose columns were checked by
+        :func:`learnloop.serving.arrow.check_table`, or ``None`` where a value needs the
+        normal path's checks (NaN, an infinity, a column type this path does not read)."""
+        cols = self.table_columns(table)
+        return None if cols is None else self.task.answer(self.top, cols, self.model.schema)
+
+    def table_columns(self, table: Any) -> _Columns | None:
+        """A pyarrow Table's columns straight into the float matrix and category texts."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = table.num_rows
+        if not 0 < n <= self.max_rows:
+            return None
+        matrix = np.empty((n, len(self.numeric)), dtype=np.float64)
+        for j, name in enumerate(self.numeric):
+            col = table.column(name)
+            kind = col.type
+            if pa.types.is_null(kind):
+                matrix[:, j] = np.nan
+                continue
+            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+                return None
+            if pa.types.is_floating(kind) and pc.all(pc.is_finite(col)).as_py() is False:
+                return None  # NaN or an infinity: the normal path names the row
+            matrix[:, j] = col.to_numpy()  # nulls come as NaN, which the model imputes
+        texts: dict[str, list[Any]] = {}
+        for name in self.categorical:
+            values = _arrow_texts(table.column(name))
+            if values is None:
+                return None
+            texts[name] = values
+        return _Columns(n, matrix, texts)
+
     # -- parsing and checking
 
     def columns(self, body: bytes) -> _Columns | None:
@@ -345,6 +392,26 @@ class CompiledModel:
                 return None
             texts[name] = [None if v is None else _category_text(v) for v in values]
         return _Columns(n, matrix, texts)
+
+
+def _arrow_texts(col: Any) -> list[Any] | None:
+    """A categorical Arrow column as text (``None`` where null), as the JSON path reads
+    its values; ``None`` for a type it does not take or a non-finite number."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = col.type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_null(kind):
+        return [None] * len(col)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return list(col.to_pylist())
+    if pa.types.is_floating(kind) and pc.all(pc.is_finite(col)).as_py() is False:
+        return None
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+        return [None if v is None else _category_text(v) for v in col.to_pylist()]
+    return None
 
 
 def compile_model(model: LoadedModel, max_rows: int) -> CompiledModel:

@@ -98,8 +98,9 @@ class _Paths:
             model, validator = self._check(name, version)
             header = request.headers.get(_HEADER)
             body = await read_body(request, self.serving.body)
+            compiled = self.serving.compiled  # the pinned model's
             result, predictions = await run_checked(
-                self.serving, lambda: _infer(validator, model, body, header, self.name)
+                self.serving, lambda: _infer(validator, model, body, header, self.name, compiled)
             )
         except RequestProblem as p:
             return _refuse(p)
@@ -179,9 +180,16 @@ def _datatype(values: list[Any]) -> tuple[str, list[Any]]:
 # --------------------------------------------------------------------------- inference
 
 
-def _infer(
-    validator: RowValidator, model: LoadedModel, body: bytes, header: str | None, name: str
+def _infer(  # noqa: PLR0913 -- the request and what answers it
+    validator: RowValidator,
+    model: LoadedModel,
+    body: bytes,
+    header: str | None,
+    name: str,
+    compiled: Any = None,
 ) -> tuple[dict[str, Any], list[Any]]:
+    """The answer to one infer request: the compiled path's on the tensors' rows where it
+    takes them (``compiled``), else the normal path's, which names what is wrong."""
     request, blobs = parse_body(body, header)
     if not isinstance(request, dict):
         raise RequestProblem.one(400, "The body must be a JSON object with 'inputs'.")
@@ -190,7 +198,9 @@ def _infer(
         raise RequestProblem.one(400, "'inputs' must be a list of tensors (at least one).")
     columns = [read_tensor(t, i, blobs) for i, t in enumerate(tensors)]
     rows = tensor_rows(validator, columns)
-    answer, _ = answer_rows(validator, model, rows)
+    answer = compiled.answer_rows(rows) if compiled is not None else None
+    if answer is None:
+        answer, _ = answer_rows(validator, model, rows)
     outputs = _outputs(answer, request.get("outputs"))
     out: dict[str, Any] = {"model_name": name, "model_version": VERSION, "outputs": outputs}
     if isinstance(request.get("id"), str):

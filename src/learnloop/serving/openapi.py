@@ -15,6 +15,7 @@ FastAPI's generated document is the skeleton; this module fills in what it canno
 from typing import Any
 
 from learnloop.pictures.header import FORMATS
+from learnloop.serving.arrow import ARROW_STREAM
 from learnloop.serving.auth import OPEN_PATHS
 from learnloop.serving.feedback import document_recording
 from learnloop.serving.rows import RowValidator
@@ -191,9 +192,28 @@ def _predict(operation: dict[str, Any], serving: Serving, defs: dict[str, Any]) 
         example = {"records": [dict.fromkeys(names, None)]}
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": body, "example": example}},
+            "content": {
+                "application/json": {"schema": body, "example": example},
+                ARROW_STREAM: {"schema": _ARROW_BODY},
+            },
         }
     operation["responses"] = _responses(_predictions(serving), (400, 408, 413, 415, 422, 503))
+    if not serving.takes_pictures:
+        operation["responses"]["200"]["content"][ARROW_STREAM] = {"schema": _ARROW_ANSWER}
+
+
+_ARROW_BODY = {
+    "type": "string",
+    "format": "binary",
+    "description": "The rows as an Apache Arrow IPC stream, one column per training column "
+    "(the same names; numbers as integer or floating-point columns, null where missing).",
+}
+_ARROW_ANSWER = {
+    "type": "string",
+    "format": "binary",
+    "description": "With `accept: application/vnd.apache.arrow.stream`: the answer as an "
+    "Arrow IPC stream, a `predictions` column and one `probability_<class>` column per class.",
+}
 
 
 def _id(kind: str | None, what: str) -> dict[str, Any]:

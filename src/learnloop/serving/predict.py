@@ -1,4 +1,5 @@
-"""``POST /predict``: JSON rows for a table model, uploaded pictures for a picture model.
+"""``POST /predict``: JSON rows (or an Arrow stream) for a table model, uploaded pictures
+for a picture model.
 
 Reading the body is bounded (:mod:`learnloop.serving.body`); parsing, checking and
 predicting then run in one trip to a worker thread, under the app's thread limiter.
@@ -11,9 +12,19 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
+from starlette.responses import Response
 
 from learnloop.exceptions import LearnloopError
-from learnloop.serving.answers import PREDICTIONS
+from learnloop.serving.answers import PREDICTIONS, run_checked
+from learnloop.serving.arrow import (
+    ARROW_STREAM,
+    arrow_answer,
+    check_table,
+    is_arrow,
+    read_table,
+    table_records,
+    wants_arrow,
+)
 from learnloop.serving.body import ClientGone, read_body, require_json
 from learnloop.serving.problems import RequestProblem, problem, refuse, respond
 from learnloop.serving.rows import answer_body
@@ -37,6 +48,11 @@ def predict_router(serving: Serving) -> APIRouter:
         try:
             if serving.takes_pictures:
                 result = await _pictures(serving, model, request)
+            elif is_arrow(request.headers.get("content-type", "")):
+                body = await read_body(request, serving.body)
+                result, body = await run_checked(
+                    serving, lambda: _table(serving, model, validator, body)
+                )
             else:
                 require_json(request)
                 body = await read_body(request, serving.body)
@@ -52,6 +68,8 @@ def predict_router(serving: Serving) -> APIRouter:
         if serving.recorder is not None and not serving.takes_pictures:
             serving.recorder.add(model, body, result)  # ids into the answer; writes later
         request.scope[PREDICTIONS] = result.get("predictions")  # for /metrics
+        if wants_arrow(request.headers.get("accept", "")):
+            return Response(arrow_answer(result), media_type=ARROW_STREAM)
         return respond(result)
 
     return router
@@ -76,6 +94,28 @@ async def _rows(serving: Serving, model: LoadedModel, validator: Any, body: byte
     return await anyio.to_thread.run_sync(
         answer_body, validator, model, body, limiter=serving.limiter
     )
+
+
+def _table(
+    serving: Serving, model: LoadedModel, validator: Any, body: bytes
+) -> tuple[dict[str, Any], bytes]:
+    """An Arrow body's answer (the compiled path's, else the normal path's on its rows),
+    and the body as JSON rows where predictions are recorded (the recorder reads JSON)."""
+    from learnloop.serving.answers import answer_rows
+    from learnloop.serving.problems import dumps
+    from learnloop.serving.rows import response_body
+
+    table = read_table(body, serving.max_rows)
+    check_table(table, model)
+    compiled = serving.compiled
+    answer = compiled.answer_table(table) if compiled is not None else None
+    records = None
+    if answer is None:
+        records = table_records(table)
+        answer, _ = answer_rows(validator, model, records)
+    if serving.recorder is not None:
+        body = dumps({"records": records if records is not None else table_records(table)})
+    return response_body(answer, arrays=True), body
 
 
 async def _pictures(serving: Serving, model: LoadedModel, request: Request) -> dict[str, Any]:

@@ -5,7 +5,7 @@ Protocol (:mod:`~learnloop.serving.kserve`) and Prometheus metrics
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from learnloop.serving.state import Serving
 
@@ -25,5 +25,19 @@ def add_protocols(app: FastAPI, serving: Serving, name: str) -> None:
     app.include_router(invocations_router(serving))
     app.include_router(kserve_router(serving, name))
     app.include_router(metrics_router(recorder))
-    paths = frozenset(getattr(r, "path", "") for r in app.routes)
+    paths = frozenset(_paths(app.routes))
     app.add_middleware(MetricsMiddleware, recorder=recorder, paths=paths)  # outermost
+
+
+def _paths(routes: Any) -> set[str]:
+    """Every route's path, those of included routers too (FastAPI keeps an included router
+    as one route, its own routes inside; learnloop's routers have no prefix)."""
+    out: set[str] = set()
+    for route in routes:
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            out.add(path)
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            out |= _paths(inner.routes)
+    return out

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -116,3 +115,88 @@ def test_feedback_of_every_registered_version_counts(tmp_path: Path) -> None:
     newer = str(second.result.model_path)
     third = retrain(newer, str(data), store=store, budget=20, name="cancer")
     assert third.parent == second.version and third.feedback == 60 and third.rows == 360
+
+
+def _hammer(server: Server, stop: threading.Event, seen: list[tuple[int, str]]) -> None:
+    """One client sending one row at a time until ``stop``: (status, X-Model-Version)."""
+    row = json.loads(_cancer().drop(columns="target").iloc[:1].to_json(orient="records"))
+    with server.client() as client:
+        while not stop.is_set():
+            try:
+                r = client.post("/predict", json={"records": row})
+                seen.append((r.status_code, r.headers.get("x-model-version", "")))
+            except httpx.HTTPError as e:
+                seen.append((0, type(e).__name__))
+
+
+def test_serve_retrain_registers_and_swaps_when_the_claim_fails(tmp_path: Path) -> None:
+    """A server with --record --retrain serves cancer v1. The labels that come back are the
+    opposite of the truth (the world flipped): the live accuracy's bound falls below 0.85,
+    the server retrains on the newest 450 rows (the labelled feedback), registers v2,
+    certified, and swaps to it; a client sending all along sees no failed request."""
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    cancer = _cancer()
+    old = _train(tmp_path, store, cancer)
+    register_model(Registry(open_store(store)), old, name="cancer")
+    data = tmp_path / "data.csv"
+    cancer.to_csv(data, index=False)
+    port = free_port()
+    command = [
+        sys.executable, "-m", "learnloop", "serve", "--name", "cancer", "--store", store,
+        "--record", "--retrain", "--retrain-data", str(data), "--window", "450",
+        "--retrain-check", "0.5", "--retrain-labels", "50", "--retrain-budget", "20",
+        "--poll", "0.5", "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+    server = start_command(command, port, tmp_path / "server.log", 90.0)
+    stop, seen = threading.Event(), []
+    hammer = threading.Thread(target=_hammer, args=(server, stop, seen))
+    hammer.start()
+    try:
+        client = server.client()
+        served = cancer.iloc[:450]
+        records = json.loads(served.drop(columns="target").to_json(orient="records"))
+        ids = client.post("/predict", json={"records": records}).json()["prediction_ids"]
+        flipped = [1 - int(y) for y in served["target"]]
+        feedback = [{"prediction_id": i, "label": y} for i, y in zip(ids, flipped, strict=True)]
+        assert client.post("/feedback", json=feedback).status_code == 200
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if client.get("/admin/model").json()["version"] == "cancer/2":
+                break
+            time.sleep(0.5)
+        time.sleep(1.0)  # the client keeps sending on the new model
+        monitor: dict[str, Any] = client.get("/monitor").json()
+    finally:
+        stop.set()
+        hammer.join()
+        stop_server(server)
+    last = monitor["last_retrain"]
+    assert last is not None, (tmp_path / "server.log").read_text()
+    assert last["reason"].startswith("alarm") and last["labels_seen"] >= 50
+    assert last["live_bound"] < 0.85
+    assert (last["status"], last["version"], last["champion"]) == ("met", 2, 2), last
+    assert last["feedback_rows"] == 450 and last["rows"] == 450
+    assert last["test_bound"] >= 0.85 and last["swap"]["version"] == "cancer/2"
+    assert Registry(open_store(store)).aliases("cancer") == {"champion": 2}
+    failed = [s for s in seen if s[0] != 200]
+    assert not failed, failed[:5]
+    versions = [v for _, v in seen]
+    assert versions[0] == "cancer/1" and versions[-1] == "cancer/2"
+    assert "cancer/1" not in versions[versions.index("cancer/2") :]  # one switch, no way back
+
+
+def test_serve_retrain_refuses_what_cannot_work(tmp_path: Path) -> None:
+    """--retrain without --name or --record, or without a table to learn from: one line,
+    exit 2, before the server binds."""
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    old = _train(tmp_path, store, _cancer())
+    register_model(Registry(open_store(store)), old, name="cancer")
+    alone = learnloop_cli("serve", str(old), "--retrain")
+    assert alone.returncode == 2 and "--name" in alone.stderr
+    no_data = learnloop_cli("serve", "--name", "cancer", "--store", store, "--record", "--retrain")
+    assert no_data.returncode == 2 and "--retrain-data" in no_data.stderr
+    two = learnloop_cli(
+        "serve", "--name", "cancer", "--store", store, "--record", "--retrain",
+        "--retrain-data", str(old), "--workers", "2",
+    )  # fmt: skip
+    assert two.returncode == 2 and "--workers" in two.stderr

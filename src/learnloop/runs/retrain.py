@@ -247,7 +247,8 @@ def retrain(  # noqa: PLR0913 -- the front door of `learnloop retrain`
 ) -> Retrained:
     """Run the model's loop again on ``data`` (+ ``extra`` rows, + the labelled recorded
     predictions of the model's versions in ``store`` unless not ``feedback``; cut to
-    ``window``), to the same threshold; register the new model as a version whose parent is ``model``'s.
+    ``window``), to the same threshold; register the new model as a version whose parent
+    is ``model``'s.
     Every input is checked before the loop starts: a bad one registers nothing."""
     from learnloop.runs.train import train
 

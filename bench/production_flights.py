@@ -127,9 +127,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0915 -- one rep
     train_s = time.monotonic() - t0
     register_model(Registry(open_store(store)), work / "flights.skops", name="flights")
     port = _free_port()
+    window = args.window or 60000 // every
     command = [
         sys.executable, "-m", "learnloop", "serve", "--name", "flights", "--store", store,
-        "--record", "--retrain", "--retrain-data", str(train_csv), "--window", str(args.window or 60000 // every),
+        "--record", "--retrain", "--retrain-data", str(train_csv), "--window", str(window),
         "--retrain-check", "1", "--retrain-labels", str(30000 // every), "--retrain-budget",
         str(args.budget), "--poll", "0.5", "--port", str(port), "--log-level", "warning",
     ]  # fmt: skip
@@ -162,7 +163,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0915 -- one rep
                 if len(pending) <= args.lag:
                     continue
                 ids, truth, day = pending.pop(0)
-                post("/feedback", [{"prediction_id": i, "label": y} for i, y in zip(ids, truth)])
+                pairs = zip(ids, truth, strict=True)
+                post("/feedback", [{"prediction_id": i, "label": y} for i, y in pairs])
                 labels_sent += len(ids)
                 m = client.get("/monitor").json()
                 points.append(
@@ -194,6 +196,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0915 -- one rep
         "threshold": args.threshold,
         "window": args.window or 60000 // every,
         "retrain_labels": 30000 // every,
+        "train_months": args.train_months,
+        "last_month": args.last_month,
         "batch": args.batch,
         "lag_rows": args.lag * args.batch,
         "train_s": round(train_s, 1),
@@ -217,18 +221,35 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     pts = result["points"]
     threshold = result["threshold"]
     alarm = next((p for p in pts if p["status"] == "alarm"), None)
-    # the drop: the first point after which v1's running live accuracy stays under threshold
+    # the drop: the first point where v1's running live accuracy is under the threshold
     v1 = [p for p in pts if p["version"] == "flights/1" and p["live_score"] is not None]
-    drop = None
-    for i, p in enumerate(v1):
-        if all(q["live_score"] < threshold for q in v1[i:]):
-            drop = p
-            break
+    drop = next((p for p in v1 if p["live_score"] < threshold), None)
+    retrains: dict[float, dict[str, Any]] = {}
+    for p in pts:
+        last = p["last_retrain"]
+        if last:
+            retrains.setdefault(last["started"], last | {"seen_at_labels": p["labels"]})
     swap = next((p for p in pts if p["version"] != "flights/1"), None)
     return {
         "alarm": alarm and {k: alarm[k] for k in ("labels", "day", "live_score", "bound")},
         "drop": drop and {k: drop[k] for k in ("labels", "day", "live_score")},
         "delay_labels": None if not (alarm and drop) else alarm["labels"] - drop["labels"],
+        "retrains": [
+            {
+                k: r.get(k)
+                for k in (
+                    "labels_seen",
+                    "version",
+                    "status",
+                    "test_score",
+                    "test_bound",
+                    "rows",
+                    "feedback_rows",
+                    "seconds",
+                )
+            }
+            for r in retrains.values()
+        ],  # fmt: skip
         "swap": swap and {k: swap[k] for k in ("labels", "day", "version")},
         "failed": sum(n for k, n in result["statuses"].items() if not k.endswith(" 200"))
         + result["hammer"]["failed"],
@@ -245,21 +266,21 @@ def plot(result: dict[str, Any], summary: dict[str, Any], out: Path) -> None:
     pts = result["points"]
     fig, ax = plt.subplots(figsize=(9, 4.5))
     versions = list(dict.fromkeys(p["version"] for p in pts))
-    for version, color in zip(versions, ("tab:blue", "tab:green", "tab:purple", "tab:brown")):
+    colors = ("tab:blue", "tab:green", "tab:purple", "tab:brown")
+    for version, color in zip(versions, colors, strict=False):
         mine = [p for p in pts if p["version"] == version and p["live_score"] is not None]
         if not mine:
             continue
         x = [p["labels"] for p in mine]
         ax.plot(x, [p["live_score"] for p in mine], color=color, label=f"{version} live accuracy")
-        ax.plot(
-            x, [p["bound"] for p in mine], color=color, ls="--", label=f"{version} upper bound"
-        )
+        ax.plot(x, [p["bound"] for p in mine], color=color, ls="--", label=f"{version} upper bound")
     ax.axhline(result["threshold"], color="black", lw=1, label=f"threshold {result['threshold']}")
     if summary["alarm"]:
         ax.axvline(summary["alarm"]["labels"], color="tab:red", ls=":", label="alarm")
     if summary["swap"]:
-        ax.axvline(summary["swap"]["labels"], color="tab:green", ls=":", label=f"swap to {summary['swap']['version']}")
-    ax.set_xlabel("labels received (replay of Apr-... 2013 in time order)")
+        swap = f"swap to {summary['swap']['version']}"
+        ax.axvline(summary["swap"]["labels"], color="tab:green", ls=":", label=swap)
+    ax.set_xlabel(f"labels received (flights of {_months(result)} 2013 replayed in time order)")
     ax.set_ylabel("accuracy")
     ax.set_title("nycflights13: late arrival (>15 min), live accuracy and its anytime bound")
     ax.legend(loc="lower left", fontsize=8)
@@ -268,7 +289,7 @@ def plot(result: dict[str, Any], summary: dict[str, Any], out: Path) -> None:
 
 
 def write(result: dict[str, Any], summary: dict[str, Any]) -> None:
-    r, s, last = result, summary, result.get("last_retrain") or {}
+    r, s = result, summary
     load = ", ".join(f"{x:.2f}" for x in r["load"])
     lines = [
         "# The loop in production on real drift: nycflights13",
@@ -276,7 +297,7 @@ def write(result: dict[str, Any], summary: dict[str, Any]) -> None:
         "`python -m bench.production_flights" + (" --quick`" if r["every"] == 20 else "`"),
         f" (load average at the end {load}; 2 cores shared with other work).",
         "",
-        f"- Trained and certified on Jan-Mar 2013 (every {r['every']}th flight: "
+        f"- Trained and certified on {_months(r, train=True)} 2013 (every {r['every']}th flight: "
         f"{r['rows_train']} rows), accuracy threshold {r['threshold']}: v1 {r['v1']['status']}, "
         f"test accuracy {r['v1']['test_score']:.4f}, bound {r['v1']['test_bound']:.4f} "
         f"({r['train_s']} s).",
@@ -292,23 +313,29 @@ def write(result: dict[str, Any], summary: dict[str, Any]) -> None:
         )
     if s["drop"]:
         lines.append(
-            f"- The running live accuracy went below the threshold for good after "
+            f"- The running live accuracy first went below the threshold after "
             f"{s['drop']['labels']} labels ({s['drop']['day']}): **detection delay "
             f"{s['delay_labels']} labels**."
         )
-    if last:
-        tb = last.get("test_bound")
-        lines.append(
-            f"- The server's retrain (reason: {last.get('reason')}) on {last.get('rows')} rows "
-            f"({last.get('feedback_rows')} labelled feedback rows before the window): "
-            f"v{last.get('version')} {last.get('status')}, test accuracy "
-            f"{last.get('test_score')}, bound {tb} (threshold {last.get('threshold')}), "
-            f"{last.get('seconds')} s; champion v{last.get('champion')}."
-        )
+    if s["retrains"]:
+        lines += [
+            f"- The server's retrains (newest {r['window']} rows of the training table plus "
+            f"the labelled feedback; again after {r['retrain_labels']} more labels when one "
+            "does not certify):",
+            "",
+            "  | after labels | version | verdict | test accuracy | bound | rows | s |",
+            "  | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+        ]
+        for t in s["retrains"]:
+            lines.append(
+                f"  | {t['labels_seen']} | v{t['version']} | {t['status']} | "
+                f"{_f(t['test_score'])} | {_f(t['test_bound'])} | {t['rows']} | {t['seconds']} |"
+            )
+        lines.append("")
     if s["swap"]:
         lines.append(
-            f"- **Swap** to {s['swap']['version']}: first answered by it after {s['swap']['labels']} labels "
-            f"({s['swap']['day']})."
+            f"- **Swap** to {s['swap']['version']}: first answered by it after "
+            f"{s['swap']['labels']} labels ({s['swap']['day']})."
         )
     lines += [
         f"- Requests: {s['requests']}, **failed: {s['failed']}** ({r['statuses']}).",
@@ -320,6 +347,18 @@ def write(result: dict[str, Any], summary: dict[str, Any]) -> None:
     (HERE / "PRODUCTION_RESULTS.md").write_text("\n".join(lines))
 
 
+def _months(result: dict[str, Any], train: bool = False) -> str:
+    import calendar
+
+    names = calendar.month_abbr
+    first, last = result["train_months"], result["last_month"]
+    return f"Jan-{names[first]}" if train else f"{names[first + 1]}-{names[last]}"
+
+
+def _f(x: Any) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="every 20th flight, not 10th")
@@ -329,7 +368,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--lag", type=int, default=5, help="batches before labels arrive")
     parser.add_argument("--train-months", type=int, default=5, help="Jan..this month")
-    parser.add_argument("--last-month", type=int, default=9)
+    parser.add_argument("--last-month", type=int, default=11)
     args = parser.parse_args()
     result = run(args)
     summary = summarize(result)

@@ -104,7 +104,7 @@ def serve(  # noqa: PLR0913 -- typer: one parameter per option
     from learnloop.cli._common import fail, run_guarded
     from learnloop.exceptions import UsageError
 
-    def check() -> tuple[object, str | None, str | None, str]:
+    def check() -> tuple[object, str | None, str | None, str, Any]:
         from learnloop.serving import read_token, require_serve_extra
         from learnloop.store.model_files import load_model
 

@@ -30,6 +30,13 @@ def retrain(  # noqa: PLR0913 -- typer: one parameter per option
         str,
         typer.Option(help="Table to learn from: the training rows plus newer labelled rows."),
     ],
+    feedback: Annotated[
+        bool,
+        typer.Option(
+            help="Add the recorded predictions that got feedback in the store (those of "
+            "every version of the model) as training rows, labels in the target column."
+        ),
+    ] = True,
     window: Annotated[
         str | None,
         typer.Option(
@@ -64,6 +71,7 @@ def retrain(  # noqa: PLR0913 -- typer: one parameter per option
             retrain_fn,
             model,
             data,
+            feedback=feedback,
             window=window,
             budget=seconds,
             store=store,
@@ -89,7 +97,8 @@ def _say(done: Any, json_out: bool) -> None:
     typer.echo(
         f"{verdict}: {done.name} v{done.version} (parent v{done.parent}) "
         f"{summary['metric']} bound {bound if bound is None else f'{bound:.4g}'} "
-        f"(threshold {summary['threshold']}) on {done.rows} rows -> {summary['model_path']}"
+        f"(threshold {summary['threshold']}) on {done.rows} rows "
+        f"({done.feedback} from feedback) -> {summary['model_path']}"
     )
     stays = "" if done.alias == "champion" else " (unchanged)"
     typer.echo(f"  champion: v{done.champion}{stays}")

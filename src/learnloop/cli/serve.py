@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -67,6 +67,34 @@ def serve(  # noqa: PLR0913 -- typer: one parameter per option
             "default 0, only on POST /admin/reload or SIGHUP)."
         ),
     ] = None,
+    retrain: Annotated[
+        bool,
+        typer.Option(
+            help="With --name and --record: when the live claim fails (bound past the "
+            "threshold, or --drift-limit), run `learnloop retrain NAME` in the background "
+            "on --retrain-data plus the labelled feedback, and swap to a certified result."
+        ),
+    ] = False,
+    retrain_data: Annotated[
+        str | None,
+        typer.Option(help="--retrain: the table to learn from (default: the model's own)."),
+    ] = None,
+    window: Annotated[
+        str | None, typer.Option(help="--retrain: keep the newest rows (5000, 90d).")
+    ] = None,
+    retrain_budget: Annotated[
+        str | None, typer.Option(help="--retrain: time budget (default: the model's).")
+    ] = None,
+    retrain_check: Annotated[
+        float, typer.Option(help="--retrain: seconds between checks of the live claim.")
+    ] = 30.0,
+    retrain_labels: Annotated[
+        int, typer.Option(help="--retrain: new labels needed before the same model is retried.")
+    ] = 100,
+    drift_limit: Annotated[
+        float | None,
+        typer.Option(help="--retrain: also retrain when a column's PSI passes this (0.2)."),
+    ] = None,
 ) -> None:
     """Serve MODEL over HTTP: POST /predict, GET /health, /ready, /metadata and /docs;
     MLflow's POST /invocations, KServe v2 under /v2, Prometheus' GET /metrics.
@@ -76,7 +104,7 @@ def serve(  # noqa: PLR0913 -- typer: one parameter per option
     from learnloop.cli._common import fail, run_guarded
     from learnloop.exceptions import UsageError
 
-    def check() -> tuple[object, str | None, str | None, str]:
+    def check() -> tuple[object, str | None, str | None, str, Any]:
         from learnloop.serving import read_token, require_serve_extra
         from learnloop.store.model_files import load_model
 
@@ -101,10 +129,15 @@ def serve(  # noqa: PLR0913 -- typer: one parameter per option
 
             path = str(ChampionSource(store, name).target().path)
         assert path is not None
-        return load_model(path), token, url, path
+        loaded = load_model(path)
+        options = _retrain_options(
+            retrain, name, url, workers, loaded, retrain_data, window, retrain_budget,
+            retrain_check, retrain_labels, drift_limit,
+        )  # fmt: skip
+        return loaded, token, url, path, options
 
     # Every loading error (missing, tampered, untrusted types) stops here, before binding.
-    loaded, token, record_url, path = run_guarded(check)
+    loaded, token, record_url, path, retrain_options = run_guarded(check)
     follow = None if name is None else {"name": name, "store": store, "poll_s": _poll(poll)}
     if not _is_loopback(host) and token is None:
         typer.echo(
@@ -129,6 +162,7 @@ def serve(  # noqa: PLR0913 -- typer: one parameter per option
             log_level=log_level.lower(),
             access_log=access_log,
             record=record_url,
+            retrain=retrain_options,
         )
     except SystemExit as e:  # uvicorn exits 1 when it cannot bind the port
         if e.code not in (0, None):
@@ -152,6 +186,55 @@ def _record_url(record: bool, store: str | None, name: str | None) -> str | None
     opened = open_store(store)
     PredictionLog(opened)
     return opened.url
+
+
+def _retrain_options(  # noqa: PLR0913 -- serve's --retrain options, checked together
+    on: bool,
+    name: str | None,
+    store_url: str | None,
+    workers: int,
+    loaded: Any,
+    data: str | None,
+    window: str | None,
+    budget: str | None,
+    check_s: float,
+    min_labels: int,
+    drift_limit: float | None,
+) -> Any:
+    """serve --retrain's options (serving.autoretrain.RetrainOptions), or None without it;
+    UsageError (one line) for an option that cannot work."""
+    from pathlib import Path
+
+    from learnloop.exceptions import UsageError
+
+    if not on:
+        return None
+    if name is None or store_url is None:
+        raise UsageError("--retrain needs --name NAME (a registered model) and --record.")
+    if workers != 1:
+        raise UsageError("--retrain runs in one server process; leave --workers at 1.")
+    if check_s <= 0 or min_labels < 1 or (drift_limit is not None and drift_limit <= 0):
+        raise UsageError(
+            "--retrain-check and --drift-limit must be above 0, --retrain-labels at least 1."
+        )
+    data = data or (loaded.metadata.get("settings") or {}).get("data")
+    if not data or not Path(data).is_file():
+        raise UsageError(
+            f"--retrain needs the table to learn from: give --retrain-data PATH"
+            f"{f' (the model was trained on {data}, which is not a file here)' if data else ''}."
+        )
+    from learnloop.serving.autoretrain import RetrainOptions
+
+    return RetrainOptions(
+        name=name,
+        store=store_url,
+        data=str(Path(data).resolve()),
+        window=window,
+        budget=budget,
+        check_s=check_s,
+        drift_limit=drift_limit,
+        min_labels=min_labels,
+    )
 
 
 def _poll(seconds: float | None) -> float:

@@ -5,8 +5,10 @@ settings: the task, target, metric, threshold, confidence, seed, families and ta
 (``--time`` among them) its file records (``settings``; for files written before they were
 recorded, the run's options in the store, else what the metadata says). The data is the table
 given (the training rows plus newer labelled rows) with any extra labelled rows appended
-(:func:`with_rows`: the seam where recorded predictions and their feedback come in), cut to a
-window of the newest rows. With a time column the split certifies on the newest rows.
+(:func:`with_rows`), then the recorded predictions that got feedback in the store (those of
+every registered version of the model, oldest first:
+:mod:`learnloop.runs.feedback_rows`; on by default, ``feedback=False`` leaves them out),
+cut to a window of the newest rows. With a time column the split certifies on the newest rows.
 
 The new model file is written beside the old one under a versioned name
 (``cancer.v2.skops``), never over a file, and registered as a new version whose parent is
@@ -65,6 +67,7 @@ class Retrained:
     alias: str | None  # the alias the new version took (None: not certified, none moved)
     champion: int | None  # the champion after the retrain
     rows: int  # rows the loop was given (after the window)
+    feedback: int = 0  # labelled recorded predictions among the rows given (before the window)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``learnloop retrain --json``: the run's, and the version's."""
@@ -75,6 +78,7 @@ class Retrained:
             "alias": self.alias,
             "champion": self.champion,
             "rows": self.rows,
+            "feedback_rows": self.feedback,
         }
 
 
@@ -231,6 +235,7 @@ def retrain(  # noqa: PLR0913 -- the front door of `learnloop retrain`
     data: Any,
     *,
     extra: pd.DataFrame | None = None,
+    feedback: bool = True,
     window: str | None = None,
     budget: float | None = None,
     store: str | None = None,
@@ -240,13 +245,17 @@ def retrain(  # noqa: PLR0913 -- the front door of `learnloop retrain`
     reporter: Any = None,
     command: str | None = None,
 ) -> Retrained:
-    """Run the model's loop again on ``data`` (+ ``extra`` rows, cut to ``window``), to the
-    same threshold; register the new model as a version whose parent is ``model``'s.
+    """Run the model's loop again on ``data`` (+ ``extra`` rows, + the labelled recorded
+    predictions of the model's versions in ``store`` unless not ``feedback``; cut to
+    ``window``), to the same threshold; register the new model as a version whose parent
+    is ``model``'s.
     Every input is checked before the loop starts: a bad one registers nothing."""
     from learnloop.runs.train import train
 
     registry = Registry(open_store(store))
-    path, loaded, settings, frame, name = _inputs(registry, model, data, extra, window, name)
+    path, loaded, settings, frame, name, fed = _inputs(
+        registry, model, data, extra, window, name, feedback
+    )
     out = _new_path(path, name, max(_last(registry, name) + 1, 2))
     result = train(
         frame,
@@ -269,11 +278,13 @@ def retrain(  # noqa: PLR0913 -- the front door of `learnloop retrain`
     name, parent = register_model(registry, path, name=name, loaded=loaded)
     record = {"data": _data_name(data), "rows": len(frame), "window": window}
     record["extra_rows"] = 0 if extra is None else len(extra)
+    record["feedback_rows"] = fed
     new = _register_result(registry, name, parent, out, result, record)
     alias = ("challenger" if challenger else "champion") if result.met else None
     if alias is not None:
         registry.set_alias(name, alias, new)
-    return Retrained(result, name, new, parent, alias, registry.alias(name, "champion"), len(frame))
+    champion = registry.alias(name, "champion")
+    return Retrained(result, name, new, parent, alias, champion, len(frame), fed)
 
 
 def _register_result(  # noqa: PLR0913 -- the new version's parts
@@ -308,9 +319,11 @@ def _inputs(  # noqa: PLR0913 -- retrain's inputs, checked together
     extra: pd.DataFrame | None,
     window: str | None,
     name: str | None,
-) -> tuple[Path, LoadedModel, RunSettings, pd.DataFrame, str]:
-    """The model file, the model, its settings, the rows to learn from and the name to
-    register under, each checked (UsageError, one line) before anything is trained."""
+    feedback: bool = True,
+) -> tuple[Path, LoadedModel, RunSettings, pd.DataFrame, str, int]:
+    """The model file, the model, its settings, the rows to learn from (with the labelled
+    recorded predictions where ``feedback``), the name to register under and the number of
+    feedback rows, each checked (UsageError, one line) before anything is trained."""
     path, named = resolve_model(model, registry)
     loaded = load_model(path)  # a file failing its seal stops here
     settings = model_settings(loaded, registry.store)
@@ -318,9 +331,26 @@ def _inputs(  # noqa: PLR0913 -- retrain's inputs, checked together
     frame = load_table(data) if not isinstance(data, pd.DataFrame) else data
     if target is not None and target not in frame.columns:
         raise DataError(f"The data has no target column '{target}', which the model predicts.")
-    frame = window_rows(with_rows(frame, extra, target), window, settings.task_options.get("time"))
     name = check_name(name or named or _registered_name(registry, path) or default_name(path))
-    return path, loaded, settings, frame, name
+    fed = _feedback(registry, loaded, name, target, frame) if feedback else None
+    frame = with_rows(with_rows(frame, extra, target), fed, target)
+    frame = window_rows(frame, window, settings.task_options.get("time"))
+    return path, loaded, settings, frame, name, 0 if fed is None else len(fed)
+
+
+def _feedback(
+    registry: Registry, loaded: LoadedModel, name: str, target: str | None, frame: pd.DataFrame
+) -> pd.DataFrame | None:
+    """The labelled recorded predictions of the model's versions, as rows of ``frame``'s
+    columns (a column the clients did not send is empty); None if there are none."""
+    from learnloop.runs.feedback_rows import feedback_rows, lineage_digests
+
+    if target is None:  # clustering and the like take no labels
+        return None
+    rows = feedback_rows(registry.store, target, lineage_digests(loaded, registry, name))
+    if len(rows) == 0:
+        return None
+    return rows.reindex(columns=frame.columns)
 
 
 def _last(registry: Registry, name: str) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from learnloop.exceptions import UsageError
+from learnloop.serving.autoretrain import Retrainer, RetrainOptions
 from learnloop.serving.body import BodyLimits
 from learnloop.serving.deps import require_serve_extra
 from learnloop.serving.state import Serving
@@ -47,6 +48,7 @@ def create_app(  # noqa: PLR0913 -- the server's options
     record: str | None = None,
     source: Source | None = None,
     poll_s: float = 0.0,
+    retrain: RetrainOptions | None = None,
 ) -> FastAPI:
     """The prediction app for the model file at ``model_path``.
 
@@ -58,6 +60,8 @@ def create_app(  # noqa: PLR0913 -- the server's options
     ``/monitor`` answer. ``source`` is where the model comes from (default:
     the file at ``model_path``); it is checked every ``poll_s`` seconds (0: only on
     ``POST /admin/reload`` and SIGHUP) and the model swapped when it names another.
+    ``retrain`` (with ``record`` and a registered model's source) retrains in the background
+    when the live claim fails (:mod:`learnloop.serving.autoretrain`).
     """
     require_serve_extra()
     from fastapi import FastAPI
@@ -79,7 +83,12 @@ def create_app(  # noqa: PLR0913 -- the server's options
             "learnloop model %s loaded (%s)", swapper.version, serving.model and serving.model.task
         )
         async with recording(serving, record):  # its queue written out on the way out
+            if retrain is not None and serving.recorder is not None:
+                serving.retrainer = Retrainer(serving, swapper, retrain)
+                await serving.retrainer.start()
             yield
+            if serving.retrainer is not None:
+                await serving.retrainer.stop()
         await swapper.stop()
 
     app = FastAPI(

@@ -1,7 +1,9 @@
 """``GET /monitor``: the live score, its anytime-valid bound, drift per column (JSON).
 
 The same object as ``learnloop monitor MODEL --json`` (:func:`learnloop.runs.live.monitor`),
-plus what this server dropped unrecorded. A server started without ``--record`` answers 409.
+plus what this server dropped unrecorded and, with ``serve --retrain``, the outcome of its
+last retrain (``last_retrain``) and whether one runs (``retrain``). A server started
+without ``--record`` answers 409.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def monitor_router(serving: Serving) -> APIRouter:
             lambda: live_monitor(model, recorder.log), limiter=serving.limiter
         )
         body["not_recorded"] = recorder.dropped
+        retrainer = serving.retrainer
+        body["last_retrain"] = None if retrainer is None else retrainer.last
+        body["retrain"] = None if retrainer is None else retrainer.state()
         return respond(body)
 
     return router

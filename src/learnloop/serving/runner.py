@@ -89,11 +89,13 @@ def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
     record: str | None = None,
     follow: dict[str, Any] | None = None,
     poll_s: float = 0.0,
+    retrain: Any = None,
 ) -> None:
     """Serve the model with uvicorn until interrupted (``workers`` > 1 uses processes).
     With ``record`` (a store URL) each prediction is recorded there. ``follow``
     (``{"name", "store", "poll_s"}``) serves a registered model's champion and swaps when it
-    moves; else ``poll_s`` > 0 re-reads the model file that often."""
+    moves; else ``poll_s`` > 0 re-reads the model file that often. ``retrain``
+    (serving.autoretrain.RetrainOptions; one process only) retrains when the claim fails."""
     require_serve_extra()
     import uvicorn
 
@@ -108,6 +110,8 @@ def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
         "timeout_graceful_shutdown": GRACE_S,
     }
     if workers > 1:
+        if retrain is not None:
+            raise UsageError("--retrain runs in one server process; leave --workers at 1.")
         os.environ[_ENV_MODEL] = str(Path(model_path).resolve())
         os.environ[_ENV_MAX_ROWS] = str(max_rows)
         os.environ[_ENV_RECORD] = record or ""
@@ -123,7 +127,13 @@ def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
     token = read_token(token_file) if token_file is not None else None
     sources = _sources(follow or {"poll_s": poll_s})
     app = create_app(
-        model_path, token=token, max_rows=max_rows, model=model, record=record, **sources
+        model_path,
+        token=token,
+        max_rows=max_rows,
+        model=model,
+        record=record,
+        retrain=retrain,
+        **sources,
     )
     with exit_cleanly_on_sigterm():
         uvicorn.run(app, **options)

@@ -183,6 +183,22 @@ class PredictionLog:
             return [(json.loads(o), json.loads(lab)) for o, lab in conn.execute(query)]
 
     @retried
+    def labelled_rows(self, models: Sequence[str]) -> list[tuple[dict[str, Any], Any]]:
+        """``(input row, label)`` of each prediction of any of ``models`` (digests) that has
+        feedback, oldest prediction first: the rows a retrain learns from."""
+        if not models:
+            return []
+        p, f = predictions_table.c, feedback_table.c
+        query = (
+            sa.select(p.row, f.label)
+            .join_from(predictions_table, feedback_table, p.prediction_id == f.prediction_id)
+            .where(p.model.in_(list(models)))
+            .order_by(p.created, p.prediction_id)
+        )
+        with self.engine.begin() as conn:
+            return [(json.loads(r), json.loads(lab)) for r, lab in conn.execute(query)]
+
+    @retried
     def recent(self, model: str, limit: int) -> list[tuple[dict[str, Any], float | None]]:
         """The newest ``limit`` recorded rows of ``model`` and their top-class probability."""
         p = predictions_table.c

@@ -19,6 +19,7 @@ MAX_BODY_LINES = 60  # a function's lines, its docstring left out
 LONG_FUNCTIONS: dict[str, str] = {
     "learnloop.cli.train.train": "typer: one parameter per option, each with its help text",
     "learnloop.cli.serve.serve": "typer: one parameter per option, each with its help text",
+    "learnloop.cli.retrain.retrain": "typer: one parameter per option, each with its help text",
     "learnloop.cli.runs.show": "typer command: the run's fields, trials and certificates",
     "learnloop.cli.runs.compare": "typer command: tables of runs and their tests",
     "learnloop.runs.train.train": "the front door: settings, store, search, record; to split next",

@@ -82,13 +82,8 @@ def create_app(  # noqa: PLR0913 -- the server's options
         _log.info(
             "learnloop model %s loaded (%s)", swapper.version, serving.model and serving.model.task
         )
-        async with recording(serving, record):  # its queue written out on the way out
-            if retrain is not None and serving.recorder is not None:
-                serving.retrainer = Retrainer(serving, swapper, retrain)
-                await serving.retrainer.start()
-            yield
-            if serving.retrainer is not None:
-                await serving.retrainer.stop()
+        async with recording(serving, record), _retraining(serving, swapper, retrain):
+            yield  # the recorder's queue is written out on the way out
         await swapper.stop()
 
     app = FastAPI(
@@ -99,6 +94,21 @@ def create_app(  # noqa: PLR0913 -- the server's options
     )
     _route(app, serving, swapper, token, path.stem)
     return app
+
+
+@asynccontextmanager
+async def _retraining(
+    serving: Serving, swapper: Swapper, retrain: RetrainOptions | None
+) -> AsyncIterator[None]:
+    """The background retrainer while the app runs (with ``retrain`` and a recorder)."""
+    if retrain is not None and serving.recorder is not None:
+        serving.retrainer = Retrainer(serving, swapper, retrain)
+        await serving.retrainer.start()
+    try:
+        yield
+    finally:
+        if serving.retrainer is not None:
+            await serving.retrainer.stop()
 
 
 def _route(app: FastAPI, serving: Serving, swapper: Swapper, token: str | None, name: str) -> None:

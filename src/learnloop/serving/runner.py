@@ -112,28 +112,32 @@ def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only
     if workers > 1:
         if retrain is not None:
             raise UsageError("--retrain runs in one server process; leave --workers at 1.")
-        os.environ[_ENV_MODEL] = str(Path(model_path).resolve())
-        os.environ[_ENV_MAX_ROWS] = str(max_rows)
-        os.environ[_ENV_RECORD] = record or ""
-        if token_file is not None:
-            os.environ[_ENV_TOKEN_FILE] = str(Path(token_file).resolve())
-        else:
-            os.environ.pop(_ENV_TOKEN_FILE, None)
-        os.environ[_ENV_FOLLOW] = json.dumps(follow or {"poll_s": poll_s})
+        _settings_to_env(model_path, max_rows, record, token_file, follow or {"poll_s": poll_s})
         target = "learnloop.serving.runner:app_from_env"
         with exit_cleanly_on_sigterm():
             uvicorn.run(target, factory=True, workers=workers, **options)
         return
     token = read_token(token_file) if token_file is not None else None
     sources = _sources(follow or {"poll_s": poll_s})
-    app = create_app(
-        model_path,
-        token=token,
-        max_rows=max_rows,
-        model=model,
-        record=record,
-        retrain=retrain,
-        **sources,
-    )
+    app = create_app(model_path, token, max_rows, model=model, record=record, retrain=retrain,
+                     **sources)  # fmt: skip
     with exit_cleanly_on_sigterm():
         uvicorn.run(app, **options)
+
+
+def _settings_to_env(
+    model_path: str | Path,
+    max_rows: int,
+    record: str | None,
+    token_file: str | Path | None,
+    follow: dict[str, Any],
+) -> None:
+    """What each worker process's app_from_env reads back (workers > 1)."""
+    os.environ[_ENV_MODEL] = str(Path(model_path).resolve())
+    os.environ[_ENV_MAX_ROWS] = str(max_rows)
+    os.environ[_ENV_RECORD] = record or ""
+    if token_file is not None:
+        os.environ[_ENV_TOKEN_FILE] = str(Path(token_file).resolve())
+    else:
+        os.environ.pop(_ENV_TOKEN_FILE, None)
+    os.environ[_ENV_FOLLOW] = json.dumps(follow)

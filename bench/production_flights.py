@@ -32,6 +32,8 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from bench.servers import free_port, wait_ready
+
 HERE = Path(__file__).resolve().parent
 FEATURES = ["carrier", "origin", "dest", "distance", "hour", "weekday"]
 TIME, TARGET = "time_hour", "late"
@@ -49,28 +51,11 @@ def flights(every: int) -> pd.DataFrame:
     return f[[*FEATURES, TIME, "month", TARGET]].reset_index(drop=True)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start(command: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    for _ in range(600):
-        if process.poll() is not None:
-            raise RuntimeError(log.read_text())
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"the server was not ready:\n{log.read_text()}")
+    wait_ready(f"http://127.0.0.1:{port}/ready", process, log, timeout_s=120)
+    return process
 
 
 def _hammer(port: int, rows: pd.DataFrame, stop: Any, seen: list[tuple[int, str]]) -> None:
@@ -126,7 +111,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0915 -- one rep
     )  # fmt: skip
     train_s = time.monotonic() - t0
     register_model(Registry(open_store(store)), work / "flights.skops", name="flights")
-    port = _free_port()
+    port = free_port()
     window = args.window or 60000 // every
     command = [
         sys.executable, "-m", "learnloop", "serve", "--name", "flights", "--store", store,

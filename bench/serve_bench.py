@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from bench.machine import cpu_name, ram_gib
+from bench.servers import free_port, wait_ready
 
 # libgomp (LightGBM's OpenMP) busy-waits after each parallel region; on a small, shared
 # machine the spinning thread takes a core from pandas and makes the bare model in the
@@ -215,12 +215,6 @@ def _cpu_seconds(pid: int) -> float | None:
     return sum(times.get(p, 0.0) for p in tree)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _train_model(folder: Path) -> Path:
     from sklearn.datasets import load_breast_cancer
 
@@ -256,8 +250,6 @@ def _time_call(fn: Any, seconds: float) -> tuple[float, float, float]:
 
 
 def _start_server(server: Server, port: int, log: Path) -> subprocess.Popen[bytes]:
-    import httpx
-
     command = [part.replace("{port}", str(port)) for part in server.command]
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -267,18 +259,8 @@ def _start_server(server: Server, port: int, log: Path) -> subprocess.Popen[byte
             cwd=log.parent,
             env={**os.environ, **server.env},
         )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited:\n{log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}{server.ready}", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the server did not become ready in 180 s")
+    wait_ready(f"http://127.0.0.1:{port}{server.ready}", proc, log, timeout_s=180)
+    return proc
 
 
 def _drive_from_subprocess(  # noqa: PLR0913 -- the scenario's settings
@@ -620,7 +602,7 @@ def run(args: argparse.Namespace) -> int:
         results: list[Row] = []
         alive: dict[str, bool] = {}
         for server in servers:
-            port = _free_port()
+            port = free_port()
             print(f"starting {server.name} ...", flush=True)
             proc = _start_server(server, port, folder / f"server{port}.log")
             try:

@@ -26,21 +26,15 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from bench.servers import wait_ready
+
 CLIENTS = 32
 SWAP_WINDOW_S = 3.0
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the server exited"
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the server was not ready")
+def _ms(value: object) -> str:
+    """A latency for the table; a phase with no request (--quick's short steady phases) has none."""
+    return "-" if value is None else f"{value:.1f}"
 
 
 def main() -> None:  # noqa: PLR0915 -- one scripted scenario
@@ -93,7 +87,7 @@ def main() -> None:  # noqa: PLR0915 -- one scripted scenario
                     log.append(entry)
 
     try:
-        _wait_ready(url, server)
+        wait_ready(f"{url}/ready", server, timeout_s=120)
         threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
         for t in threads:
             t.start()
@@ -142,8 +136,8 @@ def main() -> None:  # noqa: PLR0915 -- one scripted scenario
         "| phase | requests | failed | p50 ms | p99 ms | versions answering |",
         "|---|---:|---:|---:|---:|---|",
         *(
-            f"| {p['phase']} | {p['requests']} | {p['failed']} | {p['p50_ms']:.1f} | "
-            f"{p['p99_ms']:.1f} | {', '.join(p['versions'])} |"  # type: ignore[arg-type]
+            f"| {p['phase']} | {p['requests']} | {p['failed']} | {_ms(p['p50_ms'])} | "
+            f"{_ms(p['p99_ms'])} | {', '.join(p['versions'])} |"  # type: ignore[arg-type]
             for p in phases
         ),
         "",

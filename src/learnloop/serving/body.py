@@ -53,7 +53,9 @@ async def read_body(request: Any, limits: BodyLimits) -> bytes:
             with anyio.move_on_after(max(wait, 0.0)) as scope:
                 chunk = await stream.__anext__()
             if scope.cancelled_caught:
-                raise _too_slow(limits, size, time.monotonic() >= deadline)
+                # the limit that set this wait is the one passed (a clock read here can sit a
+                # hair before the deadline the timer was set for: uvloop's timers are in ms)
+                raise _too_slow(limits, size, overall=wait < limits.idle_s)
             size += len(chunk)
             if size > limit:
                 raise _too_large(limit)

@@ -17,8 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from learnloop.exceptions import LearnloopError
-from learnloop.serving.problems import RequestProblem, problem
+from learnloop.serving.problems import MODEL_REFUSALS, RequestProblem, problem
 from learnloop.serving.rows import RowValidator
 from learnloop.serving.state import Serving
 from learnloop.store.model_files import LoadedModel
@@ -72,7 +71,7 @@ async def run_checked(serving: Serving, work: Callable[[], Any]) -> Any:
         return await anyio.to_thread.run_sync(work, limiter=serving.limiter)
     except RequestProblem:
         raise
-    except (LearnloopError, ValueError, TypeError, KeyError, IndexError) as e:
+    except MODEL_REFUSALS as e:
         # Rows passed validation, so this is data the model cannot take; say so.
         _log.warning("prediction refused: %s: %s", type(e).__name__, e)
         raise RequestProblem(422, [problem(f"The model cannot predict: {e}")]) from None

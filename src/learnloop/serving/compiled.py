@@ -34,7 +34,11 @@ from learnloop.core import Output
 from learnloop.data import _category_text
 from learnloop.store.model_files import LoadedModel
 
-__all__ = ["CompiledModel", "NotCompiled", "compile_model", "compiled_path"]
+__all__ = ["INLINE_BYTES", "CompiledModel", "NotCompiled", "compile_model", "compiled_path"]
+
+# A body this small (a few rows) for a model of boosters is answered by the compiled path on
+# the event loop: its work (tens of microseconds) costs less than the hop to a worker thread.
+INLINE_BYTES = 16 * 1024
 
 _log = logging.getLogger("learnloop.serve")
 _NUMBER_TYPES = frozenset({float, int, type(None)})

@@ -15,14 +15,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from learnloop.exceptions import LearnloopError
 from learnloop.serving.answers import PREDICTIONS
-from learnloop.serving.problems import dumps
+from learnloop.serving.compiled import INLINE_BYTES
+from learnloop.serving.problems import MODEL_REFUSALS, dumps
 from learnloop.serving.state import Serving
 
 __all__ = ["FastPredict", "fast_route_on"]
 
-INLINE_BYTES = 16 * 1024  # as serving.predict: a body this small is answered on the loop
 _JSON = b"application/json"
 
 
@@ -57,7 +56,7 @@ class FastPredict:
         if message["type"] == "http.request" and not message.get("more_body", False):
             try:
                 result = compiled.answer(body)
-            except (LearnloopError, ValueError, TypeError, KeyError, IndexError):
+            except MODEL_REFUSALS:
                 result = None  # the route says what the model cannot take
         if result is None:
             await self.app(scope, _replay(message, receive), send)

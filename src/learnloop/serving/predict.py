@@ -14,7 +14,6 @@ import anyio
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from learnloop.exceptions import LearnloopError
 from learnloop.serving.answers import PREDICTIONS, run_checked
 from learnloop.serving.arrow import (
     ARROW_STREAM,
@@ -26,7 +25,8 @@ from learnloop.serving.arrow import (
     wants_arrow,
 )
 from learnloop.serving.body import ClientGone, read_body, require_json
-from learnloop.serving.problems import RequestProblem, problem, refuse, respond
+from learnloop.serving.compiled import INLINE_BYTES
+from learnloop.serving.problems import MODEL_REFUSALS, RequestProblem, problem, refuse, respond
 from learnloop.serving.rows import answer_body
 from learnloop.serving.state import Serving
 from learnloop.store.model_files import LoadedModel
@@ -61,7 +61,7 @@ def predict_router(serving: Serving) -> APIRouter:
             return refuse(p)
         except ClientGone:
             return respond({"detail": "The client went away."}, 400)  # nobody reads it
-        except (LearnloopError, ValueError, TypeError, KeyError, IndexError) as e:
+        except MODEL_REFUSALS as e:
             # Rows passed validation, so this is data the model cannot take; say so.
             _log.warning("prediction refused: %s: %s", type(e).__name__, e)
             return respond({"detail": [problem(f"The model cannot predict: {e}")]}, 422)
@@ -73,12 +73,6 @@ def predict_router(serving: Serving) -> APIRouter:
         return respond(result)
 
     return router
-
-
-# A body this small (a few rows) for a model of boosters is answered by the compiled path
-# on the event loop: its work (tens of microseconds) costs less than the hop to a worker
-# thread and back.
-INLINE_BYTES = 16 * 1024
 
 
 async def _rows(serving: Serving, model: LoadedModel, validator: Any, body: bytes) -> Any:

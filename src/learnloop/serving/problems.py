@@ -13,9 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from learnloop.core.printable import printable
+from learnloop.exceptions import LearnloopError
 
 __all__ = [
     "MAX_REPORTED_ERRORS",
+    "MODEL_REFUSALS",
     "RequestProblem",
     "client_text",
     "dumps",
@@ -25,6 +27,9 @@ __all__ = [
 ]
 
 MAX_REPORTED_ERRORS = 50
+# What a model raises on rows that passed validation but that it cannot take: a 422 saying
+# so, never a 500.
+MODEL_REFUSALS = (LearnloopError, ValueError, TypeError, KeyError, IndexError)
 _MAX_ECHO = 120
 
 

@@ -24,9 +24,15 @@ from pydantic import (
     StrictStr,
 )
 
-from learnloop.exceptions import LearnloopError
 from learnloop.serving.body import ClientGone, read_body, require_json
-from learnloop.serving.problems import RequestProblem, client_text, problem, refuse, respond
+from learnloop.serving.problems import (
+    MODEL_REFUSALS,
+    RequestProblem,
+    client_text,
+    problem,
+    refuse,
+    respond,
+)
 from learnloop.serving.state import Serving
 
 __all__ = ["BODIES", "MAX_K", "SUMMARIES", "recommend_router"]
@@ -139,7 +145,7 @@ def _endpoint(serving: Serving, path: str, body_model: type[BaseModel]) -> Calla
             return refuse(p)
         except ClientGone:
             return respond({"detail": "The client went away."}, 400)
-        except (LearnloopError, ValueError, TypeError, KeyError, IndexError) as e:
+        except MODEL_REFUSALS as e:
             # an id the model cannot take (the body was valid JSON of the right shape)
             return respond({"detail": [problem(str(e))]}, 422)
         return respond(body)

@@ -28,7 +28,7 @@ from learnloop.search.finalist import all_rows, fold_rows
 from learnloop.search.fit import fit_for_steps
 from learnloop.search.monitor import OutOfTime
 from learnloop.search.trials import TrialRecord, config_key
-from learnloop.search.values import FittedModel, Problem
+from learnloop.search.values import FittedModel, Problem, predict_model
 
 __all__ = [
     "TINY_VALIDATION_ROWS",
@@ -42,6 +42,9 @@ __all__ = [
     "Selection",
     "pick",
     "selection_seconds",
+    "FirstGuess",
+    "paired_gain",
+    "prefer_first_guess",
 ]
 
 TINY_VALIDATION_ROWS = 100  # below this many validation rows, selection cross-validates
@@ -269,3 +272,94 @@ def pick(
         seconds=record.seconds,
     )
     return Selection(chosen, scores)
+
+
+@dataclass(frozen=True)
+class FirstGuess:
+    """The final pick between the best model and the task's first portfolio guess, by the
+    paired per-row differences of their scores on the scored rows (``Task.first_guess_margin``).
+
+    ``gain`` is the best model's mean lead over the first guess (positive: better, whatever
+    the metric's direction), ``se`` its paired standard error; the first guess is kept unless
+    ``gain > margin * se``.
+    """
+
+    model: FittedModel
+    best: FittedModel
+    first: FittedModel
+    gain: float
+    se: float
+    margin: float
+    rows: int
+
+    @property
+    def kept_first(self) -> bool:
+        return self.model is self.first
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the model file records of the choice (plain values)."""
+        return {
+            "by": "first_guess_within_noise",
+            "first_guess_trial": self.first.trial,
+            "best_trial": self.best.trial,
+            "gain": self.gain,
+            "se": self.se,
+            "margin_se": self.margin,
+            "rows": self.rows,
+            "kept_first_guess": self.kept_first,
+        }
+
+    def describe(self, problem: Problem) -> str:
+        """One sentence for the run's progress: which model was kept and why."""
+        lead = (
+            f"the {self.best.candidate} model of trial {self.best.trial} leads the first guess "
+            f"({self.first.candidate}, trial {self.first.trial}) by {self.gain:.4f} ± "
+            f"{self.se:.4f} ({problem.metric.name}, paired over {self.rows} scored rows)"
+        )
+        if self.kept_first:
+            return (
+                f"Within the scored rows' noise, {lead}, not more than {self.margin:g} standard "
+                "errors: the first guess is the model looked at."
+            )
+        return f"Beyond the scored rows' noise, {lead}: it is the model looked at."
+
+
+def paired_gain(
+    problem: Problem, best: FittedModel, first: FittedModel
+) -> tuple[float, float] | None:
+    """``best``'s mean per-row lead over ``first`` on the scored rows and its paired standard
+    error (None where the task's metric is no mean of per-row values)."""
+    task, metric, y = problem.task, problem.metric, problem.y_val
+    values = []
+    for model in (best, first):
+        pred = model.val_prediction or predict_model(model, problem.X_val, task, problem.n_classes)
+        rows = task.row_scores(metric, y, pred)
+        if rows is None:
+            return None
+        values.append(np.asarray(rows, dtype=float))
+    diff = values[0] - values[1]
+    if not metric.greater_is_better:
+        diff = -diff
+    diff = diff[np.isfinite(diff)]
+    if len(diff) < 2:
+        return None
+    return float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff)))
+
+
+def prefer_first_guess(
+    problem: Problem, best: FittedModel, first: FittedModel | None
+) -> FirstGuess | None:
+    """Where the task asks for it, the first portfolio guess unless ``best`` beats it by
+    more than ``Task.first_guess_margin`` paired standard errors on the scored rows; None
+    where no such rule applies (no margin, no first guess, the same model, a refit)."""
+    margin = problem.task.first_guess_margin
+    if margin is None or first is None or best is first or best.trial == first.trial:
+        return None
+    if best.refit or first.refit:  # a refit saw the validation rows: no fair pairing
+        return None
+    gain = paired_gain(problem, best, first)
+    if gain is None:
+        return None
+    lead, se = gain
+    chosen = best if lead > margin * se else first
+    return FirstGuess(chosen, best, first, lead, se, margin, len(problem.y_val))

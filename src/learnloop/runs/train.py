@@ -474,7 +474,8 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
         until = end - slack - max(0.0, finish_seconds(model, problem) - slack)
         chosen: Selection | FirstGuess | None = pick(problem, loop.trials, model, n_jobs, until)
         if chosen is None:  # the task's first guess, unless beaten beyond the noise
-            chosen = prefer_first_guess(problem, model, loop.first_guess)
+            scored = sum(t.status == "complete" and t.score is not None for t in loop.trials)
+            chosen = prefer_first_guess(problem, model, loop.first_guess, scored)
         if chosen is None:
             return model
         report.on_message(chosen.describe(problem))

@@ -120,8 +120,8 @@ class Search:
         self.best: FittedModel | None = None
         self.best_single: FittedModel | None = None  # the best trial's model (no ensemble)
         self.best_score: float | None = None
-        # the model of the task's first portfolio guess, for a final pick that keeps it
-        # unless beaten beyond the scored rows' noise (``Task.first_guess_margin``)
+        # the model of the task's first guess, for a final pick that keeps it unless
+        # beaten beyond the scored rows' noise (``Task.first_guess``)
         self.first_guess: FittedModel | None = None
         self.first_guess_key = first_guess_key(problem)
         self.time_to_threshold: float | None = None
@@ -251,8 +251,8 @@ class Search:
             self.best = model
 
     def keep_if_first_guess(self, record: TrialRecord, model: FittedModel | None) -> None:
-        """Keep ``model`` if it is the first complete trial of the task's first portfolio
-        guess on the whole training split (none is kept where the task asks for no rule)."""
+        """Keep ``model`` if it is the first complete trial of the task's first guess (a
+        portfolio entry) on the whole training split (none is kept where the task asks for no rule)."""
         if model is None or self.first_guess is not None or self.first_guess_key is None:
             return
         if record.status != "complete" or model.members is not None:
@@ -318,12 +318,12 @@ class Search:
 
 
 def first_guess_key(problem: Problem) -> str | None:
-    """The configuration key of the task's first portfolio guess, where its final pick
-    prefers that guess (``Task.first_guess_margin``); None otherwise."""
+    """The configuration key of the portfolio entry the task's final pick prefers
+    (``Task.first_guess``); None where it prefers none."""
     task = problem.task
-    if task.first_guess_margin is None or not task.portfolio_order:
+    if task.first_guess is None:
         return None
-    family, index = task.portfolio_order[0]
+    family, index = task.first_guess
     candidate = CANDIDATES.get(family)
     if candidate is None:
         return None

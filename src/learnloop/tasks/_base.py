@@ -113,11 +113,13 @@ class Task(ABC):
     # whether models' predictions can be averaged (probabilities, values) and a saved
     # pipeline may be a weighted ensemble of pipelines (greedy ensemble selection)
     ensembles: ClassVar[bool] = False
-    # the final pick keeps the first entry of ``portfolio_order`` (a library default or a
-    # published setting) unless the best model beats it on the scored rows by more than this
-    # many paired standard errors of their per-row differences (``row_scores``); None: the
-    # best validation score is picked, however small its lead (see search/selection.py)
-    first_guess_margin: ClassVar[float | None] = None
+    # a portfolio entry (a library default or a published setting) the final pick keeps
+    # unless the best model beats it on the scored rows by more than ``first_guess_margin``
+    # paired standard errors of their per-row differences (``row_scores``), widened for the
+    # number of trials compared; None: the best validation score is picked, however small
+    # its lead (see search/selection.py)
+    first_guess: ClassVar[tuple[str, int] | None] = None
+    first_guess_margin: ClassVar[float] = 2.0
 
     # --------------------------------------------------------------- inference
     def claims_source(self, data: Any, options: dict[str, Any] | None) -> bool:

@@ -54,7 +54,9 @@ def test_the_paired_lead_follows_the_metric_direction() -> None:
     first = np.array([0.1, 0.2, 0.3, np.nan])
     best = np.array([0.2, 0.2, 0.5, 0.4])
     lead, se = paired_lead(best, first)  # type: ignore[misc]
-    assert lead == pytest.approx(0.1) and se == pytest.approx(np.std([0.1, 0, 0.2], ddof=1) / 3**0.5)
+    assert lead == pytest.approx(0.1) and se == pytest.approx(
+        np.std([0.1, 0, 0.2], ddof=1) / 3**0.5
+    )
     assert paired_lead(best, first, greater_is_better=False)[0] == pytest.approx(-0.1)  # type: ignore[index]
     assert paired_lead(best[:1], first[:1]) is None
 
@@ -124,9 +126,7 @@ def test_clustering_keeps_the_first_guess_within_noise_and_not_beyond() -> None:
     assert prefer_first_guess(problem, five, None) is None
 
 
-def test_recommendation_pairs_validation_users_only_and_row_scores_average_to_the_score() -> (
-    None
-):
+def test_recommendation_pairs_validation_users_only_and_row_scores_average_to_the_score() -> None:
     events = shop_events(n_users=200, n_items=80, events=(5, 25), seed=2)
     options = {"user": "user", "item": "item", "event": "event", "time": "time"}
     data = prepare_dataset(events, task="recommendation", options=options, seed=0)

@@ -252,7 +252,7 @@ class Search:
 
     def keep_if_first_guess(self, record: TrialRecord, model: FittedModel | None) -> None:
         """Keep ``model`` if it is the first complete trial of the task's first guess (a
-        portfolio entry) on the whole training split (none is kept where the task asks for no rule)."""
+        portfolio entry) on the whole training split (none where the task names none)."""
         if model is None or self.first_guess is not None or self.first_guess_key is None:
             return
         if record.status != "complete" or model.members is not None:

@@ -371,7 +371,12 @@ def prefer_first_guess(
     errors on the scored rows; None where no such rule applies (no margin, no first guess,
     the same model, a refit)."""
     margin = problem.task.first_guess_margin
-    if problem.task.first_guess is None or first is None or best is first or best.trial == first.trial:
+    if (
+        problem.task.first_guess is None
+        or first is None
+        or best is first
+        or best.trial == first.trial
+    ):
         return None
     if best.refit or first.refit:  # a refit saw the validation rows: no fair pairing
         return None

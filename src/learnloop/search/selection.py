@@ -341,7 +341,9 @@ def paired_gain(
     task, metric, y = problem.task, problem.metric, problem.y_val
     values = []
     for model in (best, first):
-        pred = model.val_prediction or predict_model(model, problem.X_val, task, problem.n_classes)
+        pred = model.val_prediction
+        if pred is None:
+            pred = predict_model(model, problem.X_val, task, problem.n_classes)
         rows = task.row_scores(metric, y, pred)
         if rows is None:
             return None

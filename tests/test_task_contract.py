@@ -62,6 +62,9 @@ def check_families_serve_it(task: Task) -> None:
         cand = CANDIDATES[family]
         assert cand in serving, f"{family} does not serve {task.name}"
         assert index < len(cand.portfolio(task.output, 1000))
+    # the first guess the final pick prefers, if any, is a portfolio entry it tries
+    assert task.first_guess is None or task.first_guess in task.portfolio_order
+    assert task.first_guess_margin > 0
 
 
 def check_builds_the_features_it_declares(task: Task) -> None:

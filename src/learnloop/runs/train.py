@@ -36,7 +36,13 @@ from learnloop.runs.result import Result
 from learnloop.runs.stopping import stop_on_signals
 from learnloop.search import Aim, FittedModel, Hooks, Problem, Search, predict_model
 from learnloop.search.finalist import CV_FOLDS, refit_for_look
-from learnloop.search.selection import Selection, pick, selection_seconds
+from learnloop.search.selection import (
+    FirstGuess,
+    Selection,
+    pick,
+    prefer_first_guess,
+    selection_seconds,
+)
 from learnloop.search.trials import TrialRecord
 from learnloop.store import open_store
 from learnloop.store.model_files import LoadedModel, check_model_path, library_versions, save_model
@@ -459,14 +465,17 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
         report.on_look(cert)
         return cert
 
-    selections: list[Selection] = []
+    selections: list[Selection | FirstGuess] = []
 
     def select(model: FittedModel) -> FittedModel:
         # no model passed the aim and the validation split is tiny: the last look goes to
         # the finalist the cross-validation prefers (a model past the aim keeps its look)
         # the time the search kept for it: before finishing (as the hook above reserves)
         until = end - slack - max(0.0, finish_seconds(model, problem) - slack)
-        chosen = pick(problem, loop.trials, model, n_jobs, until)
+        chosen: Selection | FirstGuess | None = pick(problem, loop.trials, model, n_jobs, until)
+        if chosen is None:  # the task's first guess, unless beaten beyond the noise
+            scored = sum(t.status == "complete" and t.score is not None for t in loop.trials)
+            chosen = prefer_first_guess(problem, model, loop.first_guess, scored)
         if chosen is None:
             return model
         report.on_message(chosen.describe(problem))

@@ -273,6 +273,7 @@ def _told(
 ) -> None:
     search.book.tell(trial, record, search.problem.metric, traceback, worker=worker)
     search.keep_if_best(model)
+    search.keep_if_first_guess(record, model)
     if search.hooks.on_trial is not None:
         search.hooks.on_trial(record, search)
 

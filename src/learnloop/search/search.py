@@ -37,7 +37,7 @@ from learnloop.search.finalist import LookAdvisor
 from learnloop.search.fit import train_trial
 from learnloop.search.portfolio import meta_features
 from learnloop.search.schedule import Schedule
-from learnloop.search.trials import StudyBook, TrialRecord
+from learnloop.search.trials import StudyBook, TrialRecord, config_key
 from learnloop.search.values import FittedModel, Outcome, Problem, TrialSpec
 from learnloop.tasks import Task
 
@@ -120,6 +120,10 @@ class Search:
         self.best: FittedModel | None = None
         self.best_single: FittedModel | None = None  # the best trial's model (no ensemble)
         self.best_score: float | None = None
+        # the model of the task's first guess, for a final pick that keeps it unless
+        # beaten beyond the scored rows' noise (``Task.first_guess``)
+        self.first_guess: FittedModel | None = None
+        self.first_guess_key = first_guess_key(problem)
         self.time_to_threshold: float | None = None
         self.started: float | None = None  # the first run's start (time.monotonic)
         self.deadline = math.inf
@@ -246,6 +250,18 @@ class Search:
         if better(model.score, _score(self.best)):
             self.best = model
 
+    def keep_if_first_guess(self, record: TrialRecord, model: FittedModel | None) -> None:
+        """Keep ``model`` if it is the first complete trial of the task's first guess (a
+        portfolio entry) on the whole training split (none where the task names none)."""
+        if model is None or self.first_guess is not None or self.first_guess_key is None:
+            return
+        if record.status != "complete" or model.members is not None:
+            return
+        if model.n_rows < self.problem.n_train:
+            return
+        if config_key(record.candidate, record.params, 0) == self.first_guess_key:
+            self.first_guess = model
+
     # ------------------------------------------------- trials of other processes
     def refit(self, record: TrialRecord) -> FittedModel | None:
         """Fit a finished trial's configuration again here, outside the study (same rows,
@@ -299,6 +315,22 @@ class Search:
         if model is not None and self.aim.passed(model.score, len(self.trials)):
             return model
         return None
+
+
+def first_guess_key(problem: Problem) -> str | None:
+    """The configuration key of the portfolio entry the task's final pick prefers
+    (``Task.first_guess``); None where it prefers none."""
+    task = problem.task
+    if task.first_guess is None:
+        return None
+    family, index = task.first_guess
+    candidate = CANDIDATES.get(family)
+    if candidate is None:
+        return None
+    guesses = candidate.portfolio(task.output, problem.n_train)
+    if index >= len(guesses):
+        return None
+    return config_key(family, guesses[index], 0)
 
 
 def _score(model: FittedModel | None) -> float | None:

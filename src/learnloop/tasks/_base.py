@@ -113,6 +113,13 @@ class Task(ABC):
     # whether models' predictions can be averaged (probabilities, values) and a saved
     # pipeline may be a weighted ensemble of pipelines (greedy ensemble selection)
     ensembles: ClassVar[bool] = False
+    # a portfolio entry (a library default or a published setting) the final pick keeps
+    # unless the best model beats it on the scored rows by more than ``first_guess_margin``
+    # paired standard errors of their per-row differences (``row_scores``), widened for the
+    # number of trials compared; None: the best validation score is picked, however small
+    # its lead (see search/selection.py)
+    first_guess: ClassVar[tuple[str, int] | None] = None
+    first_guess_margin: ClassVar[float] = 2.0
 
     # --------------------------------------------------------------- inference
     def claims_source(self, data: Any, options: dict[str, Any] | None) -> bool:
@@ -204,6 +211,13 @@ class Task(ABC):
         """The rows the search scores trials on, and how many of them (the first) are
         training rows: the validation part alone by default."""
         return validation, 0
+
+    def row_scores(self, metric: Metric, y: np.ndarray, pred: Prediction) -> np.ndarray | None:
+        """Per-row values whose mean is ``metric``'s score (None: it is no such mean), for
+        pairing two models' scores row by row; the metric's own ``per_row`` by default."""
+        if metric.per_row is None:
+            return None
+        return np.asarray(metric.per_row(y, pred, 0), dtype=float)
 
     def subsample(self, y: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
         """Adjust a random sample of training rows (e.g. keep every class); sorted indices."""

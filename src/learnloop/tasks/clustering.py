@@ -55,6 +55,7 @@ class Clustering(Task):
     default_metric = "silhouette"
     portfolio_order = (
         ("kmeans_sweep", 0),  # every k from 2 to 10 at scikit-learn's defaults: the first guess
+        ("kmeans_sweep", 1),  # ten starts for each k: the final pick's first guess
         ("kmeans", 0),
         ("gaussian_mixture", 0),
         ("kmeans", 1),
@@ -63,8 +64,12 @@ class Clustering(Task):
         ("gaussian_mixture", 1),
         ("kmeans", 3),
         ("kmeans", 4),
-        ("kmeans_sweep", 1),
     )
+    # the final pick keeps the sweep with ten k-means++ starts (KMeans' lowest inertia for
+    # each k, the best k) unless another model beats it beyond the scored rows' noise: on
+    # crabs HDBSCAN led k-means k=2 by 0.015 on 130 scored rows and trailed on the 70 test
+    # rows, and one start's k=2 led ten starts' and trailed on test (bench/CLUSTER_VS_KMEANS)
+    first_guess = ("kmeans_sweep", 1)
 
     def claims_table(self, frame: pd.DataFrame, target: str | None) -> bool:
         """No target: the rows are to be grouped."""

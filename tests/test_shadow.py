@@ -80,6 +80,7 @@ def shadowed(trio: Trio, backend_url: str, tmp_path: Path) -> Iterator[tuple[Ser
     registry = Registry(open_store(backend_url))
     register_model(registry, trio.champion, name="cancer")
     register_model(registry, trio.challenger, name="cancer")
+    registry.set_alias("cancer", "champion", 1)
     registry.set_alias("cancer", "challenger", 2)
     server = _serve(backend_url, tmp_path / "server.log")
     yield server, backend_url
@@ -159,6 +160,7 @@ def test_a_challenger_failing_on_every_row_fails_no_answer(trio: Trio, tmp_path:
     registry = Registry(open_store(store))
     register_model(registry, trio.worded, name="worded")
     register_model(registry, trio.challenger, name="worded")
+    registry.set_alias("worded", "champion", 1)
     registry.set_alias("worded", "challenger", 2)
     server = _serve(store, tmp_path / "server.log", name="worded")
     try:

@@ -86,6 +86,7 @@ class Shadow:
         self.digest = ""
         self.rows = self.errors = self.skipped = 0
         self.last_error: str | None = None
+        self._kind = ""  # of the last failure
         self._queue: deque[tuple[float, Live, str, bytes, list[str]]] = deque()
         self._busy = False
         self._stopping = False
@@ -127,10 +128,16 @@ class Shadow:
                 prepare, target, self.serving.max_rows, self.serving.current
             )
         except Exception as e:  # a bad challenger never stops the champion
-            self._error(f"challenger not shadowing: {type(e).__name__}: {e}")
+            message = f"challenger not shadowing: {type(e).__name__}: {e}"
+            self._error(message, message)
             return
         self.digest, self.live = model_digest(live.model.metadata), live
         _log.info("learnloop shadows %s with the challenger %s", self.serving_version, live.version)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            await self.check()
 
     @property
     def serving_version(self) -> str | None:
@@ -191,7 +198,8 @@ class Shadow:
             rows = recorded_rows(created, prefix, digest, body, answer)
         except Exception as e:  # the challenger's failure is counted, never returned
             self.errors += 1
-            self._error(f"the challenger {live.version} failed: {type(e).__name__}: {e}")
+            kind = f"{live.version} {type(e).__name__}"
+            self._error(f"the challenger {live.version} failed: {type(e).__name__}: {e}", kind)
             return
         rows = [
             dataclasses.replace(r, prediction_id=shadow_id(r.prediction_id, digest)) for r in rows
@@ -199,7 +207,7 @@ class Shadow:
         self.serving.recorder.add_recorded(rows)
         self.rows += len(rows)
 
-    def _error(self, message: str) -> None:
-        if message != self.last_error:  # each new kind once, not every request
-            _log.warning("%s", message)
-        self.last_error = message
+    def _error(self, message: str, kind: str) -> None:
+        if kind != self._kind:  # each new kind of failure logged once, not every request
+            _log.warning("%s (counted, not logged again)", message)
+        self.last_error, self._kind = message, kind

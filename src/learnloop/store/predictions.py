@@ -96,6 +96,14 @@ class PredictionLog:
         self.dialect = store.dialect
         self._create()
 
+    @staticmethod
+    def existing(store: Store) -> PredictionLog | None:
+        """The store's log if it has ever recorded predictions, else None (no table made:
+        a reader such as the report leaves the store as it found it)."""
+        with store.engine.connect() as conn:
+            there = sa.inspect(conn).has_table(predictions_table.name)
+        return PredictionLog(store) if there else None
+
     @retried
     def _create(self) -> None:
         try:
@@ -177,11 +185,15 @@ class PredictionLog:
         with self.engine.begin() as conn:
             return int(conn.execute(query).scalar_one())
 
-    @retried
     def labelled(self, model: str, since: float | None = None) -> list[tuple[Any, Any]]:
         """``(output, label)`` of each prediction of ``model`` that has feedback (its own,
         or, as a shadow, the champion's for the same row), in the order the labels arrived
         (the order a confidence sequence watches them)."""
+        return [(o, lab) for o, lab, _ in self.labelled_at(model, since)]
+
+    @retried
+    def labelled_at(self, model: str, since: float | None = None) -> list[tuple[Any, Any, float]]:
+        """As :meth:`labelled`, with the time each label arrived (unix seconds)."""
         p, f = predictions_table.c, feedback_table.c
         parts = []
         for key in (f.prediction_id, f.prediction_id.concat(_SHADOW + model[:12])):
@@ -194,11 +206,11 @@ class PredictionLog:
                 part = part.where(f.received >= since)
             parts.append(part)
         both = sa.union_all(*parts).subquery()
-        query = sa.select(both.c.output, both.c.label).order_by(
+        query = sa.select(both.c.output, both.c.label, both.c.received).order_by(
             both.c.received, both.c.created, both.c.pid
         )
         with self.engine.begin() as conn:
-            return [(json.loads(o), json.loads(lab)) for o, lab in conn.execute(query)]
+            return [(json.loads(o), json.loads(lab), float(t)) for o, lab, t in conn.execute(query)]
 
     @retried
     def labelled_rows(self, models: Sequence[str]) -> list[tuple[dict[str, Any], Any]]:

@@ -77,7 +77,7 @@ def test_the_report_shows_the_model_in_production(
     assert figure.svg.startswith("<svg") and "threshold" in figure.svg
     tables = [b for b in section.blocks if isinstance(b, Table)]
     figures = dict(tables[0].rows)
-    assert figures["labels seen"] == n
+    assert figures["labels seen"] == str(n)
     alarm = int(figures["alarm"].split()[1])  # "after K labels, at ..."
     assert 300 < alarm <= n  # after the labels turned wrong, not before
     drift = {row[0]: row[-1] for row in tables[1].rows}

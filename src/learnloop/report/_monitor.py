@@ -81,7 +81,7 @@ def _plot(live: dict[str, Any], seen: dict[str, Any]) -> Figure:
     caption = (
         f"The live {live['metric']} after each label, and its {live['confidence']:.0%} "
         "confidence sequence (Howard et al. 2021; running intersection): the band may be "
-        "looked at after every label without raising false alarms. The alarm fires when "
+        "looked at after every label without inflating the false-alarm rate. The alarm fires when "
         f"the {live['bound_side']} end crosses the threshold."
     )
     return Figure(svg, caption)
@@ -90,15 +90,17 @@ def _plot(live: dict[str, Any], seen: dict[str, Any]) -> Figure:
 def _figures(live: dict[str, Any], seen: dict[str, Any]) -> Table:
     alarm = seen["alarm"]
     interval = live["interval"] or [None, None]
+    ends = f"{fmt(interval[0])} to {fmt(interval[1])}"
+    if None not in interval and interval[0] > interval[1]:
+        ends += " (the ends have crossed: the labels are not one stationary stream)"
     estimate = live["estimate"]
     received = seen["received"]
     rows: list[list[Any]] = [
         ["metric", live["metric"]],
         ["threshold", fmt(live["threshold"])],
         ["live score", fmt(live["live_score"])],
-        [f"interval ({live['confidence']:.0%}, anytime-valid)",
-         f"{fmt(interval[0])} to {fmt(interval[1])}"],
-        ["labels seen", live["labels_seen"]],
+        [f"interval ({live['confidence']:.0%}, anytime-valid)", ends],
+        ["labels seen", str(live["labels_seen"])],
         ["first label / last label",
          f"{_when(received[0])} / {_when(received[-1])}" if received else "-"],
         ["alarm", "none" if alarm is None else
@@ -111,15 +113,22 @@ def _figures(live: dict[str, Any], seen: dict[str, Any]) -> Table:
     return Table(["", "value"], rows, "What `learnloop monitor` shows for this model.")
 
 
-def _drift(live: dict[str, Any]) -> Table:
+def _drift(live: dict[str, Any], most: int = 12) -> Table:
+    ranked = sorted(live["drift"].items(), key=lambda kv: -kv[1]["psi"])
     rows = [
         [name, fmt(d["psi"], 3), fmt(d.get("ks"), 3), fmt(d.get("ks_p_value"), 3),
          "DRIFTED" if d["drifted"] else "ok"]
-        for name, d in sorted(live["drift"].items(), key=lambda kv: -kv[1]["psi"])
+        for name, d in ranked[:most]
     ]  # fmt: skip
+    rest = ranked[most:]
+    more = ""
+    if rest:
+        drifted = sum(d["drifted"] for _, d in rest)
+        more = f" The {len(rest)} columns of lower PSI are left out ({drifted} of them drifted)."
     return Table(
         ["column", "PSI", "KS", "KS p-value", ""],
         rows,
         f"Drift of each input column over the newest {live['drift_rows']} recorded rows "
-        "against the training rows (PSI above 0.2 is drifted, as Evidently reports it).",
+        f"against the training rows, highest PSI first (above 0.2 is drifted, as Evidently "
+        f"reports it).{more}",
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +151,20 @@ def test_the_challenger_is_scored_on_the_champions_labels(
     psi = [s for s in families["learnloop_drift_psi"].samples if s.labels["role"] == "champion"]
     assert {s.labels["column"] for s in psi} == set(body["drift"])
     assert all(s.value == pytest.approx(body["drift"][s.labels["column"]]["psi"]) for s in psi)
+
+    # promoted: the server swaps to cancer/2, which keeps its shadow history and stops
+    # shadowing itself (its alias still says challenger)
+    Registry(open_store(store)).set_alias("cancer", "champion", 2)
+    deadline = time.monotonic() + 30
+    while client.get("/admin/model").json()["version"] != "cancer/2":
+        assert time.monotonic() < deadline, "the promoted challenger was not swapped in"
+        time.sleep(0.2)
+    answer = client.post("/predict", json={"records": _records(trio.frame[:10])})
+    assert answer.headers["x-model-version"] == "cancer/2"
+    after = client.get("/monitor").json()
+    assert after["version"] == "cancer/2" and after["challenger"] is None
+    assert (after["predictions_recorded"], after["labels_seen"]) == (579, 400)
+    assert after["live_score"] == theirs["live_score"]
 
 
 def test_a_challenger_failing_on_every_row_fails_no_answer(trio: Trio, tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ async def figures(serving: Serving, max_age: float = 0.0) -> dict[str, Any]:
     body["last_retrain"] = None if retrainer is None else retrainer.last
     body["retrain"] = None if retrainer is None else retrainer.state()
     body["challenger"] = None
-    challenger = None if shadow is None else shadow.live
+    challenger = None if shadow is None else shadow.active
     if shadow is not None and challenger is not None:
         theirs = await anyio.to_thread.run_sync(
             lambda: live_monitor(challenger.model, recorder.log), limiter=serving.limiter

@@ -144,9 +144,17 @@ class Shadow:
         live = self.serving.current
         return None if live is None else live.version
 
+    @property
+    def active(self) -> Live | None:
+        """The challenger, unless it is the champion itself (promoted, alias not moved)."""
+        live, champion = self.live, self.serving.current
+        if live is None or (champion is not None and champion.digest == live.digest):
+            return None
+        return live
+
     def add(self, body: bytes, ids: list[str]) -> None:
         """Queue one answered request for the challenger (on the request path: no work)."""
-        live = self.live
+        live = self.active
         if live is None or not ids:
             return
         with self._wake:
@@ -164,7 +172,7 @@ class Shadow:
 
     def state(self) -> dict[str, Any]:
         """What ``GET /monitor`` shows of the shadow besides the challenger's scores."""
-        live = self.live
+        live = self.active
         return {
             "version": None if live is None else live.version,
             "rows": self.rows,

@@ -128,8 +128,9 @@ def test_the_challenger_is_scored_on_the_champions_labels(
     assert report["version"] == "cancer/1" and report["challenger"]["version"] == "cancer/2"
     assert report["challenger"]["labels_seen"] == 400
     assert report["challenger"]["live_score"] == theirs["live_score"]
-    text = learnloop("monitor", "cancer", "--store", store)
-    assert "challenger: cancer/2" in text.stdout and "labels seen: 400" in text.stdout
+    from learnloop.cli.monitor import _text  # the command's text form of the same object
+
+    assert "challenger: cancer/2" in _text(report) and "champion: cancer/1" in _text(report)
 
     # the figures as gauges, per version and role, on /metrics (read back as Prometheus does)
     from prometheus_client.parser import text_string_to_metric_families

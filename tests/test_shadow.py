@@ -21,6 +21,7 @@ import learnloop as ll
 from learnloop.runs.retrain import register_model
 from learnloop.store import open_store
 from learnloop.store.model_files import load_model
+from learnloop.store.predictions import PredictionLog
 from learnloop.store.versions import Registry
 from serve_fixtures import Server, free_port, stop_server
 from serve_fixtures import _start as start_command
@@ -121,6 +122,10 @@ def test_the_challenger_is_scored_on_the_champions_labels(
     right = sum(str(p) == str(y) for p, y in zip(predicted["prediction"], truth, strict=False))
     assert theirs["live_score"] == pytest.approx(right / 400)
     assert theirs["interval"][0] <= theirs["live_score"] <= theirs["interval"][1]
+    log = PredictionLog(open_store(store))  # both recorded as JSON numbers, not text
+    outputs = [o for d in (body, theirs) for o, _ in log.labelled(d["model_digest"])]
+    assert len(outputs) == 800
+    assert all(isinstance(p, float) for o in outputs for p in o["probabilities"])
 
     watched = learnloop("monitor", "cancer", "--store", store, "--json")
     assert watched.returncode == 0, watched.stderr

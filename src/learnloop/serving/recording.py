@@ -205,8 +205,9 @@ def recorded_rows(
         output: dict[str, Any] = {"prediction": value}
         confidence = None
         if probabilities is not None:
-            output["probabilities"] = probabilities[i]
-            confidence = float(max(probabilities[i]))
+            row_p = probabilities[i]  # a numpy row from the compiled path: a list in JSON
+            output["probabilities"] = row_p.tolist() if hasattr(row_p, "tolist") else row_p
+            confidence = float(max(row_p))
         row = {k: None if _not_finite(v) else v for k, v in row.items()}
         out.append(Recorded(f"{prefix}-{i}", created, model, row, output, confidence))
     return out

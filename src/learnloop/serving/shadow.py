@@ -201,7 +201,10 @@ class Shadow:
         from learnloop.serving.recording import recorded_rows
 
         try:
-            answer = answer_body(live.validator, live.model, body)
+            compiled = live.compiled  # the fast path where the challenger compiles
+            answer = None if compiled is None else compiled.answer(body)
+            if answer is None:
+                answer = answer_body(live.validator, live.model, body)
             prefix = ids[0].rsplit("-", 1)[0]
             rows = recorded_rows(created, prefix, digest, body, answer)
         except Exception as e:  # the challenger's failure is counted, never returned

@@ -1,5 +1,8 @@
 """``learnloop monitor MODEL``: the live score, its anytime-valid bound, and drift.
 
+MODEL is a model file or a registered model's name: then its champion is watched, and its
+challenger (shadowing it with ``serve --shadow``) shown beside it, scored on the same labels.
+
 Exit 0 while the claim holds (or cannot be judged yet), 3 once the live bound is on the
 wrong side of the threshold (the claim no longer holds), 2 for bad input.
 """
@@ -7,6 +10,7 @@ wrong side of the threshold (the claim no longer holds), 2 for bad input.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -17,7 +21,10 @@ __all__ = ["monitor"]
 
 
 def monitor(
-    model: Annotated[str, typer.Argument(help="The model file being served with --record.")],
+    model: Annotated[
+        str,
+        typer.Argument(help="The model file served with --record, or a registered model's name."),
+    ],
     store: Annotated[
         str | None,
         typer.Option(help="Store the predictions are recorded in (default: $LEARNLOOP_STORE)."),
@@ -45,9 +52,25 @@ def monitor(
 
         if not 0.5 < confidence < 1:
             raise UsageError(f"--confidence must be between 0.5 and 1; got {confidence}.")
-        loaded = load_model(model)
-        log = PredictionLog(open_store(store))
-        return live_monitor(loaded, log, threshold=threshold, confidence=confidence)
+        opened = open_store(store)
+        log = PredictionLog(opened)
+
+        def watch(path: str) -> dict[str, Any]:
+            return live_monitor(load_model(path), log, threshold=threshold, confidence=confidence)
+
+        if Path(model).is_file() or Path(model).suffix:
+            return watch(model)
+        from learnloop.store.versions import Registry
+
+        registry = Registry(opened)
+        champion = registry.champion(model)  # StoreError for an unknown name
+        report = {**watch(champion["path"]), "version": f"{model}/{champion['version']}"}
+        other = registry.alias(model, "challenger")
+        report["challenger"] = None
+        if other is not None and other != champion["version"]:
+            theirs = watch(registry.get(model, other)["path"])
+            report["challenger"] = {**theirs, "version": f"{model}/{other}"}
+        return report
 
     report = run_guarded(run)
     if as_json:
@@ -81,4 +104,13 @@ def _text(r: dict[str, Any]) -> str:
             lines.append(f"  {name}: PSI {d['psi']:.3f} {flag}{ks}")
     elif r["drift"] is None:
         lines.append("drift: the model file has no reference profile (trained before it).")
+    if r.get("version"):
+        lines.insert(0, f"champion: {r['version']}")
+    c = r.get("challenger")
+    if c:
+        lines.append(
+            f"challenger: {c['version']}   live score: {_num(c['live_score'])}   "
+            f"{c['bound_side']} bound: {_num(c['bound'])}   labels seen: {c['labels_seen']}   "
+            f"predictions recorded: {c['predictions_recorded']}   status: {c['status']}"
+        )
     return "\n".join(lines)

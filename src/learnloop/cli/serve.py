@@ -67,6 +67,13 @@ def serve(  # noqa: PLR0913 -- typer: one parameter per option
             "default 0, only on POST /admin/reload or SIGHUP)."
         ),
     ] = None,
+    shadow: Annotated[
+        bool,
+        typer.Option(
+            help="With --name and --record: the challenger alias's version predicts every "
+            "request's rows off the request path; recorded, never returned (GET /monitor)."
+        ),
+    ] = False,
     retrain: Annotated[
         bool,
         typer.Option(
@@ -122,7 +129,7 @@ def serve(  # noqa: PLR0913 -- typer: one parameter per option
         if log_level.lower() not in ("critical", "error", "warning", "info", "debug", "trace"):
             raise UsageError(f"Unknown log level '{log_level}'; use warning, info or debug.")
         token = read_token(token_file) if token_file is not None else None
-        url = _record_url(record, store, name)
+        url = _record_url(record, store, name, shadow)
         path = model
         if name is not None:
             from learnloop.serving.swap import ChampionSource
@@ -139,6 +146,7 @@ def serve(  # noqa: PLR0913 -- typer: one parameter per option
     # Every loading error (missing, tampered, untrusted types) stops here, before binding.
     loaded, token, record_url, path, retrain_options = run_guarded(check)
     follow = None if name is None else {"name": name, "store": store, "poll_s": _poll(poll)}
+    follow = follow and {**follow, "shadow": shadow}
     if not _is_loopback(host) and token is None:
         typer.echo(
             f"warning: serving on {host} without --token-file; anyone who can reach this "
@@ -170,13 +178,15 @@ def serve(  # noqa: PLR0913 -- typer: one parameter per option
         raise
 
 
-def _record_url(record: bool, store: str | None, name: str | None) -> str | None:
+def _record_url(record: bool, store: str | None, name: str | None, shadow: bool) -> str | None:
     """The URL of the store predictions are recorded in, if any (a bad or unreachable store
     fails here)."""
     from learnloop.exceptions import UsageError
     from learnloop.store import open_store
     from learnloop.store.predictions import PredictionLog
 
+    if shadow and (name is None or not record):
+        raise UsageError("--shadow needs --name NAME (a registered model) and --record.")
     if not record:
         if store is not None and name is None:
             raise UsageError(

@@ -3,7 +3,8 @@
 A report is built as a :class:`Document` of sections (``_doc``) and rendered as one
 self-contained HTML page (``_html``: inline styles, plots as inline SVG, nothing fetched)
 or as Markdown (``_markdown``). Sections, top to bottom: the verdict and certificate
-(``_verdict``), the loop and the search (``_loop``), the data (``_data``), the model's
+(``_verdict``), the model in production where its predictions are recorded
+(``_monitor``), the loop and the search (``_loop``), the data (``_data``), the model's
 decisions (chosen by what the task's models produce), and the top candidates compared
 (``_candidates``). ``_compare`` puts runs side by side. Statistics live in ``stats``,
 plots in ``plots``.
@@ -96,6 +97,7 @@ def build_run_report(
     from learnloop.report._data import data_section
     from learnloop.report._inputs import gather
     from learnloop.report._loop import loop_sections
+    from learnloop.report._monitor import monitor_section
     from learnloop.report._periods import periods_section
     from learnloop.report._verdict import verdict
 
@@ -104,7 +106,9 @@ def build_run_report(
     inputs = gather(source, store, data, model)
     line, met, top = verdict(inputs)
     periods = periods_section(inputs)  # runs split by time: the period certified
-    sections = [top, *([periods] if periods else []), *loop_sections(inputs), data_section(inputs)]
+    live = monitor_section(inputs, store)  # recorded predictions of this model, if any
+    sections = [top, *(s for s in (periods, live) if s), *loop_sections(inputs)]
+    sections.append(data_section(inputs))
     sections += _model_sections(inputs)
     sections.append(candidates_section(inputs))
     if inputs.notes:

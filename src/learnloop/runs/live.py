@@ -35,7 +35,9 @@ from learnloop.metrics import get_metric
 from learnloop.store.model_files import LoadedModel
 from learnloop.store.predictions import PredictionLog, model_digest
 
-__all__ = ["LabelProblem", "check_labels", "monitor", "DRIFT_WINDOW", "HOLDS", "ALARM"]
+__all__ = [
+    "LabelProblem", "check_labels", "monitor", "series", "DRIFT_WINDOW", "HOLDS", "ALARM",
+]  # fmt: skip
 
 DRIFT_WINDOW = 5000  # newest recorded rows drift and the estimate are computed on
 HOLDS, ALARM = "holds", "alarm"
@@ -235,6 +237,30 @@ def monitor(
             "test_bound": (model.metadata.get("certificate") or {}).get("test_bound"),
         },
     }
+
+
+def series(model: LoadedModel, log: PredictionLog, confidence: float = 0.95) -> dict[str, Any]:
+    """The live score after each label, as the monitor saw it (for the report's plot):
+    ``received`` (each label's arrival), ``score`` and, where the metric has a bound,
+    ``low``/``high`` (the running confidence sequence) and ``alarm`` (the index of the first
+    label after which the bound was on the wrong side of the threshold, or None)."""
+    digest = model_digest(model.metadata)
+    rows = log.labelled_at(digest)
+    metric = get_metric(str(model.metadata.get("metric") or model.task_kind.default_metric))
+    threshold = model.metadata.get("threshold")
+    out: dict[str, Any] = {"received": [t for *_, t in rows], "low": None, "high": None}
+    out.update(score=None, alarm=None, threshold=threshold)
+    if not rows or not (metric.proportion and model.task_kind.output is Output.CLASSES):
+        return out
+    right = np.array([str(o.get("prediction")) == str(y) for o, y, _ in rows], dtype=float)
+    estimate, low, high = mean_sequence(right, confidence)
+    low, high = running_bounds(low, high)
+    out.update(score=estimate.tolist(), low=low.tolist(), high=high.tolist())
+    if threshold is not None:
+        bound = high if metric.greater_is_better else low
+        failed = [i for i, b in enumerate(bound) if not metric.meets(float(b), threshold)]
+        out["alarm"] = failed[0] if failed else None
+    return out
 
 
 def feedback_file(model: LoadedModel, log: PredictionLog, path: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from learnloop.exceptions import UsageError
 from learnloop.serving.autoretrain import Retrainer, RetrainOptions
 from learnloop.serving.body import BodyLimits
 from learnloop.serving.deps import require_serve_extra
+from learnloop.serving.shadow import ChallengerSource, shadowing
 from learnloop.serving.state import Serving
 from learnloop.serving.swap import FileSource, PinModel, Source, Swapper
 from learnloop.store.model_files import LoadedModel
@@ -49,6 +50,7 @@ def create_app(  # noqa: PLR0913 -- the server's options
     source: Source | None = None,
     poll_s: float = 0.0,
     retrain: RetrainOptions | None = None,
+    shadow: ChallengerSource | None = None,
 ) -> FastAPI:
     """The prediction app for the model file at ``model_path``.
 
@@ -61,7 +63,9 @@ def create_app(  # noqa: PLR0913 -- the server's options
     the file at ``model_path``); it is checked every ``poll_s`` seconds (0: only on
     ``POST /admin/reload`` and SIGHUP) and the model swapped when it names another.
     ``retrain`` (with ``record`` and a registered model's source) retrains in the background
-    when the live claim fails (:mod:`learnloop.serving.autoretrain`).
+    when the live claim fails (:mod:`learnloop.serving.autoretrain`). ``shadow`` (with
+    ``record``): the challenger predicts every request's rows off the request path, recorded
+    beside the champion's (:mod:`learnloop.serving.shadow`).
     """
     require_serve_extra()
     from fastapi import FastAPI
@@ -82,7 +86,11 @@ def create_app(  # noqa: PLR0913 -- the server's options
         _log.info(
             "learnloop model %s loaded (%s)", swapper.version, serving.model and serving.model.task
         )
-        async with recording(serving, record), _retraining(serving, swapper, retrain):
+        async with (
+            recording(serving, record),
+            shadowing(serving, shadow, poll_s),
+            _retraining(serving, swapper, retrain),
+        ):
             yield  # the recorder's queue is written out on the way out
         await swapper.stop()
 

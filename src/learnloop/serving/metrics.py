@@ -17,7 +17,7 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -226,8 +226,9 @@ class MetricsMiddleware:
             self.recorder.distribution.observe(predictions)
 
 
-def metrics_router(recorder: Recorder) -> Any:
-    """``GET /metrics``: the registry in Prometheus' text format."""
+def metrics_router(recorder: Recorder, before: Callable[[], Awaitable[None]] | None = None) -> Any:
+    """``GET /metrics``: the registry in Prometheus' text format (``before`` awaited first:
+    the live figures refreshed where they are old)."""
     from fastapi import APIRouter
     from starlette.responses import Response
 
@@ -235,6 +236,8 @@ def metrics_router(recorder: Recorder) -> Any:
 
     @router.get("/metrics")
     async def metrics() -> Any:
+        if before is not None:
+            await before()
         data, kind = recorder.exposition()
         return Response(data, media_type=kind)
 

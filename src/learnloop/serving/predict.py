@@ -66,7 +66,9 @@ def predict_router(serving: Serving) -> APIRouter:
             _log.warning("prediction refused: %s: %s", type(e).__name__, e)
             return respond({"detail": [problem(f"The model cannot predict: {e}")]}, 422)
         if serving.recorder is not None and not serving.takes_pictures:
-            serving.recorder.add(model, body, result)  # ids into the answer; writes later
+            ids = serving.recorder.add(model, body, result)  # ids into the answer; writes later
+            if serving.shadow is not None:
+                serving.shadow.add(body, ids)  # the challenger predicts them off this path
         request.scope[PREDICTIONS] = result.get("predictions")  # for /metrics
         if wants_arrow(request.headers.get("accept", "")):
             return Response(arrow_answer(result), media_type=ARROW_STREAM)

@@ -30,12 +30,14 @@ from learnloop.serving.state import Serving
 from learnloop.store.model_files import LoadedModel
 from learnloop.store.predictions import PredictionLog, Recorded, model_digest
 
-__all__ = ["Recorder", "recording", "start_recorder", "FLUSH_S", "BATCH_ROWS"]
+__all__ = ["Recorder", "recording", "start_recorder", "recorded_rows", "FLUSH_S", "BATCH_ROWS"]
 
 FLUSH_S = 1.0
 BATCH_ROWS = 1000
 MAX_PENDING = 200_000
 _log = logging.getLogger("learnloop.serve")
+# an answered request (time, id prefix, model digest, body, answer), or rows already built
+_Item = tuple[float, str, str, bytes, dict[str, Any]] | list[Recorded]
 
 
 @asynccontextmanager
@@ -78,7 +80,7 @@ class Recorder:
         self.max_pending = max_pending
         self.dropped = 0
         self.written = 0
-        self._queue: deque[tuple[float, str, str, bytes, dict[str, Any]]] = deque()
+        self._queue: deque[_Item] = deque()
         self._pending = 0
         self._digests: dict[int, str] = {}
         self._wake = threading.Condition()
@@ -113,6 +115,19 @@ class Recorder:
             if self._pending >= self.batch_rows:
                 self._wake.notify_all()
         return ids
+
+    def add_recorded(self, rows: list[Recorded]) -> None:
+        """Queue rows already built (a shadow model's predictions), written with the rest."""
+        with self._wake:
+            if self._pending + len(rows) > self.max_pending:
+                self.dropped += len(rows)
+                _log.warning("the prediction store is behind; %d rows not recorded", len(rows))
+                return
+            self._queue.append(rows)
+            self._queued += 1
+            self._pending += len(rows)
+            if self._pending >= self.batch_rows:
+                self._wake.notify_all()
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every request queued before this call is written (feedback for a
@@ -150,24 +165,28 @@ class Recorder:
             if stopping:
                 return
 
-    def _write(self, batch: list[tuple[float, str, str, bytes, dict[str, Any]]]) -> None:
+    def _write(self, batch: list[_Item]) -> None:
         rows: list[Recorded] = []
         try:
-            for created, prefix, model, body, answer in batch:
-                rows.extend(_rows(created, prefix, model, body, answer))
+            for item in batch:
+                rows.extend(item if isinstance(item, list) else recorded_rows(*item))
             self.log.record(rows)
             self.written += len(rows)
         except Exception as e:  # the store is down past its retries: say so, keep serving
-            lost = sum(len(a.get("predictions") or ()) for *_, a in batch)
+            lost = sum(_count(item) for item in batch)
             self.dropped += lost
             _log.warning("%d recorded predictions could not be written: %s", lost, e)
+
+
+def _count(item: _Item) -> int:
+    return len(item) if isinstance(item, list) else len(item[4].get("predictions") or ())
 
 
 def _not_finite(v: Any) -> bool:
     return isinstance(v, float) and not math.isfinite(v)
 
 
-def _rows(
+def recorded_rows(
     created: float, prefix: str, model: str, body: bytes, answer: dict[str, Any]
 ) -> list[Recorded]:
     """One :class:`Recorded` per row of an answered request body."""
@@ -186,8 +205,9 @@ def _rows(
         output: dict[str, Any] = {"prediction": value}
         confidence = None
         if probabilities is not None:
-            output["probabilities"] = probabilities[i]
-            confidence = float(max(probabilities[i]))
+            row_p = probabilities[i]  # a numpy row from the compiled path: a list in JSON
+            output["probabilities"] = row_p.tolist() if hasattr(row_p, "tolist") else row_p
+            confidence = float(max(row_p))
         row = {k: None if _not_finite(v) else v for k, v in row.items()}
         out.append(Recorded(f"{prefix}-{i}", created, model, row, output, confidence))
     return out

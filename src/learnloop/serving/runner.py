@@ -66,13 +66,18 @@ def app_from_env() -> FastAPI:
 
 def _sources(follow: dict[str, Any]) -> dict[str, Any]:
     """create_app's ``source`` and ``poll_s``: a registered model's champion (``name``,
-    ``store``) or the model file, polled every ``poll_s`` seconds (0: never)."""
+    ``store``) or the model file, polled every ``poll_s`` seconds (0: never); with
+    ``shadow``, also its challenger as ``shadow``."""
     poll_s = float(follow.get("poll_s") or 0.0)
     if not follow.get("name"):
         return {"poll_s": poll_s}
+    from learnloop.serving.shadow import ChallengerSource
     from learnloop.serving.swap import ChampionSource
 
-    return {"source": ChampionSource(follow.get("store"), follow["name"]), "poll_s": poll_s}
+    out: dict[str, Any] = {"source": ChampionSource(follow.get("store"), follow["name"])}
+    if follow.get("shadow"):
+        out["shadow"] = ChallengerSource(follow.get("store"), follow["name"])
+    return {**out, "poll_s": poll_s}
 
 
 def run_server(  # noqa: PLR0913 -- uvicorn's options, keyword only

@@ -46,6 +46,8 @@ class Serving:
         self.uploads: Any = None  # anyio.Semaphore: picture uploads held in memory at once
         self.recorder: Any = None  # serving.recording.Recorder where predictions are recorded
         self.retrainer: Any = None  # serving.autoretrain.Retrainer of serve --retrain
+        self.shadow: Any = None  # serving.shadow.Shadow: the challenger of serve --shadow
+        self.figures: tuple[float, dict[str, Any]] | None = None  # the monitor's last, timed
         self.preloaded = model  # loaded before the app started; installed by the lifespan
         self._live: Live | None = None
         self._pinned: ContextVar[Live | None] = ContextVar("learnloop_pinned", default=None)

@@ -10,6 +10,10 @@ of any schema version takes them without a migration):
 * ``learnloop_feedback``: the true label or value of a prediction, sent later (the last
   one sent counts), with the time it arrived.
 
+A challenger shadowing the champion (``serve --shadow``) predicts the same rows; its rows
+are recorded under its own digest with the champion's id and a mark (:func:`shadow_id`:
+``<id>~<digest12>``), so a label sent for the champion's id scores both models.
+
 Every method is retried while the database reconnects, as the store's own are.
 """
 
@@ -27,7 +31,7 @@ import sqlalchemy as sa
 from learnloop.store import Store
 from learnloop.store.reconnect import retried
 
-__all__ = ["PredictionLog", "Recorded", "model_digest", "row_digest"]
+__all__ = ["PredictionLog", "Recorded", "model_digest", "row_digest", "shadow_id"]
 
 _meta = sa.MetaData()
 predictions_table = sa.Table(
@@ -49,6 +53,7 @@ feedback_table = sa.Table(
     sa.Column("label", sa.Text, nullable=False),  # JSON: a class or a number
 )
 _CHUNK = 500  # ids per IN (...) query
+_SHADOW = "~"  # between a champion's prediction id and a shadow's digest
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,12 @@ def model_digest(metadata: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def shadow_id(prediction_id: str, model: str) -> str:
+    """The id a shadow model's prediction of a row is recorded under: the champion's id of
+    the row and the shadow's digest (clients never see it; their label finds it)."""
+    return f"{prediction_id}{_SHADOW}{model[:12]}"
+
+
 def row_digest(text: str) -> str:
     """The SHA-256 of an input row's JSON (keys sorted), to find repeated rows."""
     return hashlib.sha256(text.encode()).hexdigest()
@@ -84,6 +95,14 @@ class PredictionLog:
         self.shown_url = store.shown_url
         self.dialect = store.dialect
         self._create()
+
+    @staticmethod
+    def existing(store: Store) -> PredictionLog | None:
+        """The store's log if it has ever recorded predictions, else None (no table made:
+        a reader such as the report leaves the store as it found it)."""
+        with store.engine.connect() as conn:
+            there = sa.inspect(conn).has_table(predictions_table.name)
+        return PredictionLog(store) if there else None
 
     @retried
     def _create(self) -> None:
@@ -166,21 +185,32 @@ class PredictionLog:
         with self.engine.begin() as conn:
             return int(conn.execute(query).scalar_one())
 
-    @retried
     def labelled(self, model: str, since: float | None = None) -> list[tuple[Any, Any]]:
-        """``(output, label)`` of each prediction of ``model`` that has feedback, in the
-        order the labels arrived (the order a confidence sequence watches them)."""
+        """``(output, label)`` of each prediction of ``model`` that has feedback (its own,
+        or, as a shadow, the champion's for the same row), in the order the labels arrived
+        (the order a confidence sequence watches them)."""
+        return [(o, lab) for o, lab, _ in self.labelled_at(model, since)]
+
+    @retried
+    def labelled_at(self, model: str, since: float | None = None) -> list[tuple[Any, Any, float]]:
+        """As :meth:`labelled`, with the time each label arrived (unix seconds)."""
         p, f = predictions_table.c, feedback_table.c
-        query = (
-            sa.select(p.output, f.label)
-            .join_from(predictions_table, feedback_table, p.prediction_id == f.prediction_id)
-            .where(p.model == model)
-            .order_by(f.received, p.created, p.prediction_id)
+        parts = []
+        for key in (f.prediction_id, f.prediction_id.concat(_SHADOW + model[:12])):
+            part = (
+                sa.select(p.output, f.label, f.received, p.created, p.prediction_id.label("pid"))
+                .join_from(predictions_table, feedback_table, p.prediction_id == key)
+                .where(p.model == model)
+            )
+            if since is not None:
+                part = part.where(f.received >= since)
+            parts.append(part)
+        both = sa.union_all(*parts).subquery()
+        query = sa.select(both.c.output, both.c.label, both.c.received).order_by(
+            both.c.received, both.c.created, both.c.pid
         )
-        if since is not None:
-            query = query.where(f.received >= since)
         with self.engine.begin() as conn:
-            return [(json.loads(o), json.loads(lab)) for o, lab in conn.execute(query)]
+            return [(json.loads(o), json.loads(lab), float(t)) for o, lab, t in conn.execute(query)]
 
     @retried
     def labelled_rows(self, models: Sequence[str]) -> list[tuple[dict[str, Any], Any]]:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,13 +71,33 @@ def create_app(  # noqa: PLR0913 -- the server's options
     from fastapi import FastAPI
 
     from learnloop._version import __version__
-    from learnloop.serving.recording import recording
 
     if max_rows < 1:
         raise UsageError(f"max_rows must be at least 1; got {max_rows}.")
     path = Path(model_path)
     serving = Serving(max_rows, body_limits or BodyLimits(max_bytes=max_body_bytes), model)
     swapper = Swapper(serving, source or FileSource(path), poll_s)
+
+    app = FastAPI(
+        title="learnloop prediction service",
+        version=__version__,
+        description=f"Predictions from the learnloop model file `{path.name}`.",
+        lifespan=_lifespan(serving, swapper, record, shadow, poll_s, retrain),
+    )
+    _route(app, serving, swapper, token, path.stem)
+    return app
+
+
+def _lifespan(  # noqa: PLR0913 -- what runs beside the app
+    serving: Serving,
+    swapper: Swapper,
+    record: str | None,
+    shadow: ChallengerSource | None,
+    poll_s: float,
+    retrain: RetrainOptions | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: load the model, then record, shadow and retrain while it serves."""
+    from learnloop.serving.recording import recording
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,14 +114,7 @@ def create_app(  # noqa: PLR0913 -- the server's options
             yield  # the recorder's queue is written out on the way out
         await swapper.stop()
 
-    app = FastAPI(
-        title="learnloop prediction service",
-        version=__version__,
-        description=f"Predictions from the learnloop model file `{path.name}`.",
-        lifespan=lifespan,
-    )
-    _route(app, serving, swapper, token, path.stem)
-    return app
+    return lifespan
 
 
 @asynccontextmanager

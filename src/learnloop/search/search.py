@@ -34,6 +34,7 @@ from learnloop.search.aim import Aim
 from learnloop.search.driver import Reserve, drive
 from learnloop.search.executors import Executor, InProcess
 from learnloop.search.finalist import LookAdvisor
+from learnloop.search.look_rule import LookCall
 from learnloop.search.fit import train_trial
 from learnloop.search.portfolio import meta_features
 from learnloop.search.schedule import Schedule
@@ -126,6 +127,7 @@ class Search:
         self.reserve = Reserve()  # seconds kept free of the deadline to finish in
         self.elsewhere: TrialRecord | None = None  # best trial finished by another process
         self.pool: Any = None  # the ensemble pool (learnloop.search.ensemble), made on first use
+        self.look_call: LookCall | None = None  # the first-look rule's latest decision
 
     # ------------------------------------------------------------------ the aim
     @property

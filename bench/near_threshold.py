@@ -253,12 +253,27 @@ def run_one(table: Table, config: str, budget: float, quick: bool, seed: int) ->
             {"trial": a.trial, "estimate": _r(a.estimate.score, 4), "p": _r(a.probability, 3)}
             for a in advice
         ],
+        "rule": _rule(loop),
         "trials": len(result.trials),
         "validation_score": _r(result.validation_score, 4),
         "aim": _r(result.aim, 4),
         "load": os.getloadavg()[0],
         "enable": os.environ.get("LEARNLOOP_ENABLE", ""),
         "ablate": os.environ.get("LEARNLOOP_ABLATE", ""),
+    }
+
+
+def _rule(loop: Any) -> dict[str, Any] | None:
+    """The first-look rule's latest decision (``learnloop.search.look_rule``), if it made one."""
+    said = None if loop is None else getattr(loop, "look_call", None)
+    if said is None:
+        return None
+    return {
+        "trial": said.trial,
+        "chance": _r(said.chance, 3),
+        "wait_s": _r(said.wait_s),
+        "left_s": _r(said.left_s),
+        "look": said.look,
     }
 
 

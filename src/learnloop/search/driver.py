@@ -326,7 +326,13 @@ def _first_look(search: Search) -> FittedModel | None:
         started = search.started if search.started is not None else now
         finished = [t.score for t in search.trials if t.status != "running"]
         decision = look_rule.call(
-            aim, model.trial, model.score, finished, now - started, search.deadline - now
+            aim,
+            model.trial,
+            model.score,
+            finished,
+            now - started,
+            search.deadline - now,
+            search.problem.n_test,
         )
         search.look_call = decision
         if decision is None or not decision.look:

@@ -28,6 +28,7 @@ number as at the aim, so the false-"met" rate stays at most alpha.
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 
 from scipy import stats
 
+from learnloop.certify import fewest_right_to_certify
 from learnloop.search.aim import Aim
 
 __all__ = ["P_MIN", "WAIT_SHARE", "LookCall", "pass_chance", "wait_for_aim", "call"]
@@ -58,19 +60,36 @@ class LookCall:
         return self.chance >= P_MIN and self.wait_s > WAIT_SHARE * self.left_s
 
 
-def pass_chance(aim: Aim, score: float) -> float | None:
+def pass_chance(aim: Aim, score: float, n_test: int | None = None) -> float | None:
     """The predicted chance that a test look at a model scoring ``score`` on validation
-    passes, at the alpha of the run's first look (None before the aim's margin is known)."""
+    passes, at the alpha of the run's first look (None before the aim's margin is known).
+
+    The test score is taken as ``score`` give or take the validation and test noise; the
+    look passes past ``threshold`` plus the bound's margin, or, for a share of rows right
+    on ``n_test`` rows, from the fewest right rows whose exact bound certifies."""
     if aim.threshold is None or aim.margin is None:
         return None
     z = float(stats.norm.ppf(1.0 - aim.alpha_first_look))
     to_bound = max(aim.margin - aim.se_val, 0.0)  # z * se_test (and a row's discreteness)
-    spread = math.hypot(aim.se_val, to_bound / z)
+    se_test = to_bound / z
     sign = 1.0 if aim.metric.greater_is_better else -1.0
     ahead = sign * (score - aim.threshold) - to_bound
+    if aim.metric.proportion and aim.metric.greater_is_better and n_test:
+        right = _fewest_right(n_test, aim.alpha_first_look, aim.threshold)
+        if right is None:
+            return 0.0
+        p = min(max(score, 0.5 / n_test), 1.0 - 0.5 / n_test)
+        se_test = math.sqrt(p * (1.0 - p) / n_test)
+        ahead = score - (right - 0.5) / n_test
+    spread = math.hypot(aim.se_val, se_test)
     if spread <= 0.0:
         return 1.0 if ahead >= 0.0 else 0.0
     return float(stats.norm.cdf(ahead / spread))
+
+
+@functools.lru_cache(maxsize=64)
+def _fewest_right(n_test: int, alpha: float, threshold: float) -> int | None:
+    return fewest_right_to_certify(n_test, alpha, threshold)
 
 
 def wait_for_aim(
@@ -104,13 +123,14 @@ def call(
     finished: Sequence[float | None],
     elapsed_s: float,
     left_s: float,
+    n_test: int | None = None,
 ) -> LookCall | None:
     """The rule's decision on the best model so far (trial ``trial``, validation ``score``),
     from the validation scores of the trials finished so far in the order they started
-    (None: no score), the seconds the search has run and the seconds left (None before the
-    aim is known)."""
+    (None: no score), the seconds the search has run, the seconds left and the test rows
+    the look will score (None before the aim is known)."""
     aim_score = aim.current(len(finished))
-    chance = pass_chance(aim, score)
+    chance = pass_chance(aim, score, n_test)
     if aim_score is None or chance is None or aim.threshold is None:
         return None
     scores = [s for s in finished if s is not None and math.isfinite(s)]

@@ -72,6 +72,8 @@ def test_cheap_trials_with_the_budget_ahead_wait_for_the_aim() -> None:
     said = call(aim, 0, 108 / 114, [108 / 114], elapsed_s=0.05, left_s=19.9, n_test=154)
     assert said is not None and said.chance >= P_MIN
     assert not said.look
+    loaded = call(aim, 0, 108 / 114, [108 / 114], elapsed_s=5.0, left_s=15.0, n_test=154)
+    assert loaded is not None and not loaded.look  # a slow first trial: still one more
 
 
 def test_a_search_stalled_short_of_the_aim_looks() -> None:

@@ -20,8 +20,11 @@ trial until the run's first look, the rule weighs, from what the run knows befor
   best stalls, the less likely the next trial is to jump).
 
 It looks when the chance is at least ``P_MIN`` (a look that would likely fail is not worth
-look 1's alpha) and the wait is more than ``WAIT_SHARE`` of the time left (the aim, if it
-comes soon, gets look 1 with a better chance). Every input comes from the training and
+look 1's alpha), at least ``MIN_AFTER`` trial has finished since the first pass (one trial's
+news of how fast the best still improves: on breast cancer at 0.9 the trial after the first
+pass reaches the aim, whatever the load makes of the clock), and the wait is more than
+``WAIT_SHARE`` of the time left (the aim, if it comes soon, gets look 1 with a better
+chance). Every input comes from the training and
 validation rows and the clock, never the test split, and the look spends the alpha of its
 number as at the aim, so the false-"met" rate stays at most alpha.
 """
@@ -39,10 +42,11 @@ from scipy import stats
 from learnloop.certify import fewest_right_to_certify
 from learnloop.search.aim import Aim
 
-__all__ = ["P_MIN", "WAIT_SHARE", "LookCall", "pass_chance", "wait_for_aim", "call"]
+__all__ = ["P_MIN", "WAIT_SHARE", "MIN_AFTER", "LookCall", "pass_chance", "wait_for_aim", "call"]
 
 P_MIN = 0.25  # the least predicted chance of passing worth look 1's alpha short of the aim
 WAIT_SHARE = 0.1  # wait for the aim while it is expected within this share of the time left
+MIN_AFTER = 1  # trials finished since the first pass before a look short of the aim
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,13 @@ class LookCall:
     chance: float
     wait_s: float
     left_s: float
+    since_pass: int  # trials finished since the first past the threshold
 
     @property
     def look(self) -> bool:
-        return self.chance >= P_MIN and self.wait_s > WAIT_SHARE * self.left_s
+        if self.since_pass < MIN_AFTER or self.chance < P_MIN:
+            return False
+        return self.wait_s > WAIT_SHARE * self.left_s
 
 
 def pass_chance(aim: Aim, score: float, n_test: int | None = None) -> float | None:
@@ -141,4 +148,4 @@ def call(
     wait = wait_for_aim(
         aim_score, scores, aim.se_val, since_pass, per_trial, metric.greater_is_better
     )
-    return LookCall(trial, score, chance, wait, left_s)
+    return LookCall(trial, score, chance, wait, left_s, since_pass)

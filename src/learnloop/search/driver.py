@@ -342,10 +342,15 @@ def _first_look(search: Search) -> FittedModel | None:
 
 
 def _worth_a_look(search: Search, model: FittedModel) -> bool:
-    """Short of the aim, but a cross-validated estimate says a test look would pass."""
+    """Short of the aim, but a cross-validated estimate says a test look would pass (asked
+    once the first-look rule has had its trial after the first pass: the estimate costs
+    folds of fits, the rule nothing)."""
     aim, advisor = search.aim, search.advisor
     if not (advisor.usable and aim.passable and aim.looks_failed == 0):
         return False
+    said = search.look_call
+    if aim.first_pass_look and said is not None and said.since_pass < look_rule.MIN_AFTER:
+        return False  # the first-look rule decides after the next trial, at no cost
     return advisor.says_look(model, search.n_jobs, search.deadline)
 
 

@@ -30,8 +30,8 @@ on the benchmark and are turned on with ``LEARNLOOP_ENABLE=portfolio``.
   20-s budget with it).
 - ``early_look``: a model trained on a sample of the training rows that passes the threshold
   on validation, short of the aim, gets a test look when its score on the training rows its
-  sample left out says the look passes (off by default: with ``first_look`` on it is never
-  asked, and without it, it fired on no run of the benchmark).
+  sample left out says the look passes (off by default: it fired on no run of the
+  benchmark; with ``first_look`` on it is asked only where that lever's rule waits).
 """
 
 from __future__ import annotations

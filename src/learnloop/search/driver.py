@@ -17,9 +17,10 @@
 3. **Take** each outcome: write it to the study, keep the best model, offer it to the
    ensemble pool, and bring the deadline forward by what finishing with the best model
    would take. Return the model to look at: the first that passes the aim (a trial's or an
-   ensemble's), the first trial's model past the threshold while the run's first look is
-   still to make and the rule says the look is worth it now (``first_look``), or the best single model short of the aim for which a
-   cross-validated (or held-out) estimate says a test look would pass.
+   ensemble's), the best single model past the threshold while the run's first look is
+   still to make and its rule says the look is worth making now (``first_look``,
+   :mod:`learnloop.search.look_rule`), or the best single model short of the aim for which
+   a cross-validated (or held-out) estimate says a test look would pass.
 4. **Drain** on the way out: ask what still runs to stop at its next step, take in what
    reports within ``DRAIN_S``, and write the rest failed.
 

@@ -34,8 +34,8 @@ from learnloop.search.aim import Aim
 from learnloop.search.driver import Reserve, drive
 from learnloop.search.executors import Executor, InProcess
 from learnloop.search.finalist import LookAdvisor
-from learnloop.search.look_rule import LookCall
 from learnloop.search.fit import train_trial
+from learnloop.search.look_rule import LookCall
 from learnloop.search.portfolio import meta_features
 from learnloop.search.schedule import Schedule
 from learnloop.search.trials import StudyBook, TrialRecord

@@ -336,6 +336,18 @@ first pass, and the aim is not expected within a tenth of the time left. Side by
   harder than the validation rows there) and, on the suite's easy thresholds, digits,
   wa_churn and credit_data; none of these certified before either (look 1 at the budget's end
   failed too), so the failed early look cost no certificate here.
+- **Variants weighed.** The chance alone (no cut tells breast cancer from mlc_churn, above).
+  The rule without the wait for one trial after the first pass (`MIN_AFTER = 0`, --quick rows
+  not kept): under load the first trial's seconds made the aim look far, and breast cancer
+  looked at its first pass in 1 of 5 runs of tests/test_report_rows.py (certified at look 2,
+  not look 1); kept: one trial after the first pass, during which the 5-fold estimate waits too
+  (without that, loans went to the estimate first: 6.2 s instead of 3.5 s, --quick).
+- **The suite** (`python -m bench --systems learnloop --seeds 0 --datasets
+  mlc_churn,hpc_data,wa_churn,credit_data --scaling none --ablate first_look --out
+  bench/RESULTS-issue28.md`: 30 s, n_jobs=2, easy and hard, load 5-9): certified 2/8 with the
+  rule and 2/8 with `first_look` off (easy 2/4, hard 0/4 both); the two certified runs took a
+  median 10.7 s against 27.3 s (mlc_churn 6.0 against 20.7, hpc_data 15.4 against 33.8). The
+  session-6 figure (12/24) counted six data sets, two seeds; not rerun here.
 - Load: the 1-minute load average is in every row (2 cores shared by several agents: 5-10 for
   the `rule` rows, 4-12 for the others); times are wall-clock seconds in process, start-up
   (imports) excluded. The configurations ran one after the other, not interleaved.

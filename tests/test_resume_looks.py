@@ -6,6 +6,7 @@ Issue 22 item 1: a run stopped by hand after its first look, then resumed, made 
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import subprocess
@@ -223,10 +224,13 @@ def _early_session(
     and (``early_look``) a score on 2,000 training rows its sample left out; a model past the
     threshold on validation gets a look at once when the policy says so (``first_look``: the
     first such model of a run whose first look is not made yet, ``LookSchedule.first_pass_look``;
-    ``early_look``: when the held-out score's ``pass_probability`` is at least ``P_LOOK``).
+    ``early_look``: when the held-out score's ``pass_probability`` is at least ``P_LOOK``;
+    ``look_rule``: the first-look rule's predicted chance at least ``P_MIN``, and a coin for
+    its wait for the aim).
     The session is then stopped by hand after up to two more looks (the budget's end), or
     stopped before its first look. True if a look said "met"; None if no look was left."""
     from learnloop.search.finalist import P_LOOK, Estimate, pass_probability
+    from learnloop.search.look_rule import P_MIN, pass_chance
 
     metric = get_metric("accuracy")
     schedule = LookSchedule(LookPolicy(CONFIDENCE, truth, metric), rows)
@@ -243,12 +247,19 @@ def _early_session(
         return bool(cert.met)
 
     first_pass = schedule.first_pass_look
+    aim = None
     for _ in range(int(rng.integers(1, 8))):  # the models this session trains
         val = rng.binomial(300, truth) / 300
         if val < truth:
             continue
         if policy == "first_look" and first_pass:
             first_pass = False
+        elif policy == "look_rule" and schedule.made == 0:
+            aim = aim or _first_pass_aim(val, truth, len(y), schedule.alpha_next())
+            chance = pass_chance(aim, val, len(y))
+            # the rule's other half, the wait for the aim, reads only the clock: a coin here
+            if chance is None or chance < P_MIN or rng.random() < 0.5:
+                continue
         elif policy == "early_look" and schedule.made == 0:
             held = rng.binomial(2000, truth) / 2000
             se = float(np.sqrt(held * (1 - held) / 2000))
@@ -271,7 +282,22 @@ def _early_session(
     return False
 
 
-@pytest.mark.parametrize("policy", ["first_look", "early_look"])
+def _first_pass_aim(val: float, truth: float, n_test: int, alpha: float) -> Any:
+    """The aim a session sets from its first model past the threshold (300 validation rows)."""
+    return _aim_of(int(round(val * 300)), truth, n_test, alpha)
+
+
+@functools.lru_cache(maxsize=256)
+def _aim_of(right: int, truth: float, n_test: int, alpha: float) -> Any:
+    from learnloop.search.aim import Aim
+
+    aim = Aim(get_metric("accuracy"), truth, alpha)
+    pred = Prediction(np.r_[np.ones(right, dtype=int), np.zeros(300 - right, dtype=int)])
+    aim.note_pass(np.ones(300, dtype=int), pred, 2, n_test, 0)
+    return aim
+
+
+@pytest.mark.parametrize("policy", ["first_look", "look_rule", "early_look"])
 def test_early_looks_across_resumes_keep_false_met_at_most_alpha(policy: str) -> None:
     """3,000 simulated runs of models exactly at the threshold, each stopped and resumed up
     to six times, with the first look moved early by the lever: "met" at most alpha."""

@@ -137,10 +137,10 @@ def test_the_in_process_search_takes_every_decision(in_process: dict[str, Any]) 
 def test_the_first_model_past_the_threshold_gets_the_first_look(
     problem: Problem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With the first look still to make, the third trial, the first past the threshold on
-    validation, is sent to it at once: short of the aim, with no estimate asked for and no
-    trial after it."""
-    monkeypatch.setenv("LEARNLOOP_ENABLE", "first_look")  # off by default
+    """With the first look still to make and the rule that times it off (``look_rule``),
+    the third trial, the first past the threshold on validation, is sent to it at once:
+    short of the aim, with no estimate asked for and no trial after it."""
+    monkeypatch.setenv("LEARNLOOP_ABLATE", "look_rule")
     first = _search(problem, InProcess(n_jobs=1), first_pass=True)
     assert first["hit"][:2] == (2, "extra_trees") and len(first["trials"]) == 3
     assert first["hit"][3] >= THRESHOLD and first["target"] > first["hit"][3]

@@ -19,18 +19,19 @@ on the benchmark and are turned on with ``LEARNLOOP_ENABLE=portfolio``.
   best few configurations by cross-validation over training + validation rows (off by
   default: on wine and iris it left the test score where the validation split's choice
   put it, ratios 0.996-1.002 over 5 seeds; see bench/SMALL_DATA_RESULTS.md).
-- ``first_look``: the first model past the threshold on validation gets the run's first test
-  look at once, whatever the aim (the look spends look 1's share of alpha, as it would at
-  the aim). On the near-threshold benchmark the runs whose first pass would certify went
-  from a median 57 s of a 60 s budget to 0.8 s, certifying as many runs
-  (bench/NEAR_THRESHOLD_RESULTS.md). Off by default: where a few more trials reach the aim,
-  the look at a model just past the threshold fails and costs the later looks alpha (breast
-  cancer at accuracy >= 0.9: certified after 2 trials and 0.9 s without it, after the whole
+- ``first_look``: while the run's first test look is still to make, the best model past the
+  threshold on validation, short of the aim, gets it when the rule of
+  ``learnloop.search.look_rule`` says so: a predicted chance of passing of at least 25%, and
+  the aim not expected within a tenth of the time left (the look spends look 1's share of
+  alpha, as it would at the aim; bench/NEAR_THRESHOLD_RESULTS.md).
+- ``look_rule``: that rule; switched off, ``first_look`` looks at the first model past the
+  threshold at once (which cost the later looks alpha where a few more trials reach the aim:
+  breast cancer at accuracy >= 0.9, certified after 2 trials without it, after the whole
   20-s budget with it).
 - ``early_look``: a model trained on a sample of the training rows that passes the threshold
   on validation, short of the aim, gets a test look when its score on the training rows its
-  sample left out says the look passes (off by default: with ``first_look`` on it is never
-  asked, and without it, it fired on no run of the benchmark).
+  sample left out says the look passes (off by default: it fired on no run of the
+  benchmark; with ``first_look`` on it is asked only where that lever's rule waits).
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ LEVERS = (
     "cv_select",
     "early_look",
     "first_look",
+    "look_rule",
 )
-OFF_BY_DEFAULT = frozenset({"portfolio", "cv_select", "early_look", "first_look"})
+OFF_BY_DEFAULT = frozenset({"portfolio", "cv_select", "early_look"})
 ENV = "LEARNLOOP_ABLATE"
 ENABLE_ENV = "LEARNLOOP_ENABLE"
 

@@ -631,9 +631,16 @@ def _say_why_look(loop: Search, hit: FittedModel, report: Reporter) -> None:
         return
     advice = loop.advisor.advice[-1] if loop.advisor.advice else None
     if advice is None or advice.trial != hit.trial:
+        said = loop.look_call
+        why = (
+            f": a {said.chance:.0%} chance that a test look passes, and the aim would take "
+            f"about {said.wait_s:.3g} s of the {said.left_s:.3g} s left"
+            if said is not None and said.trial == hit.trial and said.look
+            else ""
+        )
         report.on_message(
-            f"The first model past the threshold on validation ({hit.score:.4f}, short of "
-            f"the aim): the run's first test look goes to it now."
+            f"The best model past the threshold on validation ({hit.score:.4f}, short of "
+            f"the aim){why}: the run's first test look goes to it now."
         )
         return
     est = advice.estimate

@@ -17,9 +17,10 @@
 3. **Take** each outcome: write it to the study, keep the best model, offer it to the
    ensemble pool, and bring the deadline forward by what finishing with the best model
    would take. Return the model to look at: the first that passes the aim (a trial's or an
-   ensemble's), the first trial's model past the threshold while the run's first look is
-   still to make (``first_look``), or the best single model short of the aim for which a
-   cross-validated (or held-out) estimate says a test look would pass.
+   ensemble's), the best single model past the threshold while the run's first look is
+   still to make and its rule says the look is worth making now (``first_look``,
+   :mod:`learnloop.search.look_rule`), or the best single model short of the aim for which
+   a cross-validated (or held-out) estimate says a test look would pass.
 4. **Drain** on the way out: ask what still runs to stop at its next step, take in what
    reports within ``DRAIN_S``, and write the rest failed.
 
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from learnloop.core import levers
 from learnloop.exceptions import ClusterError
 from learnloop.families import CANDIDATES, Candidate
+from learnloop.search import look_rule
 from learnloop.search.ensemble import Pool
 from learnloop.search.trials import TrialRecord, config_key
 from learnloop.search.values import FittedModel, Job, Outcome
@@ -224,8 +226,9 @@ def _take(search: Search, flight: _Flight, outcome: Outcome, deadline: float) ->
     n_trials = len(search.trials)
     if model is not None and search.aim.passed(model.score, n_trials):
         return model
-    if model is not None and _first_pass_look(search, model):
-        return model
+    early = _first_look(search) if model is not None else None
+    if early is not None:
+        return early
     selecting = time.monotonic()
     ensemble = _ensemble(search, model)
     search.reserve.ensemble_s = time.monotonic() - selecting
@@ -307,26 +310,49 @@ def _ensemble(search: Search, model: FittedModel | None) -> FittedModel | None:
     return ensemble
 
 
-def _first_pass_look(search: Search, model: FittedModel) -> bool:
-    """With the ``first_look`` lever: the first model past the threshold on validation gets
-    the run's first test look at once, short of the aim (a look's error rate is fixed by
-    its number, whatever decides when it is made)."""
-    aim, metric = search.aim, search.problem.metric
+def _first_look(search: Search) -> FittedModel | None:
+    """With the ``first_look`` lever, while the run's first look is still to make: the best
+    single model past the threshold on validation, short of the aim, gets that look when
+    the rule says so (:mod:`learnloop.search.look_rule`: a fair chance that it passes, and
+    the aim not expected soon); with the ``look_rule`` lever off, the first such model at
+    once. A look's error rate is fixed by its number, whatever decides when it is made."""
+    aim, metric, model = search.aim, search.problem.metric, search.best_single
     if not (levers.enabled("first_look") and aim.first_pass_look and aim.passable):
-        return False
-    if search.joined or aim.threshold is None or aim.looks_failed:
-        return False
+        return None
+    if search.joined or aim.threshold is None or aim.looks_failed or model is None:
+        return None
     if not metric.meets(model.score, aim.threshold):
-        return False
+        return None
+    if levers.enabled("look_rule"):
+        now = time.monotonic()
+        started = search.started if search.started is not None else now
+        finished = [t.score for t in search.trials if t.status != "running"]
+        decision = look_rule.call(
+            aim,
+            model.trial,
+            model.score,
+            finished,
+            now - started,
+            search.deadline - now,
+            search.problem.n_test,
+        )
+        search.look_call = decision
+        if decision is None or not decision.look:
+            return None
     aim.first_pass_look = False
-    return True
+    return model
 
 
 def _worth_a_look(search: Search, model: FittedModel) -> bool:
-    """Short of the aim, but a cross-validated estimate says a test look would pass."""
+    """Short of the aim, but a cross-validated estimate says a test look would pass (asked
+    once the first-look rule has had its trial after the first pass: the estimate costs
+    folds of fits, the rule nothing)."""
     aim, advisor = search.aim, search.advisor
     if not (advisor.usable and aim.passable and aim.looks_failed == 0):
         return False
+    said = search.look_call
+    if aim.first_pass_look and said is not None and said.since_pass < look_rule.MIN_AFTER:
+        return False  # the first-look rule decides after the next trial, at no cost
     return advisor.says_look(model, search.n_jobs, search.deadline)
 
 

@@ -35,6 +35,7 @@ from learnloop.search.driver import Reserve, drive
 from learnloop.search.executors import Executor, InProcess
 from learnloop.search.finalist import LookAdvisor
 from learnloop.search.fit import train_trial
+from learnloop.search.look_rule import LookCall
 from learnloop.search.portfolio import meta_features
 from learnloop.search.schedule import Schedule
 from learnloop.search.trials import StudyBook, TrialRecord, config_key
@@ -130,6 +131,7 @@ class Search:
         self.reserve = Reserve()  # seconds kept free of the deadline to finish in
         self.elsewhere: TrialRecord | None = None  # best trial finished by another process
         self.pool: Any = None  # the ensemble pool (learnloop.search.ensemble), made on first use
+        self.look_call: LookCall | None = None  # the first-look rule's latest decision
 
     # ------------------------------------------------------------------ the aim
     @property

@@ -82,7 +82,7 @@ def test_a_saved_recommender_answers_without_the_recommend_extra(tmp_path: Path)
     """implicit trains; the model file holds numpy arrays only, so answering needs none."""
     shop_events(n_users=60, n_items=30).to_csv(tmp_path / "events.csv", index=False)
     trained = run(
-        "train", "events.csv", "--user", "user", "--item", "item", "--budget", "10",
+        "train", "events.csv", "--user", "user", "--item", "item", "--budget", "4",
         "--candidates", "popularity,item_knn", "--out", "rec.skops", "--store", "s.db",
         cwd=tmp_path,
     )  # fmt: skip

@@ -38,7 +38,7 @@ def unlabeled_run(work: Path) -> dict:
         "train",
         "unlabeled.csv",
         "--budget",
-        "8",
+        "4",
         "--json",
         "--out",
         "groups.skops",

@@ -66,7 +66,7 @@ def test_sigkill_then_resume_keeps_finished_trials(backend_url: str, tmp_path: P
     assert interrupted, "the killed run had no trial in progress"
 
     # the budget bounds the resumed session only (it may change on resume): a few trials' worth
-    resumed = learnloop(*args, "--budget", "6", "--resume", run_id)
+    resumed = learnloop(*args, "--budget", "8", "--resume", run_id)
     assert resumed.returncode == 3, resumed.stderr  # budget spent, threshold not met
     result = json.loads(resumed.stdout)
     assert result["run_id"] == run_id and result["status"] == "not_met"

@@ -38,7 +38,7 @@ def unlabeled_run(work: Path) -> dict:
         "train",
         "unlabeled.csv",
         "--budget",
-        "8",
+        "4",
         "--json",
         "--out",
         "groups.skops",
@@ -110,7 +110,7 @@ def test_python_api_with_nmi(penguins: pd.DataFrame, tmp_path: Path) -> None:
         penguins,
         labels="species",
         metric="nmi",
-        budget=10,
+        budget=4,
         out=tmp_path / "m.skops",
         store=str(tmp_path / "s.db"),
     )
@@ -205,7 +205,7 @@ def test_bad_input_is_one_line_and_exit_2(work: Path, args: list[str], message: 
 def test_semicolon_csv_is_read_and_said(tmp_path: Path, penguins: pd.DataFrame) -> None:
     path = tmp_path / "semi.csv"
     penguins.to_csv(path, sep=";", index=False)
-    proc = run("train", str(path), "--target", "species", "--budget", "10", "--json", cwd=tmp_path)
+    proc = run("train", str(path), "--target", "species", "--budget", "3", "--json", cwd=tmp_path)
     assert proc.returncode in (0, 3), proc.stderr
     assert "semicolon" in proc.stderr
     out = json.loads(proc.stdout)

@@ -72,7 +72,7 @@ def people(work: Path) -> Path:
 def faces_model(work: Path, people: Path) -> tuple[Path, subprocess.CompletedProcess]:
     out = work / "faces.skops"
     proc = run(
-        "train", str(people), "--task", "faces", "--budget", "20", "--out", str(out),
+        "train", str(people), "--task", "faces", "--budget", "6", "--out", str(out),
         "--store", str(work / "faces.db"), "--json", cwd=work,
     )  # fmt: skip
     return out, proc

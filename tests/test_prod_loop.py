@@ -37,7 +37,7 @@ def _cancer() -> pd.DataFrame:
 def _train(root: Path, store: str, frame: pd.DataFrame) -> Path:
     out = root / "cancer.skops"
     ll.train(
-        frame, target="target", threshold=0.85, budget=10, out=out, store=store,
+        frame, target="target", threshold=0.85, budget=4, out=out, store=store,
         candidates=["lightgbm"],
     )  # fmt: skip
     return out
@@ -83,17 +83,17 @@ def test_retrain_learns_from_the_labelled_recorded_predictions(
 
     data = tmp_path / "old.csv"
     cancer.iloc[:300].to_csv(data, index=False)
-    done = retrain(old, str(data), store=backend_url, budget=20)
+    done = retrain(old, str(data), store=backend_url, budget=4)
     assert done.feedback == 200 and done.rows == 500
     assert sum(done.result.splits.values()) == 500
     window = Registry(open_store(backend_url)).get("cancer", done.version)["window"]
     assert window["feedback_rows"] == 200
     # a window of the newest 150 rows keeps only feedback rows (they come last)
-    windowed = retrain(old, str(data), store=backend_url, budget=20, window="150")
+    windowed = retrain(old, str(data), store=backend_url, budget=4, window="150")
     assert windowed.rows == 150 and windowed.feedback == 200
     # the command: --no-feedback leaves them out
     run = learnloop_cli(
-        "retrain", str(old), "--data", str(data), "--store", backend_url, "--budget", "20",
+        "retrain", str(old), "--data", str(data), "--store", backend_url, "--budget", "4",
         "--no-feedback", "--json",
     )  # fmt: skip
     summary = json.loads(run.stdout.strip().splitlines()[-1])
@@ -110,10 +110,10 @@ def test_feedback_of_every_registered_version_counts(tmp_path: Path) -> None:
     _record(store, old, cancer.iloc[300:360], [int(v) for v in cancer["target"].iloc[300:360]])
     data = tmp_path / "old.csv"
     cancer.iloc[:300].to_csv(data, index=False)
-    second = retrain(old, str(data), store=store, budget=20, feedback=False, name="cancer")
+    second = retrain(old, str(data), store=store, budget=4, feedback=False, name="cancer")
     assert second.feedback == 0 and second.parent == 1
     newer = str(second.result.model_path)
-    third = retrain(newer, str(data), store=store, budget=20, name="cancer")
+    third = retrain(newer, str(data), store=store, budget=4, name="cancer")
     assert third.parent == second.version and third.feedback == 60 and third.rows == 360
 
 

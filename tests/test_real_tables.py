@@ -35,7 +35,7 @@ def _train(data: Path, tmp_path: Path, *extra: str) -> tuple[object, Path]:
         "train",
         str(data),
         "--budget",
-        "10",
+        "4",
         "--out",
         str(model),
         "--store",

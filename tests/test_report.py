@@ -41,7 +41,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                                 candidates=["lightgbm", "linear", "extra_trees"])  # fmt: skip
     out["rival"] = run("rival", "cancer.csv", "target", threshold=0.85, budget=5,
                        candidates=["knn"])  # fmt: skip
-    out["regression"] = run("reg", "diabetes.csv", "target", threshold=0.3, budget=10,
+    out["regression"] = run("reg", "diabetes.csv", "target", threshold=0.3, budget=4,
                             candidates=["linear", "lightgbm"])  # fmt: skip
     # 114 test rows cannot certify 0.999 even with a perfect score: the run ends not met
     out["failed"] = run("failed", "cancer.csv", "target", threshold=0.999, budget=3,

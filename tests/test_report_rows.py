@@ -152,7 +152,7 @@ def test_a_refitted_regression_is_diagnosed_on_its_test_rows(tmp_path: Path) -> 
     frame = load_diabetes(as_frame=True).frame
     frame.to_csv(tmp_path / "diabetes.csv", index=False)
     store, out = str(tmp_path / "s.db"), tmp_path / "reg.skops"
-    r = train(tmp_path / "diabetes.csv", "target", metric="r2", threshold=0.3, budget=15, seed=0,
+    r = train(tmp_path / "diabetes.csv", "target", metric="r2", threshold=0.3, budget=5, seed=0,
               store=store, out=out, candidates=["linear"])  # fmt: skip
     assert r.refit
     n_test = r.splits["test"]

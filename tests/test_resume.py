@@ -46,10 +46,10 @@ def _noisy_table(folder: Path) -> Path:
 def test_sigkill_then_resume_keeps_finished_trials(backend_url: str, tmp_path: Path) -> None:
     data, out = str(_noisy_table(tmp_path)), str(tmp_path / "model.skops")
     # an unreachable threshold: the run searches its whole budget unless killed
-    args = ["train", data, "--target", "target", "--threshold", "0.999", "--budget", "20"]
+    args = ["train", data, "--target", "target", "--threshold", "0.999"]
     args += ["--candidates", "lightgbm,linear"]  # portfolio: lightgbm, linear, lightgbm, lightgbm
     args += ["--store", backend_url, "--out", out, "--json"]
-    proc = popen(*args)
+    proc = popen(*args, "--budget", "20")
     try:
         run_id = _wait_for_trials(backend_url, 4, proc)
     finally:
@@ -65,7 +65,8 @@ def test_sigkill_then_resume_keeps_finished_trials(backend_url: str, tmp_path: P
     assert len(kept) >= 4
     assert interrupted, "the killed run had no trial in progress"
 
-    resumed = learnloop(*args, "--resume", run_id)
+    # the budget bounds the resumed session only (it may change on resume): a few trials' worth
+    resumed = learnloop(*args, "--budget", "8", "--resume", run_id)
     assert resumed.returncode == 3, resumed.stderr  # budget spent, threshold not met
     result = json.loads(resumed.stdout)
     assert result["run_id"] == run_id and result["status"] == "not_met"

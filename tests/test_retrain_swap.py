@@ -264,7 +264,7 @@ def test_a_file_server_swaps_on_sighup_and_reload_and_refuses_a_bad_file(tmp_pat
     import signal
 
     store = str(tmp_path / "s.db")
-    first = _train_old(tmp_path, store, rows=300)
+    first = _train_old(tmp_path, store)  # 350 rows: met on its first trial (300 spend 10 s)
     second = tmp_path / "second.skops"
     ll.train(
         _cancer(), target="target", threshold=0.85, budget=10, out=second, store=store,

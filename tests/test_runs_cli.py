@@ -66,7 +66,7 @@ def test_list_show_compare_delete(backend_url: str, data_dir: Path, tmp_path: Pa
         backend_url,
         tmp_path / "c.skops",
         "--budget",
-        "4",
+        "2",
         "--candidates",
         "linear",
     )
@@ -113,7 +113,7 @@ def test_list_show_compare_delete(backend_url: str, data_dir: Path, tmp_path: Pa
         backend_url,
         tmp_path / "d.skops",
         "--budget",
-        "4",
+        "2",
         "--candidates",
         "knn",
     )
@@ -135,9 +135,9 @@ def test_compare_gives_intervals_for_auc_silhouette_and_known_groups(
     iris = load_iris(as_frame=True).frame.rename(columns={"target": "species"})
     iris.to_csv(tmp_path / "iris.csv", index=False)
     iris.drop(columns="species").to_csv(tmp_path / "unlabeled.csv", index=False)
-    common = ("--store", backend_url, "--budget", "4", "--json")
+    common = ("--store", backend_url, "--budget", "2", "--json")
     auc = _train(data_dir / "cancer.csv", "target", backend_url, tmp_path / "a.skops",
-                 "--metric", "roc_auc", "--budget", "4", "--candidates", "linear")  # fmt: skip
+                 "--metric", "roc_auc", "--budget", "2", "--candidates", "linear")  # fmt: skip
     runs = [auc["run_id"]]
     for data, extra in (("unlabeled.csv", ()), ("iris.csv", ("--labels", "species"))):
         proc = learnloop("train", str(tmp_path / data), "--out", str(tmp_path / f"{data}.skops"),

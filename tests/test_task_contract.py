@@ -341,7 +341,7 @@ def test_train_save_reload_round_trip(name: str, tmp_path: Path) -> None:
     frame, options = _example(task)
     out = tmp_path / "model.skops"
     result = learnloop.train(
-        frame, budget=8, out=out, store=str(tmp_path / "s.db"), seed=1, **options
+        frame, budget=3, out=out, store=str(tmp_path / "s.db"), seed=1, **options
     )
     assert result.task == task.name
     assert result.certificate is not None and result.certificate.n_test == result.splits["test"]

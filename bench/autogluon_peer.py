@@ -31,7 +31,9 @@ def main(spec: dict) -> dict:
         fit[target] = fit[target].astype(str)
         test[target] = test[target].astype(str)
     n_classes = fit[target].nunique() if task == "classification" else 0
-    problem = "regression" if task == "regression" else ("binary" if n_classes == 2 else "multiclass")
+    problem = (
+        "regression" if task == "regression" else ("binary" if n_classes == 2 else "multiclass")
+    )
     np.random.seed(spec["seed"])
     predictor = TabularPredictor(
         label=target,

@@ -97,7 +97,9 @@ TABLES = [
 ]
 
 
-def _learnloop(table: Table, parts: tuple[pd.DataFrame, ...], budget: float, seed: int, n_jobs: int):
+def _learnloop(
+    table: Table, parts: tuple[pd.DataFrame, ...], budget: float, seed: int, n_jobs: int
+):
     import learnloop
 
     result = learnloop.train(
@@ -142,7 +144,12 @@ def _flaml(table: Table, parts: tuple[pd.DataFrame, ...], budget: float, seed: i
 
 
 def _autogluon(
-    table: Table, parts: tuple[pd.DataFrame, ...], budget: float, seed: int, n_jobs: int, python: str
+    table: Table,
+    parts: tuple[pd.DataFrame, ...],
+    budget: float,
+    seed: int,
+    n_jobs: int,
+    python: str,
 ):
     with tempfile.TemporaryDirectory() as work:
         fit_path, test_path = Path(work) / "fit.parquet", Path(work) / "test.parquet"
@@ -194,7 +201,9 @@ def run_table(
             "enable": os.environ.get("LEARNLOOP_ENABLE", ""),
         }
         if system == "autogluon" and not ag_python:
-            rows.append(base | {"skipped": f"no AutoGluon interpreter (--autogluon-python / ${AG_ENV})"})
+            rows.append(
+                base | {"skipped": f"no AutoGluon interpreter (--autogluon-python / ${AG_ENV})"}
+            )
             continue
         started = time.monotonic()
         try:
@@ -238,7 +247,9 @@ def table_lines(rows: list[dict[str, Any]]) -> list[str]:
         best_all = (max if up else min)([v for v in scores.values() if v is not None])
         for s in SYSTEMS:
             v = scores[s]
-            cell = _fmt(v) if v is not None else ("skipped" if by.get(s, {}).get("skipped") else "-")
+            cell = (
+                _fmt(v) if v is not None else ("skipped" if by.get(s, {}).get("skipped") else "-")
+            )
             cells.append(f"**{cell}**" if v is not None and v == best_all else cell)
         ll = scores["learnloop"]
         ratio = "-"
@@ -315,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         for table in TABLES:
             if table.name not in names:
                 continue
-            rows = run_table(table, systems, args.budget, args.seed, args.n_jobs, args.autogluon_python)
+            rows = run_table(
+                table, systems, args.budget, args.seed, args.n_jobs, args.autogluon_python
+            )
             with JSONL.open("a") as f:
                 for row in rows:
                     f.write(json.dumps(row | {"label": args.label}) + "\n")

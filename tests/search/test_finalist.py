@@ -320,10 +320,12 @@ def test_an_ensemble_is_refitted_member_by_member_with_its_weights() -> None:
         assert refit_for_look(problem, ensemble, 1, time.monotonic() + 60) is ensemble
 
 
-def test_a_search_to_the_budget_keeps_time_to_refit_its_best_model() -> None:
-    """With no threshold the one look comes after the search: the search keeps twice the
-    refit's cost free (the refit runs only within half the time left) and a second, none
-    when the lever is off or when that would pass the most it may keep."""
+def test_a_search_to_the_budget_keeps_time_to_refit_its_best_model(monkeypatch) -> None:
+    """With no threshold the one look comes after the search: with ``end_refit`` on, the
+    search keeps twice the refit's cost free (the refit runs only within half the time
+    left) and a second, none when a lever is off or when that would pass the most it may
+    keep."""
+    from learnloop.core.levers import ENABLE_ENV
     from learnloop.search.finalist import REFIT_SHARE, refit_cost, refit_reserve
 
     frame = _table(1500)
@@ -333,6 +335,8 @@ def test_a_search_to_the_budget_keeps_time_to_refit_its_best_model() -> None:
     model = FittedModel(0, "lightgbm", params, problem.n_train, None, None, 0.9, 30, 2.0)
     growth = (problem.n_train + len(problem.y_val)) / problem.n_train
     assert refit_cost(problem, model) == pytest.approx(2.0 * growth)
+    assert refit_reserve(problem, model, 60.0) == 0.0  # off by default
+    monkeypatch.setenv(ENABLE_ENV, "end_refit")
     assert refit_reserve(problem, model, 60.0) == pytest.approx(2.0 * growth / REFIT_SHARE + 1)
     assert refit_reserve(problem, model, 1.0) == 0.0  # too dear for the budget: search on
     sample = FittedModel(0, "lightgbm", params, problem.n_train // 2, None, None, 0.9, 30, 2.0)
@@ -341,9 +345,13 @@ def test_a_search_to_the_budget_keeps_time_to_refit_its_best_model() -> None:
         assert refit_reserve(problem, model, 60.0) == 0.0
 
 
-def test_without_a_threshold_the_certified_model_is_refitted(tmp_path) -> None:
-    """A run to the budget refits its best model on training + validation rows before the
-    test look; the saved file is the certified model (its test score is the certificate's)."""
+def test_without_a_threshold_the_certified_model_is_refitted(tmp_path, monkeypatch) -> None:
+    """With ``end_refit`` on, a run to the budget refits its best model on training +
+    validation rows before the test look; the saved file is the certified model (its test
+    score is the certificate's)."""
+    from learnloop.core.levers import ENABLE_ENV
+
+    monkeypatch.setenv(ENABLE_ENV, "end_refit")
     frame = _table(2000)
     out = tmp_path / "m.skops"
     # fast families, so that a refit costs a small share of the budget

@@ -191,7 +191,9 @@ def refit_reserve(problem: Problem, model: FittedModel, most: float) -> float:
     can refit ``model`` before the last look (it refits only within ``REFIT_SHARE`` of the
     time left): none where the lever is off, the model cannot be refitted, or the reserve
     would pass ``most`` (a refit that does not fit is not worth its search time)."""
-    if not (levers.enabled("refit") and problem.task.refits_on_validation):
+    if not (levers.enabled("end_refit") and levers.enabled("refit")):
+        return 0.0
+    if not problem.task.refits_on_validation:
         return 0.0
     if problem.y_train is None or model.refit:
         return 0.0

@@ -231,8 +231,9 @@ def table_lines(
     rows: list[dict[str, Any]], others: list[dict[str, Any]] | None = None
 ) -> list[str]:
     """The markdown table for one label's rows: each system's test score and learnloop's
-    ratio to the better peer (positive: learnloop better). A label that ran learnloop alone
-    (a lever's A/B) takes the peers' latest scores from ``others`` (same split and budget)."""
+    ratio to the better peer (positive: learnloop better). A label that ran some systems
+    only (a lever's A/B, the peers again) takes the others' latest scores from ``others``
+    (the same split; learnloop's from a run with no lever switched)."""
     out = [
         "| table | metric | learnloop | FLAML | AutoGluon | learnloop vs the better peer | "
         "learnloop's model | load |",
@@ -240,12 +241,12 @@ def table_lines(
     ]
     for table in TABLES:
         by = {r["system"]: r for r in rows if r["table"] == table.name}
+        for r in others or []:  # the latest rows of the systems this label did not run
+            plain = r["system"] != "learnloop" or not (r.get("enable") or r.get("ablate"))
+            if r["table"] == table.name and plain and "test_score" in r:
+                by.setdefault(r["system"], r)
         if "learnloop" not in by:
             continue
-        for r in others or []:  # the peers' latest rows, where this label has none
-            same = r["table"] == table.name and r["budget"] == by["learnloop"]["budget"]
-            if same and r["system"] != "learnloop" and "test_score" in r:
-                by.setdefault(r["system"], r)
         scores = {s: by.get(s, {}).get("test_score") for s in SYSTEMS}
         peers = [v for s, v in scores.items() if s != "learnloop" and v is not None]
         up = higher_is_better(table.metric)
@@ -331,7 +332,7 @@ def write_results(path: Path = RESULTS, jsonl: Path = JSONL) -> None:
             f"LEARNLOOP_ABLATE={first.get('ablate') or '-'}, "
             f"LEARNLOOP_ENABLE={first.get('enable') or '-'}",
             "",
-            *table_lines(mine, rows[::-1]),
+            *table_lines(mine, [r for r in rows[::-1] if r["budget"] == first["budget"]]),
             "",
         ]
         skipped = {r["system"]: r["skipped"] for r in mine if r.get("skipped")}

@@ -319,3 +319,48 @@ def test_an_ensemble_is_refitted_member_by_member_with_its_weights() -> None:
     np.testing.assert_allclose(got, expected)
     with ablated("refit"):
         assert refit_for_look(problem, ensemble, 1, time.monotonic() + 60) is ensemble
+
+
+def test_a_search_to_the_budget_keeps_time_to_refit_its_best_model(monkeypatch) -> None:
+    """With no threshold the one look comes after the search: with ``end_refit`` on, the
+    search keeps twice the refit's cost free (the refit runs only within half the time
+    left) and a second, none when a lever is off or when that would pass the most it may
+    keep."""
+    from learnloop.core.levers import ENABLE_ENV
+    from learnloop.search.finalist import REFIT_SHARE, refit_cost, refit_reserve
+
+    frame = _table(1500)
+    dataset = prepare_dataset(frame, "y", "classification", None, None, 0)
+    problem = problem_of(dataset, 0)
+    params = {"learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 10}
+    model = FittedModel(0, "lightgbm", params, problem.n_train, None, None, 0.9, 30, 2.0)
+    growth = (problem.n_train + len(problem.y_val)) / problem.n_train
+    assert refit_cost(problem, model) == pytest.approx(2.0 * growth)
+    assert refit_reserve(problem, model, 60.0) == 0.0  # off by default
+    monkeypatch.setenv(ENABLE_ENV, "end_refit")
+    assert refit_reserve(problem, model, 60.0) == pytest.approx(2.0 * growth / REFIT_SHARE + 1)
+    assert refit_reserve(problem, model, 1.0) == 0.0  # too dear for the budget: search on
+    sample = FittedModel(0, "lightgbm", params, problem.n_train // 2, None, None, 0.9, 30, 2.0)
+    assert refit_reserve(problem, sample, 60.0) == 0.0  # steps tuned for fewer rows
+    with ablated("refit"):
+        assert refit_reserve(problem, model, 60.0) == 0.0
+
+
+def test_without_a_threshold_the_certified_model_is_refitted(tmp_path, monkeypatch) -> None:
+    """With ``end_refit`` on, a run to the budget refits its best model on training +
+    validation rows before the test look; the saved file is the certified model (its test
+    score is the certificate's)."""
+    from learnloop.core.levers import ENABLE_ENV
+
+    monkeypatch.setenv(ENABLE_ENV, "end_refit")
+    frame = _table(2000)
+    out = tmp_path / "m.skops"
+    # fast families, so that a refit costs a small share of the budget
+    fast = ["lightgbm", "linear"]
+    result = learnloop.train(frame, "y", budget=8, out=out, seed=0, n_jobs=1, candidates=fast)
+    assert result.refit
+    loaded = load_model(out)
+    assert loaded.metadata["n_train_rows"] == result.splits["train"] + result.splits["validation"]
+    dataset = prepare_dataset(frame, "y", "classification", None, None, 0)
+    pred = dataset.task.predict(loaded.pipeline, dataset.test.X, dataset.n_outputs)
+    assert dataset.metric.score(dataset.test.y, pred, dataset.n_outputs) == result.test_score

@@ -28,6 +28,9 @@ on the benchmark and are turned on with ``LEARNLOOP_ENABLE=portfolio``.
   threshold at once (which cost the later looks alpha where a few more trials reach the aim:
   breast cancer at accuracy >= 0.9, certified after 2 trials without it, after the whole
   20-s budget with it).
+- ``end_refit``: a run without a threshold keeps, at the end of its search, the time to
+  refit its best model on training + validation rows before its one test look (off by
+  default: on four real tables at 60 s, bench/TABLES_VS_PEERS_RESULTS.md, see there).
 - ``early_look``: a model trained on a sample of the training rows that passes the threshold
   on validation, short of the aim, gets a test look when its score on the training rows its
   sample left out says the look passes (off by default: it fired on no run of the
@@ -53,8 +56,9 @@ LEVERS = (
     "early_look",
     "first_look",
     "look_rule",
+    "end_refit",
 )
-OFF_BY_DEFAULT = frozenset({"portfolio", "cv_select", "early_look"})
+OFF_BY_DEFAULT = frozenset({"portfolio", "cv_select", "early_look", "end_refit"})
 ENV = "LEARNLOOP_ABLATE"
 ENABLE_ENV = "LEARNLOOP_ENABLE"
 

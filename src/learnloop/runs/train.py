@@ -35,7 +35,7 @@ from learnloop.runs.progress import reporter_for
 from learnloop.runs.result import Result
 from learnloop.runs.stopping import stop_on_signals
 from learnloop.search import Aim, FittedModel, Hooks, Problem, Search, predict_model
-from learnloop.search.finalist import CV_FOLDS, refit_for_look
+from learnloop.search.finalist import CV_FOLDS, REFIT_RESERVE_SHARE, refit_for_look, refit_reserve
 from learnloop.search.selection import (
     FirstGuess,
     Selection,
@@ -384,6 +384,13 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
         finish_seconds=lambda model: (
             max(0.0, finish_seconds(model, problem) - slack)
             + min(selection_seconds(problem, model), max(SELECT_SHARE * settings.budget, 2.0))
+            # with no threshold the one look comes after the search: keep the time to refit
+            # the best model on training + validation rows before it
+            + (
+                refit_reserve(problem, model, REFIT_RESERVE_SHARE * settings.budget)
+                if threshold is None
+                else 0.0
+            )
         ),
     )
     if store is not None:  # workers may join the run: named configurations are claimed

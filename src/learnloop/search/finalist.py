@@ -54,6 +54,9 @@ __all__ = [
     "fold_rows",
     "refit_on_all",
     "refit_for_look",
+    "refit_cost",
+    "refit_reserve",
+    "REFIT_RESERVE_SHARE",
     "cross_validate",
     "pass_probability",
     "LookAdvice",
@@ -136,6 +139,8 @@ def refit_on_all(
 
 
 REFIT_SHARE = 0.5  # a refit may use at most this share of the budget left
+# a search to the budget keeps at most this share of the budget free to refit its best model
+REFIT_RESERVE_SHARE = 0.3
 
 
 def refit_for_look(problem: Problem, model: FittedModel, n_jobs: int, end: float) -> FittedModel:
@@ -150,8 +155,7 @@ def refit_for_look(problem: Problem, model: FittedModel, n_jobs: int, end: float
     members = model.members if model.members is not None else [model]
     if not all(_refittable(problem, m) for m in members):
         return model  # the baseline, or trained on a sample (steps tuned for fewer rows)
-    growth = problem.n_train_and_val / problem.n_train
-    cost = sum(m.seconds for m in members) * growth
+    cost = refit_cost(problem, model)
     left = end - time.monotonic()
     if cost > REFIT_SHARE * left:
         return model
@@ -173,6 +177,32 @@ def refit_for_look(problem: Problem, model: FittedModel, n_jobs: int, end: float
         score=model.score,
         refit=True,
     )
+
+
+def refit_cost(problem: Problem, model: FittedModel) -> float:
+    """Seconds refitting ``model`` (each member of an ensemble) on training + validation rows
+    should take: its trials' fit seconds grown by the share of rows added."""
+    members = model.members if model.members is not None else [model]
+    return sum(m.seconds for m in members) * problem.n_train_and_val / problem.n_train
+
+
+def refit_reserve(problem: Problem, model: FittedModel, most: float) -> float:
+    """Seconds a search to the budget keeps free at its end so that :func:`refit_for_look`
+    can refit ``model`` before the last look (it refits only within ``REFIT_SHARE`` of the
+    time left): none where the lever is off, the model cannot be refitted, or the reserve
+    would pass ``most`` (a refit that does not fit is not worth its search time)."""
+    if not (levers.enabled("end_refit") and levers.enabled("refit")):
+        return 0.0
+    if not problem.task.refits_on_validation:
+        return 0.0
+    if problem.y_train is None or model.refit:
+        return 0.0
+    members = model.members if model.members is not None else [model]
+    if not all(_refittable(problem, m) for m in members):
+        return 0.0
+    # and a second for what overruns the search's deadline (a trial drained, the ensemble)
+    need = refit_cost(problem, model) / REFIT_SHARE + 1.0
+    return need if need <= most else 0.0
 
 
 def _refittable(problem: Problem, model: FittedModel) -> bool:

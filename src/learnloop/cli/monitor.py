@@ -44,16 +44,20 @@ def monitor(
     json_errors(as_json)
 
     def run() -> dict[str, Any]:
+        from learnloop.core.files import model_file
         from learnloop.exceptions import UsageError
-        from learnloop.runs.live import monitor as live_monitor
-        from learnloop.store import open_store
-        from learnloop.store.model_files import load_model
-        from learnloop.store.predictions import PredictionLog
 
         if not 0.5 < confidence < 1:
             raise UsageError(f"--confidence must be between 0.5 and 1; got {confidence}.")
+        from learnloop.store import open_store
+        from learnloop.store.predictions import PredictionLog
+
         opened = open_store(store)
         log = PredictionLog(opened)
+        if Path(model).is_file() or Path(model).suffix:
+            model_file(model)  # a wrong path fails before the heavy imports below
+        from learnloop.runs.live import monitor as live_monitor
+        from learnloop.store.model_files import load_model
 
         def watch(path: str) -> dict[str, Any]:
             return live_monitor(load_model(path), log, threshold=threshold, confidence=confidence)

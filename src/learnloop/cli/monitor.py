@@ -61,6 +61,9 @@ def _report(
 
     if not 0.5 < confidence < 1:
         raise UsageError(f"--confidence must be between 0.5 and 1; got {confidence}.")
+    a_file = Path(model).is_file() or bool(Path(model).suffix)
+    if a_file:
+        model_file(model)  # a wrong path fails before the store is opened, and the imports
     from learnloop.store import open_store
     from learnloop.store.predictions import PredictionLog
 
@@ -73,8 +76,7 @@ def _report(
 
         return live_monitor(load_model(path), log, threshold=threshold, confidence=confidence)
 
-    if Path(model).is_file() or Path(model).suffix:
-        model_file(model)  # a wrong path fails before watch's heavy imports
+    if a_file:
         return watch(model)
     from learnloop.store.versions import Registry
 

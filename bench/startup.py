@@ -20,6 +20,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,32 +32,51 @@ COMMANDS = {
     "learnloop train --help": ["-m", "learnloop", "train", "--help"],
     "learnloop runs show --help": ["-m", "learnloop", "runs", "show", "--help"],
 }
+# bad input (exit 2, one line): the commands check what they can before their heavy imports
+_NO_MODEL = ["nosuch.skops", "--store", "s.db"]
+BAD_INPUT = {
+    "learnloop feedback: no such model file": ["feedback", *_NO_MODEL, "labels.csv"],
+    "learnloop explain: no such model file": ["explain", "nosuch.skops", "rows.csv"],
+    "learnloop retrain --budget abc": ["retrain", *_NO_MODEL, "--data", "x", "--budget", "abc"],
+    "learnloop retrain: no such model": ["retrain", *_NO_MODEL, "--data", "x.csv"],
+    "learnloop monitor: no such model file": ["monitor", *_NO_MODEL],
+}
+COMMANDS |= {name: ["-m", "learnloop", *args] for name, args in BAD_INPUT.items()}
 
 
 Tree = tuple[str, Path | None]  # an interpreter, and the src folder it imports (None: its own)
 
 
-def _seconds(tree: Tree, args: list[str]) -> float:
+def _seconds(tree: Tree, args: list[str], cwd: str | None = None, code: int = 0) -> float:
     python, src = tree
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     if src is not None:
         env["PYTHONPATH"] = str(src.resolve())
     started = time.perf_counter()
-    subprocess.run([python, *args], env=env, check=True, capture_output=True)
+    done = subprocess.run([python, *args], env=env, capture_output=True, cwd=cwd)
+    if done.returncode != code:
+        raise RuntimeError(f"{args} exited {done.returncode}: {done.stderr.decode()[-300:]}")
     return time.perf_counter() - started
 
 
-def measure(before: Tree, after: Tree, runs: int) -> list[tuple[str, list[float], list[float]]]:
-    """Per command: the before and after times of ``runs`` interleaved runs each."""
+def measure(
+    before: Tree, after: Tree, runs: int, only: str = ""
+) -> list[tuple[str, list[float], list[float]]]:
+    """Per command (those whose name holds ``only``): the before and after times of ``runs``
+    interleaved runs each, in a scratch folder (the bad-input rows' store is made there)."""
     rows = []
-    for name, args in COMMANDS.items():
-        _seconds(before, args), _seconds(after, args)  # warm the file cache
-        old, new = [], []
-        for _ in range(runs):
-            old.append(_seconds(before, args))
-            new.append(_seconds(after, args))
-        rows.append((name, old, new))
+    with tempfile.TemporaryDirectory() as cwd:
+        for name, args in COMMANDS.items():
+            if only not in name:
+                continue
+            code = 2 if name in BAD_INPUT else 0
+            _seconds(before, args, cwd, code), _seconds(after, args, cwd, code)  # warm the cache
+            old, new = [], []
+            for _ in range(runs):
+                old.append(_seconds(before, args, cwd, code))
+                new.append(_seconds(after, args, cwd, code))
+            rows.append((name, old, new))
     return rows
 
 
@@ -83,12 +103,13 @@ def main() -> None:
     parser.add_argument("--after-python", default=sys.executable, help="the new interpreter")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--out", type=Path, help="also write the table here (.md)")
+    parser.add_argument("--only", default="", help="only the commands whose name holds this")
     opts = parser.parse_args()
     if opts.before is None and opts.before_python == sys.executable:
         parser.error("give --before (a src folder) or --before-python (an installed copy)")
     after = opts.after if opts.after or opts.after_python != sys.executable else Path("src")
     before_tree, after_tree = (opts.before_python, opts.before), (opts.after_python, after)
-    text = table(measure(before_tree, after_tree, opts.runs), opts.runs)
+    text = table(measure(before_tree, after_tree, opts.runs, opts.only), opts.runs)
     print(text)
     if opts.out is not None:
         opts.out.write_text(text + "\n")

@@ -5,6 +5,7 @@ endpoints, runs compare, and every bad input the issue lists."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 import learnloop
 from conftest import run
-from learnloop.certify import certify
+from learnloop.certify import bootstrap_interval, certify
 from learnloop.cli import app
 from learnloop.exceptions import DataError, UsageError
 from learnloop.metrics import Prediction, get_metric
@@ -202,6 +203,30 @@ def test_the_bound_over_users_is_honest_by_simulation() -> None:
         cert = certify(metric, y, Prediction(top), 10, None, 0.95, seed=s)
         wrong += cert.test_bound > truth
     assert wrong / sims <= 0.05 + 2.5 * np.sqrt(0.05 * 0.95 / sims)
+
+
+def test_the_bound_is_the_same_from_per_user_values_as_from_hits_per_resample(
+    events: pd.DataFrame,
+) -> None:
+    """Ranking metrics resample fixed per-user values (``Metric.resampled``); the bound of a
+    real recommender's test users is the one recomputing every user's hits per resample."""
+    data = _dataset(events)
+    task = TASKS["recommendation"]
+    pipeline = task.baseline(data.train.X, data.train.y, 0)
+    pred = task.predict(pipeline, data.test.X, 10)
+    y = data.test.y
+    assert y is not None and len(y) > 30
+    for name in ("ndcg@10", "recall@10", "map@10", "precision@10"):
+        metric = get_metric(name)
+        assert metric.resampled is not None
+        slow = replace(metric, resampled=None)  # the scorer on each resample: hits found again
+        fast_cert = certify(metric, y, pred, 10, None, 0.95, seed=5)
+        slow_cert = certify(slow, y, pred, 10, None, 0.95, seed=5)
+        assert fast_cert.test_bound == pytest.approx(slow_cert.test_bound, rel=0, abs=1e-12)
+        assert fast_cert.method == "bootstrap-bca" and fast_cert.test_bound < fast_cert.test_score
+        assert bootstrap_interval(metric, y, pred, 10, 0.9, seed=2) == pytest.approx(
+            bootstrap_interval(slow, y, pred, 10, 0.9, seed=2), rel=0, abs=1e-12
+        )
 
 
 # ------------------------------------------------------------------------ training

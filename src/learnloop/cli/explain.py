@@ -93,11 +93,14 @@ def explain(
     """Explain a model: each input column's contribution to each row's score (exact for
     LightGBM, sampled Shapley values otherwise) and its permutation importance with a 95%
     interval."""
-    from learnloop.explanations import check_explainable
-    from learnloop.store.model_files import load_model
+    from learnloop.core.files import model_file
 
     json_errors(as_json)
     _check_outputs(out, plot)
+    run_guarded(model_file, model)  # a wrong path fails before the heavy imports below
+    from learnloop.explanations import check_explainable
+    from learnloop.store.model_files import load_model
+
     loaded = run_guarded(load_model, model)
     run_guarded(check_explainable, loaded.task_kind)
     frame = run_guarded(loaded.task_kind.read_inputs, data, loaded.schema)

@@ -30,6 +30,9 @@ def feedback(
     json_errors(as_json)
 
     def run() -> dict[str, object]:
+        from learnloop.core.files import model_file
+
+        model_file(model)  # a wrong path fails before the heavy imports below
         from learnloop.runs.live import feedback_file
         from learnloop.store import open_store
         from learnloop.store.model_files import load_model

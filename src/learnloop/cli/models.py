@@ -81,9 +81,12 @@ def register(
     """Register MODEL (checked: it must load) as a new version; the first certified one
     becomes champion."""
     json_errors(json_out)
-    from learnloop.runs.retrain import register_model
+    from learnloop.core.files import model_file
 
     registry = _registry(store)
+    run_guarded(model_file, model)  # a wrong path fails before the heavy imports below
+    from learnloop.runs.retrain import register_model
+
     chosen, version = run_guarded(register_model, registry, model, name=name)
     champion = run_guarded(registry.alias, chosen, "champion")
     out = {"name": chosen, "version": version, "champion": champion}

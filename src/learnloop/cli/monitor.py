@@ -42,43 +42,53 @@ def monitor(
 
     Exit 0 while the claim holds, 3 once the bound is on the wrong side of the threshold."""
     json_errors(as_json)
-
-    def run() -> dict[str, Any]:
-        from learnloop.exceptions import UsageError
-        from learnloop.runs.live import monitor as live_monitor
-        from learnloop.store import open_store
-        from learnloop.store.model_files import load_model
-        from learnloop.store.predictions import PredictionLog
-
-        if not 0.5 < confidence < 1:
-            raise UsageError(f"--confidence must be between 0.5 and 1; got {confidence}.")
-        opened = open_store(store)
-        log = PredictionLog(opened)
-
-        def watch(path: str) -> dict[str, Any]:
-            return live_monitor(load_model(path), log, threshold=threshold, confidence=confidence)
-
-        if Path(model).is_file() or Path(model).suffix:
-            return watch(model)
-        from learnloop.store.versions import Registry
-
-        registry = Registry(opened)
-        champion = registry.champion(model)  # StoreError for an unknown name
-        report = {**watch(champion["path"]), "version": f"{model}/{champion['version']}"}
-        other = registry.alias(model, "challenger")
-        report["challenger"] = None
-        if other is not None and other != champion["version"]:
-            theirs = watch(registry.get(model, other)["path"])
-            report["challenger"] = {**theirs, "version": f"{model}/{other}"}
-        return report
-
-    report = run_guarded(run)
+    report = run_guarded(_report, model, store, threshold, confidence)
     if as_json:
         typer.echo(json.dumps(report))
     else:
         typer.echo(_text(report))
     if not report["claim_holds"]:
         raise typer.Exit(EXIT_NOT_MET)
+
+
+def _report(
+    model: str, store: str | None, threshold: float | None, confidence: float
+) -> dict[str, Any]:
+    """The monitor's report of MODEL (a file, or a registered name: its champion and
+    challenger); each cheap check made before the heavy imports it would otherwise wait for."""
+    from learnloop.core.files import model_file
+    from learnloop.exceptions import UsageError
+
+    if not 0.5 < confidence < 1:
+        raise UsageError(f"--confidence must be between 0.5 and 1; got {confidence}.")
+    a_file = Path(model).is_file() or bool(Path(model).suffix)
+    if a_file:
+        model_file(model)  # a wrong path fails before the store is opened, and the imports
+    from learnloop.store import open_store
+    from learnloop.store.predictions import PredictionLog
+
+    opened = open_store(store)
+    log = PredictionLog(opened)
+
+    def watch(path: str) -> dict[str, Any]:
+        from learnloop.runs.live import monitor as live_monitor
+        from learnloop.store.model_files import load_model
+
+        return live_monitor(load_model(path), log, threshold=threshold, confidence=confidence)
+
+    if a_file:
+        return watch(model)
+    from learnloop.store.versions import Registry
+
+    registry = Registry(opened)
+    champion = registry.champion(model)  # StoreError for an unknown name
+    report = {**watch(champion["path"]), "version": f"{model}/{champion['version']}"}
+    other = registry.alias(model, "challenger")
+    report["challenger"] = None
+    if other is not None and other != champion["version"]:
+        theirs = watch(registry.get(model, other)["path"])
+        report["challenger"] = {**theirs, "version": f"{model}/{other}"}
+    return report
 
 
 def _num(x: Any) -> str:

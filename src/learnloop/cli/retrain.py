@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -61,10 +62,11 @@ def retrain(  # noqa: PLR0913 -- typer: one parameter per option
 ) -> None:
     """Run MODEL's loop again on DATA to the same threshold; register the new version."""
     json_errors(json_out)
+    seconds = None if budget is None else run_guarded(parse_budget, budget)
+    run_guarded(_known_model, model, store)  # a wrong one fails before the heavy imports
     from learnloop.runs.progress import make_reporter
     from learnloop.runs.retrain import retrain as retrain_fn
 
-    seconds = None if budget is None else run_guarded(parse_budget, budget)
     reporter = make_reporter()
     try:
         done = run_guarded(
@@ -84,6 +86,17 @@ def retrain(  # noqa: PLR0913 -- typer: one parameter per option
         reporter.close()
     _say(done, json_out)
     raise typer.Exit(EXIT_MET if done.result.met else EXIT_NOT_MET)
+
+
+def _known_model(model: str, store: str | None) -> None:
+    """UsageError unless ``model`` is a file or a registered model's name (the store is
+    opened only to look the name up), as the retrain's own first check says it."""
+    if Path(model).exists():
+        return
+    from learnloop.store import open_store
+    from learnloop.store.versions import Registry, resolve_model
+
+    resolve_model(model, Registry(open_store(store)))
 
 
 def _say(done: Any, json_out: bool) -> None:

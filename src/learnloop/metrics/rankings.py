@@ -7,7 +7,8 @@ array (one row per user) of item ids, best first; only the first k columns are s
 recall@k = hits / held-out items; precision@k = hits / k; hit_rate@k = 1 if any hit;
 ndcg@k = DCG of the hits / the DCG of min(held-out, k) hits at the top; map@k = the mean of
 precision@i over the ranks i of the hits / min(held-out, k). Each metric averages a per-user
-value (``ranking_per_user``).
+value (``ranking_per_user``), so a bootstrap resample of users is the mean of their values,
+found once (``Metric.resampled``) rather than once per resample.
 """
 
 from __future__ import annotations
@@ -99,6 +100,12 @@ def ranking_metric(base: str, k: int) -> Metric:
         values = ranking_per_user(base, y, p, k)
         return float(values.mean()) if len(values) else math.nan
 
+    def resampled(y: np.ndarray, p: Prediction, n: int, rows: np.ndarray) -> np.ndarray:
+        # a resample of users is the mean of their fixed per-user values: hits found once
+        if rows.shape[-1] == 0:
+            return np.full(rows.shape[:-1], math.nan)
+        return ranking_per_user(base, y, p, k)[rows].mean(axis=-1)
+
     return Metric(
         f"{base}@{k}",
         Output.RANKINGS,
@@ -109,4 +116,5 @@ def ranking_metric(base: str, k: int) -> Metric:
         base == "hit_rate",
         scorer,
         k=k,
+        resampled=resampled,
     )

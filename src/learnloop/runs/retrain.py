@@ -38,7 +38,13 @@ from learnloop.exceptions import DataError, StoreError, UsageError
 from learnloop.runs.result import Result
 from learnloop.store import Store, open_store
 from learnloop.store.model_files import LoadedModel, load_model
-from learnloop.store.versions import Registry, check_name, default_name, file_digest
+from learnloop.store.versions import (
+    Registry,
+    check_name,
+    default_name,
+    file_digest,
+    resolve_model,
+)
 
 __all__ = [
     "Retrained",
@@ -159,17 +165,6 @@ def window_rows(frame: pd.DataFrame, window: str | None, time: str | None) -> pd
 
 
 # ------------------------------------------------------------------------------ registry
-def resolve_model(model: str | Path, registry: Registry | None) -> tuple[Path, str | None]:
-    """The model file ``model`` names: a path, or the name of a registered model (its
-    champion's file); UsageError if it is neither."""
-    path = Path(model)
-    if path.exists():
-        return path, None
-    if registry is not None and str(model) in registry.names():
-        return Path(registry.champion(str(model))["path"]), str(model)
-    raise UsageError(f"There is no model file or registered model '{model}'.")
-
-
 def register_model(
     registry: Registry,
     path: str | Path,

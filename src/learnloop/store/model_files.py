@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from learnloop.core.extras import missing_extra
+from learnloop.core.files import model_file
 from learnloop.data import (
     Schema,
     cells,
@@ -185,18 +186,6 @@ def load_model(path: str | Path) -> LoadedModel:
     return _load(path, require_signature=True)
 
 
-def _regular_file(path: Path) -> Path:
-    """The file ``path`` names, links resolved: UsageError if none, or not a regular file."""
-    try:
-        real = path.resolve(strict=True)
-        mode = real.stat().st_mode
-    except (OSError, RuntimeError):
-        raise UsageError(f"The model file '{path}' does not exist.") from None
-    if not stat.S_ISREG(mode):
-        raise UsageError(f"The model path '{path}' is not a regular file.")
-    return real
-
-
 def _open(real: Path, path: Path) -> IO[bytes]:
     try:  # no blocking on a FIFO swapped in, no link swapped in after resolving
         fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
@@ -294,7 +283,7 @@ def _skops_load(fp: IO[bytes], path: Path) -> Any:
 
 def _load(path: str | Path, *, require_signature: bool) -> LoadedModel:
     path = Path(path)
-    real = _regular_file(path)
+    real = model_file(path)
     key = model_key() if require_signature else None
     with _open(real, path) as fp:
         with open_checked(fp, str(path)) as archive:

@@ -29,7 +29,7 @@ from learnloop.exceptions import StoreError, UsageError
 from learnloop.store import Store, _now, _setup_lock
 from learnloop.store.reconnect import retried
 
-__all__ = ["ALIASES", "Registry", "file_digest", "default_name"]
+__all__ = ["ALIASES", "Registry", "file_digest", "default_name", "resolve_model"]
 
 ALIASES = ("champion", "challenger")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -325,3 +325,14 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     for key in _JSON:
         row[key] = json.loads(row[key]) if row.get(key) else None
     return row
+
+
+def resolve_model(model: str | Path, registry: Registry | None) -> tuple[Path, str | None]:
+    """The model file ``model`` names: a path, or the name of a registered model (its
+    champion's file); UsageError if it is neither."""
+    path = Path(model)
+    if path.exists():
+        return path, None
+    if registry is not None and str(model) in registry.names():
+        return Path(registry.champion(str(model))["path"]), str(model)
+    raise UsageError(f"There is no model file or registered model '{model}'.")

@@ -42,21 +42,11 @@ from scipy import stats
 from learnloop.certify import fewest_right_to_certify
 from learnloop.search.aim import Aim
 
-__all__ = [
-    "P_MIN",
-    "WAIT_SHARE",
-    "MIN_AFTER",
-    "WAIT_CAP",
-    "LookCall",
-    "pass_chance",
-    "wait_for_aim",
-    "call",
-]
+__all__ = ["P_MIN", "WAIT_SHARE", "MIN_AFTER", "LookCall", "pass_chance", "wait_for_aim", "call"]
 
 P_MIN = 0.25  # the least predicted chance of passing worth look 1's alpha short of the aim
 WAIT_SHARE = 0.1  # wait for the aim while it is expected within this share of the time left
 MIN_AFTER = 1  # trials finished since the first pass before a look short of the aim
-WAIT_CAP = 0.01  # ... but only while the trials so far took under this share of the budget each
 
 
 @dataclass(frozen=True)
@@ -69,15 +59,10 @@ class LookCall:
     wait_s: float
     left_s: float
     since_pass: int  # trials finished since the first past the threshold
-    per_trial_s: float = 0.0  # seconds per finished trial so far
-    budget_s: float = math.inf  # the seconds run plus the seconds left
 
     @property
     def look(self) -> bool:
-        if self.chance < P_MIN:
-            return False
-        cheap = self.per_trial_s < WAIT_CAP * self.budget_s
-        if self.since_pass < MIN_AFTER and cheap:
+        if self.since_pass < MIN_AFTER or self.chance < P_MIN:
             return False
         return self.wait_s > WAIT_SHARE * self.left_s
 
@@ -163,5 +148,4 @@ def call(
     wait = wait_for_aim(
         aim_score, scores, aim.se_val, since_pass, per_trial, metric.greater_is_better
     )
-    budget = elapsed_s + max(left_s, 0.0)
-    return LookCall(trial, score, chance, wait, left_s, since_pass, per_trial, budget)
+    return LookCall(trial, score, chance, wait, left_s, since_pass)

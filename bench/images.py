@@ -98,7 +98,8 @@ def watch_rates(work: Path, quick: bool) -> list[dict[str, Any]]:
 
     people = picture_data.write_people(work / "train-people", 8)
     model_path = work / "faces.skops"
-    learnloop.train(people, task="faces", budget=10, out=model_path, seed=0)
+    budget = 3 if quick else 10  # quick: a smoke run; one trial is enough to watch with
+    learnloop.train(people, task="faces", budget=budget, out=model_path, seed=0)
     model = learnloop.load(model_path)
     seconds = 4 if quick else 20
     sequence = [(p, int(VIDEO_FPS * seconds / 4)) for p in (*picture_data.PEOPLE, "nobody")]

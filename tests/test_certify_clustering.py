@@ -176,3 +176,53 @@ def test_davies_bouldin_bound_is_on_the_upper_side(pop: Population) -> None:
     assert math.isfinite(cert.test_bound) and cert.test_bound > cert.test_score
     strict = certify(metric, X, pred, 0, cert.test_score, 1 - ALPHA)
     assert strict.met is False  # a threshold between score and bound is not certified
+
+
+def _spread_before(y: np.ndarray, p: Prediction, rows: np.ndarray, root: bool) -> tuple:
+    """``clusters_resampled._spread`` as it was before its passes went in place (the
+    reference the faster form must equal: bit for bit on this machine)."""
+    from learnloop.metrics.clusters_resampled import _clusters, _counts
+
+    X = np.asarray(y, dtype=float).reshape(len(y), -1)
+    codes, k = _clusters(p)
+    weights = _counts(rows, len(X)).astype(float)
+    sizes, centres = np.zeros((len(rows), k)), np.zeros((len(rows), k, X.shape[1]))
+    spread = np.zeros((len(rows), k))
+    for c in range(k):
+        home = X[codes == c].mean(axis=0)
+        part, w = X[codes == c] - home, weights[:, codes == c]
+        sizes[:, c] = w.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shift = np.nan_to_num((w @ part) / sizes[:, c, None])
+        square = np.maximum(
+            (part**2).sum(axis=1)[None, :] - 2 * shift @ part.T + (shift**2).sum(axis=1)[:, None],
+            0.0,
+        )
+        spread[:, c] = (w * (np.sqrt(square) if root else square)).sum(axis=1)
+        centres[:, c] = shift + home
+    return sizes, centres, spread
+
+
+@pytest.mark.parametrize("root", [True, False])
+def test_spread_equals_its_form_before_the_speed_up(pop: Population, root: bool) -> None:
+    """The cluster sums behind Davies-Bouldin (root) and Calinski-Harabasz, bootstrap and
+    jackknife resamples and degenerate ones (one row, noise), equal the earlier form's."""
+    from learnloop.metrics.clusters_resampled import _spread
+
+    rng = np.random.default_rng(9)
+    rows = pop.draw(400, rng)
+    labels = pop.clusters[rows].copy()
+    labels[:5] = -1
+    pred = Prediction(labels)
+    draws = rng.integers(0, 400, (60, 400))
+    draws[0] = 7
+    draws[1] = draws[1] % 2
+    jack = np.array([np.delete(np.arange(400), i) for i in range(0, 400, 7)])
+    for batch in (draws, jack):
+        for got, want in zip(
+            _spread(pop.X[rows], pred, batch, root),
+            _spread_before(pop.X[rows], pred, batch, root),
+            strict=True,
+        ):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)  # bitwise here
+    assert np.isfinite(_spread(pop.X[rows], pred, draws, root)[2]).all()

@@ -28,9 +28,16 @@ def _train(data: Path, target: str, store: str, out: Path, *extra: str) -> dict:
 
 
 def _json(*args: str) -> dict:
-    proc = learnloop(*args, "--json")
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    """A ``--json`` command's answer, run in this process: its JSON contract is what these
+    tests read (the command as a subprocess, its exit codes and text: the calls to
+    ``learnloop`` beside them), and each fresh interpreter cost a second of imports."""
+    from typer.testing import CliRunner
+
+    from learnloop.cli import app
+
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return json.loads(result.stdout)
 
 
 @pytest.mark.slow

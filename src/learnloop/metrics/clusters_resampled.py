@@ -40,25 +40,36 @@ def _spread(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per resample and cluster: the drawn rows' count, centre, and their summed squared
     (``root``: plain) distance to that centre. Each cluster is worked in a frame centred on
-    its own mean, where the expanded square loses no digits; memory is resamples x rows."""
+    its own mean, where the expanded square loses no digits; memory is resamples x rows,
+    its passes in place."""
     X = np.asarray(y, dtype=float)
     X = X.reshape(len(X), -1)
     codes, k = _clusters(p)
-    weights = _counts(rows, len(X)).astype(float)
+    order = np.argsort(codes, kind="stable")  # rows by cluster: each cluster's weights a slice
+    place = np.empty_like(order)
+    place[order] = np.arange(len(order))
+    ends = np.cumsum(np.bincount(codes, minlength=k))
+    weights = _counts(place[rows], len(X)).astype(float)
     sizes = np.zeros((len(rows), k))
     centres = np.zeros((len(rows), k, X.shape[1]))
     spread = np.zeros((len(rows), k))
     for c in range(k):
-        home = X[codes == c].mean(axis=0)
-        part, w = X[codes == c] - home, weights[:, codes == c]
+        start = ends[c - 1] if c else 0
+        members, w = order[start : ends[c]], weights[:, start : ends[c]]
+        home = X[members].mean(axis=0)
+        part = X[members] - home
         sizes[:, c] = w.sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             shift = np.nan_to_num((w @ part) / sizes[:, c, None])  # B x d, in the frame
-        square = np.maximum(
-            (part**2).sum(axis=1)[None, :] - 2 * shift @ part.T + (shift**2).sum(axis=1)[:, None],
-            0.0,
-        )
-        spread[:, c] = (w * (np.sqrt(square) if root else square)).sum(axis=1)
+        square = shift @ part.T  # |part - shift|^2 expanded, worked in place
+        square *= -2.0
+        square += (part**2).sum(axis=1)[None, :]
+        square += (shift**2).sum(axis=1)[:, None]
+        np.maximum(square, 0.0, out=square)
+        if root:
+            np.sqrt(square, out=square)
+        square *= w
+        spread[:, c] = square.sum(axis=1)
         centres[:, c] = shift + home
     return sizes, centres, spread
 

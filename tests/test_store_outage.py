@@ -309,3 +309,43 @@ def test_a_full_postgresql_store_says_so_in_one_line(outage: Outage) -> None:
         subprocess.run([*psql, dropped], check=True, capture_output=True)
         subprocess.run(["umount", str(disk)], check=True)
         disk.rmdir()
+
+
+def test_a_connection_dropped_mid_transaction_is_retried() -> None:
+    """Optuna's error from SQLAlchemy's PendingRollbackError (a connection the server dropped,
+    met again before its rollback: the CI flake of a restart mid-query) is retried like a lost
+    connection, and any other Optuna storage error is not."""
+    import optuna
+
+    from learnloop.exceptions import StoreError
+    from learnloop.store.reconnect import with_retries
+
+    def dropped() -> optuna.exceptions.StorageInternalError:
+        try:
+            raise sa.exc.PendingRollbackError(
+                "Can't reconnect until invalid transaction is rolled back"
+            )
+        except sa.exc.PendingRollbackError as e:
+            try:
+                raise optuna.exceptions.StorageInternalError("during the commit") from e
+            except optuna.exceptions.StorageInternalError as wrapped:
+                return wrapped
+
+    calls = iter([dropped(), "answered"])
+
+    def operation() -> str:
+        answer = next(calls)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    assert with_retries("postgresql://store", "postgresql", operation) == "answered"
+
+    def refused() -> str:
+        try:
+            raise sa.exc.IntegrityError("INSERT", {}, Exception("duplicate key"))
+        except sa.exc.IntegrityError as e:
+            raise optuna.exceptions.StorageInternalError("during the commit") from e
+
+    with pytest.raises(StoreError, match="The store postgresql://store failed"):
+        with_retries("postgresql://store", "postgresql", refused)

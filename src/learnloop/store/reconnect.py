@@ -121,12 +121,23 @@ def retried(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+# PendingRollbackError: a connection the server dropped mid-transaction, met again before its
+# session was rolled back (Optuna then rolls back and raises its own error from it); a new
+# session cures it, as it does a lost connection.
+_DATABASE_ERRORS = (
+    sa.exc.DBAPIError,
+    sa.exc.DisconnectionError,
+    sa.exc.PendingRollbackError,
+    sqlite3.Error,
+)
+
+
 def _database_error(e: BaseException) -> BaseException | None:
     """The database's error behind ``e`` (Optuna raises its own from SQLAlchemy's, which
     holds the driver's), or None if ``e`` did not come from the database."""
     seen: BaseException | None = e
     while seen is not None:
-        if isinstance(seen, sa.exc.DBAPIError | sa.exc.DisconnectionError | sqlite3.Error):
+        if isinstance(seen, _DATABASE_ERRORS):
             return seen
         seen = seen.__cause__
     return None
@@ -135,7 +146,7 @@ def _database_error(e: BaseException) -> BaseException | None:
 def _transient(e: BaseException) -> bool:
     """A failure that reconnecting can cure: a lost or refused connection, a server
     starting or stopping, a deadlock or serialisation failure (PostgreSQL)."""
-    if isinstance(e, sa.exc.DisconnectionError):
+    if isinstance(e, sa.exc.DisconnectionError | sa.exc.PendingRollbackError):
         return True
     if isinstance(e, sa.exc.DBAPIError):
         return e.connection_invalidated or isinstance(

@@ -21,6 +21,8 @@ from learnloop.certify.bounds import (
 )
 from learnloop.certify.certificate import (
     DEFAULT_TEST_SHARE,
+    EARLY_LOOK_SHARES,
+    EARLY_SHARE,
     LOOK_SHARES,
     MAX_LOOKS,
     MAX_TEST_SHARE,
@@ -39,6 +41,8 @@ from learnloop.certify.certificate import (
 __all__ = [
     "Certificate",
     "LOOK_SHARES",
+    "EARLY_SHARE",
+    "EARLY_LOOK_SHARES",
     "look_alpha",
     "certify",
     "clopper_pearson_bound",

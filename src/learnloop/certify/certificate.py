@@ -6,7 +6,10 @@ rows, or from a jackknife (the silhouette, over every test row; adjusted Rand an
 bias-corrected): ``learnloop.certify.bounds``. Looking at the test split more than once spends
 the error rate ``alpha = 1 - confidence`` across looks (Bonferroni): look k uses
 ``alpha * LOOK_SHARES[k]``, and the shares sum to one, so the chance that *any* "met" claim
-is wrong stays <= alpha.
+is wrong stays <= alpha. A run whose first look comes before the aim (a model just past the
+threshold) plans one look more, decided before the test split is read: that first look
+spends ``EARLY_SHARE`` of alpha, the three after it share the rest as before
+(``EARLY_LOOK_SHARES``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from learnloop.metrics import Metric, Prediction
 __all__ = [
     "Certificate",
     "LOOK_SHARES",
+    "EARLY_SHARE",
+    "EARLY_LOOK_SHARES",
     "look_alpha",
     "certify",
     "clopper_pearson_bound",
@@ -49,6 +54,11 @@ __all__ = [
 
 LOOK_SHARES = (0.6, 0.25, 0.15)
 MAX_LOOKS = len(LOOK_SHARES)
+# a first look short of the aim spends this share of alpha; if it fails, the looks after it
+# share the rest (a failed early look costs the look at the aim 30% of its alpha, not all of
+# it): 0.015 / 0.021 / 0.00875 / 0.00525 at alpha 0.05
+EARLY_SHARE = 0.3
+EARLY_LOOK_SHARES = (EARLY_SHARE, *(share * (1.0 - EARLY_SHARE) for share in LOOK_SHARES))
 
 
 @dataclass
@@ -71,9 +81,12 @@ class Certificate:
 
 
 def look_alpha(alpha: float, look: int, planned_looks: int) -> float:
-    """The error rate spent on look number ``look`` (1-based) of ``planned_looks``."""
+    """The error rate spent on look number ``look`` (1-based) of ``planned_looks`` (one more
+    than ``MAX_LOOKS``: the plan of a run whose first look came early)."""
     if planned_looks <= 1:
         return alpha
+    if planned_looks == len(EARLY_LOOK_SHARES):
+        return alpha * EARLY_LOOK_SHARES[look - 1]
     shares = LOOK_SHARES[:planned_looks]
     shares = tuple(s / sum(shares) for s in shares)
     return alpha * shares[look - 1]
@@ -237,8 +250,10 @@ def split_share_for(
 class LookPolicy:
     """How many times the test split may be looked at, and the error rate each look spends.
 
-    With a threshold: up to ``MAX_LOOKS`` looks sharing ``alpha`` (Bonferroni, 60/25/15%);
-    without one: a single look at the full ``alpha``. A look is only worth spending where
+    With a threshold: up to ``MAX_LOOKS`` looks sharing ``alpha`` (Bonferroni, 60/25/15%),
+    or, planned before the run's first look when it comes short of the aim
+    (:meth:`plan_early_look`), one look more: 30% for it, 70% shared as before; without a
+    threshold: a single look at the full ``alpha``. A look is only worth spending where
     a perfect test score could still pass the threshold (``certifiable``).
     """
 
@@ -251,6 +266,20 @@ class LookPolicy:
     def alpha_at(self, look: int) -> float:
         """The error rate look number ``look`` (1-based) spends."""
         return look_alpha(self.alpha, look, self.planned)
+
+    @property
+    def early_alpha(self) -> float | None:
+        """The error rate a first look short of the aim would spend (None: no such plan)."""
+        if self.planned != MAX_LOOKS:
+            return None
+        return look_alpha(self.alpha, 1, len(EARLY_LOOK_SHARES))
+
+    def plan_early_look(self) -> None:
+        """Before the run's first look, made short of the aim: plan one look more, the first
+        at ``EARLY_SHARE`` of alpha (the plan is recorded with every look, so a resumed
+        run keeps it)."""
+        if self.planned == MAX_LOOKS:
+            self.planned = len(EARLY_LOOK_SHARES)
 
     def ceiling(self, look: int, n_test: int) -> float | None:
         """The bound a perfect test score would get at this look, where known beforehand."""

@@ -28,6 +28,11 @@ on the benchmark and are turned on with ``LEARNLOOP_ENABLE=portfolio``.
   threshold at once (which cost the later looks alpha where a few more trials reach the aim:
   breast cancer at accuracy >= 0.9, certified after 2 trials without it, after the whole
   20-s budget with it).
+- ``cheap_first_look``: the run's first look, when it goes to a model short of the aim,
+  spends a share of alpha planned for it (30%; the later looks share the other 70%), and
+  is made at once, at the first model past the threshold whose predicted chance of
+  passing at that alpha is at least 25% (``look_rule.early_call``); switched off, the
+  rule above times a look at look 1's full share.
 - ``end_refit``: a run without a threshold keeps, at the end of its search, the time to
   refit its best model on training + validation rows before its one test look (off by
   default: on four real tables at 60 s, bench/TABLES_VS_PEERS_RESULTS.md, see there).
@@ -56,6 +61,7 @@ LEVERS = (
     "early_look",
     "first_look",
     "look_rule",
+    "cheap_first_look",
     "end_refit",
 )
 OFF_BY_DEFAULT = frozenset({"portfolio", "cv_select", "early_look", "end_refit"})

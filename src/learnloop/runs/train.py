@@ -419,6 +419,8 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
     if schedule.made:
         report.on_message(resumed_message(schedule))
     loop.aim.first_pass_look = schedule.first_pass_look  # the run's first look only
+    if schedule.first_pass_look:  # a first look short of the aim may spend a share planned for it
+        loop.aim.alpha_early = policy.early_alpha
     if not policy.certifiable(first, len(test)):
         ceiling = policy.ceiling(first, len(test))
         report.on_message(
@@ -435,6 +437,8 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
     looked_predictions: dict[int, Any] = {}  # id(model) -> its test predictions, made once
 
     def look(model: FittedModel) -> Certificate:
+        if model is loop.early_look and not schedule.made:
+            policy.plan_early_look()  # before the look is recorded: its alpha is the plan's
         # a refit must leave the time to finish with it (its predictions, the model file)
         refitted = refit_for_look(problem, model, n_jobs, end - finish_seconds(model, problem))
         if refitted is not model:
@@ -509,6 +513,9 @@ def _search_and_certify(  # noqa: C901, PLR0913 -- to be cut into the look polic
                 loop.search_to_budget()  # no look left could certify it: no more looks
                 continue
             assert threshold is not None
+            if hit is loop.early_look:  # a side bet: the aim stays for the looks to come
+                loop.after_early_look(hit.score, policy.alpha_at(schedule.next_look))
+                continue
             # aim further past the threshold by what the bound fell short
             loop.raise_target(abs(cert.test_bound - threshold), looked_score=hit.score)
     met_look = next((lc for lc in looks if lc[1].met), None)
@@ -639,12 +646,15 @@ def _say_why_look(loop: Search, hit: FittedModel, report: Reporter) -> None:
     advice = loop.advisor.advice[-1] if loop.advisor.advice else None
     if advice is None or advice.trial != hit.trial:
         said = loop.look_call
-        why = (
-            f": a {said.chance:.0%} chance that a test look passes, and the aim would take "
-            f"about {said.wait_s:.3g} s of the {said.left_s:.3g} s left"
-            if said is not None and said.trial == hit.trial and said.look
-            else ""
-        )
+        why = ""
+        if said is not None and said.trial == hit.trial and said.look:
+            why = (
+                f": a {said.chance:.0%} chance that a test look passes at alpha "
+                f"{said.early_alpha:.3g}, the share planned for a first look short of the aim"
+                if said.early_alpha is not None
+                else f": a {said.chance:.0%} chance that a test look passes, and the aim "
+                f"would take about {said.wait_s:.3g} s of the {said.left_s:.3g} s left"
+            )
         report.on_message(
             f"The best model past the threshold on validation ({hit.score:.4f}, short of "
             f"the aim){why}: the run's first test look goes to it now."

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import stats
 
 from learnloop.certify import aim_margin
 from learnloop.metrics import Metric, Prediction
@@ -40,7 +41,33 @@ class Aim:
         # a look at the first model past the threshold may still be made (``first_look``
         # lever; False once made, or when an earlier session of the run made a look)
         self.first_pass_look = True
+        # the alpha of an early first look (``cheap_first_look``; None: no early look may be
+        # made, as in a resumed session or a run with a single look)
+        self.alpha_early: float | None = None
         self._trials_at_last_look = 0
+
+    @property
+    def se_test(self) -> float:
+        """The test score's standard error the margin was set from (0 before)."""
+        if self.margin is None:
+            return 0.0
+        to_bound = max(self.margin - self.se_val, 0.0)  # z * se_test (and a row's steps)
+        return to_bound / float(stats.norm.ppf(1.0 - self.alpha_first_look))
+
+    def after_early_look(self, looked_score: float, alpha_next: float) -> None:
+        """A first look short of the aim failed: it was a side bet at its own share of
+        alpha, so the aim stays, moved from the alpha it was set at to ``alpha_next`` (a
+        bound at a smaller alpha sits further from its score); a model is worth the next
+        look only if it scores better than ``looked_score`` on validation."""
+        self.first_pass_look = False
+        if self.metric.better(looked_score, self.looked_best):
+            self.looked_best = looked_score
+        if self.threshold is None or self.margin is None:
+            return
+        z = stats.norm.ppf
+        further = float(z(1.0 - alpha_next) - z(1.0 - self.alpha_first_look))
+        self.margin += max(further, 0.0) * self.se_test
+        self.target = self._clip(self.metric.shift(self.threshold, self.margin))
 
     def note_pass(
         self, y_val: np.ndarray, prediction: Prediction, n_classes: int, n_test: int, seed: int

@@ -315,7 +315,10 @@ def _first_look(search: Search) -> FittedModel | None:
     single model past the threshold on validation, short of the aim, gets that look when
     the rule says so (:mod:`learnloop.search.look_rule`: a fair chance that it passes, and
     the aim not expected soon); with the ``look_rule`` lever off, the first such model at
-    once. A look's error rate is fixed by its number, whatever decides when it is made."""
+    once. With ``cheap_first_look`` (the default) the look spends a smaller share of alpha
+    planned for it, and is made at the first model whose chance of passing at that alpha is
+    fair (:func:`look_rule.early_call`). A look's error rate is fixed by its plan and
+    number, whatever decides when it is made."""
     aim, metric, model = search.aim, search.problem.metric, search.best_single
     if not (levers.enabled("first_look") and aim.first_pass_look and aim.passable):
         return None
@@ -323,7 +326,14 @@ def _first_look(search: Search) -> FittedModel | None:
         return None
     if not metric.meets(model.score, aim.threshold):
         return None
-    if levers.enabled("look_rule"):
+    if levers.enabled("cheap_first_look") and aim.alpha_early is not None:
+        finished = [t.score for t in search.trials if t.status != "running"]
+        early = look_rule.early_call(aim, model.trial, model.score, finished, search.problem.n_test)
+        search.look_call = early
+        if early is None or not early.look:
+            return None
+        search.early_look = model
+    elif levers.enabled("look_rule"):
         now = time.monotonic()
         started = search.started if search.started is not None else now
         finished = [t.score for t in search.trials if t.status != "running"]

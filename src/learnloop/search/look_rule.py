@@ -27,6 +27,13 @@ pass reaches the aim, whatever the load makes of the clock), and the wait is mor
 chance). Every input comes from the training and
 validation rows and the clock, never the test split, and the look spends the alpha of its
 number as at the aim, so the false-"met" rate stays at most alpha.
+
+With the ``cheap_first_look`` lever (on by default) the wait goes: the first look short of
+the aim spends a planned smaller share of alpha (``certify.EARLY_SHARE``; the looks after
+it share the rest), so it is made at once, at the first model past the threshold whose
+predicted chance of passing *at that alpha* is at least ``P_EARLY`` (:func:`early_call`).
+A failed early look costs the look at the aim part of its alpha, not all of it, which is
+what made waiting worth it.
 """
 
 from __future__ import annotations
@@ -42,11 +49,22 @@ from scipy import stats
 from learnloop.certify import fewest_right_to_certify
 from learnloop.search.aim import Aim
 
-__all__ = ["P_MIN", "WAIT_SHARE", "MIN_AFTER", "LookCall", "pass_chance", "wait_for_aim", "call"]
+__all__ = [
+    "P_MIN",
+    "P_EARLY",
+    "WAIT_SHARE",
+    "MIN_AFTER",
+    "LookCall",
+    "pass_chance",
+    "wait_for_aim",
+    "call",
+    "early_call",
+]
 
 P_MIN = 0.25  # the least predicted chance of passing worth look 1's alpha short of the aim
 WAIT_SHARE = 0.1  # wait for the aim while it is expected within this share of the time left
 MIN_AFTER = 1  # trials finished since the first pass before a look short of the aim
+P_EARLY = 0.25  # the least predicted chance worth an early look's share of alpha
 
 
 @dataclass(frozen=True)
@@ -59,30 +77,35 @@ class LookCall:
     wait_s: float
     left_s: float
     since_pass: int  # trials finished since the first past the threshold
+    early_alpha: float | None = None  # an early look's alpha (``cheap_first_look``)
 
     @property
     def look(self) -> bool:
+        if self.early_alpha is not None:
+            return self.chance >= P_EARLY
         if self.since_pass < MIN_AFTER or self.chance < P_MIN:
             return False
         return self.wait_s > WAIT_SHARE * self.left_s
 
 
-def pass_chance(aim: Aim, score: float, n_test: int | None = None) -> float | None:
+def pass_chance(
+    aim: Aim, score: float, n_test: int | None = None, alpha: float | None = None
+) -> float | None:
     """The predicted chance that a test look at a model scoring ``score`` on validation
-    passes, at the alpha of the run's first look (None before the aim's margin is known).
+    passes, at ``alpha`` (the alpha of the run's first look unless given; None before the
+    aim's margin is known).
 
     The test score is taken as ``score`` give or take the validation and test noise; the
     look passes past ``threshold`` plus the bound's margin, or, for a share of rows right
     on ``n_test`` rows, from the fewest right rows whose exact bound certifies."""
     if aim.threshold is None or aim.margin is None:
         return None
-    z = float(stats.norm.ppf(1.0 - aim.alpha_first_look))
-    to_bound = max(aim.margin - aim.se_val, 0.0)  # z * se_test (and a row's discreteness)
-    se_test = to_bound / z
+    alpha = aim.alpha_first_look if alpha is None else alpha
+    se_test = aim.se_test
     sign = 1.0 if aim.metric.greater_is_better else -1.0
-    ahead = sign * (score - aim.threshold) - to_bound
+    ahead = sign * (score - aim.threshold) - float(stats.norm.ppf(1.0 - alpha)) * se_test
     if aim.metric.proportion and aim.metric.greater_is_better and n_test:
-        right = _fewest_right(n_test, aim.alpha_first_look, aim.threshold)
+        right = _fewest_right(n_test, alpha, aim.threshold)
         if right is None:
             return 0.0
         p = min(max(score, 0.5 / n_test), 1.0 - 0.5 / n_test)
@@ -142,10 +165,32 @@ def call(
         return None
     scores = [s for s in finished if s is not None and math.isfinite(s)]
     metric = aim.metric
-    past = [i for i, s in enumerate(finished) if s is not None and metric.meets(s, aim.threshold)]
-    since_pass = len(finished) - past[0] - 1 if past else 0
+    since_pass = _since_pass(aim, finished)
     per_trial = elapsed_s / max(len(finished), 1)
     wait = wait_for_aim(
         aim_score, scores, aim.se_val, since_pass, per_trial, metric.greater_is_better
     )
     return LookCall(trial, score, chance, wait, left_s, since_pass)
+
+
+def early_call(
+    aim: Aim, trial: int, score: float, finished: Sequence[float | None], n_test: int | None
+) -> LookCall | None:
+    """The ``cheap_first_look`` decision on the best model so far: its predicted chance of
+    passing a look at the early alpha (``aim.alpha_early``; None where no early look may be
+    made). Made at once: no wait, no clock."""
+    if aim.alpha_early is None or aim.threshold is None:
+        return None
+    chance = pass_chance(aim, score, n_test, aim.alpha_early)
+    if chance is None:
+        return None
+    return LookCall(trial, score, chance, 0.0, 0.0, _since_pass(aim, finished), aim.alpha_early)
+
+
+def _since_pass(aim: Aim, finished: Sequence[float | None]) -> int:
+    """Trials finished since the first past the threshold (0 if none is)."""
+    threshold = aim.threshold
+    if threshold is None:
+        return 0
+    past = [i for i, s in enumerate(finished) if s is not None and aim.metric.meets(s, threshold)]
+    return len(finished) - past[0] - 1 if past else 0

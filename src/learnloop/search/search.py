@@ -132,6 +132,8 @@ class Search:
         self.elsewhere: TrialRecord | None = None  # best trial finished by another process
         self.pool: Any = None  # the ensemble pool (learnloop.search.ensemble), made on first use
         self.look_call: LookCall | None = None  # the first-look rule's latest decision
+        # the model sent to an early first look at its smaller share of alpha, if one was
+        self.early_look: FittedModel | None = None
 
     # ------------------------------------------------------------------ the aim
     @property
@@ -151,6 +153,13 @@ class Search:
         """After a failed certificate, aim further past the threshold by ``shortfall`` and
         past ``looked_score``, the validation score of the model that failed."""
         self.aim.raise_by(shortfall, len(self.trials), looked_score)
+
+    def after_early_look(self, looked_score: float, alpha_next: float) -> None:
+        """After a failed early look (a side bet at its own share of alpha): the aim stays
+        where it was, moved to the next look's smaller alpha, and the next look needs a
+        model better than ``looked_score`` on validation."""
+        self.aim.after_early_look(looked_score, alpha_next)
+        self.advisor.alpha = alpha_next
 
     def search_to_budget(self) -> None:
         """Stop aiming: no test look could certify the threshold, so search for the best model."""

@@ -10,6 +10,7 @@ from learnloop.certify import (
     BCA_MAX_ROWS,
     LOOK_SHARES,
     NORMAL_MIN_ROWS,
+    LookPolicy,
     bootstrap_bound,
     certify,
     clopper_pearson_bound,
@@ -54,6 +55,20 @@ def test_certificate_of_a_model_with_known_accuracy() -> None:
     # exact bounds are conservative and the 400 rows are discrete: at most alpha (+ noise),
     # yet claimed often enough to show the bound is not absurdly low
     assert 0.015 <= false_claims / sims <= _error_rate_limit(sims)
+
+
+def test_an_early_first_look_plans_one_look_more_within_alpha() -> None:
+    """A run whose first look comes short of the aim plans four looks: 30% of alpha for it,
+    the three after it sharing the rest as before; the plan is taken before any look."""
+    policy = LookPolicy(0.95, 0.9, get_metric("accuracy"))
+    assert policy.early_alpha == pytest.approx(0.015)
+    policy.plan_early_look()
+    alphas = [policy.alpha_at(k) for k in range(1, policy.planned + 1)]
+    assert alphas == pytest.approx([0.015, 0.021, 0.00875, 0.00525])
+    assert sum(alphas) == pytest.approx(0.05)
+    assert policy.early_alpha is None  # planned once
+    policy.plan_early_look()
+    assert policy.planned == 4
 
 
 def test_look_alphas_sum_to_alpha() -> None:

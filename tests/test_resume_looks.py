@@ -226,11 +226,12 @@ def _early_session(
     first such model of a run whose first look is not made yet, ``LookSchedule.first_pass_look``;
     ``early_look``: when the held-out score's ``pass_probability`` is at least ``P_LOOK``;
     ``look_rule``: the first-look rule's predicted chance at least ``P_MIN``, and a coin for
-    its wait for the aim).
+    its wait for the aim; ``cheap_first_look``: the chance at the early look's share of
+    alpha at least ``P_EARLY``, the plan then taking one look more).
     The session is then stopped by hand after up to two more looks (the budget's end), or
     stopped before its first look. True if a look said "met"; None if no look was left."""
     from learnloop.search.finalist import P_LOOK, Estimate, pass_probability
-    from learnloop.search.look_rule import P_MIN, pass_chance
+    from learnloop.search.look_rule import P_EARLY, P_MIN, pass_chance
 
     metric = get_metric("accuracy")
     schedule = LookSchedule(LookPolicy(CONFIDENCE, truth, metric), rows)
@@ -260,6 +261,12 @@ def _early_session(
             # the rule's other half, the wait for the aim, reads only the clock: a coin here
             if chance is None or chance < P_MIN or rng.random() < 0.5:
                 continue
+        elif policy == "cheap_first_look" and schedule.made == 0:
+            aim = aim or _first_pass_aim(val, truth, len(y), schedule.alpha_next())
+            chance = pass_chance(aim, val, len(y), schedule.policy.early_alpha)
+            if chance is None or chance < P_EARLY:
+                continue
+            schedule.policy.plan_early_look()  # recorded with the look: resumes keep it
         elif policy == "early_look" and schedule.made == 0:
             held = rng.binomial(2000, truth) / 2000
             se = float(np.sqrt(held * (1 - held) / 2000))
@@ -297,7 +304,7 @@ def _aim_of(right: int, truth: float, n_test: int, alpha: float) -> Any:
     return aim
 
 
-@pytest.mark.parametrize("policy", ["first_look", "look_rule", "early_look"])
+@pytest.mark.parametrize("policy", ["first_look", "look_rule", "early_look", "cheap_first_look"])
 def test_early_looks_across_resumes_keep_false_met_at_most_alpha(policy: str) -> None:
     """3,000 simulated runs of models exactly at the threshold, each stopped and resumed up
     to six times, with the first look moved early by the lever: "met" at most alpha."""

@@ -33,6 +33,7 @@ from learnloop.runs.dataset import prepare_dataset
 from learnloop.runs.train import problem_of
 from learnloop.search import Aim, Hooks, Problem, Search
 from learnloop.search.executors import Executor, InProcess
+from learnloop.search.look_rule import P_EARLY
 
 distributed = pytest.importorskip("distributed")
 
@@ -55,21 +56,29 @@ def problem() -> Problem:
 
 
 def _search(
-    problem: Problem, executor: Executor, one_at_a_time: bool = False, first_pass: bool = False
+    problem: Problem,
+    executor: Executor,
+    one_at_a_time: bool = False,
+    first_pass: bool = False,
+    early: bool = False,
+    threshold: float = THRESHOLD,
 ) -> dict[str, Any]:
     """The seeded search on ``executor``, capped at TRIALS trials: the decisions it took.
 
     The scenario is the cross-validated look decision, so the look at the first model past
-    the threshold (``first_look``) is made already unless ``first_pass``."""
+    the threshold (``first_look``) is made already unless ``first_pass``; ``early``: that
+    look may spend the smaller share of alpha planned for it (``cheap_first_look``)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
-    alpha = LookPolicy(0.95, THRESHOLD, problem.metric).alpha_at(1)
+    alpha = LookPolicy(0.95, threshold, problem.metric).alpha_at(1)
 
     def keep_going() -> bool:
         return len(search.trials) < TRIALS and not (one_at_a_time and executor.running)
 
-    aim = Aim(problem.metric, THRESHOLD, alpha)
+    aim = Aim(problem.metric, threshold, alpha)
     aim.first_pass_look = first_pass
+    if early:
+        aim.alpha_early = LookPolicy(0.95, threshold, problem.metric).early_alpha
     search = Search(problem, study, aim, candidates=FAMILIES,
                     executor=executor, hooks=Hooks(keep_going=keep_going))  # fmt: skip
     hit = search.run(time.monotonic() + 600)
@@ -85,6 +94,8 @@ def _search(
         "target": search.target,
         "advice": [(a.trial, a.estimate.score, a.probability) for a in search.advisor.advice],
         "hit": (hit.trial, hit.candidate, hit.params, hit.score),
+        "early": search.early_look is hit,
+        "chance": search.look_call.chance if search.look_call is not None else None,
         "workers": {t.user_attrs.get("worker") for t in search.book.study.trials},
     }
 
@@ -140,10 +151,21 @@ def test_the_first_model_past_the_threshold_gets_the_first_look(
     """With the first look still to make and the rule that times it off (``look_rule``),
     the third trial, the first past the threshold on validation, is sent to it at once:
     short of the aim, with no estimate asked for and no trial after it."""
-    monkeypatch.setenv("LEARNLOOP_ABLATE", "look_rule")
+    monkeypatch.setenv("LEARNLOOP_ABLATE", "look_rule,cheap_first_look")
     first = _search(problem, InProcess(n_jobs=1), first_pass=True)
     assert first["hit"][:2] == (2, "extra_trees") and len(first["trials"]) == 3
     assert first["hit"][3] >= THRESHOLD and first["target"] > first["hit"][3]
+    assert first["advice"] == [] and not first["early"]
+
+
+def test_an_early_look_at_its_own_share_of_alpha_is_made_at_once(problem: Problem) -> None:
+    """``cheap_first_look`` (on by default): at a threshold the first trial passes (0.82),
+    that trial goes to the early look at once, short of the aim, its predicted chance at
+    the early look's smaller alpha being fair; no estimate is asked for, no trial follows."""
+    first = _search(problem, InProcess(n_jobs=1), first_pass=True, early=True, threshold=0.82)
+    assert first["hit"][:2] == (0, "lightgbm") and len(first["trials"]) == 1
+    assert 0.82 <= first["hit"][3] < first["target"]
+    assert first["early"] and first["chance"] >= P_EARLY
     assert first["advice"] == []
 
 

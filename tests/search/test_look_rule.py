@@ -9,17 +9,19 @@ that set it: cheap trials with most of the budget left wait for the aim (breast 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from learnloop.certify import LookPolicy, clopper_pearson_bound
 from learnloop.metrics import Prediction, get_metric
 from learnloop.search.aim import Aim
-from learnloop.search.look_rule import P_MIN, call, pass_chance
+from learnloop.search.look_rule import P_EARLY, P_MIN, call, early_call, pass_chance
 
 THRESHOLD = 0.9
 N_VAL = N_TEST = 400
 ACCURACY = get_metric("accuracy")
 ALPHA = LookPolicy(0.95, THRESHOLD, ACCURACY).alpha_at(1)
+EARLY_ALPHA = LookPolicy(0.95, THRESHOLD, ACCURACY).early_alpha
 
 
 def _aim(val_right: int, n_val: int = N_VAL, n_test: int = N_TEST) -> Aim:
@@ -31,21 +33,25 @@ def _aim(val_right: int, n_val: int = N_VAL, n_test: int = N_TEST) -> Aim:
     return aim
 
 
-def test_the_predicted_chance_matches_how_often_the_look_passes() -> None:
+@pytest.mark.parametrize("alpha", [ALPHA, EARLY_ALPHA], ids=["look-1", "early"])
+def test_the_predicted_chance_matches_how_often_the_look_passes(alpha: float) -> None:
     """Simulation: 40,000 models of true accuracy spread around the threshold (0.80-0.995,
     wider than the noise: no edge of the spread says more than the scores), each scored
     on 400 validation rows and 400 test rows; among those past the threshold on validation,
-    the look (Clopper-Pearson bound at look 1's alpha) passes about as often as predicted,
-    in every band of predicted chance (within 0.06), and more often the higher the band."""
+    the look (Clopper-Pearson bound at look 1's alpha, or at an early look's smaller one)
+    passes about as often as predicted, in every band of predicted chance (within 0.06),
+    and more often the higher the band."""
     rng = np.random.default_rng(28)
     truth = rng.uniform(0.80, 0.995, 40_000)
     val = rng.binomial(N_VAL, truth)
     test = rng.binomial(N_TEST, truth)
     past = val >= THRESHOLD * N_VAL
-    chance_of = {k: pass_chance(_aim(int(k)), k / N_VAL, N_TEST) for k in np.unique(val[past])}
+    chance_of = {
+        k: pass_chance(_aim(int(k)), k / N_VAL, N_TEST, alpha) for k in np.unique(val[past])
+    }
     chance = np.array([chance_of[k] for k in val[past]], dtype=float)
-    bound = stats.beta.ppf(ALPHA, test[past], N_TEST - test[past] + 1)
-    assert bound[0] == clopper_pearson_bound(int(test[past][0]), N_TEST, ALPHA)
+    bound = stats.beta.ppf(alpha, test[past], N_TEST - test[past] + 1)
+    assert bound[0] == clopper_pearson_bound(int(test[past][0]), N_TEST, alpha)
     passed = bound >= THRESHOLD
     observed = []
     for low, high in [(0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.01)]:
@@ -94,3 +100,21 @@ def test_a_poor_chance_never_looks_early() -> None:
     aim = _aim(372)
     said = call(aim, 0, THRESHOLD, [THRESHOLD] * 20, elapsed_s=50.0, left_s=1.0, n_test=N_TEST)
     assert said is not None and said.chance < P_MIN and not said.look
+
+
+def test_an_early_look_is_made_at_once_when_its_chance_at_its_alpha_is_fair() -> None:
+    """``cheap_first_look``: no wait for a trial after the first pass, no clock; the chance
+    is the one at the early look's alpha (lower than at look 1's), and a model just past
+    the threshold does not get the look."""
+    aim = _aim(380)  # 0.95 on validation
+    aim.alpha_early = EARLY_ALPHA
+    assert EARLY_ALPHA is not None and EARLY_ALPHA < ALPHA
+    said = early_call(aim, 0, 0.95, [0.95], N_TEST)
+    assert said is not None and said.since_pass == 0
+    assert said.chance == pass_chance(aim, 0.95, N_TEST, EARLY_ALPHA)
+    assert said.chance < (pass_chance(aim, 0.95, N_TEST) or 0.0)
+    assert said.look == (said.chance >= P_EARLY) and said.look
+    just_past = early_call(aim, 0, 0.905, [0.905], N_TEST)
+    assert just_past is not None and not just_past.look
+    aim.alpha_early = None  # a resumed session, or a run with one look: no early look
+    assert early_call(aim, 0, 0.95, [0.95], N_TEST) is None

@@ -20,10 +20,11 @@ on the benchmark and are turned on with ``LEARNLOOP_ENABLE=portfolio``.
   default: on wine and iris it left the test score where the validation split's choice
   put it, ratios 0.996-1.002 over 5 seeds; see bench/SMALL_DATA_RESULTS.md).
 - ``first_look``: while the run's first test look is still to make, the best model past the
-  threshold on validation, short of the aim, gets it when the rule of
+  threshold on validation, short of the aim, may get it: at its own share of alpha
+  (``cheap_first_look``, below) or, with that lever off, when the rule of
   ``learnloop.search.look_rule`` says so: a predicted chance of passing of at least 25%, and
-  the aim not expected within a tenth of the time left (the look spends look 1's share of
-  alpha, as it would at the aim; bench/NEAR_THRESHOLD_RESULTS.md).
+  the aim not expected within a tenth of the time left (the look then spends look 1's share
+  of alpha, as it would at the aim; bench/NEAR_THRESHOLD_RESULTS.md).
 - ``look_rule``: that rule; switched off, ``first_look`` looks at the first model past the
   threshold at once (which cost the later looks alpha where a few more trials reach the aim:
   breast cancer at accuracy >= 0.9, certified after 2 trials without it, after the whole

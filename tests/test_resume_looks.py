@@ -227,7 +227,8 @@ def _early_session(
     ``early_look``: when the held-out score's ``pass_probability`` is at least ``P_LOOK``;
     ``look_rule``: the first-look rule's predicted chance at least ``P_MIN``, and a coin for
     its wait for the aim; ``cheap_first_look``: the chance at the early look's share of
-    alpha at least ``P_EARLY``, the plan then taking one look more).
+    alpha at least ``P_EARLY``, the plan then taking one look more, and after it fails the
+    rule's look at the next look's alpha).
     The session is then stopped by hand after up to two more looks (the budget's end), or
     stopped before its first look. True if a look said "met"; None if no look was left."""
     from learnloop.search.finalist import P_LOOK, Estimate, pass_probability
@@ -261,12 +262,18 @@ def _early_session(
             # the rule's other half, the wait for the aim, reads only the clock: a coin here
             if chance is None or chance < P_MIN or rng.random() < 0.5:
                 continue
-        elif policy == "cheap_first_look" and schedule.made == 0:
+        elif policy == "cheap_first_look" and first_pass:
             aim = aim or _first_pass_aim(val, truth, len(y), schedule.alpha_next())
-            chance = pass_chance(aim, val, len(y), schedule.policy.early_alpha)
-            if chance is None or chance < P_EARLY:
-                continue
-            schedule.policy.plan_early_look()  # recorded with the look: resumes keep it
+            if schedule.made == 0:  # the early look, at its own share
+                chance = pass_chance(aim, val, len(y), schedule.policy.early_alpha)
+                if chance is None or chance < P_EARLY:
+                    continue
+                schedule.policy.plan_early_look()  # recorded with the look: resumes keep it
+            else:  # it failed: the rule may still time a look, at the next look's alpha
+                chance = pass_chance(aim, val, len(y), schedule.alpha_next())
+                if chance is None or chance < P_MIN or rng.random() < 0.5:
+                    continue
+                first_pass = False
         elif policy == "early_look" and schedule.made == 0:
             held = rng.binomial(2000, truth) / 2000
             se = float(np.sqrt(held * (1 - held) / 2000))

@@ -31,9 +31,11 @@ class Aim:
     def __init__(self, metric: Metric, threshold: float | None, alpha_first_look: float) -> None:
         self.metric = metric
         self.threshold = threshold
-        self.alpha_first_look = alpha_first_look
+        self.alpha_first_look = alpha_first_look  # the alpha the margin is set at
+        self.alpha_look = alpha_first_look  # the alpha of the look a model short of the aim gets
         self.margin: float | None = None
         self.se_val = 0.0
+        self.se_test = 0.0  # the test score's standard error the margin was set from
         self.target: float | None = None  # threshold + margin, once the margin is known
         self.passable = True  # False once no test look could certify the threshold
         self.looks_failed = 0
@@ -42,24 +44,19 @@ class Aim:
         # lever; False once made, or when an earlier session of the run made a look)
         self.first_pass_look = True
         # the alpha of an early first look (``cheap_first_look``; None: no early look may be
-        # made, as in a resumed session or a run with a single look)
+        # made, as in a resumed session, a run with a single look, or once it was made)
         self.alpha_early: float | None = None
         self._trials_at_last_look = 0
 
-    @property
-    def se_test(self) -> float:
-        """The test score's standard error the margin was set from (0 before)."""
-        if self.margin is None:
-            return 0.0
-        to_bound = max(self.margin - self.se_val, 0.0)  # z * se_test (and a row's steps)
-        return to_bound / float(stats.norm.ppf(1.0 - self.alpha_first_look))
-
     def after_early_look(self, looked_score: float, alpha_next: float) -> None:
         """A first look short of the aim failed: it was a side bet at its own share of
-        alpha, so the aim stays, moved from the alpha it was set at to ``alpha_next`` (a
-        bound at a smaller alpha sits further from its score); a model is worth the next
-        look only if it scores better than ``looked_score`` on validation."""
-        self.first_pass_look = False
+        alpha, so the run goes on as if it had not been made, at ``alpha_next``: the aim
+        moves from the alpha it was set at to that one (a bound at a smaller alpha sits
+        further from its score), a look short of the aim may still be timed by the rule,
+        and a model is worth the next look only if it scores better than ``looked_score``
+        on validation."""
+        self.alpha_early = None
+        self.alpha_look = alpha_next
         if self.metric.better(looked_score, self.looked_best):
             self.looked_best = looked_score
         if self.threshold is None or self.margin is None:
@@ -68,6 +65,11 @@ class Aim:
         further = float(z(1.0 - alpha_next) - z(1.0 - self.alpha_first_look))
         self.margin += max(further, 0.0) * self.se_test
         self.target = self._clip(self.metric.shift(self.threshold, self.margin))
+
+    def worth_a_look(self, score: float) -> bool:
+        """Whether a model short of the aim scoring ``score`` on validation may get a look:
+        not if a look already failed on a model scoring as well (it would say the same)."""
+        return self.looked_best is None or self.metric.better(score, self.looked_best)
 
     def note_pass(
         self, y_val: np.ndarray, prediction: Prediction, n_classes: int, n_test: int, seed: int
@@ -81,6 +83,8 @@ class Aim:
         self.margin, self.se_val = aim_margin(
             self.metric, y_val, prediction, n_classes, n_test, self.alpha_first_look, seed
         )
+        to_bound = max(self.margin - self.se_val, 0.0)  # z * se_test (and a row's steps)
+        self.se_test = to_bound / float(stats.norm.ppf(1.0 - self.alpha_first_look))
         self.target = self._clip(self.metric.shift(self.threshold, self.margin))
 
     def raise_by(self, shortfall: float, n_trials: int, looked_score: float | None = None) -> None:

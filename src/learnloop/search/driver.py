@@ -317,26 +317,27 @@ def _first_look(search: Search) -> FittedModel | None:
     the aim not expected soon); with the ``look_rule`` lever off, the first such model at
     once. With ``cheap_first_look`` (the default) the look spends a smaller share of alpha
     planned for it, and is made at the first model whose chance of passing at that alpha is
-    fair (:func:`look_rule.early_call`). A look's error rate is fixed by its plan and
+    fair (:func:`look_rule.early_call`); if it fails, the rule may still time a look at a
+    better model, at the next look's alpha. A look's error rate is fixed by its plan and
     number, whatever decides when it is made."""
     aim, metric, model = search.aim, search.problem.metric, search.best_single
     if not (levers.enabled("first_look") and aim.first_pass_look and aim.passable):
         return None
     if search.joined or aim.threshold is None or aim.looks_failed or model is None:
         return None
-    if not metric.meets(model.score, aim.threshold):
+    if not metric.meets(model.score, aim.threshold) or not aim.worth_a_look(model.score):
         return None
+    finished = [t.score for t in search.trials if t.status != "running"]
     if levers.enabled("cheap_first_look") and aim.alpha_early is not None:
-        finished = [t.score for t in search.trials if t.status != "running"]
         early = look_rule.early_call(aim, model.trial, model.score, finished, search.problem.n_test)
         search.look_call = early
         if early is None or not early.look:
             return None
-        search.early_look = model
-    elif levers.enabled("look_rule"):
+        search.early_look = model  # if it fails, the rule below may still time a look
+        return model
+    if levers.enabled("look_rule"):
         now = time.monotonic()
         started = search.started if search.started is not None else now
-        finished = [t.score for t in search.trials if t.status != "running"]
         decision = look_rule.call(
             aim,
             model.trial,
@@ -359,6 +360,8 @@ def _worth_a_look(search: Search, model: FittedModel) -> bool:
     folds of fits, the rule nothing)."""
     aim, advisor = search.aim, search.advisor
     if not (advisor.usable and aim.passable and aim.looks_failed == 0):
+        return False
+    if not aim.worth_a_look(model.score):  # an early look failed on a model as good
         return False
     said = search.look_call
     if aim.first_pass_look and said is not None and said.since_pass < look_rule.MIN_AFTER:

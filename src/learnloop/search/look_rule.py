@@ -92,15 +92,15 @@ def pass_chance(
     aim: Aim, score: float, n_test: int | None = None, alpha: float | None = None
 ) -> float | None:
     """The predicted chance that a test look at a model scoring ``score`` on validation
-    passes, at ``alpha`` (the alpha of the run's first look unless given; None before the
-    aim's margin is known).
+    passes, at ``alpha`` (the alpha of the look a model short of the aim would get unless
+    given; None before the aim's margin is known).
 
     The test score is taken as ``score`` give or take the validation and test noise; the
     look passes past ``threshold`` plus the bound's margin, or, for a share of rows right
     on ``n_test`` rows, from the fewest right rows whose exact bound certifies."""
     if aim.threshold is None or aim.margin is None:
         return None
-    alpha = aim.alpha_first_look if alpha is None else alpha
+    alpha = aim.alpha_look if alpha is None else alpha
     se_test = aim.se_test
     sign = 1.0 if aim.metric.greater_is_better else -1.0
     ahead = sign * (score - aim.threshold) - float(stats.norm.ppf(1.0 - alpha)) * se_test

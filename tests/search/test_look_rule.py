@@ -118,3 +118,24 @@ def test_an_early_look_is_made_at_once_when_its_chance_at_its_alpha_is_fair() ->
     assert just_past is not None and not just_past.look
     aim.alpha_early = None  # a resumed session, or a run with one look: no early look
     assert early_call(aim, 0, 0.95, [0.95], N_TEST) is None
+
+
+def test_after_a_failed_early_look_the_run_goes_on_at_the_next_looks_alpha() -> None:
+    """A side bet: the aim stays (moved to the next look's smaller alpha, so a little
+    further), no early look again, the rule's chance at the next look's alpha, and neither
+    the rule nor the estimate may send a model no better than the one that failed."""
+    aim = _aim(380)
+    aim.alpha_early = EARLY_ALPHA
+    target, margin = aim.target, aim.margin
+    assert target is not None and margin is not None
+    alpha_next = LookPolicy(0.95, THRESHOLD, ACCURACY)
+    alpha_next.plan_early_look()
+    aim.after_early_look(0.95, alpha_next.alpha_at(2))
+    assert aim.alpha_early is None and aim.alpha_look == alpha_next.alpha_at(2)
+    assert aim.first_pass_look and aim.looks_failed == 0  # the rule may still look
+    assert 0 < aim.target - target < 0.2 * margin  # z 2.03 instead of 1.88 on se_test
+    assert not aim.worth_a_look(0.95) and aim.worth_a_look(0.9525)
+    assert not aim.passed(0.95, 5)
+    before = pass_chance(aim, 0.96, N_TEST, ALPHA)
+    assert pass_chance(aim, 0.96, N_TEST) == pass_chance(aim, 0.96, N_TEST, aim.alpha_look)
+    assert (pass_chance(aim, 0.96, N_TEST) or 0.0) < (before or 0.0)

@@ -96,6 +96,7 @@ def _search(
         "hit": (hit.trial, hit.candidate, hit.params, hit.score),
         "early": search.early_look is hit,
         "chance": search.look_call.chance if search.look_call is not None else None,
+        "se_test": search.aim.se_test,
         "workers": {t.user_attrs.get("worker") for t in search.book.study.trials},
     }
 
@@ -166,6 +167,7 @@ def test_an_early_look_at_its_own_share_of_alpha_is_made_at_once(problem: Proble
     assert first["hit"][:2] == (0, "lightgbm") and len(first["trials"]) == 1
     assert 0.82 <= first["hit"][3] < first["target"]
     assert first["early"] and first["chance"] >= P_EARLY
+    assert first["se_test"] > 0  # the chance knew the test split's noise (the margin came back)
     assert first["advice"] == []
 
 

@@ -35,7 +35,7 @@ class Aim:
         self.alpha_look = alpha_first_look  # the alpha of the look a model short of the aim gets
         self.margin: float | None = None
         self.se_val = 0.0
-        self.se_test = 0.0  # the test score's standard error the margin was set from
+        self._margin_alpha = alpha_first_look  # the alpha whose z the margin holds
         self.target: float | None = None  # threshold + margin, once the margin is known
         self.passable = True  # False once no test look could certify the threshold
         self.looks_failed = 0
@@ -62,9 +62,19 @@ class Aim:
         if self.threshold is None or self.margin is None:
             return
         z = stats.norm.ppf
-        further = float(z(1.0 - alpha_next) - z(1.0 - self.alpha_first_look))
+        further = float(z(1.0 - alpha_next) - z(1.0 - self._margin_alpha))
         self.margin += max(further, 0.0) * self.se_test
+        self._margin_alpha = alpha_next
         self.target = self._clip(self.metric.shift(self.threshold, self.margin))
+
+    @property
+    def se_test(self) -> float:
+        """The test score's standard error the margin was set from (0 before it is known;
+        the margin may be set in another process, so it is read back from it)."""
+        if self.margin is None:
+            return 0.0
+        to_bound = max(self.margin - self.se_val, 0.0)  # z * se_test (and a row's steps)
+        return to_bound / float(stats.norm.ppf(1.0 - self._margin_alpha))
 
     def worth_a_look(self, score: float) -> bool:
         """Whether a model short of the aim scoring ``score`` on validation may get a look:
@@ -83,8 +93,6 @@ class Aim:
         self.margin, self.se_val = aim_margin(
             self.metric, y_val, prediction, n_classes, n_test, self.alpha_first_look, seed
         )
-        to_bound = max(self.margin - self.se_val, 0.0)  # z * se_test (and a row's steps)
-        self.se_test = to_bound / float(stats.norm.ppf(1.0 - self.alpha_first_look))
         self.target = self._clip(self.metric.shift(self.threshold, self.margin))
 
     def raise_by(self, shortfall: float, n_trials: int, looked_score: float | None = None) -> None:

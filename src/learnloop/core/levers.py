@@ -32,9 +32,9 @@ on the benchmark and are turned on with ``LEARNLOOP_ENABLE=portfolio``.
 - ``cheap_first_look``: the run's first look, when it goes to a model short of the aim,
   spends a share of alpha planned for it (30%; the later looks share the other 70%), and
   is made at once, at the first model past the threshold whose predicted chance of
-  passing at that alpha is at least 25% (``look_rule.early_call``); if it fails, the rule
-  above may still time a look at a better model, at the next look's alpha; switched off,
-  the rule times the first look, at look 1's full share.
+  passing at that alpha is at least 25% (``look_rule.early_call``); until then, and at a
+  better model if it fails, the rule above still times a look at the plan's next share;
+  switched off, the rule alone times the first look, at look 1's full share.
 - ``end_refit``: a run without a threshold keeps, at the end of its search, the time to
   refit its best model on training + validation rows before its one test look (off by
   default: on four real tables at 60 s, bench/TABLES_VS_PEERS_RESULTS.md, see there).

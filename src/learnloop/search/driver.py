@@ -317,8 +317,8 @@ def _first_look(search: Search) -> FittedModel | None:
     the aim not expected soon); with the ``look_rule`` lever off, the first such model at
     once. With ``cheap_first_look`` (the default) the look spends a smaller share of alpha
     planned for it, and is made at the first model whose chance of passing at that alpha is
-    fair (:func:`look_rule.early_call`); if it fails, the rule may still time a look at a
-    better model, at the next look's alpha. A look's error rate is fixed by its plan and
+    fair (:func:`look_rule.early_call`); until then, and if it fails, the rule still times a
+    look at the plan's next share. A look's error rate is fixed by its plan and
     number, whatever decides when it is made."""
     aim, metric, model = search.aim, search.problem.metric, search.best_single
     if not (levers.enabled("first_look") and aim.first_pass_look and aim.passable):
@@ -330,12 +330,11 @@ def _first_look(search: Search) -> FittedModel | None:
     finished = [t.score for t in search.trials if t.status != "running"]
     if levers.enabled("cheap_first_look") and aim.alpha_early is not None:
         early = look_rule.early_call(aim, model.trial, model.score, finished, search.problem.n_test)
-        search.look_call = early
-        if early is None or not early.look:
-            return None
-        search.early_look = model  # if it fails, the rule below may still time a look
-        return model
-    if levers.enabled("look_rule"):
+        if early is not None and early.look:
+            search.look_call = early
+            search.early_look = model  # if it fails, the rule below may still time a look
+            return model
+    if levers.enabled("look_rule"):  # the look at look 1's share (or the next, after an early)
         now = time.monotonic()
         started = search.started if search.started is not None else now
         decision = look_rule.call(

@@ -33,8 +33,9 @@ the aim spends a planned smaller share of alpha (``certify.EARLY_SHARE``; the lo
 it share the rest), so it is made at once, at the first model past the threshold whose
 predicted chance of passing *at that alpha* is at least ``P_EARLY`` (:func:`early_call`).
 A failed early look costs the look at the aim part of its alpha, not all of it, which is
-what made waiting worth it; after it, the rule above may still time a look at a better model,
-at the next look's alpha (``Aim.alpha_look``).
+what made waiting worth it. Until a model's chance at the early alpha is fair, and at a better
+model after a failed early look, the rule above still times a look at the plan's next share
+(``Aim.alpha_look``).
 """
 
 from __future__ import annotations

@@ -32,10 +32,10 @@ class Aim:
         self.metric = metric
         self.threshold = threshold
         self.alpha_first_look = alpha_first_look  # the alpha the margin is set at
-        self.alpha_look = alpha_first_look  # the alpha of the look a model short of the aim gets
+        # the alpha of the look a model short of the aim gets, and whose z the margin holds
+        self.alpha_look = alpha_first_look
         self.margin: float | None = None
         self.se_val = 0.0
-        self._margin_alpha = alpha_first_look  # the alpha whose z the margin holds
         self.target: float | None = None  # threshold + margin, once the margin is known
         self.passable = True  # False once no test look could certify the threshold
         self.looks_failed = 0
@@ -56,15 +56,14 @@ class Aim:
         and a model is worth the next look only if it scores better than ``looked_score``
         on validation."""
         self.alpha_early = None
-        self.alpha_look = alpha_next
-        if self.metric.better(looked_score, self.looked_best):
-            self.looked_best = looked_score
+        self._note_looked(looked_score)
         if self.threshold is None or self.margin is None:
+            self.alpha_look = alpha_next
             return
         z = stats.norm.ppf
-        further = float(z(1.0 - alpha_next) - z(1.0 - self._margin_alpha))
-        self.margin += max(further, 0.0) * self.se_test
-        self._margin_alpha = alpha_next
+        further = float(z(1.0 - alpha_next) - z(1.0 - self.alpha_look))
+        self.margin += max(further, 0.0) * self.se_test  # the noise read at the old alpha
+        self.alpha_look = alpha_next
         self.target = self._clip(self.metric.shift(self.threshold, self.margin))
 
     @property
@@ -74,11 +73,11 @@ class Aim:
         if self.margin is None:
             return 0.0
         to_bound = max(self.margin - self.se_val, 0.0)  # z * se_test (and a row's steps)
-        return to_bound / float(stats.norm.ppf(1.0 - self._margin_alpha))
+        return to_bound / float(stats.norm.ppf(1.0 - self.alpha_look))
 
     def worth_a_look(self, score: float) -> bool:
-        """Whether a model short of the aim scoring ``score`` on validation may get a look:
-        not if a look already failed on a model scoring as well (it would say the same)."""
+        """Whether a model scoring ``score`` on validation may get a look: not if a look
+        already failed on a model scoring as well (it would say the same)."""
         return self.looked_best is None or self.metric.better(score, self.looked_best)
 
     def note_pass(
@@ -100,14 +99,19 @@ class Aim:
         worth another look only if its validation score is strictly better than
         ``looked_score``, the validation score of the model that failed (one scoring the
         same, as a twin configuration does, would spend alpha to say the same)."""
-        if looked_score is not None and self.metric.better(looked_score, self.looked_best):
-            self.looked_best = looked_score
+        if looked_score is not None:
+            self._note_looked(looked_score)
         if self.threshold is None or self.margin is None:
             return
         self.margin += max(shortfall, 0.0)
         self.target = self._clip(self.metric.shift(self.threshold, self.margin))
         self.looks_failed += 1
         self._trials_at_last_look = n_trials
+
+    def _note_looked(self, looked_score: float) -> None:
+        """Keep the best validation score a failed look had (a look must beat it)."""
+        if self.metric.better(looked_score, self.looked_best):
+            self.looked_best = looked_score
 
     def stop_aiming(self) -> None:
         """No test look could certify the threshold: search for the best model instead."""
@@ -126,7 +130,7 @@ class Aim:
     def passed(self, score: float, n_trials: int) -> bool:
         """Whether ``score`` passes the aim now."""
         aim = self.current(n_trials)
-        if self.looked_best is not None and not self.metric.better(score, self.looked_best):
+        if not self.worth_a_look(score):
             return False
         return aim is not None and self.metric.meets(score, aim)
 

@@ -148,20 +148,15 @@ def refit_for_look(problem: Problem, model: FittedModel, n_jobs: int, end: float
     when the ``refit`` lever is on, the task allows it, and it fits in the time left before
     ``end`` (time.monotonic); otherwise ``model`` itself. An ensemble is refitted member by
     member and keeps its weights."""
-    if not (levers.enabled("refit") and problem.task.refits_on_validation):
+    if not (levers.enabled("refit") and _can_refit(problem, model)):
         return model
-    if problem.y_train is None or model.refit:
-        return model
-    members = model.members if model.members is not None else [model]
-    if not all(_refittable(problem, m) for m in members):
-        return model  # the baseline, or trained on a sample (steps tuned for fewer rows)
     cost = refit_cost(problem, model)
     left = end - time.monotonic()
     if cost > REFIT_SHARE * left:
         return model
     deadline = min(end, time.monotonic() + 3 * cost + 1)
     refitted = []
-    for member in members:
+    for member in _members(model):
         again = refit_on_all(problem, member, member.steps, n_jobs, deadline)
         if again is None:
             return model
@@ -182,8 +177,7 @@ def refit_for_look(problem: Problem, model: FittedModel, n_jobs: int, end: float
 def refit_cost(problem: Problem, model: FittedModel) -> float:
     """Seconds refitting ``model`` (each member of an ensemble) on training + validation rows
     should take: its trials' fit seconds grown by the share of rows added."""
-    members = model.members if model.members is not None else [model]
-    return sum(m.seconds for m in members) * problem.n_train_and_val / problem.n_train
+    return sum(m.seconds for m in _members(model)) * problem.n_train_and_val / problem.n_train
 
 
 def refit_reserve(problem: Problem, model: FittedModel, most: float) -> float:
@@ -193,16 +187,25 @@ def refit_reserve(problem: Problem, model: FittedModel, most: float) -> float:
     would pass ``most`` (a refit that does not fit is not worth its search time)."""
     if not (levers.enabled("end_refit") and levers.enabled("refit")):
         return 0.0
-    if not problem.task.refits_on_validation:
-        return 0.0
-    if problem.y_train is None or model.refit:
-        return 0.0
-    members = model.members if model.members is not None else [model]
-    if not all(_refittable(problem, m) for m in members):
+    if not _can_refit(problem, model):
         return 0.0
     # and a second for what overruns the search's deadline (a trial drained, the ensemble)
     need = refit_cost(problem, model) / REFIT_SHARE + 1.0
     return need if need <= most else 0.0
+
+
+def _members(model: FittedModel) -> list[FittedModel]:
+    """An ensemble's members, or the model itself."""
+    return model.members if model.members is not None else [model]
+
+
+def _can_refit(problem: Problem, model: FittedModel) -> bool:
+    """Whether ``model`` (every member of an ensemble) can be refitted on training +
+    validation rows: the task allows it, it was not refitted already, and it is not the
+    baseline or a model trained on a sample (its steps tuned for fewer rows)."""
+    if not problem.task.refits_on_validation or problem.y_train is None or model.refit:
+        return False
+    return all(_refittable(problem, m) for m in _members(model))
 
 
 def _refittable(problem: Problem, model: FittedModel) -> bool:
